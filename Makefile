@@ -1,0 +1,40 @@
+# tenantfleet: `make help` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+GO ?= go
+GOLANGCI_LINT_VERSION := v2.15.0
+GOBIN := $(shell $(GO) env GOPATH)/bin
+BENCH_FLAGS ?=
+
+.PHONY: help build services run test lint bench clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## build bin/fleet and bin/fleetbench
+	$(GO) build -o bin/ ./cmd/...
+
+services: ## make sure PostgreSQL and Redis answer (starts project-local ones under .data/ if not)
+	@.ci/services
+
+run: services build ## run the whole fleet (api, scheduler, worker) in one process
+	./bin/fleet run
+
+test: services ## run every test with the race detector against the real PostgreSQL and Redis
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+lint: ## go vet and golangci-lint (installed at a pinned version when missing)
+	$(GO) vet ./...
+	@if ! $(GOBIN)/golangci-lint version 2>/dev/null | grep -q "$(GOLANGCI_LINT_VERSION:v%=%)"; then \
+		echo "installing golangci-lint $(GOLANGCI_LINT_VERSION)"; \
+		GOFLAGS= $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION); fi
+	$(GOBIN)/golangci-lint run ./...
+
+bench: services build ## run the benchmarks (Go benchmarks and fleetbench scenarios) with their baselines
+	$(GO) test -run '^$$' -bench . -benchmem ./tenants/...
+	./bin/fleetbench noisy $(BENCH_FLAGS)
+	./bin/fleetbench scoped
+
+clean: ## remove build output (and stop project-local services: .ci/services stop)
+	rm -rf bin

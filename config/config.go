@@ -1,0 +1,367 @@
+// Package config loads and validates the configuration shared by every
+// tenantfleet process: the control-plane database, Redis, HTTP, logging and
+// the knobs of each agent. Values come from environment variables, optionally
+// layered over a YAML file named by FLEET_CONFIG (the environment wins).
+package config
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration of a fleet process. Each field documents
+// its environment variable, YAML key and default.
+type Config struct {
+	// DatabaseURL is the control-plane PostgreSQL URL (FLEET_DATABASE_URL,
+	// yaml database_url). Default
+	// postgres://postgres@127.0.0.1:5432/fleet?sslmode=disable. The database is
+	// created at start when it is missing and the user may create it.
+	DatabaseURL string `yaml:"database_url"`
+	// RedisURL is the Redis URL for queues, routing cache and pool statistics
+	// (FLEET_REDIS_URL, yaml redis_url). Default redis://127.0.0.1:6379/0.
+	RedisURL string `yaml:"redis_url"`
+	// HTTPAddr is the listen address of the api role (FLEET_HTTP_ADDR, yaml
+	// http_addr). Default 127.0.0.1:8080.
+	HTTPAddr string `yaml:"http_addr"`
+	// APIToken is the bearer token for the API, dashboard and Asynqmon
+	// (FLEET_API_TOKEN, yaml api_token). Default empty: `fleet run` generates
+	// one and prints it once. It is a secret and is redacted when printed.
+	APIToken string `yaml:"api_token"`
+	// WebhookSecret is the HMAC secret of the ticket webhooks
+	// (FLEET_WEBHOOK_SECRET, yaml webhook_secret). Default empty: webhooks are
+	// refused with 401 until it is set. A secret, redacted when printed.
+	WebhookSecret string `yaml:"webhook_secret"`
+	// LogFormat is text or json (FLEET_LOG_FORMAT, yaml log_format). Default text.
+	LogFormat string `yaml:"log_format"`
+	// LogLevel is debug, info, warn or error (FLEET_LOG_LEVEL, yaml log_level).
+	// Default info.
+	LogLevel string `yaml:"log_level"`
+	// Name is the fleet's name (FLEET_NAME, yaml name): it prefixes the
+	// cluster-wide Postgres role names and the Redis keys of this fleet so two
+	// fleets on one server never collide. Default tf. Lowercase letters and
+	// digits, 1 to 12 characters, starting with a letter.
+	Name string `yaml:"name"`
+	// ShutdownTimeout bounds a graceful stop: in-flight tasks and HTTP
+	// requests get this long before they are returned to the queue or cut
+	// (FLEET_SHUTDOWN_TIMEOUT, yaml shutdown_timeout). Default 25s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// WorkerConcurrency is how many tasks one worker runs at once
+	// (FLEET_WORKER_CONCURRENCY, yaml worker_concurrency). Default 20.
+	WorkerConcurrency int `yaml:"worker_concurrency"`
+	// TaskCheckInterval is how often an idle worker polls its queues
+	// (FLEET_TASK_CHECK_INTERVAL, yaml task_check_interval). Default 50ms:
+	// Asynq's own default of 1s adds about 650ms to an onboarding.
+	TaskCheckInterval time.Duration `yaml:"task_check_interval"`
+	// Roles are the roles `fleet run` starts when --roles is not given
+	// (FLEET_ROLES, comma separated, yaml roles). Default api,scheduler,worker.
+	Roles []string `yaml:"roles"`
+	// PoolSize is the connection pool size per shared instance
+	// (FLEET_POOL_SIZE, yaml pool_size). Default 20.
+	PoolSize int `yaml:"pool_size"`
+	// AcquireTimeout is how long a tenant waits for a pooled connection before
+	// ErrPoolExhausted (FLEET_ACQUIRE_TIMEOUT, yaml acquire_timeout). Default 5s.
+	AcquireTimeout time.Duration `yaml:"acquire_timeout"`
+	// TenantInflightCap is the most connections one tenant may hold on a
+	// shared pool (FLEET_TENANT_INFLIGHT_CAP, yaml tenant_inflight_cap).
+	// Default 0: derived from the pool size (a quarter of it, at least 1).
+	TenantInflightCap int `yaml:"tenant_inflight_cap"`
+	// Provider is the instance provider, local or rds (FLEET_PROVIDER, yaml
+	// provider). Default local.
+	Provider string `yaml:"provider"`
+	// LocalAdminURL is the admin URL of the PostgreSQL server on which the
+	// local provider creates instances as databases (FLEET_LOCAL_ADMIN_URL,
+	// yaml local_admin_url). Default: DatabaseURL with database postgres.
+	LocalAdminURL string `yaml:"local_admin_url"`
+	// CapacityThreshold is the fill ratio of a shared instance at which the
+	// next one is created (FLEET_CAPACITY_THRESHOLD, yaml capacity_threshold).
+	// Default 0.8. Between 0 and 1.
+	CapacityThreshold float64 `yaml:"capacity_threshold"`
+	// MaxTenantsPerInstance is the tenant capacity of a new shared instance
+	// (FLEET_MAX_TENANTS_PER_INSTANCE, yaml max_tenants_per_instance).
+	// Default 500.
+	MaxTenantsPerInstance int `yaml:"max_tenants_per_instance"`
+	// AWSRegion is the AWS region of the rds provider (FLEET_AWS_REGION, yaml
+	// aws_region). Default us-east-1.
+	AWSRegion string `yaml:"aws_region"`
+	// RDSEndpoint overrides the RDS API endpoint, for tests and local
+	// emulators (FLEET_RDS_ENDPOINT, yaml rds_endpoint). Default empty: AWS.
+	RDSEndpoint string `yaml:"rds_endpoint"`
+}
+
+// Default returns the configuration with every default filled in.
+func Default() Config {
+	var c Config
+	c.applyDefaults()
+	return c
+}
+
+// ErrInvalid marks a configuration that failed validation.
+var ErrInvalid = errors.New("invalid configuration")
+
+var namePattern = regexp.MustCompile(`^[a-z][a-z0-9]{0,11}$`)
+
+// KnownRoles are the roles a fleet process can run.
+var KnownRoles = []string{"api", "scheduler", "worker"}
+
+// Load reads the configuration from the environment, layered over the YAML
+// file named by FLEET_CONFIG when set, fills defaults and validates it.
+func Load(getenv func(string) string) (Config, error) {
+	var c Config
+	if path := getenv("FLEET_CONFIG"); path != "" {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("config: read FLEET_CONFIG: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(raw))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+			return Config{}, fmt.Errorf("%w: %s: %v", ErrInvalid, path, err)
+		}
+	}
+	if err := c.applyEnv(getenv); err != nil {
+		return Config{}, err
+	}
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+func (c *Config) applyEnv(getenv func(string) string) error {
+	var errs []error
+	str := func(key string, dst *string) {
+		if v := getenv(key); v != "" {
+			*dst = v
+		}
+	}
+	dur := func(key string, dst *time.Duration) {
+		if v := getenv(key); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q is not a duration such as 5s or 250ms", key, v))
+				return
+			}
+			*dst = d
+		}
+	}
+	integer := func(key string, dst *int) {
+		if v := getenv(key); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q is not a whole number", key, v))
+				return
+			}
+			*dst = n
+		}
+	}
+	float := func(key string, dst *float64) {
+		if v := getenv(key); v != "" {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=%q is not a number", key, v))
+				return
+			}
+			*dst = f
+		}
+	}
+	str("FLEET_DATABASE_URL", &c.DatabaseURL)
+	str("FLEET_REDIS_URL", &c.RedisURL)
+	str("FLEET_HTTP_ADDR", &c.HTTPAddr)
+	str("FLEET_API_TOKEN", &c.APIToken)
+	str("FLEET_WEBHOOK_SECRET", &c.WebhookSecret)
+	str("FLEET_LOG_FORMAT", &c.LogFormat)
+	str("FLEET_LOG_LEVEL", &c.LogLevel)
+	str("FLEET_NAME", &c.Name)
+	dur("FLEET_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout)
+	integer("FLEET_WORKER_CONCURRENCY", &c.WorkerConcurrency)
+	dur("FLEET_TASK_CHECK_INTERVAL", &c.TaskCheckInterval)
+	if v := getenv("FLEET_ROLES"); v != "" {
+		c.Roles = SplitList(v)
+	}
+	integer("FLEET_POOL_SIZE", &c.PoolSize)
+	dur("FLEET_ACQUIRE_TIMEOUT", &c.AcquireTimeout)
+	integer("FLEET_TENANT_INFLIGHT_CAP", &c.TenantInflightCap)
+	str("FLEET_PROVIDER", &c.Provider)
+	str("FLEET_LOCAL_ADMIN_URL", &c.LocalAdminURL)
+	float("FLEET_CAPACITY_THRESHOLD", &c.CapacityThreshold)
+	integer("FLEET_MAX_TENANTS_PER_INSTANCE", &c.MaxTenantsPerInstance)
+	str("FLEET_AWS_REGION", &c.AWSRegion)
+	str("FLEET_RDS_ENDPOINT", &c.RDSEndpoint)
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
+	}
+	return nil
+}
+
+func (c *Config) applyDefaults() {
+	c.DatabaseURL = cmp.Or(c.DatabaseURL, "postgres://postgres@127.0.0.1:5432/fleet?sslmode=disable")
+	c.RedisURL = cmp.Or(c.RedisURL, "redis://127.0.0.1:6379/0")
+	c.HTTPAddr = cmp.Or(c.HTTPAddr, "127.0.0.1:8080")
+	c.LogFormat = cmp.Or(c.LogFormat, "text")
+	c.LogLevel = cmp.Or(c.LogLevel, "info")
+	c.Name = cmp.Or(c.Name, "tf")
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, 25*time.Second)
+	c.WorkerConcurrency = cmp.Or(c.WorkerConcurrency, 20)
+	c.TaskCheckInterval = cmp.Or(c.TaskCheckInterval, 50*time.Millisecond)
+	if len(c.Roles) == 0 {
+		c.Roles = append([]string(nil), KnownRoles...)
+	}
+	c.PoolSize = cmp.Or(c.PoolSize, 20)
+	c.AcquireTimeout = cmp.Or(c.AcquireTimeout, 5*time.Second)
+	c.Provider = cmp.Or(c.Provider, "local")
+	if c.LocalAdminURL == "" {
+		c.LocalAdminURL = WithDatabase(c.DatabaseURL, "postgres")
+	}
+	c.CapacityThreshold = cmp.Or(c.CapacityThreshold, 0.8)
+	c.MaxTenantsPerInstance = cmp.Or(c.MaxTenantsPerInstance, 500)
+	c.AWSRegion = cmp.Or(c.AWSRegion, "us-east-1")
+}
+
+// Validate reports every invalid field at once, each with its variable name.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	for key, raw := range map[string]string{"FLEET_DATABASE_URL": c.DatabaseURL, "FLEET_LOCAL_ADMIN_URL": c.LocalAdminURL} {
+		if u, err := url.Parse(raw); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+			bad("%s must be a postgres:// URL with a host, got %q", key, Redact(raw))
+		}
+	}
+	if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+		bad("FLEET_REDIS_URL must be a redis:// URL with a host, got %q", Redact(c.RedisURL))
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		bad("FLEET_HTTP_ADDR must be host:port, got %q", c.HTTPAddr)
+	}
+	if c.APIToken != "" && len(c.APIToken) < 16 {
+		bad("FLEET_API_TOKEN must be at least 16 characters")
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("FLEET_LOG_FORMAT must be text or json, got %q", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("FLEET_LOG_LEVEL must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	if !namePattern.MatchString(c.Name) {
+		bad("FLEET_NAME must be 1-12 lowercase letters or digits starting with a letter, got %q", c.Name)
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("FLEET_SHUTDOWN_TIMEOUT must be positive, got %s", c.ShutdownTimeout)
+	}
+	if c.WorkerConcurrency < 1 || c.WorkerConcurrency > 1000 {
+		bad("FLEET_WORKER_CONCURRENCY must be between 1 and 1000, got %d", c.WorkerConcurrency)
+	}
+	if c.TaskCheckInterval < time.Millisecond || c.TaskCheckInterval > time.Minute {
+		bad("FLEET_TASK_CHECK_INTERVAL must be between 1ms and 1m, got %s", c.TaskCheckInterval)
+	}
+	if _, err := ParseRoles(c.Roles); err != nil {
+		errs = append(errs, err)
+	}
+	if c.PoolSize < 1 || c.PoolSize > 10000 {
+		bad("FLEET_POOL_SIZE must be between 1 and 10000, got %d", c.PoolSize)
+	}
+	if c.AcquireTimeout <= 0 {
+		bad("FLEET_ACQUIRE_TIMEOUT must be positive, got %s", c.AcquireTimeout)
+	}
+	if c.TenantInflightCap < 0 || c.TenantInflightCap > c.PoolSize {
+		bad("FLEET_TENANT_INFLIGHT_CAP must be between 0 (derived) and the pool size %d, got %d", c.PoolSize, c.TenantInflightCap)
+	}
+	if c.Provider != "local" && c.Provider != "rds" {
+		bad("FLEET_PROVIDER must be local or rds, got %q", c.Provider)
+	}
+	if c.CapacityThreshold <= 0 || c.CapacityThreshold > 1 {
+		bad("FLEET_CAPACITY_THRESHOLD must be above 0 and at most 1, got %g", c.CapacityThreshold)
+	}
+	if c.MaxTenantsPerInstance < 1 {
+		bad("FLEET_MAX_TENANTS_PER_INSTANCE must be at least 1, got %d", c.MaxTenantsPerInstance)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
+	}
+	return nil
+}
+
+// ParseRoles checks a list of role names and returns them deduplicated.
+func ParseRoles(roles []string) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	for _, r := range roles {
+		known := false
+		for _, k := range KnownRoles {
+			known = known || r == k
+		}
+		if !known {
+			return nil, fmt.Errorf("unknown role %q: roles are %s", r, strings.Join(KnownRoles, ", "))
+		}
+		if !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no roles: pick from %s", strings.Join(KnownRoles, ", "))
+	}
+	return out, nil
+}
+
+// SplitList splits a comma-separated list, dropping blanks and spaces.
+func SplitList(s string) []string {
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		if p := strings.TrimSpace(part); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// WithDatabase returns the postgres URL raw pointing at database name.
+func WithDatabase(raw, name string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// Redact hides the password of a URL so it can be printed or logged.
+func Redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return u.Redacted()
+}
+
+// Redacted returns a copy safe to print: secrets replaced and passwords
+// removed from URLs.
+func (c Config) Redacted() Config {
+	hide := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return "(redacted)"
+	}
+	c.APIToken = hide(c.APIToken)
+	c.WebhookSecret = hide(c.WebhookSecret)
+	c.DatabaseURL = Redact(c.DatabaseURL)
+	c.RedisURL = Redact(c.RedisURL)
+	c.LocalAdminURL = Redact(c.LocalAdminURL)
+	c.Roles = append([]string(nil), c.Roles...)
+	return c
+}

@@ -1,0 +1,178 @@
+// Package cptest gives tests their own slice of the real PostgreSQL and Redis
+// servers: a scratch control-plane database migrated to the latest version
+// and dropped afterwards, a Redis database number leased for the test, and a
+// unique fleet name for cluster-wide role names and Redis keys.
+//
+// The servers are the ones the fleet itself is configured for
+// (FLEET_DATABASE_URL, FLEET_REDIS_URL, with the same defaults); `make test`
+// starts them when they are down. A missing server fails the test: it is
+// never skipped.
+package cptest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tenantfleet/tenantfleet/config"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
+)
+
+// ServerConfig is the fleet configuration the tests run against, read from
+// the environment like `fleet` does.
+func ServerConfig(t testing.TB) config.Config {
+	t.Helper()
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		t.Fatalf("cptest: load config: %v", err)
+	}
+	return cfg
+}
+
+// UniqueName returns a short random lowercase name with the given prefix,
+// usable as a fleet name, database name or key prefix.
+func UniqueName(prefix string) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// DiscardLogger returns a logger that writes nothing, or to stderr when
+// FLEET_TEST_LOG=1.
+func DiscardLogger() *slog.Logger {
+	if os.Getenv("FLEET_TEST_LOG") == "1" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// Database creates a scratch database on the test server, applies the
+// control-plane migrations, and drops it when the test ends. It returns the
+// database URL and an open pool.
+func Database(t testing.TB) (string, *pgxpool.Pool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	name := ScratchDatabase(t)
+	url := config.WithDatabase(ServerConfig(t).DatabaseURL, name)
+	pool, err := controlplane.Open(ctx, url, DiscardLogger())
+	if err != nil {
+		t.Fatalf("cptest: open control plane %s: %v", name, err)
+	}
+	t.Cleanup(pool.Close)
+	return url, pool
+}
+
+// ScratchDatabase creates an empty database and drops it (forcibly) when
+// the test ends. It returns the database name.
+func ScratchDatabase(t testing.TB) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin := config.WithDatabase(ServerConfig(t).DatabaseURL, "postgres")
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatalf("cptest: connect to %s: %v (is PostgreSQL running? `make services` starts it)", config.Redact(admin), err)
+	}
+	defer conn.Close(ctx)
+	name := UniqueName("tftest_")
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatalf("cptest: create database: %v", err)
+	}
+	t.Cleanup(func() { DropDatabase(t, admin, name) })
+	return name
+}
+
+// DropDatabase drops a database, disconnecting its sessions first.
+func DropDatabase(t testing.TB, adminURL, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		t.Errorf("cptest: drop %s: %v", name, err)
+		return
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		t.Errorf("cptest: drop %s: %v", name, err)
+	}
+}
+
+// redisLeaseTTL bounds how long a crashed test run keeps a Redis database.
+const redisLeaseTTL = 10 * time.Minute
+
+// RedisDB leases one of Redis databases 1 to 15 for the test, empties it,
+// and returns its URL and a client. Database 0 holds only the leases, so
+// tests never touch each other's keys or the fleet's own. It waits for a
+// free database when all are leased.
+func RedisDB(t testing.TB) (string, *redis.Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	base := ServerConfig(t).RedisURL
+	opts, err := redis.ParseURL(base)
+	if err != nil {
+		t.Fatalf("cptest: parse redis url: %v", err)
+	}
+	opts.DB = 0
+	leases := redis.NewClient(opts)
+	defer leases.Close()
+	owner := UniqueName("lease_")
+	for {
+		for db := 1; db <= 15; db++ {
+			key := "tenantfleet:test:redisdb:" + strconv.Itoa(db)
+			ok, err := leases.SetNX(ctx, key, owner, redisLeaseTTL).Result()
+			if err != nil {
+				t.Fatalf("cptest: lease redis db: %v (is Redis running? `make services` starts it)", err)
+			}
+			if !ok {
+				continue
+			}
+			return leasedDB(t, base, opts, db, key, owner)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("cptest: no free redis database within 2m")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func leasedDB(t testing.TB, baseURL string, base *redis.Options, db int, key, owner string) (string, *redis.Client) {
+	t.Helper()
+	opts := *base
+	opts.DB = db
+	client := redis.NewClient(&opts)
+	if err := client.FlushDB(context.Background()).Err(); err != nil {
+		t.Fatalf("cptest: flush leased redis db %d: %v", db, err)
+	}
+	t.Cleanup(func() {
+		ctx := context.Background()
+		_ = client.FlushDB(ctx).Err()
+		_ = client.Close()
+		release := redis.NewClient(base)
+		defer release.Close()
+		if v, _ := release.Get(ctx, key).Result(); v == owner {
+			release.Del(ctx, key)
+		}
+	})
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		t.Fatalf("cptest: parse redis url: %v", err)
+	}
+	u.Path = fmt.Sprintf("/%d", db)
+	return u.String(), client
+}
