@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"slices"
+
+	"github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tenantfleet/tenantfleet/config"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
+	"github.com/tenantfleet/tenantfleet/infra/metrics"
+	"github.com/tenantfleet/tenantfleet/queue"
+)
+
+// app holds the connections every role shares.
+type app struct {
+	cfg       config.Config
+	log       *slog.Logger
+	db        *pgxpool.Pool
+	redis     *redis.Client
+	queue     *queue.Client
+	inspector *asynq.Inspector
+	registry  *prometheus.Registry
+}
+
+// newLogger builds the process logger from the configured format and level.
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// openApp connects to the control plane (creating and migrating it) and to
+// Redis.
+func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
+	db, err := controlplane.Open(ctx, cfg.DatabaseURL, log)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("redis url: %w", err)
+	}
+	rdb := redis.NewClient(opts)
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		db.Close()
+		_ = rdb.Close()
+		return nil, fmt.Errorf("redis at %s: %w", config.Redact(cfg.RedisURL), err)
+	}
+	inspector := asynq.NewInspectorFromRedisClient(rdb)
+	return &app{
+		cfg:       cfg,
+		log:       log,
+		db:        db,
+		redis:     rdb,
+		queue:     queue.NewClient(rdb),
+		inspector: inspector,
+		registry:  metrics.NewRegistry(inspector, slices.Sorted(maps.Keys(queue.Weights()))),
+	}, nil
+}
+
+// close releases the connections.
+func (a *app) close() {
+	_ = a.queue.Close()
+	_ = a.inspector.Close()
+	_ = a.redis.Close()
+	a.db.Close()
+}

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+
+	"github.com/tenantfleet/tenantfleet/config"
+)
+
+func init() {
+	commands["config"] = command{
+		summary: "print the effective configuration, secrets redacted",
+		run:     runConfig,
+	}
+}
+
+func runConfig(_ context.Context, env *cliEnv, args []string) error {
+	fs := flag.NewFlagSet("config", flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	cfg, err := config.Load(env.getenv)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(env.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(configView(cfg.Redacted()))
+}
+
+// configView prints durations as text rather than nanoseconds.
+func configView(c config.Config) map[string]any {
+	return map[string]any{
+		"database_url":             c.DatabaseURL,
+		"redis_url":                c.RedisURL,
+		"http_addr":                c.HTTPAddr,
+		"api_token":                c.APIToken,
+		"webhook_secret":           c.WebhookSecret,
+		"log_format":               c.LogFormat,
+		"log_level":                c.LogLevel,
+		"name":                     c.Name,
+		"shutdown_timeout":         c.ShutdownTimeout.String(),
+		"worker_concurrency":       c.WorkerConcurrency,
+		"task_check_interval":      c.TaskCheckInterval.String(),
+		"roles":                    c.Roles,
+		"pool_size":                c.PoolSize,
+		"acquire_timeout":          c.AcquireTimeout.String(),
+		"tenant_inflight_cap":      c.TenantInflightCap,
+		"provider":                 c.Provider,
+		"local_admin_url":          c.LocalAdminURL,
+		"capacity_threshold":       c.CapacityThreshold,
+		"max_tenants_per_instance": c.MaxTenantsPerInstance,
+		"aws_region":               c.AWSRegion,
+		"rds_endpoint":             c.RDSEndpoint,
+	}
+}

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
+
+	"github.com/tenantfleet/tenantfleet/config"
+	"github.com/tenantfleet/tenantfleet/infra/httpapi"
+	"github.com/tenantfleet/tenantfleet/queue"
+)
+
+func init() {
+	commands["run"] = command{
+		summary: "run the fleet roles (api, scheduler, worker) until SIGINT/SIGTERM",
+		run:     runFleet,
+	}
+}
+
+// stopper is a started component; stop is idempotent.
+type stopper interface{ Stop() }
+
+func runFleet(ctx context.Context, env *cliEnv, args []string) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	rolesFlag := fs.String("roles", "", "comma-separated roles to run: api, scheduler, worker (default FLEET_ROLES or all)")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	cfg, err := config.Load(env.getenv)
+	if err != nil {
+		return err
+	}
+	if *rolesFlag != "" {
+		cfg.Roles = config.SplitList(*rolesFlag)
+	}
+	roles, err := config.ParseRoles(cfg.Roles)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	log := newLogger(cfg, env.stderr)
+	if cfg.APIToken == "" && slices.Contains(roles, "api") {
+		cfg.APIToken = generateToken()
+		// Printed once, on purpose, to the terminal; never logged.
+		fmt.Fprintf(env.stdout, "API token (generated for this run; set FLEET_API_TOKEN to keep one): %s\n", cfg.APIToken)
+	}
+
+	a, err := openApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+
+	// Started components, stopped in reverse: the API stops taking
+	// requests first, the worker drains last.
+	var started []stopper
+	stopAll := func() {
+		for i := len(started) - 1; i >= 0; i-- {
+			started[i].Stop()
+		}
+	}
+	defer stopAll()
+	for _, role := range []string{"worker", "scheduler", "api"} {
+		if !slices.Contains(roles, role) {
+			continue
+		}
+		c, err := startRole(ctx, a, role)
+		if err != nil {
+			return fmt.Errorf("start %s: %w", role, err)
+		}
+		started = append(started, c)
+	}
+	log.InfoContext(ctx, "fleet running", slog.Any("roles", roles), slog.String("fleet", cfg.Name))
+	<-ctx.Done()
+	log.Info("shutting down", slog.Duration("timeout", cfg.ShutdownTimeout))
+	stopAll()
+	log.Info("stopped")
+	return nil
+}
+
+func startRole(ctx context.Context, a *app, role string) (stopper, error) {
+	switch role {
+	case "worker":
+		metrics := queue.NewTaskMetrics()
+		a.registry.MustRegister(metrics)
+		w, err := queue.NewWorker(queue.WorkerConfig{
+			Redis:             a.redis,
+			Concurrency:       a.cfg.WorkerConcurrency,
+			TaskCheckInterval: a.cfg.TaskCheckInterval,
+			ShutdownTimeout:   a.cfg.ShutdownTimeout,
+			Logger:            a.log,
+			Metrics:           metrics,
+		})
+		if err != nil {
+			return nil, err
+		}
+		registerHandlers(a, w)
+		return w, w.Start(ctx)
+	case "scheduler":
+		s, err := queue.NewScheduler(queue.SchedulerConfig{Client: a.queue, Logger: a.log})
+		if err != nil {
+			return nil, err
+		}
+		if err := registerSchedules(a, s); err != nil {
+			return nil, err
+		}
+		return s, s.Start(ctx)
+	case "api":
+		redisOpt, err := asynq.ParseRedisURI(a.cfg.RedisURL)
+		if err != nil {
+			return nil, err
+		}
+		mon := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: redisOpt})
+		srv, err := httpapi.New(httpapi.Config{
+			Addr:            a.cfg.HTTPAddr,
+			Token:           a.cfg.APIToken,
+			Registry:        a.registry,
+			Checks:          readinessChecks(a),
+			Monitoring:      mon,
+			ShutdownTimeout: a.cfg.ShutdownTimeout,
+			Logger:          a.log,
+		})
+		if err != nil {
+			return nil, err
+		}
+		registerRoutes(a, srv)
+		if err := srv.Start(ctx); err != nil {
+			return nil, err
+		}
+		return stopFunc(func() { srv.Stop(); _ = mon.Close() }), nil
+	}
+	return nil, fmt.Errorf("unknown role %q", role)
+}
+
+// stopFunc adapts a function to stopper.
+type stopFunc func()
+
+func (f stopFunc) Stop() { f() }
+
+func readinessChecks(a *app) []httpapi.Check {
+	return []httpapi.Check{
+		{Name: "postgres", Probe: func(ctx context.Context) error { return a.db.Ping(ctx) }},
+		{Name: "redis", Probe: func(ctx context.Context) error { return a.redis.Ping(ctx).Err() }},
+	}
+}
+
+func generateToken() string {
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
