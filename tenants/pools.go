@@ -1,0 +1,426 @@
+package tenants
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrClosed means the Pools were stopped.
+var ErrClosed = errors.New("tenants: pools closed")
+
+// Credentials returns the user and password a pool logs in with. It is
+// called when a pool is created; the password is never logged.
+type Credentials func(ctx context.Context, r Route) (user, password string, err error)
+
+// PoolsConfig configures Pools. The fleet binary maps config.Config onto
+// it: PoolSize, AcquireTimeout, TenantInflightCap and Name (Fleet).
+type PoolsConfig struct {
+	// Resolver finds tenants' routes, usually a started *Router. Required.
+	Resolver Resolver
+	// Fleet is the fleet name: it names the application role and prefixes
+	// Redis keys. Required.
+	Fleet string
+	// PoolSize is the number of connections of each shared-instance pool.
+	// Default 20.
+	PoolSize int
+	// DedicatedPoolSize is the number of connections of each dedicated
+	// tenant's pool. Default PoolSize.
+	DedicatedPoolSize int
+	// AcquireTimeout is how long a caller waits for a connection before
+	// ErrPoolExhausted. Default 5s.
+	AcquireTimeout time.Duration
+	// TenantInflightCap is the most connections one tenant may hold on a
+	// shared pool. Default 0: a quarter of PoolSize, at least 1. Dedicated
+	// pools have no per-tenant cap.
+	TenantInflightCap int
+	// InteractiveReserve is how many connections of a pool batch work may
+	// not use, so interactive work never queues behind batch jobs. Default
+	// 0: 1 for pools of 4 connections or more, else none; -1 means none.
+	InteractiveReserve int
+	// IdleTimeout closes a pool nobody used for this long. Default 5m.
+	IdleTimeout time.Duration
+	// Credentials returns the login of a pool. Default: the application
+	// role (AppRoleName(Fleet)) with no password, for trust or
+	// certificate authentication.
+	Credentials Credentials
+	// ConnParams are extra connection-string parameters appended to each
+	// pool's URL, for example "sslmode=require". Default empty.
+	ConnParams string
+	// ConfigurePool, when set, may adjust each pool's configuration
+	// before it is created (TLS, tracer, statement cache mode).
+	ConfigurePool func(r Route, c *pgxpool.Config)
+	// Redis, when set, carries drain messages and receives the pool
+	// statistics this process publishes. Default nil: neither.
+	Redis redis.UniversalClient
+	// StatsInterval is how often statistics are published to Redis.
+	// Default 5s.
+	StatsInterval time.Duration
+	// ProcessID names this process in published statistics. Default
+	// hostname-pid.
+	ProcessID string
+	// Logger receives lifecycle events and failures. Default: discard.
+	Logger *slog.Logger
+}
+
+func (c *PoolsConfig) validate() error {
+	if c.Resolver == nil {
+		return errors.New("tenants: pools config needs a Resolver")
+	}
+	if err := ValidateFleet(c.Fleet); err != nil {
+		return err
+	}
+	c.PoolSize = cmp.Or(c.PoolSize, 20)
+	c.DedicatedPoolSize = cmp.Or(c.DedicatedPoolSize, c.PoolSize)
+	c.AcquireTimeout = cmp.Or(c.AcquireTimeout, 5*time.Second)
+	c.TenantInflightCap = cmp.Or(c.TenantInflightCap, max(1, c.PoolSize/4))
+	switch {
+	case c.InteractiveReserve == 0 && c.PoolSize >= 4:
+		c.InteractiveReserve = 1
+	case c.InteractiveReserve < 0:
+		c.InteractiveReserve = 0
+	}
+	c.IdleTimeout = cmp.Or(c.IdleTimeout, 5*time.Minute)
+	c.StatsInterval = cmp.Or(c.StatsInterval, 5*time.Second)
+	c.Logger = cmp.Or(c.Logger, slog.New(slog.DiscardHandler))
+	if c.Credentials == nil {
+		app := AppRoleName(c.Fleet)
+		c.Credentials = func(context.Context, Route) (string, string, error) { return app, "", nil }
+	}
+	switch {
+	case c.PoolSize < 1 || c.DedicatedPoolSize < 1:
+		return fmt.Errorf("tenants: pool sizes must be at least 1, got %d and %d", c.PoolSize, c.DedicatedPoolSize)
+	case c.AcquireTimeout < 0 || c.IdleTimeout < 0 || c.StatsInterval < 0:
+		return errors.New("tenants: pool timeouts must be positive")
+	case c.TenantInflightCap < 1 || c.TenantInflightCap > c.PoolSize:
+		return fmt.Errorf("tenants: TenantInflightCap must be between 1 and the pool size %d, got %d", c.PoolSize, c.TenantInflightCap)
+	case c.InteractiveReserve >= c.PoolSize && c.PoolSize > 0:
+		return fmt.Errorf("tenants: InteractiveReserve %d leaves batch work no connection of %d", c.InteractiveReserve, c.PoolSize)
+	}
+	if c.ProcessID == "" {
+		c.ProcessID = defaultProcessID()
+	}
+	return nil
+}
+
+// Pools holds one pgxpool per shared instance (logging in as the
+// application role) and one per dedicated tenant, each created on first
+// use, behind a fair admission gate, and closed after IdleTimeout unused.
+// Every piece of tenant work runs in one tenant-scoped transaction; see
+// WithTenant. It is safe for concurrent use.
+type Pools struct {
+	cfg PoolsConfig
+
+	mu     sync.RWMutex
+	pools  map[string]*tenantPool
+	closed bool
+
+	startMu sync.Mutex
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// tenantPool is one pgxpool and its admission gate.
+type tenantPool struct {
+	key        string
+	instanceID string
+	host       string
+	port       int
+	database   string
+	pool       *pgxpool.Pool
+	gate       *admission
+	lastUsed   atomic.Int64 // unix nanoseconds
+	retired    atomic.Bool
+}
+
+// NewPools returns Pools; call Start to close idle pools, publish
+// statistics and obey drain messages, and Stop to close every pool.
+func NewPools(cfg PoolsConfig) (*Pools, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Pools{cfg: cfg, pools: map[string]*tenantPool{}}, nil
+}
+
+// poolFor returns the pool serving route, creating it on first use and
+// replacing it when the route moved to another server or database.
+func (p *Pools) poolFor(ctx context.Context, r Route) (*tenantPool, error) {
+	key := r.PoolKey()
+	p.mu.RLock()
+	tp, ok := p.pools[key]
+	closed := p.closed
+	p.mu.RUnlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	if ok && tp.matches(r) {
+		return tp, nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, ErrClosed
+	}
+	if tp, ok := p.pools[key]; ok {
+		if tp.matches(r) {
+			return tp, nil
+		}
+		p.retireLocked(tp, "route moved")
+	}
+	tp, err := p.newPool(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	p.pools[key] = tp
+	return tp, nil
+}
+
+func (tp *tenantPool) matches(r Route) bool {
+	return tp.host == r.Host && tp.port == r.Port && tp.database == r.Database
+}
+
+func (p *Pools) newPool(ctx context.Context, r Route) (*tenantPool, error) {
+	if r.Host == "" || r.Database == "" || r.Port == 0 {
+		return nil, fmt.Errorf("tenants: tenant %s is not placed on an instance", r.TenantID)
+	}
+	user, password, err := p.cfg.Credentials(ctx, r)
+	if err != nil {
+		return nil, fmt.Errorf("tenants: credentials for pool %s: %w", r.PoolKey(), err)
+	}
+	u := url.URL{
+		Scheme: "postgres", Host: net.JoinHostPort(r.Host, strconv.Itoa(r.Port)),
+		Path: "/" + r.Database, RawQuery: p.cfg.ConnParams,
+	}
+	if password != "" {
+		u.User = url.UserPassword(user, password)
+	} else {
+		u.User = url.User(user)
+	}
+	size, tenantCap := p.cfg.PoolSize, p.cfg.TenantInflightCap
+	if r.Tier == Dedicated {
+		size, tenantCap = p.cfg.DedicatedPoolSize, p.cfg.DedicatedPoolSize
+	}
+	pc, err := pgxpool.ParseConfig(u.String())
+	if err != nil {
+		return nil, fmt.Errorf("tenants: pool %s config: %w", r.PoolKey(), errors.New("unparseable connection settings"))
+	}
+	pc.MaxConns = int32(size)
+	pc.MaxConnIdleTime = min(pc.MaxConnIdleTime, p.cfg.IdleTimeout)
+	if p.cfg.ConfigurePool != nil {
+		p.cfg.ConfigurePool(r, pc)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("tenants: create pool %s: %w", r.PoolKey(), err)
+	}
+	reserve := p.cfg.InteractiveReserve
+	if reserve >= size {
+		reserve = 0
+	}
+	tp := &tenantPool{
+		key: r.PoolKey(), instanceID: r.InstanceID, host: r.Host, port: r.Port, database: r.Database,
+		pool: pool,
+		gate: newAdmission(admissionConfig{
+			pool: r.PoolKey(), size: size, reserve: reserve, tenantCap: tenantCap, timeout: p.cfg.AcquireTimeout,
+		}),
+	}
+	tp.lastUsed.Store(time.Now().UnixNano())
+	p.cfg.Logger.InfoContext(ctx, "tenant pool created", slog.String("pool", tp.key),
+		slog.String("host", r.Host), slog.String("database", r.Database), slog.Int("size", size))
+	return tp, nil
+}
+
+// retireLocked removes tp from the map and closes it once its borrowed
+// connections are back. Called with p.mu held.
+func (p *Pools) retireLocked(tp *tenantPool, why string) {
+	if p.pools[tp.key] == tp {
+		delete(p.pools, tp.key)
+	}
+	if tp.retired.Swap(true) {
+		return
+	}
+	p.cfg.Logger.Info("tenant pool closed", slog.String("pool", tp.key), slog.String("why", why))
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		tp.pool.Close() // waits for borrowed connections
+	}()
+}
+
+// acquire resolves the tenant, passes the admission gate of its pool and
+// borrows a connection. The caller must call release.
+func (p *Pools) acquire(ctx context.Context, tenantID string) (*lease, error) {
+	route, err := p.cfg.Resolver.Resolve(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	if !safeName(route.Schema) || !safeName(route.Role) {
+		return nil, fmt.Errorf("tenants: tenant %s has no usable schema and role in its route", tenantID)
+	}
+	prio := PriorityFrom(ctx)
+	for range 3 {
+		tp, err := p.poolFor(ctx, route)
+		if err != nil {
+			return nil, err
+		}
+		if err := tp.gate.acquire(ctx, tenantID, prio); err != nil {
+			return nil, err
+		}
+		if tp.retired.Load() { // closed while we queued: take the new one.
+			tp.gate.release(tenantID, prio, 0)
+			continue
+		}
+		start := time.Now()
+		conn, err := tp.pool.Acquire(ctx)
+		if err != nil {
+			tp.gate.release(tenantID, prio, 0)
+			return nil, fmt.Errorf("tenants: connect pool %s: %w", tp.key, err)
+		}
+		return &lease{tp: tp, conn: conn, route: route, priority: prio, start: start}, nil
+	}
+	return nil, fmt.Errorf("tenants: pool of %s keeps closing", tenantID)
+}
+
+// Reset closes every idle connection of the pools serving instanceID (its
+// shared pool and the pools of its dedicated tenants) and makes borrowed
+// ones close when returned. Drain does this in every process.
+func (p *Pools) Reset(instanceID string) int {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	n := 0
+	for _, tp := range p.pools {
+		if tp.instanceID == instanceID {
+			tp.pool.Reset()
+			n++
+		}
+	}
+	if n > 0 {
+		p.cfg.Logger.Info("tenant pools reset", slog.String("instance", instanceID), slog.Int("pools", n))
+	}
+	return n
+}
+
+// closeIdle closes pools unused for IdleTimeout.
+func (p *Pools) closeIdle(now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, tp := range p.pools {
+		if now.UnixNano()-tp.lastUsed.Load() >= int64(p.cfg.IdleTimeout) && tp.gate.idle() {
+			p.retireLocked(tp, "idle")
+		}
+	}
+}
+
+// Start runs the background work: closing idle pools, and, with Redis,
+// obeying drain messages and publishing statistics. It returns once the
+// drain subscription is confirmed. Starting twice is an error.
+func (p *Pools) Start(ctx context.Context) error {
+	p.startMu.Lock()
+	defer p.startMu.Unlock()
+	if p.stop != nil {
+		return errors.New("tenants: pools already started")
+	}
+	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stopOnDone := context.AfterFunc(ctx, cancel)
+	if p.cfg.Redis != nil {
+		ps := p.cfg.Redis.Subscribe(ctx, DrainChannel(p.cfg.Fleet))
+		if _, err := ps.Receive(ctx); err != nil {
+			_ = ps.Close()
+			stopOnDone()
+			cancel()
+			return fmt.Errorf("tenants: subscribe to drains: %w", err)
+		}
+		p.wg.Add(2)
+		go func() {
+			defer p.wg.Done()
+			defer ps.Close()
+			listen(loopCtx, ps, p.cfg.Logger, "drains", func(instance string) {
+				if instance != "*" && instance != "" {
+					p.Reset(instance)
+				}
+			})
+		}()
+		go func() {
+			defer p.wg.Done()
+			p.publishLoop(loopCtx)
+		}()
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		tick := time.NewTicker(max(p.cfg.IdleTimeout/4, 10*time.Millisecond))
+		defer tick.Stop()
+		for {
+			select {
+			case <-loopCtx.Done():
+				return
+			case now := <-tick.C:
+				p.closeIdle(now)
+			}
+		}
+	}()
+	p.stop = func() { stopOnDone(); cancel() }
+	return nil
+}
+
+// Stop ends the background work, closes every pool (waiting for borrowed
+// connections to come back) and refuses further work with ErrClosed. It is
+// idempotent.
+func (p *Pools) Stop() {
+	p.startMu.Lock()
+	if p.stop != nil {
+		p.stop()
+	}
+	p.startMu.Unlock()
+	p.mu.Lock()
+	p.closed = true
+	for _, tp := range p.pools {
+		p.retireLocked(tp, "stopped")
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// DrainChannel is the Redis channel of drain messages: the payload is an
+// instance id.
+func DrainChannel(fleet string) string { return fleet + ":drain" }
+
+// Drain asks every process of the fleet (this one included, when started
+// with Redis) to reset its pools of instanceID. It resets this process's
+// pools right away too.
+func (p *Pools) Drain(ctx context.Context, instanceID string) error {
+	p.Reset(instanceID)
+	if p.cfg.Redis == nil {
+		return nil
+	}
+	if err := p.cfg.Redis.Publish(ctx, DrainChannel(p.cfg.Fleet), instanceID).Err(); err != nil {
+		return fmt.Errorf("tenants: publish drain of %s: %w", instanceID, err)
+	}
+	return nil
+}
+
+// safeName reports whether s is a non-empty name of lowercase letters,
+// digits and '_' at most 63 bytes long, as NamesFor derives: such a name
+// needs no escaping inside a SQL literal or identifier.
+func safeName(s string) bool {
+	if len(s) == 0 || len(s) > 63 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}

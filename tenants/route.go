@@ -1,0 +1,65 @@
+package tenants
+
+import (
+	"errors"
+	"strconv"
+)
+
+// ErrTenantNotActive means the tenant exists but is not active (pending,
+// provisioning, failed, offboarding or offboarded): it has no usable route.
+var ErrTenantNotActive = errors.New("tenants: tenant not active")
+
+// Route tells a process where a tenant's data is and how to scope to it.
+type Route struct {
+	TenantID string
+	Tier     Tier
+	// Status is the tenant's status; Resolve returns routes of active
+	// tenants only.
+	Status     TenantStatus
+	InstanceID string
+	Host       string
+	Port       int
+	Database   string
+	Schema     string
+	Role       string
+	// Version is the tenant's route_version: it grows with every change.
+	Version int64
+}
+
+// PoolKey names the pool that serves the route: one per shared instance,
+// one per dedicated tenant.
+func (r Route) PoolKey() string {
+	if r.Tier == Dedicated {
+		return "tenant:" + r.TenantID
+	}
+	return "instance:" + r.InstanceID
+}
+
+// fields flattens the route into Redis hash field/value pairs.
+func (r Route) fields() []any {
+	return []any{
+		"tenant", r.TenantID, "tier", string(r.Tier), "status", string(r.Status),
+		"instance", r.InstanceID, "host", r.Host, "port", strconv.Itoa(r.Port),
+		"database", r.Database, "schema", r.Schema, "role", r.Role,
+		"version", strconv.FormatInt(r.Version, 10),
+	}
+}
+
+// routeFromHash parses a Redis hash written by fields; ok is false when the
+// hash is missing or malformed.
+func routeFromHash(h map[string]string) (Route, bool) {
+	if len(h) == 0 {
+		return Route{}, false
+	}
+	port, err1 := strconv.Atoi(h["port"])
+	version, err2 := strconv.ParseInt(h["version"], 10, 64)
+	r := Route{
+		TenantID: h["tenant"], Tier: Tier(h["tier"]), Status: TenantStatus(h["status"]),
+		InstanceID: h["instance"], Host: h["host"], Port: port, Database: h["database"],
+		Schema: h["schema"], Role: h["role"], Version: version,
+	}
+	if err1 != nil || err2 != nil || !r.Tier.Valid() || !r.Status.Valid() || r.TenantID == "" {
+		return Route{}, false
+	}
+	return r, true
+}

@@ -1,0 +1,189 @@
+package tenants
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// lease is one borrowed connection and the admission slot it holds.
+type lease struct {
+	tp       *tenantPool
+	conn     *pgxpool.Conn
+	route    Route
+	priority Priority
+	start    time.Time
+}
+
+func (l *lease) release() {
+	// A connection left inside a transaction (a failed COMMIT, a cancelled
+	// query) is destroyed by pgxpool rather than reused.
+	l.conn.Release()
+	now := time.Now()
+	l.tp.lastUsed.Store(now.UnixNano())
+	l.tp.gate.release(l.route.TenantID, l.priority, now.Sub(l.start))
+}
+
+// The scoping SQL. Role and schema come from a route checked by safeName,
+// and are quoted anyway.
+const (
+	// scopeSQL scopes the implicit transaction of a pipelined batch.
+	scopeSQL = `SELECT pg_catalog.set_config('role', $1, true), pg_catalog.set_config('search_path', $2, true)`
+	// scopeReadOnlySQL also makes it read-only.
+	scopeReadOnlySQL = scopeSQL + `, pg_catalog.set_config('transaction_read_only', 'on', true)`
+	// commitSQL runs deferred checks as the tenant, undoes any session-level
+	// SET ROLE or search_path the work made (they would outlive the
+	// transaction), then commits: one round trip.
+	commitSQL = `SET CONSTRAINTS ALL IMMEDIATE; RESET ROLE; RESET search_path; COMMIT`
+)
+
+// beginSQL begins a transaction and scopes it to the route, as one
+// simple-protocol query: one round trip.
+func beginSQL(r Route, readOnly bool) string {
+	begin := "BEGIN"
+	if readOnly {
+		begin = "BEGIN READ ONLY"
+	}
+	return begin + "; SELECT pg_catalog.set_config('role', " + quoteLiteral(r.Role) +
+		", true), pg_catalog.set_config('search_path', " + quoteLiteral(searchPath(r)) + ", true)"
+}
+
+func searchPath(r Route) string { return pgx.Identifier{r.Schema}.Sanitize() }
+
+// quoteLiteral quotes s as a SQL string literal (standard_conforming_strings
+// on, the default since PostgreSQL 9.1).
+func quoteLiteral(s string) string {
+	out := make([]byte, 0, len(s)+2)
+	out = append(out, '\'')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\'' {
+			out = append(out, '\'')
+		}
+		out = append(out, s[i])
+	}
+	return string(append(out, '\''))
+}
+
+// WithTenant runs fn inside one transaction scoped to the tenant: its
+// role (so only its own data is reachable) and its schema as search_path.
+// BEGIN and the scoping go to the server in one round trip; the scoping is
+// transaction-local, so nothing outlives the transaction. fn's error (or
+// panic) rolls back; otherwise the transaction commits. fn must not keep
+// tx after it returns.
+//
+// Admission: the tenant's work waits its fair turn on a shared pool (see
+// PoolsConfig) at the priority of ctx (WithPriority), and fails with a
+// *PoolExhaustedError after the acquire deadline.
+func (p *Pools) WithTenant(ctx context.Context, tenantID string, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	return p.withTenant(ctx, tenantID, false, fn)
+}
+
+// WithTenantReadOnly is WithTenant with a READ ONLY transaction.
+func (p *Pools) WithTenantReadOnly(ctx context.Context, tenantID string, fn func(ctx context.Context, tx pgx.Tx) error) error {
+	return p.withTenant(ctx, tenantID, true, fn)
+}
+
+func (p *Pools) withTenant(ctx context.Context, tenantID string, readOnly bool, fn func(context.Context, pgx.Tx) error) (err error) {
+	l, err := p.acquire(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	defer l.release()
+	tx, err := l.conn.BeginTx(ctx, pgx.TxOptions{BeginQuery: beginSQL(l.route, readOnly), CommitQuery: commitSQL})
+	if err != nil {
+		return fmt.Errorf("tenants: begin for %s: %w", tenantID, err)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+			panic(r)
+		}
+	}()
+	if err := fn(ctx, tx); err != nil {
+		if rbErr := tx.Rollback(context.WithoutCancel(ctx)); rbErr != nil && !errors.Is(rbErr, pgx.ErrTxClosed) {
+			return errors.Join(err, fmt.Errorf("tenants: rollback for %s: %w", tenantID, rbErr))
+		}
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil && !errors.Is(err, pgx.ErrTxClosed) {
+		return fmt.Errorf("tenants: commit for %s: %w", tenantID, err)
+	}
+	return nil
+}
+
+// Exec runs one statement scoped to the tenant. The scoping and the
+// statement go to the server in one pipelined round trip and run in one
+// (implicit) transaction.
+func (p *Pools) Exec(ctx context.Context, tenantID, sql string, args ...any) (pgconn.CommandTag, error) {
+	var tag pgconn.CommandTag
+	err := p.batch(ctx, tenantID, false, sql, args, func(br pgx.BatchResults) error {
+		var err error
+		tag, err = br.Exec()
+		return err
+	})
+	return tag, err
+}
+
+// QueryRow runs one query scoped to the tenant when the returned row is
+// scanned, in one pipelined round trip like Exec. Scan returns
+// pgx.ErrNoRows when the query returns no row, and admission errors such
+// as a *PoolExhaustedError.
+func (p *Pools) QueryRow(ctx context.Context, tenantID, sql string, args ...any) pgx.Row {
+	return &row{p: p, ctx: ctx, tenant: tenantID, sql: sql, args: args}
+}
+
+// QueryRowReadOnly is QueryRow in a read-only transaction.
+func (p *Pools) QueryRowReadOnly(ctx context.Context, tenantID, sql string, args ...any) pgx.Row {
+	return &row{p: p, ctx: ctx, tenant: tenantID, sql: sql, args: args, readOnly: true}
+}
+
+type row struct {
+	p        *Pools
+	ctx      context.Context
+	tenant   string
+	sql      string
+	args     []any
+	readOnly bool
+}
+
+func (r *row) Scan(dest ...any) error {
+	return r.p.batch(r.ctx, r.tenant, r.readOnly, r.sql, r.args, func(br pgx.BatchResults) error {
+		return br.QueryRow().Scan(dest...)
+	})
+}
+
+// batch sends the scoping and one statement in a single pipelined batch
+// (one Sync, hence one implicit transaction) and hands the statement's
+// result to read.
+func (p *Pools) batch(ctx context.Context, tenantID string, readOnly bool, sql string, args []any, read func(pgx.BatchResults) error) error {
+	l, err := p.acquire(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	defer l.release()
+	scope := scopeSQL
+	if readOnly {
+		scope = scopeReadOnlySQL
+	}
+	b := &pgx.Batch{QueuedQueries: []*pgx.QueuedQuery{
+		{SQL: scope, Arguments: []any{l.route.Role, searchPath(l.route)}},
+		{SQL: sql, Arguments: args},
+	}}
+	br := l.conn.SendBatch(ctx, b)
+	_, err = br.Exec()
+	if err == nil {
+		err = read(br)
+	}
+	if closeErr := br.Close(); err == nil && closeErr != nil {
+		err = closeErr
+	}
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("tenants: query for %s: %w", tenantID, err)
+	}
+	return err
+}
