@@ -1,0 +1,241 @@
+package intake
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/tenantfleet/tenantfleet/tenants"
+)
+
+// JiraMapping says how a Jira issue becomes an onboarding request.
+//
+// The tenant id comes from TenantField when it is set and filled on the
+// issue, else from a label TenantLabelPrefix+<id>. The tier comes from
+// TierField, else from a label TierLabelPrefix+<tier>, else DefaultTier.
+// The display name is the issue summary. An issue with no tenant id is not
+// an onboarding request and is ignored.
+type JiraMapping struct {
+	// Events are the webhook events that may onboard. Default
+	// jira:issue_created and jira:issue_updated.
+	Events []string
+	// TenantLabelPrefix marks the label carrying the tenant id. Default
+	// "tenant:".
+	TenantLabelPrefix string
+	// TierLabelPrefix marks the label carrying the tier. Default "tier:".
+	TierLabelPrefix string
+	// DefaultTier is the tier of an issue that names none. Default shared.
+	DefaultTier tenants.Tier
+	// TenantField is a custom field (e.g. "customfield_10042") carrying the
+	// tenant id: a text field, a select field ({"value": …}) or a one-item
+	// list. When set and filled, it wins over the label. Default: none.
+	TenantField string
+	// TierField is a custom field carrying the tier, like TenantField.
+	// Default: none.
+	TierField string
+}
+
+// Jira webhook events.
+const (
+	JiraIssueCreated = "jira:issue_created"
+	JiraIssueUpdated = "jira:issue_updated"
+)
+
+func (m JiraMapping) withDefaults() JiraMapping {
+	if len(m.Events) == 0 {
+		m.Events = []string{JiraIssueCreated, JiraIssueUpdated}
+	}
+	m.TenantLabelPrefix = cmp.Or(m.TenantLabelPrefix, "tenant:")
+	m.TierLabelPrefix = cmp.Or(m.TierLabelPrefix, "tier:")
+	m.DefaultTier = cmp.Or(m.DefaultTier, tenants.Shared)
+	return m
+}
+
+var jiraFieldName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,63}$`)
+
+func (m JiraMapping) validate() error {
+	var errs []error
+	if !m.DefaultTier.Valid() {
+		errs = append(errs, fmt.Errorf("Jira.DefaultTier %q is not a tier", m.DefaultTier))
+	}
+	if m.TenantLabelPrefix == m.TierLabelPrefix {
+		errs = append(errs, errors.New("Jira label prefixes of tenant and tier must differ"))
+	}
+	for _, f := range []string{m.TenantField, m.TierField} {
+		if f != "" && !jiraFieldName.MatchString(f) {
+			errs = append(errs, fmt.Errorf("Jira field %q is not a field id", f))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// jiraEvent is the part of a Jira Cloud issue webhook the mapping reads.
+type jiraEvent struct {
+	WebhookEvent string `json:"webhookEvent"`
+	User         *struct {
+		AccountID   string `json:"accountId"`
+		DisplayName string `json:"displayName"`
+	} `json:"user"`
+	Issue *struct {
+		Key    string                     `json:"key"`
+		Fields map[string]json.RawMessage `json:"fields"`
+	} `json:"issue"`
+}
+
+// errMalformed marks a body that is not the JSON it should be (400).
+var errMalformed = errors.New("malformed body")
+
+// parseJira maps a Jira webhook body to a request. A body that is valid
+// but not an onboarding request (another event, no tenant id) returns a
+// non-empty ignore reason. The request is not validated yet.
+func parseJira(body []byte, m JiraMapping) (Request, string, error) {
+	var ev jiraEvent
+	if err := decodeJSON(body, &ev, false); err != nil {
+		return Request{}, "", err
+	}
+	if !slices.Contains(m.Events, ev.WebhookEvent) {
+		return Request{}, fmt.Sprintf("event %.60q does not onboard", ev.WebhookEvent), nil
+	}
+	if ev.Issue == nil {
+		return Request{}, "the event carries no issue", nil
+	}
+	f := ev.Issue.Fields
+	var labels []string
+	if raw, ok := f["labels"]; ok && !isNull(raw) {
+		if err := json.Unmarshal(raw, &labels); err != nil {
+			return Request{}, "", fmt.Errorf("%w: issue.fields.labels: %w", errMalformed, err)
+		}
+	}
+	tenant, err := jiraValue(f, m.TenantField, labels, m.TenantLabelPrefix, "tenant_id")
+	if err != nil {
+		return Request{}, "", err
+	}
+	if tenant == "" {
+		return Request{}, "the issue names no tenant", nil
+	}
+	tier, err := jiraValue(f, m.TierField, labels, m.TierLabelPrefix, "tier")
+	if err != nil {
+		return Request{}, "", err
+	}
+	var summary string
+	if raw, ok := f["summary"]; ok && !isNull(raw) {
+		if err := json.Unmarshal(raw, &summary); err != nil {
+			return Request{}, "", fmt.Errorf("%w: issue.fields.summary: %w", errMalformed, err)
+		}
+	}
+	if ev.Issue.Key == "" {
+		return Request{}, "", invalid("ticket_id", "the issue has no key")
+	}
+	r := Request{
+		Source:    SourceJira,
+		TicketKey: ev.Issue.Key,
+		TenantID:  tenant,
+		Name:      truncate(strings.TrimSpace(summary), MaxNameLen),
+		Tier:      cmp.Or(tenants.Tier(tier), m.DefaultTier),
+	}
+	if u := ev.User; u != nil {
+		if who := cmp.Or(u.AccountID, u.DisplayName); who != "" {
+			r.RequestedBy = "jira:" + truncate(who, MaxKeyLen-len("jira:"))
+		}
+	}
+	r.RequestedBy = cmp.Or(r.RequestedBy, "jira")
+	return r, "", nil
+}
+
+// jiraValue reads a mapped value from the custom field if set and filled,
+// else from the labels with the prefix. Two different labels are an error.
+func jiraValue(fields map[string]json.RawMessage, field string, labels []string, prefix, name string) (string, error) {
+	if field != "" {
+		if raw, ok := fields[field]; ok && !isNull(raw) {
+			v, err := customFieldValue(raw)
+			if err != nil {
+				return "", invalid(name, fmt.Sprintf("field %s: %v", field, err))
+			}
+			if v != "" {
+				return v, nil
+			}
+		}
+	}
+	var found string
+	for _, l := range labels {
+		v, ok := strings.CutPrefix(l, prefix)
+		if !ok {
+			continue
+		}
+		if found != "" && v != found {
+			return "", invalid(name, fmt.Sprintf("the issue has several %s labels", strings.TrimSuffix(prefix, ":")))
+		}
+		found = v
+	}
+	if found == "" && slices.Contains(labels, prefix) {
+		return "", invalid(name, fmt.Sprintf("label %q is empty", prefix))
+	}
+	return found, nil
+}
+
+// customFieldValue reads a text field ("acme"), a select field
+// ({"value": "acme"}) or a list of one of those.
+func customFieldValue(raw json.RawMessage) (string, error) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		return strings.TrimSpace(s), nil
+	}
+	var opt struct {
+		Value *string `json:"value"`
+	}
+	if err := json.Unmarshal(raw, &opt); err == nil && opt.Value != nil {
+		return strings.TrimSpace(*opt.Value), nil
+	}
+	var list []json.RawMessage
+	if err := json.Unmarshal(raw, &list); err == nil {
+		switch len(list) {
+		case 0:
+			return "", nil
+		case 1:
+			if isNull(list[0]) || bytes.HasPrefix(bytes.TrimSpace(list[0]), []byte("[")) {
+				return "", errors.New("unsupported value")
+			}
+			return customFieldValue(list[0])
+		default:
+			return "", errors.New("holds several values")
+		}
+	}
+	return "", errors.New("must be text or a select option")
+}
+
+func isNull(raw json.RawMessage) bool { return string(bytes.TrimSpace(raw)) == "null" }
+
+// truncate cuts s to at most n runes.
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n])
+}
+
+// decodeJSON decodes one JSON object from body into v, optionally
+// rejecting unknown fields. Anything but exactly one object is malformed.
+func decodeJSON(body []byte, v any, strict bool) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if strict {
+		dec.DisallowUnknownFields()
+	}
+	if t := bytes.TrimSpace(body); len(t) == 0 || t[0] != '{' {
+		return fmt.Errorf("%w: want a JSON object", errMalformed)
+	}
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %w", errMalformed, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: data after the JSON object", errMalformed)
+	}
+	return nil
+}

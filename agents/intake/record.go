@@ -1,0 +1,70 @@
+package intake
+
+import (
+	"time"
+
+	"github.com/tenantfleet/tenantfleet/queue"
+	"github.com/tenantfleet/tenantfleet/tenants"
+)
+
+// Status is where a stored request stands.
+type Status string
+
+// The statuses of the intake_requests table.
+const (
+	// StatusPending: stored, its task not (known to be) enqueued yet.
+	StatusPending Status = "pending"
+	// StatusEnqueued: its tenant:onboard task went to the queue.
+	StatusEnqueued Status = "enqueued"
+	// StatusDone: the provisioning agent onboarded the tenant.
+	StatusDone Status = "done"
+	// StatusFailed: the provisioning agent gave up; Record.Error says why.
+	StatusFailed Status = "failed"
+)
+
+// Finished reports whether s is final (done or failed).
+func (s Status) Finished() bool { return s == StatusDone || s == StatusFailed }
+
+// Record is a stored onboarding request, a row of intake_requests.
+type Record struct {
+	ID          int64        `json:"request_id"`
+	Source      Source       `json:"source"`
+	DeliveryID  string       `json:"delivery_id,omitempty"`
+	TicketKey   string       `json:"ticket,omitempty"`
+	TenantID    string       `json:"tenant_id"`
+	Name        string       `json:"name"`
+	Tier        tenants.Tier `json:"tier"`
+	RequestedBy string       `json:"requested_by"`
+	Status      Status       `json:"status"`
+	// Error is the failure reason of a failed request.
+	Error string `json:"error,omitempty"`
+	// Attempts counts the enqueues that put a new task on the queue.
+	Attempts   int        `json:"attempts"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+}
+
+// TaskID is the deterministic id of the request's tenant:onboard task.
+func (r Record) TaskID() string { return queue.OnboardTaskID(r.ID) }
+
+// Accepted is the answer to a stored request.
+type Accepted struct {
+	// RequestID is the stored request's id.
+	RequestID int64 `json:"request_id"`
+	// TenantID is the tenant being onboarded (the stored request's, which
+	// for a duplicate may differ from what the duplicate asked for).
+	TenantID string `json:"tenant_id"`
+	// TaskID is the tenant:onboard task id.
+	TaskID string `json:"task_id"`
+	// Status is the request's status after this intake.
+	Status Status `json:"status"`
+	// Duplicate is true when the request repeated one already stored (same
+	// delivery, same ticket, or the tenant's onboarding already in flight);
+	// nothing new was stored.
+	Duplicate bool `json:"duplicate"`
+}
+
+func acceptedOf(r Record, duplicate bool) Accepted {
+	return Accepted{RequestID: r.ID, TenantID: r.TenantID, TaskID: r.TaskID(), Status: r.Status, Duplicate: duplicate}
+}

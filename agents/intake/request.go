@@ -1,0 +1,144 @@
+package intake
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/tenantfleet/tenantfleet/tenants"
+)
+
+// Source says where a request came from.
+type Source string
+
+// The sources of the intake_requests table.
+const (
+	SourceJira   Source = "jira"
+	SourceTicket Source = "ticket"
+	SourceAPI    Source = "api"
+	SourceCLI    Source = "cli"
+)
+
+// Valid reports whether s is a known source.
+func (s Source) Valid() bool {
+	return s == SourceJira || s == SourceTicket || s == SourceAPI || s == SourceCLI
+}
+
+// Limits on the free-text fields of a request, in characters (runes).
+const (
+	// MaxNameLen bounds a tenant's display name.
+	MaxNameLen = 200
+	// MaxKeyLen bounds a delivery id, a ticket key and requested_by.
+	MaxKeyLen = 200
+)
+
+// Request asks for one tenant to be onboarded.
+type Request struct {
+	// Source is where the request came from. Default SourceAPI.
+	Source Source
+	// DeliveryID identifies one delivery of a message (a webhook id, an
+	// API Idempotency-Key): the same DeliveryID from the same source is
+	// the same request. Optional.
+	DeliveryID string
+	// TicketKey is the ticket behind the request (a Jira issue key, a
+	// ticket id): a ticket onboards once per source, however often it is
+	// sent or updated. Optional.
+	TicketKey string
+	// TenantID is the tenant to create; a slug checked by
+	// tenants.ValidateID. Required.
+	TenantID string
+	// Name is the tenant's display name. Default: TenantID.
+	Name string
+	// Tier places the tenant. Default tenants.Shared.
+	Tier tenants.Tier
+	// RequestedBy names who asked, for the audit log. Default: the source.
+	RequestedBy string
+}
+
+// ErrInvalidRequest marks a request rejected before anything was stored.
+// The concrete error is an *InvalidRequestError.
+var ErrInvalidRequest = errors.New("invalid onboarding request")
+
+// InvalidRequestError names the field of a rejected request and why. It
+// matches ErrInvalidRequest with errors.Is and unwraps to the cause (for a
+// tenant id, a *tenants.InvalidIDError).
+type InvalidRequestError struct {
+	// Field is the request field at fault, as named in JSON ("tenant_id").
+	Field string
+	// Reason says what is wrong, fit to show to the requester.
+	Reason string
+	// Err is the underlying validation error, if any.
+	Err error
+}
+
+func (e *InvalidRequestError) Error() string {
+	return fmt.Sprintf("intake: invalid %s: %s", e.Field, e.Reason)
+}
+
+// Is reports whether target is ErrInvalidRequest.
+func (e *InvalidRequestError) Is(target error) bool { return target == ErrInvalidRequest }
+
+// Unwrap returns the underlying validation error.
+func (e *InvalidRequestError) Unwrap() error { return e.Err }
+
+func invalid(field, reason string) error {
+	return &InvalidRequestError{Field: field, Reason: reason}
+}
+
+// normalize fills the defaults of r and validates it. It runs before any
+// SQL: a request it rejects touches nothing.
+func (r Request) normalize() (Request, error) {
+	r.Source = cmp.Or(r.Source, SourceAPI)
+	if !r.Source.Valid() {
+		return r, invalid("source", fmt.Sprintf("unknown source %.40q", string(r.Source)))
+	}
+	if err := tenants.ValidateID(r.TenantID); err != nil {
+		reason := err.Error()
+		var idErr *tenants.InvalidIDError
+		if errors.As(err, &idErr) {
+			reason = strings.TrimPrefix(reason, "tenants: ")
+		}
+		return r, &InvalidRequestError{Field: "tenant_id", Reason: reason, Err: err}
+	}
+	r.Tier = cmp.Or(r.Tier, tenants.Shared)
+	if !r.Tier.Valid() {
+		return r, invalid("tier", fmt.Sprintf("must be %q or %q, got %.40q", tenants.Shared, tenants.Dedicated, string(r.Tier)))
+	}
+	r.Name = strings.TrimSpace(r.Name)
+	if r.Name == "" {
+		r.Name = r.TenantID
+	}
+	if err := checkText("name", r.Name, MaxNameLen); err != nil {
+		return r, err
+	}
+	r.RequestedBy = cmp.Or(strings.TrimSpace(r.RequestedBy), string(r.Source))
+	for _, f := range []struct{ field, v string }{
+		{"delivery_id", r.DeliveryID},
+		{"ticket_id", r.TicketKey},
+		{"requested_by", r.RequestedBy},
+	} {
+		if err := checkText(f.field, f.v, MaxKeyLen); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
+}
+
+// checkText accepts valid UTF-8 of at most max runes without control
+// characters.
+func checkText(field, v string, max int) error {
+	if !utf8.ValidString(v) {
+		return invalid(field, "must be valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(v); n > max {
+		return invalid(field, fmt.Sprintf("must be at most %d characters, got %d", max, n))
+	}
+	if strings.ContainsFunc(v, unicode.IsControl) {
+		return invalid(field, "must not contain control characters")
+	}
+	return nil
+}
+

@@ -1,0 +1,52 @@
+package intake
+
+import (
+	"github.com/tenantfleet/tenantfleet/tenants"
+)
+
+// ticketBody is the generic ticket webhook's JSON body. Unknown fields are
+// ignored, so ticket systems may send more.
+type ticketBody struct {
+	TicketID    string `json:"ticket_id"`
+	TenantID    string `json:"tenant_id"`
+	Name        string `json:"name"`
+	Tier        string `json:"tier"`
+	RequestedBy string `json:"requested_by"`
+}
+
+// parseTicket maps a generic ticket body to a request, not yet validated
+// beyond the ticket id being present.
+func parseTicket(body []byte) (Request, error) {
+	var t ticketBody
+	if err := decodeJSON(body, &t, false); err != nil {
+		return Request{}, err
+	}
+	if t.TicketID == "" {
+		return Request{}, invalid("ticket_id", "is required")
+	}
+	return Request{
+		Source:      SourceTicket,
+		TicketKey:   t.TicketID,
+		TenantID:    t.TenantID,
+		Name:        t.Name,
+		Tier:        tenants.Tier(t.Tier),
+		RequestedBy: t.RequestedBy,
+	}, nil
+}
+
+// apiBody is the JSON body of POST /api/v1/tenants. Unknown fields are
+// refused, to catch typos.
+type apiBody struct {
+	TenantID string `json:"tenant_id"`
+	Name     string `json:"name"`
+	Tier     string `json:"tier"`
+}
+
+// parseAPI maps an API body to a request, not yet validated.
+func parseAPI(body []byte) (Request, error) {
+	var b apiBody
+	if err := decodeJSON(body, &b, true); err != nil {
+		return Request{}, err
+	}
+	return Request{Source: SourceAPI, TenantID: b.TenantID, Name: b.Name, Tier: tenants.Tier(b.Tier)}, nil
+}
