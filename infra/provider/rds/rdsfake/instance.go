@@ -80,8 +80,8 @@ type xmlDBInstance struct {
 	MultiAZ                               bool
 	PubliclyAccessible                    bool
 	StorageEncrypted                      bool
-	KmsKeyId                              string `xml:",omitempty"`
-	DBSubnetGroup                         *xmlSubnetGroup `xml:",omitempty"`
+	KmsKeyId                              string             `xml:",omitempty"`
+	DBSubnetGroup                         *xmlSubnetGroup    `xml:",omitempty"`
 	VpcSecurityGroups                     []xmlSecurityGroup `xml:"VpcSecurityGroups>VpcSecurityGroupMembership"`
 	ReadReplicaSourceDBInstanceIdentifier string             `xml:",omitempty"`
 	ReadReplicaDBInstanceIdentifiers      []string           `xml:"ReadReplicaDBInstanceIdentifiers>ReadReplicaDBInstanceIdentifier"`
