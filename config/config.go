@@ -127,7 +127,7 @@ func Load(getenv func(string) string) (Config, error) {
 		dec := yaml.NewDecoder(bytes.NewReader(raw))
 		dec.KnownFields(true)
 		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-			return Config{}, fmt.Errorf("%w: %s: %v", ErrInvalid, path, err)
+			return Config{}, fmt.Errorf("%w: %s: %w", ErrInvalid, path, err)
 		}
 	}
 	if err := c.applyEnv(getenv); err != nil {
