@@ -53,7 +53,7 @@ func TestStaticConcurrent(t *testing.T) {
 	for i := range 8 {
 		wg.Go(func() {
 			for j := range 50 {
-				s.Set(load.Reading{CPUPercent: float64(i*j%100)})
+				s.Set(load.Reading{CPUPercent: float64(i * j % 100)})
 				if _, err := s.Load(context.Background(), load.Target{ID: "x"}); err != nil {
 					t.Errorf("Load: %v", err)
 				}

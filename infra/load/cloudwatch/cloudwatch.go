@@ -1,0 +1,191 @@
+// Package cloudwatch is the load source for RDS instances: the AWS/RDS
+// CPUUtilization of the instance and the ReplicaLag of its read replicas,
+// read with one GetMetricData call on aws-sdk-go-v2's service/cloudwatch.
+//
+// Package cwfake serves the CloudWatch API locally for tests.
+package cloudwatch
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	cw "github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+
+	"github.com/tenantfleet/tenantfleet/infra/load"
+)
+
+// Config configures a Source.
+type Config struct {
+	// Region is the AWS region. Default: the default credential chain's
+	// region, or us-east-1 when Endpoint is set and none is configured.
+	Region string
+	// Endpoint overrides the CloudWatch endpoint URL (the client's
+	// BaseEndpoint), e.g. a cwfake server. Default: the regional endpoint.
+	Endpoint string
+	// AccessKeyID, SecretAccessKey and SessionToken are static credentials,
+	// for tests. Default empty: the default AWS credential chain. Never
+	// logged.
+	AccessKeyID, SecretAccessKey, SessionToken string
+	// HTTPClient sends the API requests. Default: the SDK's.
+	HTTPClient *http.Client
+	// RetryMaxAttempts caps the SDK's attempts per call. Default 0: the
+	// SDK's default (3).
+	RetryMaxAttempts int
+	// Period is the metrics' aggregation period. Default 60s, RDS's basic
+	// monitoring resolution.
+	Period time.Duration
+	// Window is how far back to look for the latest datapoint. Default 10
+	// minutes; it must be at least two periods, since CloudWatch publishes
+	// a period after it ends.
+	Window time.Duration
+	// Now is the clock that places the window. Default time.Now.
+	Now func() time.Time
+}
+
+// api is the part of the CloudWatch client the source uses.
+type api interface {
+	GetMetricData(ctx context.Context, in *cw.GetMetricDataInput, opts ...func(*cw.Options)) (*cw.GetMetricDataOutput, error)
+}
+
+// Source reads RDS load from CloudWatch. It is safe for concurrent use.
+type Source struct {
+	client api
+	period time.Duration
+	window time.Duration
+	now    func() time.Time
+}
+
+var _ load.Source = (*Source)(nil)
+
+// New validates cfg and builds the CloudWatch client. It makes no API call.
+func New(ctx context.Context, cfg Config) (*Source, error) {
+	cfg.Period = cmp.Or(cfg.Period, time.Minute)
+	cfg.Window = cmp.Or(cfg.Window, 10*time.Minute)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	var errs []error
+	if cfg.Period < time.Second || cfg.Period%time.Second != 0 {
+		errs = append(errs, fmt.Errorf("period %s: want a whole number of seconds", cfg.Period))
+	}
+	if cfg.Window < 2*cfg.Period {
+		errs = append(errs, fmt.Errorf("window %s: want at least two periods (%s)", cfg.Window, 2*cfg.Period))
+	}
+	if (cfg.AccessKeyID == "") != (cfg.SecretAccessKey == "") {
+		errs = append(errs, errors.New("static credentials: set both access key id and secret access key, or neither"))
+	}
+	if cfg.Endpoint != "" && !strings.HasPrefix(cfg.Endpoint, "http://") && !strings.HasPrefix(cfg.Endpoint, "https://") {
+		errs = append(errs, fmt.Errorf("endpoint %q: want an http:// or https:// URL", cfg.Endpoint))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("cloudwatch source config: %w", err)
+	}
+
+	var opts []func(*awsconfig.LoadOptions) error
+	if cfg.Region != "" {
+		opts = append(opts, awsconfig.WithRegion(cfg.Region))
+	}
+	if cfg.AccessKeyID != "" {
+		opts = append(opts, awsconfig.WithCredentialsProvider(
+			credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, cfg.SessionToken)))
+	}
+	if cfg.HTTPClient != nil {
+		opts = append(opts, awsconfig.WithHTTPClient(cfg.HTTPClient))
+	}
+	if cfg.RetryMaxAttempts > 0 {
+		opts = append(opts, awsconfig.WithRetryMaxAttempts(cfg.RetryMaxAttempts))
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("cloudwatch: load aws config: %w", err)
+	}
+	if awsCfg.Region == "" {
+		if cfg.Endpoint == "" {
+			return nil, errors.New("cloudwatch source config: no region (set Region or AWS_REGION)")
+		}
+		awsCfg.Region = "us-east-1"
+	}
+	client := cw.NewFromConfig(awsCfg, func(o *cw.Options) {
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+	})
+	return &Source{client: client, period: cfg.Period, window: cfg.Window, now: cfg.Now}, nil
+}
+
+// Load reads the latest CPUUtilization (Average) of target.ProviderRef and
+// the latest ReplicaLag (Maximum) of each of target.Replicas within the
+// window. No CPU datapoint in the window returns load.ErrNoData; a replica
+// without a datapoint counts as no lag. Reading.At is the CPU datapoint's
+// time.
+func (s *Source) Load(ctx context.Context, target load.Target) (load.Reading, error) {
+	if target.ProviderRef == "" {
+		return load.Reading{}, fmt.Errorf("cloudwatch: load %s: no DB instance identifier", target.ID)
+	}
+	queries := []types.MetricDataQuery{s.query("cpu", target.ProviderRef, "CPUUtilization", "Average")}
+	for i, r := range target.Replicas {
+		queries = append(queries, s.query(fmt.Sprintf("lag%d", i), r, "ReplicaLag", "Maximum"))
+	}
+	end := s.now().Truncate(time.Second)
+	in := &cw.GetMetricDataInput{
+		StartTime:         aws.Time(end.Add(-s.window)),
+		EndTime:           aws.Time(end),
+		ScanBy:            types.ScanByTimestampDescending,
+		MetricDataQueries: queries,
+	}
+	latest := map[string]float64{}
+	var at time.Time
+	p := cw.NewGetMetricDataPaginator(s.client, in)
+	for p.HasMorePages() && len(latest) < len(queries) {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return load.Reading{}, translate(target, err)
+		}
+		for _, res := range out.MetricDataResults {
+			id := aws.ToString(res.Id)
+			if _, seen := latest[id]; seen || len(res.Values) == 0 {
+				continue
+			}
+			// ScanBy TimestampDescending: the first value is the latest.
+			latest[id] = res.Values[0]
+			if id == "cpu" && len(res.Timestamps) > 0 {
+				at = res.Timestamps[0]
+			}
+		}
+	}
+	cpu, ok := latest["cpu"]
+	if !ok {
+		return load.Reading{}, fmt.Errorf("cloudwatch: load %s (%s): %w: no CPUUtilization in the last %s", target.ID, target.ProviderRef, load.ErrNoData, s.window)
+	}
+	r := load.Reading{CPUPercent: cpu, At: at}
+	for i := range target.Replicas {
+		lag := latest[fmt.Sprintf("lag%d", i)]
+		r.ReplicaLag = max(r.ReplicaLag, time.Duration(lag*float64(time.Second)))
+	}
+	return r, nil
+}
+
+func (s *Source) query(id, instance, metric, stat string) types.MetricDataQuery {
+	return types.MetricDataQuery{
+		Id:         aws.String(id),
+		ReturnData: aws.Bool(true),
+		MetricStat: &types.MetricStat{
+			Period: aws.Int32(int32(s.period / time.Second)),
+			Stat:   aws.String(stat),
+			Metric: &types.Metric{
+				Namespace:  aws.String("AWS/RDS"),
+				MetricName: aws.String(metric),
+				Dimensions: []types.Dimension{{Name: aws.String("DBInstanceIdentifier"), Value: aws.String(instance)}},
+			},
+		},
+	}
+}
