@@ -256,6 +256,12 @@ func (e *env) auditOutcomes(t *testing.T) map[string]int {
 // criticalTasks lists the ids of the tasks pending on the critical queue.
 func (e *env) criticalTasks(t *testing.T) []string {
 	t.Helper()
+	// An asynq client registers a queue name in asynq:queues once per
+	// process, so after a FLUSHDB the inspector no longer lists a queue a
+	// long-lived client keeps filling. Register it again for the inspector.
+	if err := e.rdb.SAdd(t.Context(), "asynq:queues", queue.QueueCritical).Err(); err != nil {
+		t.Fatalf("register queue: %v", err)
+	}
 	infos, err := e.insp.ListPendingTasks(queue.QueueCritical, asynq.PageSize(1000))
 	if errors.Is(err, asynq.ErrQueueNotFound) {
 		return nil
