@@ -10,6 +10,7 @@ package rds
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -173,38 +174,43 @@ func (p *Provider) describe(ctx context.Context, ref string) (*types.DBInstance,
 }
 
 // Delete starts a DeleteDBInstance of ref, with a final snapshot unless
-// Config.SkipFinalSnapshot. An instance that does not exist or is already
+// Config.SkipFinalSnapshot or ref is a read replica (RDS takes no final
+// snapshot of a replica). An instance that does not exist or is already
 // being deleted is not an error.
 func (p *Provider) Delete(ctx context.Context, ref string) error {
-	if ref == "" {
-		return fmt.Errorf("rds: delete: %w: empty identifier", provider.ErrInvalid)
+	db, err := p.describe(ctx, ref)
+	switch {
+	case errors.Is(err, provider.ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("rds: delete: %w", err)
+	case aws.ToString(db.DBInstanceStatus) == "deleting":
+		return nil
 	}
+	skip := p.cfg.SkipFinalSnapshot || aws.ToString(db.ReadReplicaSourceDBInstanceIdentifier) != ""
 	in := &awsrds.DeleteDBInstanceInput{
 		DBInstanceIdentifier:   aws.String(ref),
-		SkipFinalSnapshot:      aws.Bool(p.cfg.SkipFinalSnapshot),
+		SkipFinalSnapshot:      aws.Bool(skip),
 		DeleteAutomatedBackups: aws.Bool(false),
 	}
-	if !p.cfg.SkipFinalSnapshot {
+	if !skip {
 		in.FinalDBSnapshotIdentifier = aws.String(finalSnapshotID(ref, p.now()))
 	}
-	_, err := p.client.DeleteDBInstance(ctx, in)
+	_, err = p.client.DeleteDBInstance(ctx, in)
 	switch errorCode(err) {
 	case "":
 		if err != nil {
 			return translate("delete "+ref, err)
 		}
 		p.log.InfoContext(ctx, "rds instance deleting", slog.String("identifier", ref),
-			slog.Bool("final_snapshot", !p.cfg.SkipFinalSnapshot))
+			slog.Bool("final_snapshot", !skip))
 		return nil
 	case "DBInstanceNotFound":
 		return nil
 	case "InvalidDBInstanceState":
-		// Already deleting is success; any other state conflict is not.
+		// A concurrent Delete won the race: already deleting is success.
 		db, derr := p.describe(ctx, ref)
-		switch {
-		case derr == nil && aws.ToString(db.DBInstanceStatus) == "deleting":
-			return nil
-		case derr != nil && errorCode(derr) == "DBInstanceNotFound":
+		if errors.Is(derr, provider.ErrNotFound) || (derr == nil && aws.ToString(db.DBInstanceStatus) == "deleting") {
 			return nil
 		}
 	}

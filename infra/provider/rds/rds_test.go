@@ -223,6 +223,9 @@ func TestDelete(t *testing.T) {
 	if err := p.Delete(t.Context(), inst.ProviderRef); err != nil {
 		t.Errorf("Delete while deleting: got %v, want nil", err)
 	}
+	if got := len(srv.Requests("DeleteDBInstance")); got != 1 {
+		t.Errorf("Delete while deleting: got %d DeleteDBInstance requests, want still 1", got)
+	}
 	srv.Remove(inst.ProviderRef)
 	if err := p.Delete(t.Context(), inst.ProviderRef); err != nil {
 		t.Errorf("Delete when gone: got %v, want nil", err)
@@ -243,6 +246,40 @@ func TestDeleteSkipFinalSnapshot(t *testing.T) {
 	if r.Get("SkipFinalSnapshot") != "true" || r.Get("FinalDBSnapshotIdentifier") != "" {
 		t.Errorf("got SkipFinalSnapshot=%q FinalDBSnapshotIdentifier=%q, want true and none",
 			r.Get("SkipFinalSnapshot"), r.Get("FinalDBSnapshotIdentifier"))
+	}
+}
+
+func TestDeleteReplicaTakesNoSnapshot(t *testing.T) {
+	t.Parallel()
+	p, srv := setup(t)
+	srv.Put(rdsfake.Instance{Identifier: "tf-src", Engine: "postgres", Tags: map[string]string{"tenantfleet-fleet": "tf"}})
+	rep, err := p.CreateReadReplica(t.Context(), "tf-src", "src-r1")
+	if err != nil {
+		t.Fatalf("CreateReadReplica: %v", err)
+	}
+	srv.SetStatus(rep.ProviderRef, "available")
+	if err := p.Delete(t.Context(), rep.ProviderRef); err != nil {
+		t.Fatalf("Delete replica: %v", err)
+	}
+	r := srv.Requests("DeleteDBInstance")[0]
+	if r.Get("SkipFinalSnapshot") != "true" || r.Get("FinalDBSnapshotIdentifier") != "" {
+		t.Errorf("got SkipFinalSnapshot=%q FinalDBSnapshotIdentifier=%q, want true and none",
+			r.Get("SkipFinalSnapshot"), r.Get("FinalDBSnapshotIdentifier"))
+	}
+}
+
+// TestDeleteRaceIsSuccess: another worker's Delete lands between our
+// Describe and DeleteDBInstance.
+func TestDeleteRaceIsSuccess(t *testing.T) {
+	t.Parallel()
+	p, srv := setup(t)
+	srv.Put(rdsfake.Instance{Identifier: "tf-race", Engine: "postgres"})
+	srv.OnNext("DeleteDBInstance", func() { srv.SetStatus("tf-race", rdsfake.StatusDeleting) })
+	if err := p.Delete(t.Context(), "tf-race"); err != nil {
+		t.Errorf("Delete racing another Delete: got %v, want nil", err)
+	}
+	if got := len(srv.Requests("DeleteDBInstance")); got != 1 {
+		t.Errorf("got %d DeleteDBInstance requests, want 1", got)
 	}
 }
 

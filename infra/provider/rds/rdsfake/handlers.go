@@ -48,6 +48,13 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	action := params.Get("Action")
 
 	s.mu.Lock()
+	if q := s.hooks[action]; len(q) > 0 {
+		fn := q[0]
+		s.hooks[action] = q[1:]
+		s.mu.Unlock()
+		fn()
+		s.mu.Lock()
+	}
 	s.seq++
 	reqID := fmt.Sprintf("00000000-0000-0000-0000-%012d", s.seq)
 	s.requests = append(s.requests, Request{Action: action, Params: cloneValues(params)})
@@ -186,6 +193,10 @@ func (s *Server) deleteDBInstance(r Request) (any, *apiError) {
 	skip := r.Get("SkipFinalSnapshot") == "true"
 	snap := r.Get("FinalDBSnapshotIdentifier")
 	switch {
+	case inst.ReplicaOf != "" && snap != "":
+		return nil, errorf(http.StatusBadRequest, "InvalidParameterCombination", "FinalDBSnapshotIdentifier can not be specified when deleting a replica instance")
+	case inst.ReplicaOf != "":
+		// RDS takes no final snapshot of a replica, whatever SkipFinalSnapshot says.
 	case skip && snap != "":
 		return nil, errorf(http.StatusBadRequest, "InvalidParameterCombination", "FinalDBSnapshotIdentifier can not be specified when deleting an instance with SkipFinalSnapshot set to true")
 	case !skip && snap == "":

@@ -54,6 +54,7 @@ type Server struct {
 	instances map[string]*Instance
 	requests  []Request
 	faults    map[string][]Fault
+	hooks     map[string][]func()
 	seq       int
 }
 
@@ -121,7 +122,7 @@ var (
 // New starts a fake RDS endpoint on the loopback interface. Close it when
 // done.
 func New() *Server {
-	s := &Server{instances: map[string]*Instance{}, faults: map[string][]Fault{}}
+	s := &Server{instances: map[string]*Instance{}, faults: map[string][]Fault{}, hooks: map[string][]func(){}}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
 	return s
 }
@@ -154,6 +155,16 @@ func (s *Server) InjectFault(action string, f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults[action] = append(s.faults[action], f)
+}
+
+// OnNext runs fn when the next call to action arrives, before the fake
+// processes it, to stage a race (another worker changing the instance
+// between two of the client's calls). fn runs without the server's lock,
+// so it may call the Server's methods. Hooks are used one per call.
+func (s *Server) OnNext(action string, fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hooks[action] = append(s.hooks[action], fn)
 }
 
 // Instance returns a copy of the instance with the given identifier.
