@@ -101,7 +101,9 @@ func startRole(ctx context.Context, a *app, role string) (stopper, error) {
 		if err != nil {
 			return nil, err
 		}
-		registerHandlers(a, w)
+		if err := registerHandlers(a, w); err != nil {
+			return nil, err
+		}
 		return w, w.Start(ctx)
 	case "scheduler":
 		s, err := queue.NewScheduler(queue.SchedulerConfig{Client: a.queue, Logger: a.log})
@@ -130,7 +132,9 @@ func startRole(ctx context.Context, a *app, role string) (stopper, error) {
 		if err != nil {
 			return nil, err
 		}
-		registerRoutes(a, srv)
+		if err := registerRoutes(a, srv); err != nil {
+			return nil, err
+		}
 		if err := srv.Start(ctx); err != nil {
 			return nil, err
 		}

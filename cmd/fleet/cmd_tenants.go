@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os/user"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tenantfleet/tenantfleet/agents/intake"
+	"github.com/tenantfleet/tenantfleet/config"
+	"github.com/tenantfleet/tenantfleet/infra/restapi"
+	"github.com/tenantfleet/tenantfleet/tenants"
+)
+
+func init() {
+	commands["tenants"] = command{
+		summary: "list, show, onboard and offboard tenants (fleet tenants help)",
+		run:     runTenants,
+	}
+	commands["instances"] = command{
+		summary: "list instances with their tenant counts (fleet instances list [--json])",
+		run:     runInstances,
+	}
+}
+
+const tenantsUsage = `usage:
+  fleet tenants list [--status S] [--tier T] [--instance I] [--json]
+  fleet tenants show ID [--json]
+  fleet tenants onboard ID --name NAME [--tier shared|dedicated] [--wait]
+  fleet tenants offboard ID [--drop] [--wait]`
+
+func runTenants(ctx context.Context, env *cliEnv, args []string) error {
+	if len(args) == 0 || args[0] == "help" {
+		fmt.Fprintln(env.stdout, tenantsUsage)
+		return nil
+	}
+	sub, rest := args[0], args[1:]
+	switch sub {
+	case "list":
+		return tenantsList(ctx, env, rest)
+	case "show":
+		return tenantsShow(ctx, env, rest)
+	case "onboard":
+		return tenantsOnboard(ctx, env, rest)
+	case "offboard":
+		return tenantsOffboard(ctx, env, rest)
+	}
+	fmt.Fprintln(env.stderr, tenantsUsage)
+	return fmt.Errorf("%w: unknown tenants command %q", errUsage, sub)
+}
+
+// newFlags returns a flag set writing its errors to stderr.
+func newFlags(env *cliEnv, name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	return fs
+}
+
+// parseInterleaved parses flags that may come before or after positional
+// arguments (`show ID --json` and `show --json ID` both work).
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, fmt.Errorf("%w: %w", errUsage, err)
+		}
+		if fs.NArg() == 0 {
+			return positional, nil
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+// withApp loads the configuration, opens the app for the duration of fn
+// and closes it.
+func withApp(ctx context.Context, env *cliEnv, fn func(a *app) error) error {
+	cfg, err := config.Load(env.getenv)
+	if err != nil {
+		return err
+	}
+	a, err := openApp(ctx, cfg, newLogger(cfg, io.Discard))
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	return fn(a)
+}
+
+func tenantsList(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "tenants list")
+	status := fs.String("status", "", "only tenants with this status")
+	tier := fs.String("tier", "", "only tenants of this tier (shared, dedicated)")
+	instance := fs.String("instance", "", "only tenants on this instance")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := parseInterleaved(fs, args); err != nil {
+		return err
+	}
+	filter, err := restapi.TenantFilterFrom(*status, *tier, *instance)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	return withApp(ctx, env, func(a *app) error {
+		list, err := tenants.NewCatalog(a.db).ListTenants(ctx, filter)
+		if err != nil {
+			return err
+		}
+		views := make([]restapi.TenantJSON, 0, len(list))
+		for _, t := range list {
+			views = append(views, restapi.TenantView(t))
+		}
+		if *asJSON {
+			return printJSON(env.stdout, views)
+		}
+		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tTIER\tSTATUS\tINSTANCE\tSCHEMA")
+		for _, v := range views {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.Name, v.Tier, v.Status, v.Instance, v.Schema)
+		}
+		return tw.Flush()
+	})
+}
+
+func tenantsShow(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "tenants show")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("%w: fleet tenants show ID [--json]", errUsage)
+	}
+	if err := tenants.ValidateID(pos[0]); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	return withApp(ctx, env, func(a *app) error {
+		t, err := tenants.NewCatalog(a.db).GetTenant(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		v := restapi.TenantView(t)
+		if *asJSON {
+			return printJSON(env.stdout, v)
+		}
+		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+		for _, row := range [][2]string{
+			{"id", v.ID}, {"name", v.Name}, {"tier", v.Tier}, {"status", v.Status}, {"reason", v.StatusReason},
+			{"instance", v.Instance}, {"database", v.Database}, {"schema", v.Schema}, {"role", v.Role},
+			{"created", v.CreatedAt.Format(time.RFC3339)},
+		} {
+			fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1])
+		}
+		return tw.Flush()
+	})
+}
+
+func tenantsOnboard(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "tenants onboard")
+	name := fs.String("name", "", "display name (required)")
+	tier := fs.String("tier", "shared", "shared or dedicated")
+	wait := fs.Bool("wait", false, "wait until the tenant is active or failed")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || *name == "" {
+		return fmt.Errorf("%w: fleet tenants onboard ID --name NAME [--tier shared|dedicated] [--wait]", errUsage)
+	}
+	return withApp(ctx, env, func(a *app) error {
+		in, err := newIntake(a)
+		if err != nil {
+			return err
+		}
+		acc, err := in.Submit(ctx, intake.Request{
+			Source: intake.SourceCLI, TenantID: pos[0], Name: *name, Tier: tenants.Tier(*tier), RequestedBy: cliUser(),
+		})
+		var invalid *intake.InvalidRequestError
+		if errors.As(err, &invalid) {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "onboarding %s: request %d, task %s (%s)\n", acc.TenantID, acc.RequestID, acc.TaskID, acc.Status)
+		if !*wait {
+			return nil
+		}
+		rec, err := in.Wait(ctx, acc.RequestID)
+		if err != nil {
+			return err
+		}
+		if rec.Status != intake.StatusDone {
+			return fmt.Errorf("onboarding %s %s: %s", rec.TenantID, rec.Status, rec.Error)
+		}
+		fmt.Fprintf(env.stdout, "tenant %s is active\n", rec.TenantID)
+		return nil
+	})
+}
+
+func tenantsOffboard(ctx context.Context, env *cliEnv, args []string) error {
+	return errors.New("offboarding is not wired yet")
+}
+
+func runInstances(ctx context.Context, env *cliEnv, args []string) error {
+	if len(args) == 0 || args[0] != "list" {
+		return fmt.Errorf("%w: fleet instances list [--json]", errUsage)
+	}
+	fs := newFlags(env, "instances list")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := parseInterleaved(fs, args[1:]); err != nil {
+		return err
+	}
+	return withApp(ctx, env, func(a *app) error {
+		views, err := restapi.InstanceViews(ctx, tenants.NewCatalog(a.db))
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(env.stdout, views)
+		}
+		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tPROVIDER\tTIER\tSTATUS\tTENANTS\tHOST\tDATABASE")
+		for _, v := range views {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d/%d\t%s:%d\t%s\n", v.ID, v.Provider, v.Tier, v.Status, v.Tenants, v.MaxTenants, v.Host, v.Port, v.Database)
+		}
+		return tw.Flush()
+	})
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// cliUser names the operator for the audit log.
+func cliUser() string {
+	if u, err := user.Current(); err == nil {
+		return "cli:" + u.Username
+	}
+	return "cli"
+}
