@@ -11,6 +11,10 @@ var (
 	// or role name. Nothing was sent to the server.
 	ErrInvalidTarget = errors.New("migrations: invalid target")
 
+	// ErrSchemaNotFound reports a Target whose schema does not exist in the
+	// pool's database: provision the tenant first.
+	ErrSchemaNotFound = errors.New("migrations: schema not found")
+
 	// ErrUnknownVersion reports a version that is not in the migration set.
 	ErrUnknownVersion = errors.New("migrations: unknown version")
 

@@ -353,7 +353,7 @@ func TestLockTimeoutFailsFastThenSucceeds(t *testing.T) {
 	m := newMigrator(t, Config{
 		LockTimeout: 100 * time.Millisecond,
 		FS: sqlSet(map[string]string{
-			"00001_items.sql": "-- +goose Up\nCREATE TABLE items (id int PRIMARY KEY);\n",
+			"00001_items.sql":      "-- +goose Up\nCREATE TABLE items (id int PRIMARY KEY);\n",
 			"00002_items_note.sql": "-- +goose Up\nALTER TABLE items ADD COLUMN note text;\n",
 		}),
 	})
@@ -415,5 +415,21 @@ func TestInvalidInput(t *testing.T) {
 	}
 	if _, err := New(Config{TenantLockWait: -time.Second}); err == nil {
 		t.Errorf("New(negative TenantLockWait) error = nil, want an error")
+	}
+}
+
+func TestMissingSchemaCreatesNothingElsewhere(t *testing.T) {
+	t.Parallel()
+	in := setup(t, 4)
+	tg := in.tenant(t)
+	tg.Schema += "_missing"
+	m := newMigrator(t, Config{})
+	ctx := testContext(t)
+
+	if _, err := m.Up(ctx, in.pool, tg); !errors.Is(err, ErrSchemaNotFound) || !strings.Contains(err.Error(), tg.Schema) {
+		t.Fatalf("Up on a missing schema: error = %v, want ErrSchemaNotFound naming %s", err, tg.Schema)
+	}
+	if relationExists(t, in.pool, "public", VersionTable) || relationExists(t, in.pool, "public", "accounts") {
+		t.Fatalf("Up on a missing schema created tables in public")
 	}
 }

@@ -21,10 +21,13 @@ const resetTimeout = 5 * time.Second
 // scopeSQL turns a pooled session into the tenant's migration session:
 // session-level (not transaction-local) settings, because goose runs several
 // transactions, and non-transactional steps, on the one connection.
+// It also reports whether the schema exists, so a missing one fails at once
+// rather than in goose's version table creation (which retries for seconds).
 const scopeSQL = `SELECT set_config('role', $1, false),
        set_config('search_path', $2, false),
        set_config('lock_timeout', $3, false),
-       set_config('application_name', $4, false)`
+       set_config('application_name', $4, false),
+       to_regnamespace($2) IS NOT NULL`
 
 // resetSQL undoes scopeSQL, and drops any advisory lock a failed unlock left
 // behind, before the connection goes back to the caller's pool.
@@ -68,7 +71,14 @@ func (c *tenantConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		_ = dc.Close()
 		return nil, fmt.Errorf("acquire: unexpected driver connection %T", dc)
 	}
-	if _, err := conn.Conn().Exec(ctx, scopeSQL, c.target.Role, c.target.searchPath(), c.lockTimeout, applicationName); err != nil {
+	var role, path, timeout, app string
+	var schemaExists bool
+	err = conn.Conn().QueryRow(ctx, scopeSQL, c.target.Role, c.target.searchPath(), c.lockTimeout, applicationName).
+		Scan(&role, &path, &timeout, &app, &schemaExists)
+	if err == nil && !schemaExists {
+		err = fmt.Errorf("%w: %s", ErrSchemaNotFound, c.target.Schema)
+	}
+	if err != nil {
 		// The session may be half scoped: never hand it back to the pool.
 		_ = conn.Conn().Close(ctx)
 		_ = conn.Close()

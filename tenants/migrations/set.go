@@ -75,4 +75,6 @@ func (noConnector) Driver() driver.Driver { return noDriver{} }
 
 type noDriver struct{}
 
-func (noDriver) Open(string) (driver.Conn, error) { return nil, errors.New("migrations: not connected") }
+func (noDriver) Open(string) (driver.Conn, error) {
+	return nil, errors.New("migrations: not connected")
+}
