@@ -1,0 +1,44 @@
+package provision
+
+import (
+	"errors"
+
+	"github.com/tenantfleet/tenantfleet/queue"
+)
+
+// Errors of the agent.
+var (
+	// ErrWaitingForInstance means an onboarding waits for an instance that
+	// is being created; the task is retried (and woken early when the
+	// instance is ready).
+	ErrWaitingForInstance = errors.New("provision: waiting for an instance")
+	// ErrBusy means another task is onboarding or offboarding the same
+	// tenant right now.
+	ErrBusy = errors.New("provision: tenant busy in another task")
+	// ErrPermanent marks a failure that no retry will fix (a tenant id
+	// already taken by an offboarded tenant, an instance that failed).
+	ErrPermanent = errors.New("provision: permanent failure")
+)
+
+// Agent is the provisioning agent. It is safe for concurrent use.
+type Agent struct {
+	cfg Config
+}
+
+// New validates cfg, fills its defaults and returns the agent.
+func New(cfg Config) (*Agent, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Agent{cfg: cfg}, nil
+}
+
+// Register registers the agent's handlers on w: tenant:onboard,
+// tenant:offboard, instance:create and instance:check.
+func (a *Agent) Register(w *queue.Worker) {
+	w.HandleFunc(queue.TypeTenantOnboard, a.HandleOnboard)
+	w.HandleFunc(queue.TypeTenantOffboard, a.HandleOffboard)
+	w.HandleFunc(queue.TypeInstanceCreate, a.HandleInstanceCreate)
+	w.HandleFunc(queue.TypeInstanceCheck, a.HandleInstanceCheck)
+}

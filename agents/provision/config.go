@@ -1,0 +1,146 @@
+package provision
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenantfleet/tenantfleet/agents/intake"
+	"github.com/tenantfleet/tenantfleet/infra/provider"
+	"github.com/tenantfleet/tenantfleet/queue"
+	"github.com/tenantfleet/tenantfleet/tenants"
+	"github.com/tenantfleet/tenantfleet/tenants/migrations"
+)
+
+// Defaults of Config.
+const (
+	DefaultMaxTenants        = 500
+	DefaultCheckDelay        = queue.InstanceCheckDelay
+	DefaultMaxChecks         = 120
+	DefaultPlacementWait     = 10 * time.Second
+	DefaultPlacementPoll     = 25 * time.Millisecond
+	DefaultWakeMaxRetry      = 3
+	DefaultInstanceMaxRetry  = 10
+	DefaultOffboardMaxRetry  = 10
+	DefaultCapacityThreshold = provider.DefaultCapacityThreshold
+)
+
+// Config holds the agent's dependencies and knobs.
+type Config struct {
+	// DB is the control-plane pool. Required.
+	DB *pgxpool.Pool
+	// Queue enqueues follow-up tasks (instance:create, instance:check, the
+	// wake-up of waiting onboardings). Required.
+	Queue *queue.Client
+	// Catalog reads and writes tenants and instances. Required.
+	Catalog *tenants.Catalog
+	// Router publishes and invalidates routes. Required.
+	Router *tenants.Router
+	// Intake reads the intake requests the onboardings come from. Required.
+	Intake *intake.Intake
+	// Provider creates instances. Required.
+	Provider provider.Provider
+	// Connector opens admin pools on instances' tenant databases. Required.
+	Connector AdminConnector
+	// Migrator migrates new tenants' schemas to the latest version.
+	// Required.
+	Migrator *migrations.Migrator
+	// Fleet is the fleet name (config.Config.Name). Required.
+	Fleet string
+
+	// CapacityThreshold is the fill ratio of a shared instance at which the
+	// next one is created ahead of need and new tenants stop preferring it.
+	// Default 0.8; above 0 and at most 1.
+	CapacityThreshold float64
+	// MaxTenants is the tenant capacity of a new shared instance
+	// (config.Config.MaxTenantsPerInstance). Default 500.
+	MaxTenants int
+	// CheckDelay is how long instance:check waits between polls of a
+	// provider operation. Default queue.InstanceCheckDelay (15s).
+	CheckDelay time.Duration
+	// MaxChecks bounds the instance:check polls of one instance before it
+	// is marked failed. Default 120 (30 minutes at the default delay).
+	MaxChecks int
+	// PlacementWait is how long an onboarding waits inside its task for an
+	// instance being created before it gives the worker back (a retryable
+	// error; instance:create wakes it when the instance is ready).
+	// Default 10s; negative means no wait.
+	PlacementWait time.Duration
+	// PlacementPoll is how often that wait reads the instance. Default 25ms.
+	PlacementPoll time.Duration
+	// WakeMaxRetry is the retry budget of the tasks that resume waiting
+	// onboardings once their instance is ready. Default 3.
+	WakeMaxRetry int
+	// InstanceMaxRetry is the retry budget of instance:create and
+	// instance:check on provider errors that are worth retrying. Default 10.
+	InstanceMaxRetry int
+	// OffboardMaxRetry is the retry budget EnqueueOffboard gives
+	// tenant:offboard. Default 10.
+	OffboardMaxRetry int
+	// Logger receives logs outside task handlers (handlers log through
+	// queue.Logger). Default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock archived schema names are dated with. Default
+	// time.Now.
+	Now func() time.Time
+
+	// afterStep, when set, runs after each saga step completes; an error
+	// (or a panic) stops the saga there, as a killed worker would. Tests
+	// only.
+	afterStep func(step string) error
+}
+
+func (c Config) withDefaults() Config {
+	c.CapacityThreshold = cmp.Or(c.CapacityThreshold, DefaultCapacityThreshold)
+	c.MaxTenants = cmp.Or(c.MaxTenants, DefaultMaxTenants)
+	c.CheckDelay = cmp.Or(c.CheckDelay, DefaultCheckDelay)
+	c.MaxChecks = cmp.Or(c.MaxChecks, DefaultMaxChecks)
+	switch {
+	case c.PlacementWait == 0:
+		c.PlacementWait = DefaultPlacementWait
+	case c.PlacementWait < 0:
+		c.PlacementWait = 0
+	}
+	c.PlacementPoll = cmp.Or(c.PlacementPoll, DefaultPlacementPoll)
+	c.WakeMaxRetry = cmp.Or(c.WakeMaxRetry, DefaultWakeMaxRetry)
+	c.InstanceMaxRetry = cmp.Or(c.InstanceMaxRetry, DefaultInstanceMaxRetry)
+	c.OffboardMaxRetry = cmp.Or(c.OffboardMaxRetry, DefaultOffboardMaxRetry)
+	c.Logger = cmp.Or(c.Logger, slog.Default())
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	var errs []error
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"DB", c.DB != nil}, {"Queue", c.Queue != nil}, {"Catalog", c.Catalog != nil},
+		{"Router", c.Router != nil}, {"Intake", c.Intake != nil}, {"Provider", c.Provider != nil},
+		{"Connector", c.Connector != nil}, {"Migrator", c.Migrator != nil},
+	} {
+		if !f.set {
+			errs = append(errs, fmt.Errorf("%s is required", f.name))
+		}
+	}
+	if err := tenants.ValidateFleet(c.Fleet); err != nil {
+		errs = append(errs, err)
+	}
+	if c.CapacityThreshold <= 0 || c.CapacityThreshold > 1 {
+		errs = append(errs, fmt.Errorf("CapacityThreshold %g: must be above 0 and at most 1", c.CapacityThreshold))
+	}
+	if c.MaxTenants < 1 || c.MaxChecks < 1 || c.CheckDelay < 0 || c.PlacementPoll <= 0 {
+		errs = append(errs, errors.New("MaxTenants and MaxChecks must be positive, CheckDelay not negative"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("provision: config: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,57 @@
+package provision
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenantfleet/tenantfleet/tenants"
+)
+
+// withDDL runs fn with an admin pool on inst's database while holding the
+// DDL lock of inst's server. Role DDL is cluster-wide (the fleet's
+// application role is altered by PrepareDatabase and granted tenant roles
+// by EnsureTenant), and concurrent GRANT/ALTER on one catalog row fail with
+// "tuple concurrently updated", so DDL on one server is serialised. The
+// lock is a transaction-level advisory lock in the control plane, keyed by
+// the server's host and port (local instances share one server).
+func (a *Agent) withDDL(ctx context.Context, inst tenants.Instance, fn func(ctx context.Context, admin *pgxpool.Pool) error) error {
+	admin, err := a.cfg.Connector.Admin(ctx, inst)
+	if err != nil {
+		return err
+	}
+	key := "tenantfleet/provision/ddl/" + inst.Host + ":" + strconv.Itoa(inst.Port)
+	return pgx.BeginFunc(ctx, a.cfg.DB, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key); err != nil {
+			return fmt.Errorf("provision: ddl lock of %s: %w", inst.ID, err)
+		}
+		return fn(ctx, admin)
+	})
+}
+
+// prepare readies inst's tenant database (tenants.PrepareDatabase) unless
+// the control plane records it done, and records it.
+func (a *Agent) prepare(ctx context.Context, inst tenants.Instance) error {
+	var prepared bool
+	if err := a.cfg.DB.QueryRow(ctx, `SELECT prepared_at IS NOT NULL FROM instances WHERE id = $1`,
+		inst.ID).Scan(&prepared); err != nil {
+		return fmt.Errorf("provision: read instance %s: %w", inst.ID, err)
+	}
+	if prepared {
+		return nil
+	}
+	err := a.withDDL(ctx, inst, func(ctx context.Context, admin *pgxpool.Pool) error {
+		return tenants.PrepareDatabase(ctx, admin, a.cfg.Fleet, inst.Database)
+	})
+	if err != nil {
+		return fmt.Errorf("provision: prepare instance %s: %w", inst.ID, err)
+	}
+	if _, err := a.cfg.DB.Exec(ctx, `UPDATE instances SET prepared_at = now(), updated_at = now()
+		WHERE id = $1 AND prepared_at IS NULL`, inst.ID); err != nil {
+		return fmt.Errorf("provision: record instance %s prepared: %w", inst.ID, err)
+	}
+	return nil
+}

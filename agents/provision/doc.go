@@ -1,0 +1,12 @@
+// Package provision is the provisioning agent: it onboards tenants (the
+// tenant:onboard saga), creates and polls instances (instance:create,
+// instance:check), places shared tenants by capacity, and offboards tenants
+// (tenant:offboard).
+//
+// Every handler is idempotent. The onboarding saga records its progress in
+// the control plane (tenant_onboarding) and each step checks what exists
+// before acting, so a worker killed at any step finishes the job on retry
+// without duplicating or orphaning a role, schema or database. Long
+// provider operations never block a worker: instance:create starts them and
+// instance:check polls with ProcessIn.
+package provision

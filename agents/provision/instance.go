@@ -1,0 +1,257 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/tenantfleet/tenantfleet/infra/provider"
+	"github.com/tenantfleet/tenantfleet/queue"
+	"github.com/tenantfleet/tenantfleet/tenants"
+)
+
+// InstanceCreateTaskID is the deterministic task id of an instance's
+// instance:create, so at most one is queued per instance.
+func InstanceCreateTaskID(instanceID string) string { return "instance:create:" + instanceID }
+
+// InstanceCheckTaskID is the deterministic task id of an instance's
+// attempt-th instance:check.
+func InstanceCheckTaskID(instanceID string, attempt int) string {
+	return "instance:check:" + instanceID + ":" + strconv.Itoa(attempt)
+}
+
+// enqueueCreate queues instance:create for an instance row in status
+// creating. A duplicate (one already queued or recently run) is fine.
+func (a *Agent) enqueueCreate(ctx context.Context, instanceID string) error {
+	task, err := queue.NewTask(queue.TypeInstanceCreate, queue.InstancePayload{InstanceID: instanceID})
+	if err != nil {
+		return err
+	}
+	_, err = a.cfg.Queue.Enqueue(ctx, task, asynq.TaskID(InstanceCreateTaskID(instanceID)),
+		asynq.Queue(queue.QueueDefault), asynq.MaxRetry(a.cfg.InstanceMaxRetry),
+		asynq.Retention(queue.DefaultRetention))
+	return err
+}
+
+// HandleInstanceCreate handles instance:create: it asks the provider for
+// the instance of a control-plane row in status creating, stores where it
+// is, and then either finishes it (ready: its database is prepared, the
+// row marked ready and the waiting onboardings woken) or polls it with
+// instance:check.
+func (a *Agent) HandleInstanceCreate(ctx context.Context, t *asynq.Task) error {
+	p, err := queue.Decode[queue.InstancePayload](t)
+	if err != nil {
+		return err
+	}
+	inst, err := a.cfg.Catalog.GetInstance(ctx, p.InstanceID)
+	if errors.Is(err, tenants.ErrInstanceNotFound) {
+		return fmt.Errorf("provision: instance:create: %w: %w", err, asynq.SkipRetry)
+	}
+	if err != nil {
+		return err
+	}
+	switch inst.Status {
+	case tenants.InstanceReady:
+		a.wake(ctx, inst)
+		return nil
+	case tenants.InstanceCreating:
+	default:
+		return nil // failed, deleting or deleted: nothing to create
+	}
+	created, err := a.cfg.Provider.Create(ctx, provider.Spec{ID: inst.ID, Tier: provider.Tier(inst.Tier), Fleet: a.cfg.Fleet})
+	if err != nil {
+		return a.providerFailed(ctx, inst, "create", err)
+	}
+	return a.observe(ctx, inst, created, 0)
+}
+
+// HandleInstanceCheck handles instance:check: it describes an instance
+// still creating and finishes it, polls again later, or marks it failed
+// after Config.MaxChecks polls.
+func (a *Agent) HandleInstanceCheck(ctx context.Context, t *asynq.Task) error {
+	p, err := queue.Decode[queue.InstancePayload](t)
+	if err != nil {
+		return err
+	}
+	inst, err := a.cfg.Catalog.GetInstance(ctx, p.InstanceID)
+	if errors.Is(err, tenants.ErrInstanceNotFound) {
+		return fmt.Errorf("provision: instance:check: %w: %w", err, asynq.SkipRetry)
+	}
+	if err != nil {
+		return err
+	}
+	if inst.Status != tenants.InstanceCreating {
+		return nil
+	}
+	var described provider.Instance
+	if inst.ProviderRef == "" {
+		described, err = a.cfg.Provider.Create(ctx, provider.Spec{ID: inst.ID, Tier: provider.Tier(inst.Tier), Fleet: a.cfg.Fleet})
+	} else {
+		described, err = a.cfg.Provider.Describe(ctx, inst.ProviderRef)
+	}
+	if err != nil {
+		return a.providerFailed(ctx, inst, "describe", err)
+	}
+	return a.observe(ctx, inst, described, p.Attempt)
+}
+
+// providerFailed handles a provider error: worth retrying, the task is
+// retried (and the instance failed on the last attempt); otherwise the
+// instance is failed at once.
+func (a *Agent) providerFailed(ctx context.Context, inst tenants.Instance, op string, err error) error {
+	err = fmt.Errorf("provision: %s instance %s: %w", op, inst.ID, err)
+	if provider.Retryable(err) && !lastAttempt(ctx) {
+		return err
+	}
+	if ferr := a.failInstance(ctx, inst, err.Error()); ferr != nil {
+		return errors.Join(err, ferr)
+	}
+	return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+}
+
+// observe stores what the provider reported of inst and acts on its state.
+// attempt is the number of instance:check polls so far.
+func (a *Agent) observe(ctx context.Context, inst tenants.Instance, got provider.Instance, attempt int) error {
+	log := queue.Logger(ctx).With(slog.String("instance", inst.ID))
+	if err := a.storeEndpoint(ctx, inst.ID, got); err != nil {
+		return err
+	}
+	inst, err := a.cfg.Catalog.GetInstance(ctx, inst.ID)
+	if err != nil {
+		return err
+	}
+	switch got.Status {
+	case provider.StatusReady:
+		// Prepare now so onboardings find it done; an instance the agent
+		// cannot reach yet is still ready, and the onboarding saga
+		// prepares it (its prepare step).
+		if err := a.prepare(ctx, inst); err != nil {
+			log.WarnContext(ctx, "instance ready but not prepared; onboarding will prepare it", slog.Any("error", err))
+		}
+		if err := a.cfg.Catalog.SetInstanceStatus(ctx, inst.ID, tenants.InstanceReady, ""); err != nil {
+			return err
+		}
+		log.InfoContext(ctx, "instance ready", slog.String("tier", string(inst.Tier)), slog.String("provider", a.cfg.Provider.Name()))
+		inst.Status = tenants.InstanceReady
+		a.wake(ctx, inst)
+		return nil
+	case provider.StatusCreating:
+		next := attempt + 1
+		if next > a.cfg.MaxChecks {
+			return a.failInstance(ctx, inst, fmt.Sprintf("not ready after %d checks", a.cfg.MaxChecks))
+		}
+		task, err := queue.NewTask(queue.TypeInstanceCheck, queue.InstancePayload{InstanceID: inst.ID, Attempt: next})
+		if err != nil {
+			return err
+		}
+		_, err = a.cfg.Queue.Enqueue(ctx, task, asynq.TaskID(InstanceCheckTaskID(inst.ID, next)),
+			asynq.Queue(queue.QueueDefault), asynq.ProcessIn(a.cfg.CheckDelay),
+			asynq.MaxRetry(a.cfg.InstanceMaxRetry), asynq.Retention(queue.DefaultRetention))
+		if err != nil {
+			return err
+		}
+		log.DebugContext(ctx, "instance creating, check scheduled", slog.Int("attempt", next), slog.Duration("in", a.cfg.CheckDelay))
+		return nil
+	default:
+		reason := got.StatusReason
+		if reason == "" {
+			reason = "provider reports " + string(got.Status)
+		}
+		return a.failInstance(ctx, inst, reason)
+	}
+}
+
+// failInstance marks inst failed with reason and wakes the onboardings
+// waiting for it (they fail, or look for another instance).
+func (a *Agent) failInstance(ctx context.Context, inst tenants.Instance, reason string) error {
+	if err := a.cfg.Catalog.SetInstanceStatus(ctx, inst.ID, tenants.InstanceFailed, reason); err != nil {
+		return err
+	}
+	queue.Logger(ctx).ErrorContext(ctx, "instance failed", slog.String("instance", inst.ID),
+		slog.String("reason", reason), slog.String("alert", "instance_create_failed"))
+	inst.Status = tenants.InstanceFailed
+	a.wake(ctx, inst)
+	return nil
+}
+
+const storeEndpointSQL = `UPDATE instances SET
+	host = CASE WHEN $2 <> '' THEN $2 ELSE host END,
+	port = CASE WHEN $3 > 0 THEN $3 ELSE port END,
+	database_name = CASE WHEN $4 <> '' THEN $4 ELSE database_name END,
+	provider_ref = CASE WHEN $5 <> '' THEN $5 ELSE provider_ref END,
+	secret_ref = CASE WHEN $6 <> '' THEN $6 ELSE secret_ref END,
+	max_connections = CASE WHEN $7 > 0 THEN $7 ELSE max_connections END,
+	storage_bytes = CASE WHEN $8 > 0 THEN $8 ELSE storage_bytes END,
+	updated_at = now()
+WHERE id = $1`
+
+// storeEndpoint records where the provider put the instance. (The catalog
+// has no method for these columns; see docs/provisioning.md.)
+func (a *Agent) storeEndpoint(ctx context.Context, id string, got provider.Instance) error {
+	_, err := a.cfg.DB.Exec(ctx, storeEndpointSQL, id, got.Host, got.Port, got.Database,
+		got.ProviderRef, got.SecretRef, got.MaxConnections, got.StorageBytes)
+	if err != nil {
+		return fmt.Errorf("provision: store instance %s endpoint: %w", id, err)
+	}
+	return nil
+}
+
+// waitingSQL finds the onboardings an instance's outcome concerns: tenants
+// placed on it, and shared tenants not placed yet when it is shared.
+const waitingSQL = `SELECT o.tenant_id, o.request_id FROM tenant_onboarding o
+JOIN tenants t ON t.id = o.tenant_id
+WHERE t.status = 'provisioning'
+  AND (t.instance_id = $1 OR (t.instance_id IS NULL AND t.tier = 'shared' AND $2 = 'shared'))
+ORDER BY o.started_at`
+
+// wake enqueues a tenant:onboard for each onboarding waiting on inst, so
+// they resume now rather than on their task's next retry. Failures are
+// logged: the tasks' own retries resume them anyway.
+func (a *Agent) wake(ctx context.Context, inst tenants.Instance) {
+	log := queue.Logger(ctx)
+	rows, err := a.cfg.DB.Query(ctx, waitingSQL, inst.ID, string(inst.Tier))
+	if err != nil {
+		log.WarnContext(ctx, "find waiting onboardings", slog.String("instance", inst.ID), slog.Any("error", err))
+		return
+	}
+	type waiting struct {
+		tenant  string
+		request int64
+	}
+	var ws []waiting
+	for rows.Next() {
+		var w waiting
+		if err := rows.Scan(&w.tenant, &w.request); err == nil {
+			ws = append(ws, w)
+		}
+	}
+	rows.Close()
+	for _, w := range ws {
+		task, err := queue.NewTask(queue.TypeTenantOnboard, queue.OnboardPayload{RequestID: w.request, TenantID: w.tenant})
+		if err == nil {
+			_, err = a.cfg.Queue.Enqueue(ctx, task, asynq.TaskID(wakeTaskID(w.request, inst)),
+				asynq.Queue(queue.QueueCritical), asynq.MaxRetry(a.cfg.WakeMaxRetry),
+				asynq.Retention(queue.DefaultRetention))
+		}
+		if err != nil {
+			log.WarnContext(ctx, "wake onboarding", slog.String("tenant", w.tenant), slog.Any("error", err))
+		}
+	}
+}
+
+// wakeTaskID names the wake-up of request by inst reaching status.
+func wakeTaskID(request int64, inst tenants.Instance) string {
+	return queue.OnboardTaskID(request) + ":wake:" + inst.ID + ":" + string(inst.Status)
+}
+
+// lastAttempt reports whether the running task has no retry left. Outside
+// a worker (a handler called directly) it is false.
+func lastAttempt(ctx context.Context) bool {
+	retried, ok1 := asynq.GetRetryCount(ctx)
+	maxRetry, ok2 := asynq.GetMaxRetry(ctx)
+	return ok1 && ok2 && retried >= maxRetry
+}

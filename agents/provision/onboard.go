@@ -1,0 +1,278 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenantfleet/tenantfleet/agents/audit"
+	"github.com/tenantfleet/tenantfleet/agents/intake"
+	"github.com/tenantfleet/tenantfleet/queue"
+	"github.com/tenantfleet/tenantfleet/tenants"
+	"github.com/tenantfleet/tenantfleet/tenants/migrations"
+)
+
+// ActionProvision is the audit action of the provisioning agent's record
+// of an onboarding (the intake records tenant.onboard itself).
+const ActionProvision = "tenant.provision"
+
+// AlertOnboardFailed is the alert attribute of the ERROR log line written
+// when an onboarding fails for good.
+const AlertOnboardFailed = "tenant_onboard_failed"
+
+// HandleOnboard handles tenant:onboard, the onboarding saga: load the
+// intake request, create or claim the tenant row, place it, prepare the
+// instance's database, ensure the tenant's role, schema and grants, migrate
+// its schema, activate it, publish its route, and mark the request done.
+// Each step checks what exists, so a retry after a crash at any point
+// finishes the job. A permanent failure, or any failure on the task's last
+// attempt, marks the tenant and the request failed and raises the
+// tenant_onboard_failed alert.
+func (a *Agent) HandleOnboard(ctx context.Context, t *asynq.Task) error {
+	p, err := queue.Decode[queue.OnboardPayload](t)
+	if err != nil {
+		return err
+	}
+	taskID, inWorker := asynq.GetTaskID(ctx)
+	// The intake's task is the onboarding's own; others are wake-ups sent
+	// by instance:create, which never fail the tenant.
+	own := !inWorker || taskID == queue.OnboardTaskID(p.RequestID)
+	owner := taskID
+	if !inWorker {
+		owner = "direct:" + strconv.FormatInt(p.RequestID, 10)
+	}
+	start := time.Now()
+	err = a.onboard(ctx, p, owner)
+	log := queue.Logger(ctx).With(slog.String("tenant", p.TenantID), slog.Int64("request_id", p.RequestID))
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrBusy) && !own:
+		log.DebugContext(ctx, "onboarding already running in another task")
+		return nil
+	case errors.Is(err, ErrPermanent) || (own && lastAttempt(ctx)):
+		if ferr := a.fail(ctx, p, err, time.Since(start)); ferr != nil {
+			return errors.Join(err, ferr)
+		}
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	default:
+		a.recordError(ctx, p.TenantID, err)
+		return err
+	}
+}
+
+// onboard runs the saga; owner names the task holding the tenant's lease.
+func (a *Agent) onboard(ctx context.Context, p queue.OnboardPayload, owner string) error {
+	names, err := tenants.NamesFor(a.cfg.Fleet, p.TenantID)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrPermanent, err)
+	}
+	release, err := a.lease(ctx, p.TenantID, owner)
+	if err != nil {
+		return err
+	}
+	defer release()
+
+	rec, err := a.cfg.Intake.Get(ctx, p.RequestID)
+	if errors.Is(err, intake.ErrNotFound) {
+		return fmt.Errorf("%w: %w", ErrPermanent, err)
+	}
+	if err != nil {
+		return err
+	}
+	if rec.TenantID != p.TenantID {
+		return fmt.Errorf("%w: request %d is for tenant %s, not %s", ErrPermanent, rec.ID, rec.TenantID, p.TenantID)
+	}
+	if rec.Status.Finished() {
+		return nil // done, or failed for good: a late duplicate
+	}
+	if err := a.step(ctx, p.TenantID, StepLoad); err != nil {
+		return err
+	}
+
+	tenant, err := a.claim(ctx, rec)
+	if err != nil {
+		return err
+	}
+	if err := a.step(ctx, tenant.ID, StepClaim); err != nil {
+		return err
+	}
+
+	inst, err := a.place(ctx, tenant, names)
+	if err != nil {
+		return err
+	}
+	if tenant, err = a.cfg.Catalog.GetTenant(ctx, tenant.ID); err != nil {
+		return err
+	}
+	if tenant.Database != inst.Database || tenant.Schema != names.Schema || tenant.Role != names.Role {
+		// A dedicated tenant learns its database once its instance is
+		// ready.
+		if _, err := a.cfg.Catalog.SetTenantPlacement(ctx, tenant.ID, tenants.Placement{
+			InstanceID: inst.ID, Database: inst.Database, Schema: names.Schema, Role: names.Role,
+		}); err != nil {
+			return err
+		}
+	}
+	if err := a.step(ctx, tenant.ID, StepPlace); err != nil {
+		return err
+	}
+
+	if err := a.prepare(ctx, inst); err != nil {
+		return err
+	}
+	if err := a.step(ctx, tenant.ID, StepPrepare); err != nil {
+		return err
+	}
+
+	if err := a.withDDL(ctx, inst, func(ctx context.Context, admin *pgxpool.Pool) error {
+		return tenants.EnsureTenant(ctx, admin, names)
+	}); err != nil {
+		return err
+	}
+	if err := a.step(ctx, tenant.ID, StepEnsure); err != nil {
+		return err
+	}
+
+	admin, err := a.cfg.Connector.Admin(ctx, inst)
+	if err != nil {
+		return err
+	}
+	res, err := a.cfg.Migrator.Up(ctx, admin, migrations.Target{Schema: names.Schema, Role: names.Role})
+	if err != nil {
+		return fmt.Errorf("provision: migrate %s: %w", tenant.ID, err)
+	}
+	if err := a.step(ctx, tenant.ID, StepMigrate); err != nil {
+		return err
+	}
+
+	if tenant.Status != tenants.TenantActive {
+		if _, err := a.cfg.Catalog.SetTenantStatus(ctx, tenant.ID, tenants.TenantActive, ""); err != nil {
+			return err
+		}
+	}
+	if err := a.step(ctx, tenant.ID, StepActivate); err != nil {
+		return err
+	}
+
+	if err := a.cfg.Router.Publish(ctx, tenant.ID); err != nil {
+		return err
+	}
+	if err := a.step(ctx, tenant.ID, StepPublish); err != nil {
+		return err
+	}
+
+	err = pgx.BeginFunc(ctx, a.cfg.DB, func(tx pgx.Tx) error {
+		if err := intake.MarkDoneTx(ctx, tx, rec.ID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, stepSQL, tenant.ID, StepDone); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, audit.Entry{
+			Actor: rec.RequestedBy, Action: ActionProvision, TenantID: tenant.ID, Ticket: rec.TicketKey,
+			Outcome: audit.OutcomeDone,
+			Details: map[string]any{
+				"request_id": rec.ID, "tier": string(tenant.Tier), "instance_id": inst.ID,
+				"database": inst.Database, "schema": names.Schema, "schema_version": res.After,
+			},
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("provision: finish onboarding of %s: %w", tenant.ID, err)
+	}
+	queue.Logger(ctx).InfoContext(ctx, "tenant onboarded", slog.String("tenant", tenant.ID),
+		slog.String("tier", string(tenant.Tier)), slog.String("instance", inst.ID))
+	return a.hook(StepDone)
+}
+
+// step records that step completed and runs the test hook.
+func (a *Agent) step(ctx context.Context, tenantID, step string) error {
+	if err := a.recordStep(ctx, tenantID, step); err != nil {
+		return err
+	}
+	return a.hook(step)
+}
+
+func (a *Agent) hook(step string) error {
+	if a.cfg.afterStep == nil {
+		return nil
+	}
+	return a.cfg.afterStep(step)
+}
+
+// claim creates the tenant row in status provisioning, or takes over the
+// existing one (a retry, or a new request for a tenant whose onboarding
+// failed), and records the onboarding's progress row.
+func (a *Agent) claim(ctx context.Context, rec intake.Record) (tenants.Tenant, error) {
+	tenant, err := a.cfg.Catalog.CreateTenant(ctx, tenants.Tenant{
+		ID: rec.TenantID, Name: rec.Name, Tier: rec.Tier, Status: tenants.TenantProvisioning,
+	})
+	if errors.Is(err, tenants.ErrTenantExists) {
+		tenant, err = a.cfg.Catalog.GetTenant(ctx, rec.TenantID)
+		if err != nil {
+			return tenants.Tenant{}, err
+		}
+		switch {
+		case tenant.Status == tenants.TenantOffboarding || tenant.Status == tenants.TenantOffboarded:
+			return tenants.Tenant{}, fmt.Errorf("%w: tenant id %s belongs to an offboarded tenant", ErrPermanent, tenant.ID)
+		case tenant.Tier != rec.Tier:
+			return tenants.Tenant{}, fmt.Errorf("%w: tenant %s exists with tier %s, request asks for %s", ErrPermanent, tenant.ID, tenant.Tier, rec.Tier)
+		case tenant.Status == tenants.TenantPending || tenant.Status == tenants.TenantFailed:
+			if _, err := a.cfg.Catalog.SetTenantStatus(ctx, tenant.ID, tenants.TenantProvisioning, ""); err != nil {
+				return tenants.Tenant{}, err
+			}
+			tenant.Status = tenants.TenantProvisioning
+		}
+	} else if err != nil {
+		if errors.Is(err, tenants.ErrInvalidValue) || errors.Is(err, tenants.ErrInvalidID) {
+			err = fmt.Errorf("%w: %w", ErrPermanent, err)
+		}
+		return tenants.Tenant{}, err
+	}
+	if err := a.recordStart(ctx, tenant.ID, rec.ID); err != nil {
+		return tenants.Tenant{}, err
+	}
+	return tenant, nil
+}
+
+// fail marks the onboarding failed for good: the tenant (unless it made it
+// to active), the intake request, the progress row; then it raises the
+// alert.
+func (a *Agent) fail(ctx context.Context, p queue.OnboardPayload, cause error, took time.Duration) error {
+	ctx = context.WithoutCancel(ctx)
+	reason := cause.Error()
+	var errs []error
+	tenant, err := a.cfg.Catalog.GetTenant(ctx, p.TenantID)
+	switch {
+	case err == nil && tenant.Status == tenants.TenantProvisioning || err == nil && tenant.Status == tenants.TenantPending:
+		if _, err := a.cfg.Catalog.SetTenantStatus(ctx, tenant.ID, tenants.TenantFailed, reason); err != nil {
+			errs = append(errs, err)
+		} else if err := a.cfg.Router.Invalidate(ctx, tenant.ID); err != nil {
+			errs = append(errs, err)
+		}
+	case err != nil && !errors.Is(err, tenants.ErrTenantNotFound):
+		errs = append(errs, err)
+	}
+	if err := a.cfg.Intake.MarkFailed(ctx, p.RequestID, reason); err != nil &&
+		!errors.Is(err, intake.ErrAlreadyDone) && !errors.Is(err, intake.ErrNotFound) {
+		errs = append(errs, err)
+	}
+	a.recordError(ctx, p.TenantID, cause)
+	retried, _ := asynq.GetRetryCount(ctx)
+	queue.Logger(ctx).ErrorContext(ctx, "tenant onboarding failed",
+		slog.String("alert", AlertOnboardFailed),
+		slog.String("tenant", p.TenantID),
+		slog.Int64("request_id", p.RequestID),
+		slog.Int("retried", retried),
+		slog.Duration("took", took),
+		slog.String("reason", reason))
+	return errors.Join(errs...)
+}

@@ -1,0 +1,307 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenantfleet/tenantfleet/infra/provider"
+	"github.com/tenantfleet/tenantfleet/queue"
+	"github.com/tenantfleet/tenantfleet/tenants"
+)
+
+// SharedInstanceID is the id of the n-th shared instance (1-based):
+// "001-shared". It starts with a digit, so it never equals a tenant id,
+// which is the id of the tenant's dedicated instance.
+func SharedInstanceID(n int) string { return fmt.Sprintf("%03d-shared", n) }
+
+// placementLockKey serialises shared placements: counting an instance's
+// tenants and placing one more happen under it, so two onboardings racing
+// for the last slot never overfill an instance, and at most one next
+// instance is asked for at a time.
+const placementLockKey = "tenantfleet/provision/placement"
+
+// candidateSQL reads the ready shared instances with their live tenant
+// counts, locking the instance rows.
+const candidateSQL = `SELECT i.id, i.database_name, i.max_tenants, i.max_connections, i.storage_bytes,
+	(SELECT count(*) FROM tenants t WHERE t.instance_id = i.id AND t.status <> 'offboarded')::int
+FROM instances i
+WHERE i.tier = 'shared' AND i.status = 'ready'
+ORDER BY i.id
+FOR UPDATE OF i`
+
+type candidate struct {
+	id, database string
+	capacity     provider.Capacity
+}
+
+// placement is the outcome of one placement attempt: the instance the
+// tenant is on, or the instance being created that it waits for.
+type placement struct {
+	placed  string // instance id the tenant is placed on
+	waitFor string // instance id being created, when not placed
+}
+
+// placeShared places a shared tenant in one control-plane transaction: on
+// the least-filled ready shared instance below the capacity threshold, else
+// on the least-filled one the tenant still fits in (never past 100%). When
+// the placement takes the instance to the threshold, or nothing fits, it
+// makes sure the next shared instance is being created.
+func (a *Agent) placeShared(ctx context.Context, tenant tenants.Tenant, names tenants.Names) (placement, error) {
+	usage := a.measureShared(ctx)
+	var (
+		out    placement
+		create string
+	)
+	err := pgx.BeginFunc(ctx, a.cfg.DB, func(tx pgx.Tx) error {
+		out, create = placement{}, ""
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", placementLockKey); err != nil {
+			return err
+		}
+		var current string
+		if err := tx.QueryRow(ctx, `SELECT coalesce(instance_id, '') FROM tenants WHERE id = $1 FOR UPDATE`,
+			tenant.ID).Scan(&current); err != nil {
+			return err
+		}
+		if current != "" {
+			out.placed = current
+			return nil
+		}
+		rows, err := tx.Query(ctx, candidateSQL)
+		if err != nil {
+			return err
+		}
+		cands, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (candidate, error) {
+			var c candidate
+			var maxConns int
+			var storage int64
+			err := r.Scan(&c.id, &c.database, &c.capacity.MaxTenants, &maxConns, &storage, &c.capacity.Tenants)
+			u := usage[c.id]
+			c.capacity = provider.CapacityOf(provider.Instance{MaxConnections: maxConns, StorageBytes: storage},
+				u, c.capacity.Tenants, c.capacity.MaxTenants)
+			return c, err
+		})
+		if err != nil {
+			return err
+		}
+		best, needNext := choose(cands, a.cfg.CapacityThreshold)
+		if best != nil {
+			out.placed = best.id
+			if _, err := tx.Exec(ctx, `UPDATE tenants SET instance_id = $2, database_name = $3,
+				schema_name = $4, role_name = $5, route_version = route_version + 1, updated_at = now()
+				WHERE id = $1`, tenant.ID, best.id, best.database, names.Schema, names.Role); err != nil {
+				return err
+			}
+		}
+		if !needNext {
+			return nil
+		}
+		create, err = a.ensureNextShared(ctx, tx)
+		out.waitFor = create
+		return err
+	})
+	if err != nil {
+		return placement{}, fmt.Errorf("provision: place %s: %w", tenant.ID, err)
+	}
+	if create != "" {
+		if err := a.enqueueCreate(ctx, create); err != nil {
+			return placement{}, err
+		}
+	}
+	if out.placed != "" {
+		out.waitFor = ""
+	}
+	return out, nil
+}
+
+// choose picks the instance for one more tenant: the least-filled below
+// threshold, else the least-filled that stays at or under 100% with it.
+// needNext says the next instance should be created: the pick reaches the
+// threshold with the new tenant, or nothing fits.
+func choose(cands []candidate, threshold float64) (best *candidate, needNext bool) {
+	for i := range cands {
+		c := &cands[i]
+		if c.capacity.Exceeds(threshold) {
+			continue
+		}
+		if best == nil || c.capacity.Ratio() < best.capacity.Ratio() {
+			best = c
+		}
+	}
+	if best == nil {
+		for i := range cands {
+			c := &cands[i]
+			after := c.capacity
+			after.Tenants++
+			if after.Ratio() > 1 {
+				continue
+			}
+			if best == nil || c.capacity.Ratio() < best.capacity.Ratio() {
+				best = c
+			}
+		}
+	}
+	if best == nil {
+		return nil, true
+	}
+	after := best.capacity
+	after.Tenants++
+	return best, after.Exceeds(threshold)
+}
+
+// ensureNextShared returns the shared instance being created, inserting
+// the row of the next one when there is none. The caller holds the
+// placement lock.
+func (a *Agent) ensureNextShared(ctx context.Context, tx pgx.Tx) (string, error) {
+	var id string
+	err := tx.QueryRow(ctx, `SELECT id FROM instances WHERE tier = 'shared' AND status = 'creating'
+		ORDER BY id LIMIT 1`).Scan(&id)
+	if err == nil {
+		return id, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return "", err
+	}
+	var n int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM instances WHERE tier = 'shared'`).Scan(&n); err != nil {
+		return "", err
+	}
+	for {
+		n++
+		id = SharedInstanceID(n)
+		tag, err := tx.Exec(ctx, `INSERT INTO instances (id, provider, tier, status, max_tenants)
+			VALUES ($1, $2, 'shared', 'creating', $3) ON CONFLICT (id) DO NOTHING`,
+			id, a.cfg.Provider.Name(), a.cfg.MaxTenants)
+		if err != nil {
+			return "", err
+		}
+		if tag.RowsAffected() == 1 {
+			queue.Logger(ctx).InfoContext(ctx, "next shared instance requested", slog.String("instance", id))
+			return id, nil
+		}
+	}
+}
+
+// measureShared asks the provider for the usage of the ready shared
+// instances, when it can measure it; failures leave an instance's usage
+// unknown (zero), so tenants count alone.
+func (a *Agent) measureShared(ctx context.Context) map[string]provider.Usage {
+	rep, ok := a.cfg.Provider.(provider.UsageReporter)
+	if !ok {
+		return nil
+	}
+	insts, err := a.cfg.Catalog.ListInstances(ctx, tenants.InstanceFilter{Tier: tenants.Shared, Status: tenants.InstanceReady})
+	if err != nil {
+		return nil
+	}
+	out := make(map[string]provider.Usage, len(insts))
+	for _, inst := range insts {
+		if inst.ProviderRef == "" {
+			continue
+		}
+		u, err := rep.Usage(ctx, inst.ProviderRef)
+		if err != nil {
+			queue.Logger(ctx).WarnContext(ctx, "instance usage unknown", slog.String("instance", inst.ID), slog.Any("error", err))
+			continue
+		}
+		out[inst.ID] = u
+	}
+	return out
+}
+
+// placeDedicated gives the tenant its own instance (id: the tenant id),
+// asking the provider for it when the row is new.
+func (a *Agent) placeDedicated(ctx context.Context, tenant tenants.Tenant) (placement, error) {
+	err := pgx.BeginFunc(ctx, a.cfg.DB, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO instances (id, provider, tier, status, max_tenants)
+			VALUES ($1, $2, 'dedicated', 'creating', 1) ON CONFLICT (id) DO NOTHING`,
+			tenant.ID, a.cfg.Provider.Name()); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE tenants SET instance_id = $1, route_version = route_version + 1,
+			updated_at = now() WHERE id = $1 AND instance_id IS NULL`, tenant.ID)
+		return err
+	})
+	if err != nil {
+		return placement{}, fmt.Errorf("provision: place %s on its own instance: %w", tenant.ID, err)
+	}
+	inst, err := a.cfg.Catalog.GetInstance(ctx, tenant.ID)
+	if err != nil {
+		return placement{}, err
+	}
+	if inst.Tier != tenants.Dedicated {
+		return placement{}, fmt.Errorf("%w: instance %s is not dedicated", ErrPermanent, inst.ID)
+	}
+	if inst.Status == tenants.InstanceCreating {
+		if err := a.enqueueCreate(ctx, inst.ID); err != nil {
+			return placement{}, err
+		}
+		return placement{waitFor: inst.ID}, nil
+	}
+	return placement{placed: inst.ID}, nil
+}
+
+// place returns the ready instance the tenant is placed on, waiting up to
+// Config.PlacementWait for one being created; past that it fails with
+// ErrWaitingForInstance (retryable: instance:create wakes the onboarding).
+func (a *Agent) place(ctx context.Context, tenant tenants.Tenant, names tenants.Names) (tenants.Instance, error) {
+	deadline := time.Now().Add(a.cfg.PlacementWait)
+	for {
+		var (
+			p   placement
+			err error
+		)
+		if tenant.Tier == tenants.Dedicated {
+			p, err = a.placeDedicated(ctx, tenant)
+		} else {
+			p, err = a.placeShared(ctx, tenant, names)
+		}
+		if err != nil {
+			return tenants.Instance{}, err
+		}
+		id := p.placed
+		if id == "" {
+			id = p.waitFor
+		}
+		inst, err := a.await(ctx, id, deadline)
+		if err != nil {
+			return tenants.Instance{}, err
+		}
+		switch {
+		case inst.Status == tenants.InstanceReady && p.placed != "":
+			return inst, nil
+		case inst.Status == tenants.InstanceReady:
+			continue // the instance waited for is ready: place again
+		case inst.Status == tenants.InstanceCreating:
+			return tenants.Instance{}, fmt.Errorf("%w: %s", ErrWaitingForInstance, inst.ID)
+		case tenant.Tier == tenants.Dedicated || p.placed != "":
+			return tenants.Instance{}, fmt.Errorf("%w: instance %s is %s: %s", ErrPermanent, inst.ID, inst.Status, inst.StatusReason)
+		default:
+			// The shared instance waited for failed: the next placement
+			// asks for another one.
+			if time.Now().After(deadline) {
+				return tenants.Instance{}, fmt.Errorf("%w: instance %s failed: %s", ErrWaitingForInstance, inst.ID, inst.StatusReason)
+			}
+		}
+	}
+}
+
+// await reads instance id until it is no longer creating or deadline
+// passes, and returns it as last read.
+func (a *Agent) await(ctx context.Context, id string, deadline time.Time) (tenants.Instance, error) {
+	for {
+		inst, err := a.cfg.Catalog.GetInstance(ctx, id)
+		if err != nil || inst.Status != tenants.InstanceCreating || !time.Now().Before(deadline) {
+			return inst, err
+		}
+		select {
+		case <-ctx.Done():
+			return inst, ctx.Err()
+		case <-time.After(a.cfg.PlacementPoll):
+		}
+	}
+}
