@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/queue"
 )

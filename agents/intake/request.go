@@ -141,4 +141,3 @@ func checkText(field, v string, max int) error {
 	}
 	return nil
 }
-

@@ -1,0 +1,70 @@
+package intake
+
+import (
+	"testing"
+	"unicode/utf8"
+
+	"github.com/tenantfleet/tenantfleet/tenants"
+)
+
+// checkAccepted asserts what any request that passes normalize holds.
+func checkAccepted(t *testing.T, r Request) {
+	t.Helper()
+	n, err := r.normalize()
+	if err != nil {
+		return
+	}
+	if err := tenants.ValidateID(n.TenantID); err != nil {
+		t.Fatalf("accepted an invalid tenant id %q: %v", n.TenantID, err)
+	}
+	if !n.Tier.Valid() || !n.Source.Valid() {
+		t.Fatalf("accepted tier %q source %q", n.Tier, n.Source)
+	}
+	if !utf8.ValidString(n.Name) || utf8.RuneCountInString(n.Name) > MaxNameLen || n.Name == "" {
+		t.Fatalf("accepted name %q", n.Name)
+	}
+}
+
+func FuzzParseJira(f *testing.F) {
+	f.Add(jiraIssue(JiraIssueCreated, "OPS-1", "Acme", []string{"tenant:acme", "tier:dedicated"}, nil))
+	f.Add(jiraIssue(JiraIssueUpdated, "OPS-2", "", []string{"tenant:acme'; drop table x; --"}, map[string]any{"customfield_10042": map[string]any{"value": "x"}}))
+	f.Add(jiraIssue(JiraIssueCreated, "OPS-3", "B", nil, map[string]any{"customfield_10042": []any{[]any{"nested"}}}))
+	f.Add([]byte(`{"webhookEvent":"jira:issue_created","issue":{"key":"K","fields":{"labels":null,"summary":null}}}`))
+	f.Add([]byte(`{"webhookEvent":"jira:issue_created","issue":{"key":"K","fields":{"labels":["tenant:"]}}}`))
+	f.Add([]byte(`[]`))
+	f.Add([]byte(`{} {}`))
+	f.Add([]byte("\xff"))
+	m := JiraMapping{TenantField: "customfield_10042"}.withDefaults()
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r, ignored, err := parseJira(body, m)
+		if err != nil || ignored != "" {
+			return
+		}
+		if r.Source != SourceJira || r.TicketKey == "" {
+			t.Fatalf("parsed %+v", r)
+		}
+		checkAccepted(t, r)
+	})
+}
+
+func FuzzParseTicket(f *testing.F) {
+	f.Add([]byte(`{"ticket_id":"T-1","tenant_id":"acme","name":"Acme","tier":"shared"}`))
+	f.Add([]byte(`{"ticket_id":"T-1","tenant_id":"acme'; drop table x; --"}`))
+	f.Add([]byte(`{"ticket_id":"","tenant_id":"acme"}`))
+	f.Add([]byte(`{"ticket_id":"T","tenant_id":"a\u0000b","name":"\u0007"}`))
+	f.Add([]byte(`{"ticket_id":1}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r, err := parseTicket(body)
+		if err != nil {
+			return
+		}
+		if r.Source != SourceTicket || r.TicketKey == "" {
+			t.Fatalf("parsed %+v", r)
+		}
+		checkAccepted(t, r)
+		if _, err := parseAPI(body); err == nil {
+			checkAccepted(t, Request{TenantID: r.TenantID, Name: r.Name, Tier: r.Tier})
+		}
+	})
+}
