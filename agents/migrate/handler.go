@@ -1,0 +1,241 @@
+package migrate
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/tenantfleet/tenantfleet/queue"
+	"github.com/tenantfleet/tenantfleet/tenants/migrations"
+)
+
+// errLeaseLost cancels a migration whose semaphore lease went to another
+// worker.
+var errLeaseLost = errors.New("migrate: semaphore lease lost")
+
+// recordTimeout bounds the recording of an attempt's outcome.
+const recordTimeout = 10 * time.Second
+
+// handle runs one migrate:tenant task: throttle, slot, migration, result.
+// A tenant that must wait hands over to a follow-up task instead of holding
+// the worker.
+func (r *Runner) handle(ctx context.Context, t *asynq.Task) error {
+	p, err := queue.Decode[queue.MigratePayload](t)
+	if err != nil {
+		return err
+	}
+	log := queue.Logger(ctx).With(slog.Int64("run", p.RunID), slog.String("tenant", p.TenantID))
+	w, err := r.loadWork(ctx, p.RunID, p.TenantID)
+	if errors.Is(err, errNoWork) {
+		log.WarnContext(ctx, "migration task for an unknown run or tenant, dropped")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if w.Status.Finished() {
+		// A task re-run after a crash, or a duplicate from Resume: the
+		// tenant is done; make sure the run moves on.
+		retried, _ := asynq.GetRetryCount(ctx)
+		return r.advance(ctx, w, retried > 0)
+	}
+	if w.RunStatus != RunRunning || (w.Phase == phaseCanary && !w.Canary) {
+		return nil // a stopped run; Retry enqueues the tenant again
+	}
+	if problem := w.placementProblem(); problem != "" {
+		if err := r.setOutcome(ctx, w, outcome{Status: TenantFailed, Err: problem}); err != nil {
+			return err
+		}
+		return r.advance(ctx, w, false)
+	}
+	inst, err := r.instance(ctx, w.InstanceID)
+	if err != nil {
+		return err
+	}
+	reason, err := r.throttle.check(ctx, inst, w.Thresholds)
+	if err != nil {
+		return err
+	}
+	if reason != "" {
+		log.DebugContext(ctx, "tenant paused", slog.String("reason", reason))
+		if err := r.setWaiting(ctx, w, TenantPaused, reason); err != nil {
+			return err
+		}
+		return r.handOver(ctx, w, r.cfg.PauseRecheck)
+	}
+	lease := leaseID(w)
+	ok, err := r.sem.acquire(ctx, inst.ID, lease, w.Limit, r.cfg.SlotWait, r.cfg.SlotPoll)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if err := r.setWaiting(ctx, w, TenantPending, fmt.Sprintf("waiting for one of %d slots on instance %s", w.Limit, inst.ID)); err != nil {
+			return err
+		}
+		return r.handOver(ctx, w, 0)
+	}
+	o, err := r.migrate(ctx, w, inst.ID, lease, log)
+	if err != nil {
+		return err
+	}
+	// Recorded even when the worker is stopping: the attempt happened.
+	rec, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	if err := r.setOutcome(rec, w, o); err != nil {
+		return err
+	}
+	switch {
+	case o.Status.Finished():
+		return r.advance(ctx, w, false)
+	case ctx.Err() != nil:
+		return ctx.Err() // shutting down: Asynq puts the task back
+	default:
+		return r.handOver(ctx, w, r.backoff(w.Attempts+1))
+	}
+}
+
+// placementProblem reports a tenant the run cannot migrate any more.
+func (w work) placementProblem() string {
+	switch {
+	case w.TenantStatus == "":
+		return "tenant no longer exists"
+	case w.TenantStatus != "active":
+		return "tenant is " + w.TenantStatus + ", not active"
+	case w.InstanceID == "" || w.Schema == "" || w.Role == "":
+		return "tenant is not placed on an instance"
+	}
+	return ""
+}
+
+// migrate runs the tenant's migrations holding the slot lease, and returns
+// the outcome to record; the error is for the control plane failing.
+func (r *Runner) migrate(ctx context.Context, w work, instanceID, lease string, log *slog.Logger) (outcome, error) {
+	defer func() {
+		if err := r.sem.release(context.WithoutCancel(ctx), instanceID, lease); err != nil {
+			log.WarnContext(ctx, "release semaphore (the lease expires)", slog.Any("error", err))
+		}
+	}()
+	attempt, err := r.setRunning(ctx, w)
+	if err != nil || attempt == 0 {
+		return outcome{Status: w.Status}, err
+	}
+	inst, err := r.instance(ctx, instanceID)
+	if err != nil {
+		return outcome{}, err
+	}
+	pool, err := r.cfg.AdminPools.Pool(ctx, inst)
+	if err != nil {
+		return r.judge(ctx, w, attempt, migrations.Result{}, 0, err, log), nil
+	}
+	runCtx, cancel := context.WithCancelCause(ctx)
+	var keeper sync.WaitGroup
+	keeper.Go(func() { r.sem.keep(runCtx, instanceID, lease, w.Limit, func(err error) { cancel(fmt.Errorf("%w: %w", errLeaseLost, err)) }) })
+	start := time.Now()
+	res, err := r.cfg.Migrator.UpTo(runCtx, pool, migrations.Target{Schema: w.Schema, Role: w.Role}, w.Target)
+	took := time.Since(start)
+	if cause := context.Cause(runCtx); err != nil && errors.Is(cause, errLeaseLost) {
+		err = cause
+	}
+	cancel(nil)
+	keeper.Wait()
+	if err == nil {
+		log.DebugContext(ctx, "tenant migrated", slog.Int64("before", res.Before), slog.Int64("after", res.After), slog.Duration("took", took))
+		return outcome{Status: TenantSucceeded, Before: &res.Before, After: &res.After, Duration: took}, nil
+	}
+	return r.judge(ctx, w, attempt, res, took, err, log), nil
+}
+
+// judge turns a failed attempt into a retry (pending) or a failure.
+func (r *Runner) judge(ctx context.Context, w work, attempt int, res migrations.Result, took time.Duration, err error, log *slog.Logger) outcome {
+	o := outcome{Duration: took, Err: err.Error()}
+	if res.After > 0 || res.Before > 0 || len(res.Applied) > 0 {
+		o.Before, o.After = &res.Before, &res.After
+	}
+	switch {
+	case ctx.Err() != nil:
+		o.Status, o.Reason = TenantPending, "interrupted: the worker stopped"
+	case errors.Is(err, errLeaseLost):
+		o.Status, o.Reason = TenantPending, "slot lease lost; waiting for a slot"
+	case transient(err) && attempt < r.cfg.MaxAttempts:
+		o.Status = TenantPending
+		o.Reason = fmt.Sprintf("attempt %d of %d failed with a transient error; retrying in %s", attempt, r.cfg.MaxAttempts, r.backoff(attempt))
+		log.InfoContext(ctx, "tenant migration failed, will retry", slog.Int("attempt", attempt), slog.Any("error", err))
+	default:
+		o.Status = TenantFailed
+		log.WarnContext(ctx, "tenant migration failed", slog.Int("attempt", attempt), slog.Any("error", err))
+	}
+	return o
+}
+
+// backoff is the wait before attempt+1.
+func (r *Runner) backoff(attempt int) time.Duration {
+	return r.cfg.RetryBackoff << min(max(attempt-1, 0), 6)
+}
+
+// handOver enqueues the follow-up of the current task after delay.
+func (r *Runner) handOver(ctx context.Context, w work, delay time.Duration) error {
+	current, _ := asynq.GetTaskID(ctx)
+	if current == "" {
+		current = taskID(w.RunID, w.TenantID, 0, 0)
+	}
+	return r.enqueue(ctx, w.RunID, w.TenantID, nextHop(current), delay)
+}
+
+// advance moves the run on after one of its tenants finished: the last
+// canary promotes (or stops) the run, the last tenant closes it.
+// reenqueue makes a canary tenant enqueue the rest even when another task
+// promoted the run (this task may be re-run after a crash between the
+// promotion and the enqueue).
+func (r *Runner) advance(ctx context.Context, w work, reenqueue bool) error {
+	if w.Canary {
+		open, failed, err := r.canaryVerdict(ctx, w.RunID)
+		if err != nil {
+			return err
+		}
+		switch {
+		case open > 0:
+			return nil
+		case failed != "":
+			stopped, err := r.stopRun(ctx, w.RunID, "canary tenant "+failed+" failed")
+			if err != nil || stopped {
+				if stopped {
+					r.log.WarnContext(ctx, "migration run stopped: canary failed", slog.Int64("run", w.RunID), slog.String("tenant", failed))
+				}
+				return err
+			}
+		default:
+			promoted, err := r.promoteRun(ctx, w.RunID)
+			if err != nil {
+				return err
+			}
+			if !promoted && !reenqueue {
+				break
+			}
+			rest, err := r.unfinishedTenants(ctx, w.RunID, false)
+			if err != nil {
+				return err
+			}
+			if err := r.enqueueAll(ctx, w.RunID, rest, 0); err != nil {
+				return err
+			}
+		}
+	}
+	st, err := r.finishRun(ctx, w.RunID)
+	if st != "" {
+		r.log.InfoContext(ctx, "migration run finished", slog.Int64("run", w.RunID), slog.String("status", string(st)))
+	}
+	return err
+}
+
+func leaseID(w work) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%d:%s:%s", w.RunID, w.TenantID, hex.EncodeToString(b[:]))
+}

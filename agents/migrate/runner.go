@@ -1,0 +1,142 @@
+package migrate
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/tenantfleet/tenantfleet/queue"
+	"github.com/tenantfleet/tenantfleet/tenants"
+)
+
+// instanceTTL is how long the runner reuses an instance's catalog row.
+const instanceTTL = 30 * time.Second
+
+// Runner starts fleet migration runs, reports on them, and (registered on a
+// worker) migrates their tenants. One Runner per process serves both the
+// API/CLI side and the worker side. It is safe for concurrent use.
+type Runner struct {
+	cfg      Config
+	log      *slog.Logger
+	catalog  *tenants.Catalog
+	sem      *semaphore
+	throttle *throttle
+
+	mu        sync.Mutex
+	instances map[string]cachedInstance
+}
+
+type cachedInstance struct {
+	inst tenants.Instance
+	at   time.Time
+}
+
+// New validates cfg and returns a Runner.
+func New(cfg Config) (*Runner, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Runner{
+		cfg:       cfg,
+		log:       cfg.Logger.With(slog.String("agent", "migrate")),
+		catalog:   tenants.NewCatalog(cfg.DB),
+		sem:       newSemaphore(cfg.Redis, cfg.Fleet, cfg.LeaseTTL),
+		throttle:  newThrottle(cfg.Load, cfg.LoadTTL, cfg.StaleReading),
+		instances: map[string]cachedInstance{},
+	}, nil
+}
+
+// Register mounts the migrate:tenant handler on w.
+func (r *Runner) Register(w *queue.Worker) {
+	w.HandleFunc(queue.TypeMigrateTenant, r.handle)
+}
+
+// instance returns the instance's catalog row, cached for a while.
+func (r *Runner) instance(ctx context.Context, id string) (tenants.Instance, error) {
+	r.mu.Lock()
+	c, ok := r.instances[id]
+	r.mu.Unlock()
+	if ok && time.Since(c.at) < instanceTTL {
+		return c.inst, nil
+	}
+	inst, err := r.catalog.GetInstance(ctx, id)
+	if err != nil {
+		return tenants.Instance{}, err
+	}
+	r.mu.Lock()
+	r.instances[id] = cachedInstance{inst: inst, at: time.Now()}
+	r.mu.Unlock()
+	return inst, nil
+}
+
+// enqueue puts one tenant task on the maintenance queue under id, after
+// delay. A task already there with that id is not an error.
+func (r *Runner) enqueue(ctx context.Context, runID int64, tenantID, id string, delay time.Duration) error {
+	opts := []asynq.Option{
+		asynq.Queue(queue.QueueMaintenance),
+		asynq.TaskID(id),
+		asynq.MaxRetry(r.cfg.MaxTaskRetry),
+		asynq.Timeout(r.cfg.TaskTimeout),
+		asynq.Retention(queue.DefaultRetention),
+	}
+	if delay > 0 {
+		opts = append(opts, asynq.ProcessIn(delay))
+	}
+	task, err := queue.NewTask(queue.TypeMigrateTenant, queue.MigratePayload{RunID: runID, TenantID: tenantID})
+	if err != nil {
+		return err
+	}
+	if _, err := r.cfg.Queue.Enqueue(ctx, task, opts...); err != nil {
+		return fmt.Errorf("migrate: run %d tenant %s: %w", runID, tenantID, err)
+	}
+	return nil
+}
+
+// enqueueAll enqueues the tasks of tenants, a few at a time.
+func (r *Runner) enqueueAll(ctx context.Context, runID int64, list []queued, resume int) error {
+	const parallel = 8
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	next := make(chan queued)
+	for range parallel {
+		wg.Go(func() {
+			for q := range next {
+				if err := r.enqueue(ctx, runID, q.TenantID, taskID(runID, q.TenantID, q.Round, resume), 0); err != nil {
+					mu.Lock()
+					first = cmpErr(first, err)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for _, q := range list {
+		select {
+		case next <- q:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	close(next)
+	wg.Wait()
+	if first == nil && ctx.Err() != nil {
+		return fmt.Errorf("migrate: enqueue run %d: %w", runID, ctx.Err())
+	}
+	return first
+}
+
+func cmpErr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,187 @@
+package migrate
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenantfleet/tenantfleet/tenants"
+)
+
+// ErrInvalidSpec marks a Spec the runner refuses; nothing was started.
+var ErrInvalidSpec = errors.New("migrate: invalid run spec")
+
+// ErrNoTenants reports a Spec that selects no tenant.
+var ErrNoTenants = errors.New("migrate: no tenant to migrate")
+
+// Spec says what a run migrates, where, and how fast.
+type Spec struct {
+	// Tenants limits the run to these tenant ids. Default: every active
+	// tenant (of Instance, when set).
+	Tenants []string `json:"tenants,omitempty"`
+	// Instance limits the run to the tenants of one instance. Default:
+	// every instance.
+	Instance string `json:"instance,omitempty"`
+	// Version is the target version. Default 0: the latest of the
+	// Migrator's set.
+	Version int64 `json:"version,omitempty"`
+	// Concurrency is the most tenants migrating at once on one instance,
+	// across every worker of the fleet. Default 5.
+	Concurrency int `json:"concurrency,omitempty"`
+	// Canary migrates this many tenants first; if one of them fails the
+	// run stops before the others start. Default 0: no canary.
+	Canary int `json:"canary,omitempty"`
+	// CPUThreshold pauses an instance whose CPU is above it, in percent.
+	// Default 70.
+	CPUThreshold float64 `json:"cpu_threshold,omitempty"`
+	// LagThreshold pauses an instance whose replicas lag more. Default 10s.
+	LagThreshold time.Duration `json:"lag_threshold,omitempty"`
+	// RequestedBy names who started the run, for the record.
+	RequestedBy string `json:"requested_by,omitempty"`
+}
+
+func (s Spec) withDefaults() Spec {
+	s.Concurrency = cmp.Or(s.Concurrency, DefaultConcurrency)
+	s.CPUThreshold = cmp.Or(s.CPUThreshold, DefaultCPUThreshold)
+	s.LagThreshold = cmp.Or(s.LagThreshold, DefaultLagThreshold)
+	return s
+}
+
+func (s Spec) validate(versions []int64) error {
+	var errs []error
+	if s.Concurrency < 1 {
+		errs = append(errs, fmt.Errorf("concurrency %d: must be at least 1", s.Concurrency))
+	}
+	if s.Canary < 0 {
+		errs = append(errs, fmt.Errorf("canary %d: must not be negative", s.Canary))
+	}
+	if s.CPUThreshold <= 0 || s.CPUThreshold > 100 {
+		errs = append(errs, fmt.Errorf("cpu threshold %g: want above 0 and at most 100", s.CPUThreshold))
+	}
+	if s.LagThreshold < 0 {
+		errs = append(errs, fmt.Errorf("lag threshold %s: must not be negative", s.LagThreshold))
+	}
+	if s.Version != 0 && !slices.Contains(versions, s.Version) {
+		errs = append(errs, fmt.Errorf("version %d: not in the migration set %v", s.Version, versions))
+	}
+	for _, id := range s.Tenants {
+		if err := tenants.ValidateID(id); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidSpec, err)
+	}
+	return nil
+}
+
+// Start records a run and enqueues its tenants (only the canary ones when
+// Canary is set), then returns the run id without waiting. Only active
+// tenants placed on an instance are migrated; a tenant named in
+// spec.Tenants that is not one is an error.
+func (r *Runner) Start(ctx context.Context, spec Spec) (int64, error) {
+	spec = spec.withDefaults()
+	if err := spec.validate(r.cfg.Migrator.Versions()); err != nil {
+		return 0, err
+	}
+	target := cmp.Or(spec.Version, r.cfg.Migrator.Latest())
+	list, err := r.selectTenants(ctx, spec)
+	if err != nil {
+		return 0, err
+	}
+	canary := min(spec.Canary, len(list))
+	phase, canaryRows := phaseMain, 0
+	if canary > 0 && canary < len(list) {
+		phase, canaryRows = phaseCanary, canary
+	}
+	ids := make([]string, len(list))
+	instances := make([]string, len(list))
+	for i, t := range list {
+		ids[i], instances[i] = t.ID, t.InstanceID
+	}
+	var runID int64
+	err = pgx.BeginFunc(ctx, r.cfg.DB, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `INSERT INTO migration_runs (phase, target_version, instance_id,
+			concurrency, canary, cpu_threshold, lag_threshold_ms, requested_by)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+			phase, target, spec.Instance, spec.Concurrency, canary, spec.CPUThreshold,
+			spec.LagThreshold.Milliseconds(), spec.RequestedBy).Scan(&runID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO migration_run_tenants (run_id, tenant_id, instance_id, ordinal, canary)
+			SELECT $1, t.id, t.instance_id, t.ord, t.ord <= $4
+			FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS t(id, instance_id, ord)`,
+			runID, ids, instances, canaryRows)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("migrate: record run: %w", err)
+	}
+	r.log.InfoContext(ctx, "migration run started", slog.Int64("run", runID), slog.Int("tenants", len(list)),
+		slog.Int64("target", target), slog.Int("concurrency", spec.Concurrency), slog.Int("canary", canary))
+	first := make([]queued, 0, len(list))
+	for i, t := range list {
+		if phase == phaseCanary && i >= canary {
+			break
+		}
+		first = append(first, queued{TenantID: t.ID})
+	}
+	if err := r.enqueueAll(ctx, runID, first, 0); err != nil {
+		return runID, fmt.Errorf("%w (the run is recorded: Resume %d enqueues the rest)", err, runID)
+	}
+	return runID, nil
+}
+
+// selectTenants returns the active, placed tenants spec selects, by id.
+func (r *Runner) selectTenants(ctx context.Context, spec Spec) ([]tenants.Tenant, error) {
+	all, err := r.catalog.ListTenants(ctx, tenants.TenantFilter{Status: tenants.TenantActive, InstanceID: spec.Instance})
+	if err != nil {
+		return nil, err
+	}
+	placed := all[:0]
+	for _, t := range all {
+		if t.InstanceID != "" && t.Schema != "" && t.Role != "" {
+			placed = append(placed, t)
+		}
+	}
+	if len(spec.Tenants) == 0 {
+		if len(placed) == 0 {
+			return nil, ErrNoTenants
+		}
+		return placed, nil
+	}
+	byID := make(map[string]tenants.Tenant, len(placed))
+	for _, t := range placed {
+		byID[t.ID] = t
+	}
+	var out []tenants.Tenant
+	var missing []string
+	seen := map[string]bool{}
+	for _, id := range spec.Tenants {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		t, ok := byID[id]
+		if !ok {
+			missing = append(missing, id)
+			continue
+		}
+		out = append(out, t)
+	}
+	if len(missing) > 0 {
+		where := ""
+		if spec.Instance != "" {
+			where = " on instance " + spec.Instance
+		}
+		return nil, fmt.Errorf("%w: not active and placed%s: %s", ErrInvalidSpec, where, strings.Join(missing, ", "))
+	}
+	return out, nil
+}
