@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"slices"
 	"strings"
@@ -88,9 +87,6 @@ type jiraEvent struct {
 		Fields map[string]json.RawMessage `json:"fields"`
 	} `json:"issue"`
 }
-
-// errMalformed marks a body that is not the JSON it should be (400).
-var errMalformed = errors.New("malformed body")
 
 // parseJira maps a Jira webhook body to a request. A body that is valid
 // but not an onboarding request (another event, no tenant id) returns a
@@ -219,23 +215,4 @@ func truncate(s string, n int) string {
 	}
 	r := []rune(s)
 	return string(r[:n])
-}
-
-// decodeJSON decodes one JSON object from body into v, optionally
-// rejecting unknown fields. Anything but exactly one object is malformed.
-func decodeJSON(body []byte, v any, strict bool) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if strict {
-		dec.DisallowUnknownFields()
-	}
-	if t := bytes.TrimSpace(body); len(t) == 0 || t[0] != '{' {
-		return fmt.Errorf("%w: want a JSON object", errMalformed)
-	}
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: %w", errMalformed, err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%w: data after the JSON object", errMalformed)
-	}
-	return nil
 }
