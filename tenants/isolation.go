@@ -160,3 +160,35 @@ func (n Names) validate() error {
 	}
 	return nil
 }
+
+// DropFleetRoles drops every role of fleet (the application role and all
+// tenant roles, "<fleet>_..."). The databases holding their objects must be
+// gone, or the roles' objects dropped, first. Tests and fleetbench use it to
+// clean up; it is idempotent.
+func DropFleetRoles(ctx context.Context, conn Execer, fleet string) error {
+	if err := ValidateFleet(fleet); err != nil {
+		return err
+	}
+	q, ok := conn.(interface {
+		Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	})
+	if !ok {
+		return errors.New("tenants: DropFleetRoles needs a connection that can query")
+	}
+	// The fleet name has no '_' nor LIKE wildcard, so the pattern is exact.
+	rows, err := q.Query(ctx, `SELECT rolname FROM pg_catalog.pg_roles WHERE rolname LIKE $1 || '\_%'`, fleet)
+	if err != nil {
+		return fmt.Errorf("tenants: list roles of fleet %s: %w", fleet, err)
+	}
+	roles, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("tenants: list roles of fleet %s: %w", fleet, err)
+	}
+	var errs []error
+	for _, r := range roles {
+		if _, err := conn.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{r}.Sanitize()); err != nil {
+			errs = append(errs, fmt.Errorf("tenants: drop role %s: %w", r, err))
+		}
+	}
+	return errors.Join(errs...)
+}

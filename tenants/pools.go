@@ -332,19 +332,19 @@ func (p *Pools) Start(ctx context.Context) error {
 		return errors.New("tenants: pools already started")
 	}
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	stopOnDone := context.AfterFunc(ctx, cancel)
+	halt := cancel
 	if p.cfg.Redis != nil {
 		ps := p.cfg.Redis.Subscribe(ctx, DrainChannel(p.cfg.Fleet))
 		if _, err := ps.Receive(ctx); err != nil {
 			_ = ps.Close()
-			stopOnDone()
 			cancel()
 			return fmt.Errorf("tenants: subscribe to drains: %w", err)
 		}
+		// Receive ignores its context while blocked: closing ps unblocks it.
+		halt = sync.OnceFunc(func() { cancel(); _ = ps.Close() })
 		p.wg.Add(2)
 		go func() {
 			defer p.wg.Done()
-			defer ps.Close()
 			listen(loopCtx, ps, p.cfg.Logger, "drains", func(instance string) {
 				if instance != "*" && instance != "" {
 					p.Reset(instance)
@@ -370,7 +370,8 @@ func (p *Pools) Start(ctx context.Context) error {
 			}
 		}
 	}()
-	p.stop = func() { stopOnDone(); cancel() }
+	stopOnDone := context.AfterFunc(ctx, halt)
+	p.stop = func() { stopOnDone(); halt() }
 	return nil
 }
 

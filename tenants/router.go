@@ -243,12 +243,13 @@ func (r *Router) Start(ctx context.Context) error {
 	// Anything cached before the subscription may have missed a change.
 	r.forget("*")
 	loopCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	r.stop, r.done = cancel, make(chan struct{})
+	// Receive ignores its context while blocked: closing ps unblocks it.
+	halt := sync.OnceFunc(func() { cancel(); _ = ps.Close() })
+	stopOnDone := context.AfterFunc(ctx, halt)
+	r.stop = func() { stopOnDone(); halt() }
+	r.done = make(chan struct{})
 	go func() {
 		defer close(r.done)
-		defer ps.Close()
-		stopOnDone := context.AfterFunc(ctx, cancel)
-		defer stopOnDone()
 		listen(loopCtx, ps, r.cfg.Logger, "route changes", r.forget)
 	}()
 	return nil

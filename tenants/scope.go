@@ -170,6 +170,9 @@ func (p *Pools) batch(ctx context.Context, tenantID string, readOnly bool, sql s
 	if readOnly {
 		scope = scopeReadOnlySQL
 	}
+	if err := prepareScoped(ctx, l.conn.Conn(), l.route, scope, sql); err != nil {
+		return fmt.Errorf("tenants: prepare for %s: %w", tenantID, err)
+	}
 	b := &pgx.Batch{QueuedQueries: []*pgx.QueuedQuery{
 		{SQL: scope, Arguments: []any{l.route.Role, searchPath(l.route)}},
 		{SQL: sql, Arguments: args},
@@ -185,5 +188,54 @@ func (p *Pools) batch(ctx context.Context, tenantID string, readOnly bool, sql s
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("tenants: query for %s: %w", tenantID, err)
 	}
+	return err
+}
+
+// preparedKey is the pgconn CustomData entry listing the statements
+// prepareScoped prepared on a connection.
+const preparedKey = "tenants.prepared"
+
+// maxPrepared bounds the statements prepared on one connection; past it
+// they are all deallocated and prepared again as needed.
+const maxPrepared = 256
+
+// prepareScoped makes sure the scope statement and sql are prepared on
+// conn, so that a batch runs them in a single round trip. pgx would
+// otherwise describe sql in a round trip of its own before the batch, i.e.
+// before the scoping: an unqualified tenant table would not resolve. So
+// the first use on a connection prepares sql inside a scoped transaction
+// (three round trips, once); later uses find it prepared. The server
+// re-plans a prepared statement when run under another search_path, so one
+// statement serves every tenant of the pool whose tables have the same
+// shape.
+func prepareScoped(ctx context.Context, conn *pgx.Conn, r Route, scope, sql string) error {
+	data := conn.PgConn().CustomData()
+	prepared, _ := data[preparedKey].(map[string]struct{})
+	if prepared == nil {
+		prepared = map[string]struct{}{}
+		data[preparedKey] = prepared
+	}
+	_, okScope := prepared[scope]
+	_, okSQL := prepared[sql]
+	if okScope && okSQL {
+		return nil
+	}
+	if len(prepared) >= maxPrepared {
+		if err := conn.DeallocateAll(ctx); err != nil {
+			return err
+		}
+		clear(prepared)
+	}
+	if _, err := conn.Exec(ctx, beginSQL(r, false)); err != nil {
+		return err
+	}
+	for _, q := range []string{scope, sql} {
+		if _, err := conn.Prepare(ctx, q, q); err != nil {
+			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+			return err
+		}
+		prepared[q] = struct{}{}
+	}
+	_, err := conn.Exec(ctx, "ROLLBACK")
 	return err
 }
