@@ -102,10 +102,10 @@ func (c Config) withDefaults() Config {
 func (c Config) validate() error {
 	var errs []error
 	if c.DB == nil {
-		errs = append(errs, errors.New("DB is required"))
+		errs = append(errs, errors.New("a DB pool is required"))
 	}
 	if c.Queue == nil {
-		errs = append(errs, errors.New("Queue is required"))
+		errs = append(errs, errors.New("a Queue client is required"))
 	}
 	if c.MaxBodyBytes < 0 {
 		errs = append(errs, errors.New("MaxBodyBytes must not be negative"))

@@ -20,8 +20,8 @@ func TestConfigValidate(t *testing.T) {
 		want string // substring of the error; "" for valid
 	}{
 		{"valid", Config{DB: db, Queue: q}, ""},
-		{"no db", Config{Queue: q}, "DB is required"},
-		{"no queue", Config{DB: db}, "Queue is required"},
+		{"no db", Config{Queue: q}, "DB pool is required"},
+		{"no queue", Config{DB: db}, "Queue client is required"},
 		{"bad whsec", Config{DB: db, Queue: q, TicketSecret: "whsec_%%"}, "not valid base64"},
 		{"bad tier", Config{DB: db, Queue: q, Jira: JiraMapping{DefaultTier: "gold"}}, "not a tier"},
 		{"bad field", Config{DB: db, Queue: q, Jira: JiraMapping{TenantField: "custom field"}}, "not a field id"},

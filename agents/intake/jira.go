@@ -62,14 +62,14 @@ var jiraFieldName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,63}$`)
 func (m JiraMapping) validate() error {
 	var errs []error
 	if !m.DefaultTier.Valid() {
-		errs = append(errs, fmt.Errorf("Jira.DefaultTier %q is not a tier", m.DefaultTier))
+		errs = append(errs, fmt.Errorf("jira default tier %q is not a tier", m.DefaultTier))
 	}
 	if m.TenantLabelPrefix == m.TierLabelPrefix {
-		errs = append(errs, errors.New("Jira label prefixes of tenant and tier must differ"))
+		errs = append(errs, errors.New("the tenant and tier label prefixes of Jira must differ"))
 	}
 	for _, f := range []string{m.TenantField, m.TierField} {
 		if f != "" && !jiraFieldName.MatchString(f) {
-			errs = append(errs, fmt.Errorf("Jira field %q is not a field id", f))
+			errs = append(errs, fmt.Errorf("jira field %q is not a field id", f))
 		}
 	}
 	return errors.Join(errs...)
