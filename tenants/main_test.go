@@ -2,6 +2,7 @@ package tenants
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/url"
 	"os"
@@ -197,3 +198,5 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 }
 
 func hostPort(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
+
+func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
