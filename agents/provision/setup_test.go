@@ -1,0 +1,305 @@
+package provision
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tenantfleet/tenantfleet/agents/intake"
+	"github.com/tenantfleet/tenantfleet/config"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
+	"github.com/tenantfleet/tenantfleet/infra/provider"
+	"github.com/tenantfleet/tenantfleet/infra/provider/local"
+	"github.com/tenantfleet/tenantfleet/queue"
+	"github.com/tenantfleet/tenantfleet/tenants"
+	"github.com/tenantfleet/tenantfleet/tenants/migrations"
+)
+
+// env is one test's fleet: its own control plane, Redis database, fleet
+// name (roles) and local instances (databases), all removed at the end.
+type env struct {
+	t        *testing.T
+	ctx      context.Context
+	fleet    string
+	adminURL string
+	db       *pgxpool.Pool
+	rdb      *redis.Client
+	queue    *queue.Client
+	catalog  *tenants.Catalog
+	router   *tenants.Router
+	intake   *intake.Intake
+	provider provider.Provider
+	conn     *LocalConnector
+	agent    *Agent
+	logs     *syncBuffer
+	cfg      Config
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func setup(t *testing.T, mutate ...func(*Config)) *env {
+	t.Helper()
+	ctx := t.Context()
+	_, db := cptest.Database(t)
+	_, rdb := cptest.RedisDB(t)
+	e := &env{t: t, ctx: ctx, fleet: cptest.UniqueName("p"), db: db, rdb: rdb, logs: &syncBuffer{}}
+	e.adminURL = config.WithDatabase(cptest.ServerConfig(t).DatabaseURL, "postgres")
+	e.queue = queue.NewClient(rdb)
+	e.catalog = tenants.NewCatalog(db)
+	var err error
+	e.router, err = tenants.NewRouter(tenants.RouterConfig{Source: e.catalog, Redis: rdb, Fleet: e.fleet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.intake, err = intake.New(intake.Config{DB: db, Queue: e.queue, TicketSecret: "test-secret", Logger: cptest.DiscardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prov, err := local.New(ctx, local.Config{AdminURL: e.adminURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.provider = prov
+	e.conn = &LocalConnector{AdminURL: e.adminURL, MaxConns: 4}
+	mig, err := migrations.New(migrations.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.cfg = Config{
+		DB: db, Queue: e.queue, Catalog: e.catalog, Router: e.router, Intake: e.intake,
+		Provider: prov, Connector: e.conn, Migrator: mig, Fleet: e.fleet,
+		CheckDelay: 50 * time.Millisecond, PlacementPoll: 10 * time.Millisecond,
+		// Handlers called directly do not wait for instances: the helpers
+		// run instance:create themselves. Worker tests set a wait.
+		PlacementWait: -1,
+		Logger: cptest.DiscardLogger(),
+	}
+	for _, m := range mutate {
+		m(&e.cfg)
+	}
+	e.agent, err = New(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		e.conn.Close()
+		prov.Close()
+		e.cleanupServer()
+	})
+	return e
+}
+
+// cleanupServer drops the fleet's instance databases and roles.
+func (e *env) cleanupServer() {
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, e.adminURL)
+	if err != nil {
+		e.t.Errorf("cleanup: %v", err)
+		return
+	}
+	defer admin.Close(ctx)
+	rows, _ := admin.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE $1 || '\_inst\_%'`, e.fleet)
+	dbs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		e.t.Errorf("cleanup: list databases: %v", err)
+	}
+	for _, d := range dbs {
+		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{d}.Sanitize()+" WITH (FORCE)"); err != nil {
+			e.t.Errorf("cleanup: drop %s: %v", d, err)
+		}
+	}
+	if err := tenants.DropFleetRoles(ctx, admin, e.fleet); err != nil {
+		e.t.Errorf("cleanup: drop roles: %v", err)
+	}
+}
+
+// startWorker runs the agent on a real worker until the test ends.
+func (e *env) startWorker(concurrency int) {
+	e.t.Helper()
+	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	w, err := queue.NewWorker(queue.WorkerConfig{Redis: e.rdb, Concurrency: concurrency,
+		TaskCheckInterval: 20 * time.Millisecond, ShutdownTimeout: 5 * time.Second, Logger: logger})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.agent.Register(w)
+	if err := w.Start(e.ctx); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(w.Stop)
+}
+
+// submit stores an onboarding request (and enqueues its task).
+func (e *env) submit(id string, tier tenants.Tier) intake.Accepted {
+	e.t.Helper()
+	acc, err := e.intake.Submit(e.ctx, intake.Request{Source: intake.SourceAPI, TenantID: id, Tier: tier,
+		RequestedBy: "alice", TicketKey: "TCK-" + id})
+	if err != nil {
+		e.t.Fatalf("submit %s: %v", id, err)
+	}
+	return acc
+}
+
+// onboardTask is the task the intake enqueued for acc.
+func onboardTask(t *testing.T, acc intake.Accepted) *asynq.Task {
+	t.Helper()
+	task, err := queue.NewTask(queue.TypeTenantOnboard, queue.OnboardPayload{RequestID: acc.RequestID, TenantID: acc.TenantID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return task
+}
+
+// onboard onboards id by calling the handler directly (no worker). Shared
+// instances are created inline by running the queued instance:create.
+func (e *env) onboard(id string, tier tenants.Tier) intake.Accepted {
+	e.t.Helper()
+	acc := e.submit(id, tier)
+	for range 5 {
+		err := e.agent.HandleOnboard(e.ctx, onboardTask(e.t, acc))
+		if err == nil {
+			return acc
+		}
+		if !errors.Is(err, ErrWaitingForInstance) {
+			e.t.Fatalf("onboard %s: %v", id, err)
+		}
+		e.runCreating()
+	}
+	e.t.Fatalf("onboard %s: still waiting for an instance", id)
+	return acc
+}
+
+// runCreating runs instance:create for every instance still creating, as a
+// worker would.
+func (e *env) runCreating() {
+	e.t.Helper()
+	insts, err := e.catalog.ListInstances(e.ctx, tenants.InstanceFilter{Status: tenants.InstanceCreating})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, inst := range insts {
+		task, _ := queue.NewTask(queue.TypeInstanceCreate, queue.InstancePayload{InstanceID: inst.ID})
+		if err := e.agent.HandleInstanceCreate(e.ctx, task); err != nil {
+			e.t.Fatalf("instance:create %s: %v", inst.ID, err)
+		}
+	}
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func (e *env) waitFor(what string, timeout time.Duration, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (e *env) tenantStatus(id string) tenants.TenantStatus {
+	tn, err := e.catalog.GetTenant(e.ctx, id)
+	if err != nil {
+		return ""
+	}
+	return tn.Status
+}
+
+func (e *env) waitActive(ids ...string) {
+	e.t.Helper()
+	for _, id := range ids {
+		e.waitFor(id+" active", 60*time.Second, func() bool { return e.tenantStatus(id) == tenants.TenantActive })
+	}
+}
+
+// pools returns tenant pools logging in as the application role.
+func (e *env) pools() *tenants.Pools {
+	e.t.Helper()
+	p, err := tenants.NewPools(tenants.PoolsConfig{Resolver: e.router, Fleet: e.fleet, PoolSize: 2, AcquireTimeout: 5 * time.Second})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(p.Stop)
+	return p
+}
+
+// serverState lists what exists on the server for the fleet: instance
+// databases, roles, and per database the tenant schemas (t_* and
+// archived_*).
+func (e *env) serverState() (dbs, roles []string, schemas map[string][]string) {
+	e.t.Helper()
+	admin, err := pgx.Connect(e.ctx, e.adminURL)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer admin.Close(e.ctx)
+	rows, _ := admin.Query(e.ctx, `SELECT datname FROM pg_database WHERE datname LIKE $1 || '\_inst\_%' ORDER BY 1`, e.fleet)
+	dbs, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	rows, _ = admin.Query(e.ctx, `SELECT rolname FROM pg_roles WHERE rolname LIKE $1 || '\_%' ORDER BY 1`, e.fleet)
+	roles, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	schemas = map[string][]string{}
+	for _, d := range dbs {
+		c, err := pgx.Connect(e.ctx, config.WithDatabase(e.adminURL, d))
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		rows, _ := c.Query(e.ctx, `SELECT nspname FROM pg_namespace WHERE nspname LIKE 't\_%' OR nspname LIKE 'archived\_%' ORDER BY 1`)
+		s, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		c.Close(e.ctx)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		schemas[d] = s
+	}
+	return dbs, roles, schemas
+}
+
+func sorted(s []string) []string { s = slices.Clone(s); slices.Sort(s); return s }
+
+func hasLine(logs string, parts ...string) bool {
+	for line := range strings.SplitSeq(logs, "\n") {
+		ok := true
+		for _, p := range parts {
+			if !strings.Contains(line, p) {
+				ok = false
+				break
+			}
+		}
+		if ok && line != "" {
+			return true
+		}
+	}
+	return false
+}
