@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -39,9 +41,11 @@ type Worker struct {
 	mux    *asynq.ServeMux
 	server *asynq.Server
 
-	mu      sync.Mutex
-	started bool
-	stopped bool
+	mu       sync.Mutex
+	started  bool
+	stopped  bool
+	announce context.CancelFunc
+	done     chan struct{}
 }
 
 // NewWorker validates cfg and builds a worker.
@@ -94,6 +98,12 @@ func (w *Worker) Start(ctx context.Context) error {
 		return fmt.Errorf("queue: start worker: %w", err)
 	}
 	w.started = true
+	actx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	w.announce, w.done = cancel, make(chan struct{})
+	go func() {
+		defer close(w.done)
+		announceQueues(actx, w.cfg.Redis, slices.Sorted(maps.Keys(w.cfg.Queues)), w.cfg.Logger)
+	}()
 	w.cfg.Logger.InfoContext(ctx, "worker started", slog.Int("concurrency", w.cfg.Concurrency))
 	return nil
 }
@@ -107,6 +117,8 @@ func (w *Worker) Stop() {
 		return
 	}
 	w.stopped = true
+	w.announce()
+	<-w.done
 	w.server.Stop()
 	w.server.Shutdown()
 }

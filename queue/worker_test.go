@@ -200,3 +200,29 @@ func TestClientDuplicateTaskID(t *testing.T) {
 		t.Fatalf("NewTask with invalid payload: %v, want ErrBadPayload", err)
 	}
 }
+
+// TestWorkerAnnouncesQueuesAfterWipe: the queue names come back in Asynq's
+// queue set after Redis is flushed, so dashboards and metrics see them.
+func TestWorkerAnnouncesQueuesAfterWipe(t *testing.T) {
+	_, rdb := cptest.RedisDB(t)
+	w, err := NewWorker(WorkerConfig{Redis: rdb, Logger: cptest.DiscardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	waitFor(t, 5*time.Second, "queues announced", func() bool {
+		qs, _ := insp.Queues()
+		return len(qs) == len(Weights())
+	})
+	if err := rdb.FlushDB(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*queueRegisterInterval, "queues announced again after the wipe", func() bool {
+		qs, _ := insp.Queues()
+		return len(qs) == len(Weights())
+	})
+}
