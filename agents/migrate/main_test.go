@@ -1,0 +1,15 @@
+package migrate_test
+
+import (
+	"os"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(runChildWorker())
+	}
+	goleak.VerifyTestMain(m)
+}
