@@ -303,3 +303,12 @@ func hasLine(logs string, parts ...string) bool {
 	}
 	return false
 }
+
+func offboardTask(t *testing.T, id string, drop bool) *asynq.Task {
+	t.Helper()
+	task, err := queue.NewTask(queue.TypeTenantOffboard, queue.OffboardPayload{TenantID: id, Drop: drop, RequestedBy: "dave"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return task
+}
