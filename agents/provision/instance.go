@@ -180,12 +180,12 @@ func (a *Agent) failInstance(ctx context.Context, inst tenants.Instance, reason 
 
 const storeEndpointSQL = `UPDATE instances SET
 	host = CASE WHEN $2 <> '' THEN $2 ELSE host END,
-	port = CASE WHEN $3 > 0 THEN $3 ELSE port END,
+	port = CASE WHEN $3::int > 0 THEN $3::int ELSE port END,
 	database_name = CASE WHEN $4 <> '' THEN $4 ELSE database_name END,
 	provider_ref = CASE WHEN $5 <> '' THEN $5 ELSE provider_ref END,
 	secret_ref = CASE WHEN $6 <> '' THEN $6 ELSE secret_ref END,
-	max_connections = CASE WHEN $7 > 0 THEN $7 ELSE max_connections END,
-	storage_bytes = CASE WHEN $8 > 0 THEN $8 ELSE storage_bytes END,
+	max_connections = CASE WHEN $7::int > 0 THEN $7::int ELSE max_connections END,
+	storage_bytes = CASE WHEN $8::bigint > 0 THEN $8::bigint ELSE storage_bytes END,
 	updated_at = now()
 WHERE id = $1`
 

@@ -1,0 +1,118 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
+	"github.com/tenantfleet/tenantfleet/infra/provider/rds"
+	"github.com/tenantfleet/tenantfleet/infra/provider/rds/rdsfake"
+	"github.com/tenantfleet/tenantfleet/queue"
+	"github.com/tenantfleet/tenantfleet/tenants"
+)
+
+// noConnector stands for the missing RDS connector (the master password
+// lives in Secrets Manager).
+type noConnector struct{}
+
+func (noConnector) Admin(context.Context, tenants.Instance) (*pgxpool.Pool, error) {
+	return nil, errors.New("no rds admin connector")
+}
+
+func TestInstanceCreateOnRDS(t *testing.T) {
+	srv := rdsfake.New()
+	t.Cleanup(srv.Close)
+	var prov *rds.Provider
+	e := setup(t, func(c *Config) {
+		var err error
+		prov, err = rds.New(t.Context(), rds.Config{Region: "us-east-1", Endpoint: srv.URL(),
+			AccessKeyID: "AKIDTEST", SecretAccessKey: "secret-test", RetryMaxAttempts: 1, Logger: cptest.DiscardLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Provider = prov
+		c.Connector = noConnector{}
+	})
+	run := func(typ string, id string, attempt int) {
+		t.Helper()
+		task, _ := queue.NewTask(typ, queue.InstancePayload{InstanceID: id, Attempt: attempt})
+		var err error
+		if typ == queue.TypeInstanceCreate {
+			err = e.agent.HandleInstanceCreate(e.ctx, task)
+		} else {
+			err = e.agent.HandleInstanceCheck(e.ctx, task)
+		}
+		if err != nil {
+			t.Fatalf("%s %s: %v", typ, id, err)
+		}
+	}
+	for _, c := range []struct {
+		id, rdsStatus string
+		want          tenants.InstanceStatus
+	}{
+		{"001-shared", "available", tenants.InstanceReady},
+		{"002-shared", "failed", tenants.InstanceFailed},
+	} {
+		if _, err := e.catalog.CreateInstance(e.ctx, tenants.Instance{ID: c.id, Provider: "rds", Tier: tenants.Shared}); err != nil {
+			t.Fatal(err)
+		}
+		run(queue.TypeInstanceCreate, c.id, 0)
+		inst, _ := e.catalog.GetInstance(e.ctx, c.id)
+		ident := rds.Identifier(e.fleet, c.id)
+		if inst.Status != tenants.InstanceCreating || inst.ProviderRef != ident || inst.SecretRef == "" {
+			t.Fatalf("%s after create: got %s ref %q secret %q, want creating, %s, a secret ARN", c.id, inst.Status, inst.ProviderRef, inst.SecretRef, ident)
+		}
+		run(queue.TypeInstanceCheck, c.id, 1) // still creating: polls again
+		srv.SetStatus(ident, c.rdsStatus)
+		run(queue.TypeInstanceCheck, c.id, 2)
+		inst, _ = e.catalog.GetInstance(e.ctx, c.id)
+		if inst.Status != c.want {
+			t.Fatalf("%s: got %s (%s), want %s", c.id, inst.Status, inst.StatusReason, c.want)
+		}
+		switch c.want {
+		case tenants.InstanceReady:
+			if inst.Host == "" || inst.Database != "tenants" {
+				t.Errorf("%s: endpoint %q database %q, want set", c.id, inst.Host, inst.Database)
+			}
+		case tenants.InstanceFailed:
+			if !strings.Contains(inst.StatusReason, "failed") {
+				t.Errorf("%s: reason %q, want the rds status", c.id, inst.StatusReason)
+			}
+		}
+	}
+	if got := len(srv.Requests("CreateDBInstance")); got != 2 {
+		t.Errorf("CreateDBInstance calls: got %d, want 2", got)
+	}
+}
+
+func TestInstanceCheckGivesUpAfterMaxChecks(t *testing.T) {
+	srv := rdsfake.New()
+	t.Cleanup(srv.Close)
+	e := setup(t, func(c *Config) {
+		prov, err := rds.New(t.Context(), rds.Config{Region: "us-east-1", Endpoint: srv.URL(),
+			AccessKeyID: "AKIDTEST", SecretAccessKey: "secret-test", RetryMaxAttempts: 1, Logger: cptest.DiscardLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Provider, c.Connector, c.MaxChecks = prov, noConnector{}, 2
+	})
+	if _, err := e.catalog.CreateInstance(e.ctx, tenants.Instance{ID: "slow", Provider: "rds", Tier: tenants.Dedicated}); err != nil {
+		t.Fatal(err)
+	}
+	task, _ := queue.NewTask(queue.TypeInstanceCreate, queue.InstancePayload{InstanceID: "slow"})
+	if err := e.agent.HandleInstanceCreate(e.ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	task, _ = queue.NewTask(queue.TypeInstanceCheck, queue.InstancePayload{InstanceID: "slow", Attempt: 2})
+	if err := e.agent.HandleInstanceCheck(e.ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	inst, _ := e.catalog.GetInstance(e.ctx, "slow")
+	if inst.Status != tenants.InstanceFailed || !strings.Contains(inst.StatusReason, "2 checks") {
+		t.Errorf("got %s %q, want failed after 2 checks", inst.Status, inst.StatusReason)
+	}
+}
