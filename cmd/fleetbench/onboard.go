@@ -1,0 +1,366 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tenantfleet/tenantfleet/agents/intake"
+	"github.com/tenantfleet/tenantfleet/agents/provision"
+	"github.com/tenantfleet/tenantfleet/config"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
+	"github.com/tenantfleet/tenantfleet/infra/httpapi"
+	"github.com/tenantfleet/tenantfleet/infra/provider/local"
+	"github.com/tenantfleet/tenantfleet/queue"
+	"github.com/tenantfleet/tenantfleet/tenants"
+	"github.com/tenantfleet/tenantfleet/tenants/migrations"
+)
+
+// onboardResult is the onboard scenario's JSON line.
+type onboardResult struct {
+	Scenario     string  `json:"scenario"`
+	Tenants      int     `json:"tenants"`
+	Rate         float64 `json:"rate"`
+	P50ms        float64 `json:"p50_ms"`
+	P99ms        float64 `json:"p99_ms"`
+	MaxMs        float64 `json:"max_ms"`
+	TotalSeconds float64 `json:"total_seconds"`
+	Failed       int     `json:"failed"`
+	Concurrency  int     `json:"concurrency"`
+}
+
+// runOnboard is `fleetbench onboard`: it starts a fleet in-process (a
+// scratch control plane, a leased Redis database for its queues, the
+// provisioning agent on a worker, the intake webhooks on a local port),
+// sends signed generic ticket webhooks (Standard Webhooks) at -rate per
+// second (0: all at once), and measures per tenant the time from its
+// webhook's 202 to the tenant being active in the catalog.
+func runOnboard(ctx context.Context, cfg config.Config, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("onboard", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	n := fs.Int("tenants", 200, "tenants to onboard")
+	rate := fs.Float64("rate", 10, "webhooks per second; 0 sends them all at once")
+	timeout := fs.Duration("timeout", 120*time.Second, "give up on tenants not active after this long")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	f, err := startOnboardFleet(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer f.close()
+
+	ids := make([]string, *n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("bench-%05d", i)
+	}
+	var (
+		mu       sync.Mutex
+		accepted = map[string]time.Time{}
+		active   = map[string]time.Duration{}
+		sendErrs []error
+	)
+	start := time.Now()
+	var wg sync.WaitGroup
+	var interval time.Duration
+	if *rate > 0 {
+		interval = time.Duration(float64(time.Second) / *rate)
+	}
+	for i, id := range ids {
+		if interval > 0 {
+			if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(d):
+				}
+			}
+		}
+		wg.Go(func() {
+			err := f.sendTicket(ctx, id)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				sendErrs = append(sendErrs, fmt.Errorf("%s: %w", id, err))
+				return
+			}
+			accepted[id] = time.Now()
+		})
+	}
+	// Poll the catalog for activations while the webhooks go out.
+	deadline := time.Now().Add(*timeout)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		rows, err := f.cp.Query(ctx, `SELECT id FROM tenants WHERE status = 'active'`)
+		if err != nil {
+			return err
+		}
+		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		mu.Lock()
+		for _, id := range got {
+			if _, seen := active[id]; !seen {
+				if at, ok := accepted[id]; ok {
+					active[id] = now.Sub(at)
+				}
+			}
+		}
+		done := len(active)+len(sendErrs) >= *n
+		mu.Unlock()
+		if done || now.After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	total := time.Since(start)
+	wg.Wait()
+	for _, err := range sendErrs {
+		log.Warn("webhook failed", slog.Any("error", err))
+	}
+	lat := make([]time.Duration, 0, len(active))
+	for _, d := range active {
+		lat = append(lat, d)
+	}
+	lat = sortedCopy(lat)
+	res := onboardResult{Scenario: "onboard", Tenants: *n, Rate: *rate, TotalSeconds: round(total.Seconds()),
+		Failed: *n - len(active), Concurrency: f.concurrency}
+	if len(lat) > 0 {
+		res.P50ms, res.P99ms, res.MaxMs = ms(percentile(lat, 0.50)), ms(percentile(lat, 0.99)), ms(lat[len(lat)-1])
+	}
+	return printResult(stdout, res)
+}
+
+// onboardFleet is the in-process fleet of the onboard scenario.
+type onboardFleet struct {
+	fleet, cpDB, adminURL string
+	redisDB               int
+	leaseKey, leaseOwner  string
+	concurrency           int
+	secret                []byte
+	cp                    *pgxpool.Pool
+	rdb                   *redis.Client
+	leases                *redis.Client
+	router                *tenants.Router
+	worker                *queue.Worker
+	srv                   *httpapi.Server
+	prov                  *local.Provider
+	conn                  *provision.LocalConnector
+	http                  *http.Client
+	base                  string
+	log                   *slog.Logger
+}
+
+func startOnboardFleet(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *onboardFleet, err error) {
+	suffix := randomHex()
+	f := &onboardFleet{fleet: "fo" + suffix, cpDB: "fleetbench_cp_" + suffix, log: log,
+		concurrency: cfg.WorkerConcurrency, secret: []byte("fleetbench-" + suffix),
+		http: &http.Client{Timeout: 30 * time.Second}}
+	defer func() {
+		if err != nil {
+			f.close()
+		}
+	}()
+	f.adminURL = cmpOr(cfg.LocalAdminURL, config.WithDatabase(cfg.DatabaseURL, "postgres"))
+	// The agent's tasks each hold a connection for short stretches; the
+	// default pool (max(4, CPUs)) would queue them.
+	cpURL, err := withParam(config.WithDatabase(cfg.DatabaseURL, f.cpDB), "pool_max_conns", strconv.Itoa(cfg.WorkerConcurrency+10))
+	if err != nil {
+		return nil, err
+	}
+	if f.cp, err = controlplane.Open(ctx, cpURL, log); err != nil {
+		return nil, err
+	}
+	if err := f.leaseRedis(ctx, cfg.RedisURL); err != nil {
+		return nil, err
+	}
+	q := queue.NewClient(f.rdb)
+	cat := tenants.NewCatalog(f.cp)
+	if f.router, err = tenants.NewRouter(tenants.RouterConfig{Source: cat, Redis: f.rdb, Fleet: f.fleet, Logger: log}); err != nil {
+		return nil, err
+	}
+	if err := f.router.Start(ctx); err != nil {
+		return nil, err
+	}
+	in, err := intake.New(intake.Config{DB: f.cp, Queue: q, TicketSecret: "whsec_" + base64.StdEncoding.EncodeToString(f.secret), Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if f.prov, err = local.New(ctx, local.Config{AdminURL: f.adminURL, Logger: log}); err != nil {
+		return nil, err
+	}
+	f.conn = &provision.LocalConnector{AdminURL: f.adminURL, MaxConns: int32(cfg.WorkerConcurrency)}
+	mig, err := migrations.New(migrations.Config{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	agent, err := provision.New(provision.Config{DB: f.cp, Queue: q, Catalog: cat, Router: f.router, Intake: in,
+		Provider: f.prov, Connector: f.conn, Migrator: mig, Fleet: f.fleet,
+		CapacityThreshold: cfg.CapacityThreshold, MaxTenants: cfg.MaxTenantsPerInstance, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if f.worker, err = queue.NewWorker(queue.WorkerConfig{Redis: f.rdb, Concurrency: cfg.WorkerConcurrency,
+		TaskCheckInterval: 50 * time.Millisecond, ShutdownTimeout: 5 * time.Second, Logger: log}); err != nil {
+		return nil, err
+	}
+	agent.Register(f.worker)
+	if err := f.worker.Start(ctx); err != nil {
+		return nil, err
+	}
+	if f.srv, err = httpapi.New(httpapi.Config{Addr: "127.0.0.1:0", Token: "fleetbench-token-" + suffix, Logger: log}); err != nil {
+		return nil, err
+	}
+	in.Register(f.srv)
+	if err := f.srv.Start(ctx); err != nil {
+		return nil, err
+	}
+	f.base = "http://" + f.srv.Addr()
+	return f, nil
+}
+
+// leaseRedis takes one of Redis databases 1 to 15 with the lease scheme of
+// the tests (a key per database in database 0), since Asynq's keys cannot
+// be prefixed.
+func (f *onboardFleet) leaseRedis(ctx context.Context, redisURL string) error {
+	opts, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return fmt.Errorf("parse FLEET_REDIS_URL: %w", err)
+	}
+	lopts := *opts
+	lopts.DB = 0
+	f.leases = redis.NewClient(&lopts)
+	f.leaseOwner = "fleetbench_" + f.fleet
+	for db := 1; db <= 15; db++ {
+		key := "tenantfleet:test:redisdb:" + strconv.Itoa(db)
+		ok, err := f.leases.SetNX(ctx, key, f.leaseOwner, 30*time.Minute).Result()
+		if err != nil {
+			return fmt.Errorf("lease a redis database: %w", err)
+		}
+		if ok {
+			f.redisDB, f.leaseKey = db, key
+			dopts := *opts
+			dopts.DB = db
+			f.rdb = redis.NewClient(&dopts)
+			return f.rdb.FlushDB(ctx).Err()
+		}
+	}
+	return errors.New("no free redis database (1-15) to lease")
+}
+
+// sendTicket posts one signed generic ticket webhook and wants a 202.
+func (f *onboardFleet) sendTicket(ctx context.Context, id string) error {
+	body, _ := json.Marshal(map[string]string{"ticket_id": "BENCH-" + id, "tenant_id": id, "name": id,
+		"tier": "shared", "requested_by": "fleetbench"})
+	msgID := "msg_" + id + "_" + f.fleet
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	mac := hmac.New(sha256.New, f.secret)
+	mac.Write([]byte(msgID + "." + ts + "."))
+	mac.Write(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.base+"/webhooks/tickets", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("webhook-id", msgID)
+	req.Header.Set("webhook-timestamp", ts)
+	req.Header.Set("webhook-signature", "v1,"+base64.StdEncoding.EncodeToString(mac.Sum(nil)))
+	resp, err := f.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("webhook answered %d: %s", resp.StatusCode, strings.TrimSpace(string(msg)))
+	}
+	return nil
+}
+
+// close stops the fleet and removes its databases, roles and Redis data.
+func (f *onboardFleet) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if f.srv != nil {
+		f.srv.Stop()
+	}
+	if f.worker != nil {
+		f.worker.Stop()
+	}
+	if f.router != nil {
+		f.router.Stop()
+	}
+	if f.conn != nil {
+		f.conn.Close()
+	}
+	if f.prov != nil {
+		f.prov.Close()
+	}
+	if f.cp != nil {
+		f.cp.Close()
+	}
+	var errs []error
+	if f.rdb != nil {
+		errs = append(errs, f.rdb.FlushDB(ctx).Err(), f.rdb.Close())
+	}
+	if f.leases != nil {
+		if v, _ := f.leases.Get(ctx, f.leaseKey).Result(); v == f.leaseOwner {
+			errs = append(errs, f.leases.Del(ctx, f.leaseKey).Err())
+		}
+		errs = append(errs, f.leases.Close())
+	}
+	if admin, err := pgx.Connect(ctx, f.adminURL); err != nil {
+		errs = append(errs, err)
+	} else {
+		rows, _ := admin.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE $1 || '\_inst\_%'`, f.fleet)
+		dbs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		errs = append(errs, err)
+		for _, db := range append(dbs, f.cpDB) {
+			_, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{db}.Sanitize()+" WITH (FORCE)")
+			errs = append(errs, err)
+		}
+		errs = append(errs, tenants.DropFleetRoles(ctx, admin, f.fleet))
+		_ = admin.Close(ctx)
+	}
+	if err := errors.Join(errs...); err != nil {
+		f.log.Warn("cleanup incomplete", slog.Any("error", err))
+	}
+}
+
+// withParam sets a query parameter of a connection URL.
+func withParam(raw, key, value string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", errors.New("FLEET_DATABASE_URL is not a URL")
+	}
+	q := u.Query()
+	q.Set(key, value)
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
