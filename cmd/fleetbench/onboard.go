@@ -13,7 +13,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -190,11 +189,18 @@ func startOnboardFleet(ctx context.Context, cfg config.Config, log *slog.Logger)
 	f.adminURL = cmpOr(cfg.LocalAdminURL, config.WithDatabase(cfg.DatabaseURL, "postgres"))
 	// The agent's tasks each hold a connection for short stretches; the
 	// default pool (max(4, CPUs)) would queue them.
-	cpURL, err := withParam(config.WithDatabase(cfg.DatabaseURL, f.cpDB), "pool_max_conns", strconv.Itoa(cfg.WorkerConcurrency+10))
+	cpURL := config.WithDatabase(cfg.DatabaseURL, f.cpDB)
+	migrated, err := controlplane.Open(ctx, cpURL, log)
 	if err != nil {
 		return nil, err
 	}
-	if f.cp, err = controlplane.Open(ctx, cpURL, log); err != nil {
+	migrated.Close()
+	pcfg, err := pgxpool.ParseConfig(cpURL)
+	if err != nil {
+		return nil, errors.New("FLEET_DATABASE_URL is not a valid connection string")
+	}
+	pcfg.MaxConns = int32(cfg.WorkerConcurrency + 10)
+	if f.cp, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
 		return nil, err
 	}
 	if err := f.leaseRedis(ctx, cfg.RedisURL); err != nil {
@@ -351,16 +357,4 @@ func (f *onboardFleet) close() {
 	if err := errors.Join(errs...); err != nil {
 		f.log.Warn("cleanup incomplete", slog.Any("error", err))
 	}
-}
-
-// withParam sets a query parameter of a connection URL.
-func withParam(raw, key, value string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", errors.New("FLEET_DATABASE_URL is not a URL")
-	}
-	q := u.Query()
-	q.Set(key, value)
-	u.RawQuery = q.Encode()
-	return u.String(), nil
 }

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tenantfleet/tenantfleet/config"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
+	"github.com/tenantfleet/tenantfleet/tenants"
+)
+
+// env is a benchmark's scratch fleet: a control-plane database, a shared
+// instance database, a Redis key prefix (the fleet name), a Router and
+// Pools. close removes all of it, roles included.
+type env struct {
+	cfg      config.Config
+	fleet    string
+	cpDB     string
+	dataDB   string
+	adminURL string // the server's postgres database, as configured
+	dataURL  string // the data database, as configured (superuser)
+	host     string
+	port     int
+	params   string
+	cp       *pgxpool.Pool
+	rdb      *redis.Client
+	cat      *tenants.Catalog
+	instance tenants.Instance
+	router   *tenants.Router
+	pools    *tenants.Pools
+	log      *slog.Logger
+}
+
+func randomHex() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// newEnv creates the scratch fleet; adjust may change the Pools config.
+func newEnv(ctx context.Context, cfg config.Config, stderr io.Writer, adjust func(*tenants.PoolsConfig)) (_ *env, err error) {
+	suffix := randomHex()
+	e := &env{cfg: cfg, fleet: "fb" + suffix, cpDB: "fleetbench_cp_" + suffix, dataDB: "fleetbench_data_" + suffix,
+		log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	defer func() {
+		if err != nil {
+			e.close()
+		}
+	}()
+	u, err := url.Parse(cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("parse FLEET_DATABASE_URL: %w", err)
+	}
+	e.host, e.params = u.Hostname(), u.RawQuery
+	e.port, _ = strconv.Atoi(cmpOr(u.Port(), "5432"))
+	e.adminURL = config.WithDatabase(cfg.DatabaseURL, "postgres")
+	e.dataURL = config.WithDatabase(cfg.DatabaseURL, e.dataDB)
+
+	admin, err := pgx.Connect(ctx, e.adminURL)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", config.Redact(e.adminURL), err)
+	}
+	defer admin.Close(context.WithoutCancel(ctx))
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{e.dataDB}.Sanitize()); err != nil {
+		return nil, fmt.Errorf("create scratch database: %w", err)
+	}
+	e.cp, err = controlplane.Open(ctx, config.WithDatabase(cfg.DatabaseURL, e.cpDB), e.log)
+	if err != nil {
+		return nil, err
+	}
+	e.cat = tenants.NewCatalog(e.cp)
+	ropts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("parse FLEET_REDIS_URL: %w", err)
+	}
+	e.rdb = redis.NewClient(ropts)
+
+	data, err := pgx.Connect(ctx, e.dataURL)
+	if err != nil {
+		return nil, err
+	}
+	defer data.Close(context.WithoutCancel(ctx))
+	if err := tenants.PrepareDatabase(ctx, data, e.fleet, e.dataDB); err != nil {
+		return nil, err
+	}
+	e.instance, err = e.cat.CreateInstance(ctx, tenants.Instance{ID: "bench-shared", Provider: "local", Tier: tenants.Shared,
+		Status: tenants.InstanceReady, Host: e.host, Port: e.port, Database: e.dataDB})
+	if err != nil {
+		return nil, err
+	}
+	e.router, err = tenants.NewRouter(tenants.RouterConfig{Source: e.cat, Redis: e.rdb, Fleet: e.fleet, Logger: e.log})
+	if err != nil {
+		return nil, err
+	}
+	if err := e.router.Start(ctx); err != nil {
+		return nil, err
+	}
+	pc := tenants.PoolsConfig{
+		Resolver: e.router, Fleet: e.fleet, PoolSize: cfg.PoolSize, AcquireTimeout: cfg.AcquireTimeout,
+		TenantInflightCap: cfg.TenantInflightCap, ConnParams: e.params, Redis: e.rdb, Logger: e.log,
+	}
+	if adjust != nil {
+		adjust(&pc)
+	}
+	e.pools, err = tenants.NewPools(pc)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.pools.Start(ctx); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// addTenant creates an active shared tenant with a table items(id, v) of
+// rows rows.
+func (e *env) addTenant(ctx context.Context, data *pgx.Conn, id string, rows int) error {
+	n, err := tenants.NamesFor(e.fleet, id)
+	if err != nil {
+		return err
+	}
+	if _, err := e.cat.CreateTenant(ctx, tenants.Tenant{ID: id, Name: id, Tier: tenants.Shared}); err != nil {
+		return err
+	}
+	if err := tenants.EnsureTenant(ctx, data, n); err != nil {
+		return err
+	}
+	if _, err := e.cat.SetTenantPlacement(ctx, id, tenants.Placement{InstanceID: e.instance.ID, Database: e.dataDB, Schema: n.Schema, Role: n.Role}); err != nil {
+		return err
+	}
+	if _, err := e.cat.SetTenantStatus(ctx, id, tenants.TenantActive, ""); err != nil {
+		return err
+	}
+	return e.pools.WithTenant(ctx, id, func(ctx context.Context, tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "CREATE TABLE items (id int PRIMARY KEY, v text NOT NULL)"); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "INSERT INTO items SELECT g, 'value ' || g FROM generate_series(1, $1) g", rows)
+		return err
+	})
+}
+
+// close removes everything newEnv created; it is safe on a partial env.
+func (e *env) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var errs []error
+	if e.pools != nil {
+		e.pools.Stop()
+	}
+	if e.router != nil {
+		e.router.Stop()
+	}
+	if e.cp != nil {
+		e.cp.Close()
+	}
+	if e.rdb != nil {
+		iter := e.rdb.Scan(ctx, 0, e.fleet+":*", 1000).Iterator()
+		for iter.Next(ctx) {
+			e.rdb.Del(ctx, iter.Val())
+		}
+		errs = append(errs, iter.Err(), e.rdb.Close())
+	}
+	if admin, err := pgx.Connect(ctx, e.adminURL); err != nil {
+		errs = append(errs, err)
+	} else {
+		for _, db := range []string{e.dataDB, e.cpDB} {
+			_, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{db}.Sanitize()+" WITH (FORCE)")
+			errs = append(errs, err)
+		}
+		errs = append(errs, tenants.DropFleetRoles(ctx, admin, e.fleet))
+		_ = admin.Close(ctx)
+	}
+	if err := errors.Join(errs...); err != nil {
+		e.log.Warn("cleanup incomplete", slog.Any("error", err))
+	}
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,52 @@
+// Command fleetbench measures the tenants package against its baselines,
+// in a scratch database, Redis key prefix and fleet name of its own that it
+// removes afterwards. It reads the same configuration as fleet
+// (FLEET_DATABASE_URL, FLEET_REDIS_URL, FLEET_POOL_SIZE, ...). Each
+// scenario prints one JSON object as its last line.
+//
+//	fleetbench noisy [-tenants 18 -workers 4 -pool 20 -batch-ms 50 -duration 10s]
+//	fleetbench scoped [-n 5000]
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/tenantfleet/tenantfleet/config"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fleetbench:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: fleetbench noisy|scoped [flags]  (fleetbench <scenario> -h lists the flags)`
+
+// run runs one scenario named by args[0].
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New(usage)
+	}
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		return err
+	}
+	switch args[0] {
+	case "noisy":
+		return runNoisy(ctx, cfg, args[1:], stdout, stderr)
+	case "scoped":
+		return runScoped(ctx, cfg, args[1:], stdout, stderr)
+	default:
+		return fmt.Errorf("unknown scenario %q: %s", args[0], usage)
+	}
+}
