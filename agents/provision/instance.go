@@ -47,7 +47,15 @@ func (a *Agent) HandleInstanceCreate(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	inst, err := a.cfg.Catalog.GetInstance(ctx, p.InstanceID)
+	return a.createInstance(ctx, p.InstanceID, lastAttempt(ctx))
+}
+
+// createInstance is instance:create's work; final says a retryable
+// provider error is final (the task's last attempt). The placement also
+// runs it inline when it asks for an instance, so a busy worker does not
+// keep onboardings waiting for the instance:create task's turn.
+func (a *Agent) createInstance(ctx context.Context, id string, final bool) error {
+	inst, err := a.cfg.Catalog.GetInstance(ctx, id)
 	if errors.Is(err, tenants.ErrInstanceNotFound) {
 		return fmt.Errorf("provision: instance:create: %w: %w", err, asynq.SkipRetry)
 	}
@@ -64,7 +72,7 @@ func (a *Agent) HandleInstanceCreate(ctx context.Context, t *asynq.Task) error {
 	}
 	created, err := a.cfg.Provider.Create(ctx, provider.Spec{ID: inst.ID, Tier: provider.Tier(inst.Tier), Fleet: a.cfg.Fleet})
 	if err != nil {
-		return a.providerFailed(ctx, inst, "create", err)
+		return a.providerFailed(ctx, inst, "create", err, final)
 	}
 	return a.observe(ctx, inst, created, 0)
 }
@@ -94,17 +102,17 @@ func (a *Agent) HandleInstanceCheck(ctx context.Context, t *asynq.Task) error {
 		described, err = a.cfg.Provider.Describe(ctx, inst.ProviderRef)
 	}
 	if err != nil {
-		return a.providerFailed(ctx, inst, "describe", err)
+		return a.providerFailed(ctx, inst, "describe", err, lastAttempt(ctx))
 	}
 	return a.observe(ctx, inst, described, p.Attempt)
 }
 
 // providerFailed handles a provider error: worth retrying, the task is
-// retried (and the instance failed on the last attempt); otherwise the
-// instance is failed at once.
-func (a *Agent) providerFailed(ctx context.Context, inst tenants.Instance, op string, err error) error {
+// retried (and the instance failed when final); otherwise the instance is
+// failed at once.
+func (a *Agent) providerFailed(ctx context.Context, inst tenants.Instance, op string, err error, final bool) error {
 	err = fmt.Errorf("provision: %s instance %s: %w", op, inst.ID, err)
-	if provider.Retryable(err) && !lastAttempt(ctx) {
+	if provider.Retryable(err) && !final {
 		return err
 	}
 	if ferr := a.failInstance(ctx, inst, err.Error()); ferr != nil {

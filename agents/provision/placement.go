@@ -54,11 +54,12 @@ type placement struct {
 func (a *Agent) placeShared(ctx context.Context, tenant tenants.Tenant, names tenants.Names) (placement, error) {
 	usage := a.measureShared(ctx)
 	var (
-		out    placement
-		create string
+		out      placement
+		create   string
+		inserted bool
 	)
 	err := pgx.BeginFunc(ctx, a.cfg.DB, func(tx pgx.Tx) error {
-		out, create = placement{}, ""
+		out, create, inserted = placement{}, "", false
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", placementLockKey); err != nil {
 			return err
 		}
@@ -100,14 +101,19 @@ func (a *Agent) placeShared(ctx context.Context, tenant tenants.Tenant, names te
 		if !needNext {
 			return nil
 		}
-		create, err = a.ensureNextShared(ctx, tx)
+		create, inserted, err = a.ensureNextShared(ctx, tx)
 		out.waitFor = create
 		return err
 	})
 	if err != nil {
 		return placement{}, fmt.Errorf("provision: place %s: %w", tenant.ID, err)
 	}
-	if create != "" {
+	switch {
+	case inserted:
+		a.startInstance(ctx, create)
+	case create != "":
+		// Another placement asked for it: make sure its task exists (a
+		// duplicate when it does).
 		if err := a.enqueueCreate(ctx, create); err != nil {
 			return placement{}, err
 		}
@@ -154,21 +160,20 @@ func choose(cands []candidate, threshold float64) (best *candidate, needNext boo
 }
 
 // ensureNextShared returns the shared instance being created, inserting
-// the row of the next one when there is none. The caller holds the
-// placement lock.
-func (a *Agent) ensureNextShared(ctx context.Context, tx pgx.Tx) (string, error) {
-	var id string
-	err := tx.QueryRow(ctx, `SELECT id FROM instances WHERE tier = 'shared' AND status = 'creating'
+// the row of the next one when there is none (inserted). The caller holds
+// the placement lock.
+func (a *Agent) ensureNextShared(ctx context.Context, tx pgx.Tx) (id string, inserted bool, err error) {
+	err = tx.QueryRow(ctx, `SELECT id FROM instances WHERE tier = 'shared' AND status = 'creating'
 		ORDER BY id LIMIT 1`).Scan(&id)
 	if err == nil {
-		return id, nil
+		return id, false, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
-		return "", err
+		return "", false, err
 	}
 	var n int
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM instances WHERE tier = 'shared'`).Scan(&n); err != nil {
-		return "", err
+		return "", false, err
 	}
 	for {
 		n++
@@ -177,11 +182,24 @@ func (a *Agent) ensureNextShared(ctx context.Context, tx pgx.Tx) (string, error)
 			VALUES ($1, $2, 'shared', 'creating', $3) ON CONFLICT (id) DO NOTHING`,
 			id, a.cfg.Provider.Name(), a.cfg.MaxTenants)
 		if err != nil {
-			return "", err
+			return "", false, err
 		}
 		if tag.RowsAffected() == 1 {
 			queue.Logger(ctx).InfoContext(ctx, "next shared instance requested", slog.String("instance", id))
-			return id, nil
+			return id, true, nil
+		}
+	}
+}
+
+// startInstance starts creating instance id inline (the provider returns
+// at once; a ready local instance is finished right here). When that
+// fails, or leaves it creating, instance:create and instance:check take
+// over from the queue.
+func (a *Agent) startInstance(ctx context.Context, id string) {
+	if err := a.createInstance(ctx, id, false); err != nil {
+		queue.Logger(ctx).WarnContext(ctx, "inline instance create failed, queued", slog.String("instance", id), slog.Any("error", err))
+		if err := a.enqueueCreate(ctx, id); err != nil {
+			queue.Logger(ctx).WarnContext(ctx, "queue instance:create", slog.String("instance", id), slog.Any("error", err))
 		}
 	}
 }
@@ -216,13 +234,16 @@ func (a *Agent) measureShared(ctx context.Context) map[string]provider.Usage {
 // placeDedicated gives the tenant its own instance (id: the tenant id),
 // asking the provider for it when the row is new.
 func (a *Agent) placeDedicated(ctx context.Context, tenant tenants.Tenant) (placement, error) {
+	var inserted bool
 	err := pgx.BeginFunc(ctx, a.cfg.DB, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO instances (id, provider, tier, status, max_tenants)
+		tag, err := tx.Exec(ctx, `INSERT INTO instances (id, provider, tier, status, max_tenants)
 			VALUES ($1, $2, 'dedicated', 'creating', 1) ON CONFLICT (id) DO NOTHING`,
-			tenant.ID, a.cfg.Provider.Name()); err != nil {
+			tenant.ID, a.cfg.Provider.Name())
+		if err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `UPDATE tenants SET instance_id = $1, route_version = route_version + 1,
+		inserted = tag.RowsAffected() == 1
+		_, err = tx.Exec(ctx, `UPDATE tenants SET instance_id = $1, route_version = route_version + 1,
 			updated_at = now() WHERE id = $1 AND instance_id IS NULL`, tenant.ID)
 		return err
 	})
@@ -237,8 +258,16 @@ func (a *Agent) placeDedicated(ctx context.Context, tenant tenants.Tenant) (plac
 		return placement{}, fmt.Errorf("%w: instance %s is not dedicated", ErrPermanent, inst.ID)
 	}
 	if inst.Status == tenants.InstanceCreating {
-		if err := a.enqueueCreate(ctx, inst.ID); err != nil {
+		if inserted {
+			a.startInstance(ctx, inst.ID)
+		} else if err := a.enqueueCreate(ctx, inst.ID); err != nil {
 			return placement{}, err
+		}
+		if inst, err = a.cfg.Catalog.GetInstance(ctx, tenant.ID); err != nil {
+			return placement{}, err
+		}
+		if inst.Status != tenants.InstanceCreating {
+			return placement{placed: inst.ID}, nil
 		}
 		return placement{waitFor: inst.ID}, nil
 	}

@@ -84,27 +84,31 @@ func runOnboard(ctx context.Context, cfg config.Config, args []string, stdout, s
 	if *rate > 0 {
 		interval = time.Duration(float64(time.Second) / *rate)
 	}
-	for i, id := range ids {
-		if interval > 0 {
-			if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(d):
+	sendCtx, stopSending := context.WithCancel(ctx)
+	defer stopSending()
+	wg.Go(func() {
+		for i, id := range ids {
+			if interval > 0 {
+				if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+					select {
+					case <-sendCtx.Done():
+						return
+					case <-time.After(d):
+					}
 				}
 			}
+			wg.Go(func() {
+				err := f.sendTicket(sendCtx, id)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					sendErrs = append(sendErrs, fmt.Errorf("%s: %w", id, err))
+					return
+				}
+				accepted[id] = time.Now()
+			})
 		}
-		wg.Go(func() {
-			err := f.sendTicket(ctx, id)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				sendErrs = append(sendErrs, fmt.Errorf("%s: %w", id, err))
-				return
-			}
-			accepted[id] = time.Now()
-		})
-	}
+	})
 	// Poll the catalog for activations while the webhooks go out.
 	deadline := time.Now().Add(*timeout)
 	tick := time.NewTicker(5 * time.Millisecond)
@@ -139,6 +143,7 @@ func runOnboard(ctx context.Context, cfg config.Config, args []string, stdout, s
 		}
 	}
 	total := time.Since(start)
+	stopSending()
 	wg.Wait()
 	for _, err := range sendErrs {
 		log.Warn("webhook failed", slog.Any("error", err))
