@@ -200,3 +200,8 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 func hostPort(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
 
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
+
+func redisForBench(b *testing.B) (string, *redis.Client) {
+	b.Helper()
+	return cptest.RedisDB(b)
+}

@@ -143,6 +143,11 @@ func runNoisy(ctx context.Context, cfg config.Config, args []string, stdout, std
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	for _, ps := range e.pools.Stats() {
+		if t, ok := ps.Tenants[live]; ok {
+			fmt.Fprintf(stderr, "noisy: admission waits of %s: %s\n", live, bucketsLine(t.AcquireWait))
+		}
+	}
 
 	res := noisyResult{Tenants: p.tenants, Workers: p.workers, Pool: p.pool, BatchMs: p.batchMs, Duration: p.duration.String()}
 	nl, fl := sortedCopy(naivePhase.latencies), sortedCopy(fairPhase.latencies)
@@ -219,4 +224,18 @@ func runPhase(ctx context.Context, p noisyParams, batchIDs []string,
 	probes.Wait()
 	workers.Wait()
 	return res
+}
+
+// bucketsLine renders a histogram as "<=le:count" pairs of its non-empty
+// buckets.
+func bucketsLine(h tenants.HistogramSnapshot) string {
+	out := fmt.Sprintf("n=%d", h.Count)
+	var prev uint64
+	for _, b := range h.Buckets {
+		if b.Count > prev {
+			out += fmt.Sprintf(" <=%gs:%d", b.UpperBound, b.Count-prev)
+		}
+		prev = b.Count
+	}
+	return out
 }
