@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
@@ -90,6 +92,13 @@ func exampleFleet() (*tenants.Router, *tenants.Pools, func()) {
 	}
 	cfg, err := config.Load(os.Getenv)
 	must(err)
+	u, err := url.Parse(cfg.DatabaseURL)
+	must(err)
+	host, port := u.Hostname(), 5432
+	if u.Port() != "" {
+		port, err = strconv.Atoi(u.Port())
+		must(err)
+	}
 	fleet := cptest.UniqueName("x")
 	cpDB, dataDB := cptest.UniqueName("tftest_"), cptest.UniqueName("tftest_")
 	admin, err := pgx.Connect(ctx, config.WithDatabase(cfg.DatabaseURL, "postgres"))
@@ -129,7 +138,7 @@ func exampleFleet() (*tenants.Router, *tenants.Pools, func()) {
 	_, err = data.Exec(ctx, "ALTER TABLE "+pgx.Identifier{names.Schema, "notes"}.Sanitize()+" OWNER TO "+pgx.Identifier{names.Role}.Sanitize())
 	must(err)
 	inst, err := cat.CreateInstance(ctx, tenants.Instance{ID: "shared-1", Provider: "local", Tier: tenants.Shared,
-		Status: tenants.InstanceReady, Host: "127.0.0.1", Port: 5432, Database: dataDB})
+		Status: tenants.InstanceReady, Host: host, Port: port, Database: dataDB})
 	must(err)
 	_, err = cat.CreateTenant(ctx, tenants.Tenant{ID: "acme-bank", Name: "ACME Bank", Tier: tenants.Shared})
 	must(err)
@@ -143,7 +152,7 @@ func exampleFleet() (*tenants.Router, *tenants.Pools, func()) {
 	must(router.Start(ctx))
 	undo = append(undo, router.Stop)
 	pools, err := tenants.NewPools(tenants.PoolsConfig{Resolver: router, Fleet: fleet, PoolSize: cfg.PoolSize,
-		AcquireTimeout: cfg.AcquireTimeout, TenantInflightCap: cfg.TenantInflightCap, Redis: rdb, ConnParams: "sslmode=disable"})
+		AcquireTimeout: cfg.AcquireTimeout, TenantInflightCap: cfg.TenantInflightCap, Redis: rdb, ConnParams: u.RawQuery})
 	must(err)
 	must(pools.Start(ctx))
 	undo = append(undo, pools.Stop)
