@@ -98,7 +98,7 @@ func setup(t *testing.T, mutate ...func(*Config)) *env {
 		// Handlers called directly do not wait for instances: the helpers
 		// run instance:create themselves. Worker tests set a wait.
 		PlacementWait: -1,
-		Logger: cptest.DiscardLogger(),
+		Logger:        cptest.DiscardLogger(),
 	}
 	for _, m := range mutate {
 		m(&e.cfg)
