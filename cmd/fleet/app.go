@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net/url"
+	"strconv"
 	"slices"
 
 	"github.com/hibiken/asynq"
@@ -44,7 +46,7 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 // openApp connects to the control plane (creating and migrating it) and to
 // Redis.
 func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
-	db, err := controlplane.Open(ctx, cfg.DatabaseURL, log)
+	db, err := controlplane.Open(ctx, withPoolSize(cfg.DatabaseURL, cfg.WorkerConcurrency+10), log)
 	if err != nil {
 		return nil, err
 	}
@@ -77,4 +79,20 @@ func (a *app) close() {
 	_ = a.inspector.Close()
 	_ = a.redis.Close()
 	a.db.Close()
+}
+
+// withPoolSize sets pgxpool's pool_max_conns on a database URL unless the
+// URL sets it: every concurrent task may hold a control-plane connection,
+// and pgxpool's default (the number of CPUs, at least 4) would queue them.
+func withPoolSize(raw string, n int) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	q := u.Query()
+	if q.Get("pool_max_conns") == "" {
+		q.Set("pool_max_conns", strconv.Itoa(n))
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
 }

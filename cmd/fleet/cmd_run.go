@@ -57,6 +57,11 @@ func runFleet(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer a.close()
+	svc, err := newServices(ctx, a)
+	if err != nil {
+		return err
+	}
+	defer svc.close()
 
 	// Started components, stopped in reverse: the API stops taking
 	// requests first, the worker drains last.
@@ -71,7 +76,7 @@ func runFleet(ctx context.Context, env *cliEnv, args []string) error {
 		if !slices.Contains(roles, role) {
 			continue
 		}
-		c, err := startRole(ctx, a, role)
+		c, err := startRole(ctx, a, svc, role)
 		if err != nil {
 			return fmt.Errorf("start %s: %w", role, err)
 		}
@@ -85,7 +90,7 @@ func runFleet(ctx context.Context, env *cliEnv, args []string) error {
 	return nil
 }
 
-func startRole(ctx context.Context, a *app, role string) (stopper, error) {
+func startRole(ctx context.Context, a *app, svc *services, role string) (stopper, error) {
 	switch role {
 	case "worker":
 		metrics := queue.NewTaskMetrics()
@@ -101,16 +106,14 @@ func startRole(ctx context.Context, a *app, role string) (stopper, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := registerHandlers(a, w); err != nil {
-			return nil, err
-		}
+		svc.registerHandlers(w)
 		return w, w.Start(ctx)
 	case "scheduler":
 		s, err := queue.NewScheduler(queue.SchedulerConfig{Client: a.queue, Logger: a.log})
 		if err != nil {
 			return nil, err
 		}
-		if err := registerSchedules(a, s); err != nil {
+		if err := svc.registerSchedules(s); err != nil {
 			return nil, err
 		}
 		return s, s.Start(ctx)
@@ -132,9 +135,7 @@ func startRole(ctx context.Context, a *app, role string) (stopper, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := registerRoutes(a, srv); err != nil {
-			return nil, err
-		}
+		svc.registerRoutes(srv)
 		if err := srv.Start(ctx); err != nil {
 			return nil, err
 		}

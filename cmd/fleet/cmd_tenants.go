@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tenantfleet/tenantfleet/agents/intake"
+	"github.com/tenantfleet/tenantfleet/agents/provision"
 	"github.com/tenantfleet/tenantfleet/config"
 	"github.com/tenantfleet/tenantfleet/infra/restapi"
 	"github.com/tenantfleet/tenantfleet/tenants"
@@ -173,7 +174,7 @@ func tenantsOnboard(ctx context.Context, env *cliEnv, args []string) error {
 		return fmt.Errorf("%w: fleet tenants onboard ID --name NAME [--tier shared|dedicated] [--wait]", errUsage)
 	}
 	return withApp(ctx, env, func(a *app) error {
-		in, err := newIntake(a)
+		in, err := intake.New(intake.Config{DB: a.db, Queue: a.queue, Logger: a.log})
 		if err != nil {
 			return err
 		}
@@ -204,7 +205,51 @@ func tenantsOnboard(ctx context.Context, env *cliEnv, args []string) error {
 }
 
 func tenantsOffboard(ctx context.Context, env *cliEnv, args []string) error {
-	return errors.New("offboarding is not wired yet")
+	fs := newFlags(env, "tenants offboard")
+	drop := fs.Bool("drop", false, "drop the schema or database instead of archiving it")
+	wait := fs.Bool("wait", false, "wait until the tenant is offboarded")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("%w: fleet tenants offboard ID [--drop] [--wait]", errUsage)
+	}
+	id := pos[0]
+	if err := tenants.ValidateID(id); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	return withApp(ctx, env, func(a *app) error {
+		catalog := tenants.NewCatalog(a.db)
+		if _, err := catalog.GetTenant(ctx, id); err != nil {
+			return err
+		}
+		enq, err := provision.EnqueueOffboard(ctx, a.queue, id, *drop, cliUser())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "offboarding %s: task %s\n", id, enq.ID)
+		if !*wait {
+			return nil
+		}
+		ticker := time.NewTicker(250 * time.Millisecond)
+		defer ticker.Stop()
+		for {
+			t, err := catalog.GetTenant(ctx, id)
+			if err != nil {
+				return err
+			}
+			if t.Status == tenants.TenantOffboarded {
+				fmt.Fprintf(env.stdout, "tenant %s is offboarded\n", id)
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-ticker.C:
+			}
+		}
+	})
 }
 
 func runInstances(ctx context.Context, env *cliEnv, args []string) error {

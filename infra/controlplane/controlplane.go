@@ -11,8 +11,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net/url"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -84,17 +82,19 @@ func newProvider(db *sql.DB) (*goose.Provider, error) {
 }
 
 // EnsureDatabase creates the database named in databaseURL when it does not
-// exist, connecting to the server's postgres database to do so.
+// exist, connecting to the server's postgres database to do so. pgxpool
+// parameters in the URL (pool_max_conns…) are accepted.
 func EnsureDatabase(ctx context.Context, databaseURL string) error {
-	u, err := url.Parse(databaseURL)
+	poolCfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return fmt.Errorf("controlplane: parse database URL: %w", err)
 	}
-	name := strings.TrimPrefix(u.Path, "/")
+	connCfg := poolCfg.ConnConfig
+	name := connCfg.Database
 	if name == "" {
 		return errors.New("controlplane: the database URL names no database")
 	}
-	probe, err := pgx.Connect(ctx, databaseURL)
+	probe, err := pgx.ConnectConfig(ctx, connCfg.Copy())
 	if err == nil {
 		return probe.Close(ctx)
 	}
@@ -102,9 +102,9 @@ func EnsureDatabase(ctx context.Context, databaseURL string) error {
 	if !errors.As(err, &pgErr) || pgErr.Code != "3D000" { // invalid_catalog_name
 		return fmt.Errorf("controlplane: connect: %w", err)
 	}
-	admin := *u
-	admin.Path = "/postgres"
-	conn, err := pgx.Connect(ctx, admin.String())
+	admin := connCfg.Copy()
+	admin.Database = "postgres"
+	conn, err := pgx.ConnectConfig(ctx, admin)
 	if err != nil {
 		return fmt.Errorf("controlplane: connect to create database %q: %w", name, err)
 	}
