@@ -34,15 +34,9 @@ func granted(ch <-chan error) bool {
 	}
 }
 
-// pending reports whether the acquire behind ch is still waiting.
-func pending(ch <-chan error) bool {
-	select {
-	case <-ch:
-		return false
-	default:
-		return true
-	}
-}
+// pending reports whether the acquire behind ch (buffered, written once)
+// is still waiting.
+func pending(ch <-chan error) bool { return len(ch) == 0 }
 
 func mustAcquire(t *testing.T, a *admission, tenant string, p Priority) {
 	t.Helper()

@@ -69,7 +69,7 @@ func ValidateID(id string) error {
 	}
 	for i := 1; i < len(id); i++ {
 		c := id[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
 			return &InvalidIDError{ID: id, Rule: RuleCharset}
 		}
 	}

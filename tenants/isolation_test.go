@@ -102,7 +102,9 @@ func TestCrossTenantMatrix(t *testing.T) {
 	// A login role that is not the fleet's application role cannot SET
 	// ROLE to a tenant, nor connect to the database at all.
 	outsider := AppRoleName(fleetName())
-	t.Cleanup(func() { _, _ = f.admin(t).Exec(context.Background(), "DROP ROLE IF EXISTS "+pgx.Identifier{outsider}.Sanitize()) })
+	t.Cleanup(func() {
+		_, _ = f.admin(t).Exec(context.Background(), "DROP ROLE IF EXISTS "+pgx.Identifier{outsider}.Sanitize())
+	})
 	admin := f.admin(t)
 	if _, err := admin.Exec(ctx, "CREATE ROLE "+pgx.Identifier{outsider}.Sanitize()+" LOGIN"); err != nil {
 		t.Fatal(err)

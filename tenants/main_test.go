@@ -3,7 +3,6 @@ package tenants
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -196,8 +195,6 @@ func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) 
 		time.Sleep(2 * time.Millisecond)
 	}
 }
-
-func hostPort(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
 
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
 

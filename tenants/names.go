@@ -73,7 +73,7 @@ func ValidateFleet(fleet string) error {
 		return fmt.Errorf("%w %q: want 1 to %d lowercase letters or digits starting with a letter", ErrInvalidFleet, fleet, MaxFleetLen)
 	}
 	for i := 1; i < len(fleet); i++ {
-		if c := fleet[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+		if c := fleet[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') {
 			return fmt.Errorf("%w %q: want 1 to %d lowercase letters or digits starting with a letter", ErrInvalidFleet, fleet, MaxFleetLen)
 		}
 	}

@@ -6,6 +6,7 @@
 //
 //	fleetbench noisy [-tenants 18 -workers 4 -pool 20 -batch-ms 50 -duration 10s]
 //	fleetbench scoped [-n 5000]
+//	fleetbench onboard (see onboard.go)
 package main
 
 import (
@@ -30,7 +31,7 @@ func main() {
 	}
 }
 
-const usage = `usage: fleetbench noisy|scoped [flags]  (fleetbench <scenario> -h lists the flags)`
+const usage = `usage: fleetbench noisy|scoped|onboard [flags]  (fleetbench <scenario> -h lists the flags)`
 
 // run runs one scenario named by args[0].
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -46,6 +47,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runNoisy(ctx, cfg, args[1:], stdout, stderr)
 	case "scoped":
 		return runScoped(ctx, cfg, args[1:], stdout, stderr)
+	case "onboard":
+		return runOnboard(ctx, cfg, args[1:], stdout, stderr)
 	default:
 		return fmt.Errorf("unknown scenario %q: %s", args[0], usage)
 	}
