@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // staticSource serves one active route, so the benchmark measures the
@@ -45,4 +47,35 @@ func BenchmarkAdmission(b *testing.B) {
 		}
 		a.release("acme-bank", Interactive, time.Microsecond)
 	}
+}
+
+// BenchmarkRead compares one single-row read through a plain pgxpool
+// (superuser, schema-qualified) with the same read through Pools.QueryRow
+// (resolve, admission, scoping pipelined with the query). fleetbench
+// scoped reports the same comparison as percentiles.
+func BenchmarkRead(b *testing.B) {
+	f := setup(b, nil)
+	ctx := context.Background()
+	f.addTenant(b, "bench-read")
+	raw, err := pgxpool.New(ctx, f.adminURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(raw.Close)
+	b.Run("raw", func(b *testing.B) {
+		for b.Loop() {
+			var v string
+			if err := raw.QueryRow(ctx, "SELECT v FROM t_bench_read.items WHERE id = $1", 1).Scan(&v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("scoped", func(b *testing.B) {
+		for b.Loop() {
+			var v string
+			if err := f.pools.QueryRow(ctx, "bench-read", "SELECT v FROM items WHERE id = $1", 1).Scan(&v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -45,7 +45,7 @@ type fixture struct {
 func fleetName() string { return cptest.UniqueName("f") }
 
 // setup builds a fixture; poolsCfg may adjust the Pools config.
-func setup(t *testing.T, adjust func(*PoolsConfig)) *fixture {
+func setup(t testing.TB, adjust func(*PoolsConfig)) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	f := &fixture{fleet: fleetName()}
@@ -95,7 +95,7 @@ func setup(t *testing.T, adjust func(*PoolsConfig)) *fixture {
 }
 
 // newRouter starts a Router of the fixture's fleet over client.
-func (f *fixture) newRouter(t *testing.T, client redis.UniversalClient) *Router {
+func (f *fixture) newRouter(t testing.TB, client redis.UniversalClient) *Router {
 	t.Helper()
 	r, err := NewRouter(RouterConfig{Source: f.cat, Redis: client, Fleet: f.fleet, Logger: cptest.DiscardLogger()})
 	if err != nil {
@@ -109,20 +109,20 @@ func (f *fixture) newRouter(t *testing.T, client redis.UniversalClient) *Router 
 }
 
 // admin connects to the data database as the superuser.
-func (f *fixture) admin(t *testing.T) *pgx.Conn {
+func (f *fixture) admin(t testing.TB) *pgx.Conn {
 	t.Helper()
 	return connect(t, f.adminURL)
 }
 
 // asApp connects to the data database as the fleet's application role.
-func (f *fixture) asApp(t *testing.T) *pgx.Conn {
+func (f *fixture) asApp(t testing.TB) *pgx.Conn {
 	t.Helper()
 	u, _ := url.Parse(f.adminURL)
 	u.User = url.User(AppRoleName(f.fleet))
 	return connect(t, u.String())
 }
 
-func connect(t *testing.T, dsn string) *pgx.Conn {
+func connect(t testing.TB, dsn string) *pgx.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -136,7 +136,7 @@ func connect(t *testing.T, dsn string) *pgx.Conn {
 
 // addTenant creates an active shared tenant with a table items(id, v) and
 // one row (1, id).
-func (f *fixture) addTenant(t *testing.T, id string) Names {
+func (f *fixture) addTenant(t testing.TB, id string) Names {
 	t.Helper()
 	ctx := context.Background()
 	n, err := NamesFor(f.fleet, id)
