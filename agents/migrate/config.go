@@ -52,6 +52,10 @@ type Config struct {
 	// AdminPools gives an admin pool on an instance's database, whose user
 	// can SET ROLE to the tenant roles. Required.
 	AdminPools AdminPools
+	// QueueName is the Asynq queue of the migrate:tenant tasks; workers
+	// must serve it. Default queue.QueueMaintenance. Benchmarks and tests
+	// that share a Redis database with a live fleet use their own.
+	QueueName string
 	// Load reads the load of an instance before each tenant starts.
 	// Default nil: no throttle.
 	Load load.Source
@@ -97,6 +101,7 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
+	c.QueueName = cmp.Or(c.QueueName, queue.QueueMaintenance)
 	c.LeaseTTL = cmp.Or(c.LeaseTTL, DefaultLeaseTTL)
 	c.SlotWait = cmp.Or(c.SlotWait, DefaultSlotWait)
 	c.SlotPoll = cmp.Or(c.SlotPoll, DefaultSlotPoll)

@@ -136,7 +136,9 @@ func (r *Runner) migrate(ctx context.Context, w work, instanceID, lease string, 
 	}
 	runCtx, cancel := context.WithCancelCause(ctx)
 	var keeper sync.WaitGroup
-	keeper.Go(func() { r.sem.keep(runCtx, instanceID, lease, w.Limit, func(err error) { cancel(fmt.Errorf("%w: %w", errLeaseLost, err)) }) })
+	keeper.Go(func() {
+		r.sem.keep(runCtx, instanceID, lease, w.Limit, func(err error) { cancel(fmt.Errorf("%w: %w", errLeaseLost, err)) })
+	})
 	start := time.Now()
 	res, err := r.cfg.Migrator.UpTo(runCtx, pool, migrations.Target{Schema: w.Schema, Role: w.Role}, w.Target)
 	took := time.Since(start)

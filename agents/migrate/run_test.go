@@ -71,12 +71,12 @@ func TestStartRejectsBadSpecs(t *testing.T) {
 	e.addInstance(t, "ia", 2, "", "", 0)
 	ctx := testContext(t)
 	for name, spec := range map[string]migrate.Spec{
-		"unknown tenant":   {Tenants: []string{"nope-tenant"}},
-		"bad tenant id":    {Tenants: []string{"Bad_ID"}},
-		"unknown version":  {Version: 42},
-		"bad concurrency":  {Concurrency: -1},
-		"bad cpu":          {CPUThreshold: 120},
-		"negative canary":  {Canary: -2},
+		"unknown tenant":  {Tenants: []string{"nope-tenant"}},
+		"bad tenant id":   {Tenants: []string{"Bad_ID"}},
+		"unknown version": {Version: 42},
+		"bad concurrency": {Concurrency: -1},
+		"bad cpu":         {CPUThreshold: 120},
+		"negative canary": {Canary: -2},
 	} {
 		if _, err := e.runner.Start(ctx, spec); !errors.Is(err, migrate.ErrInvalidSpec) {
 			t.Errorf("%s: got %v, want ErrInvalidSpec", name, err)

@@ -78,7 +78,7 @@ func (r *Runner) instance(ctx context.Context, id string) (tenants.Instance, err
 // delay. A task already there with that id is not an error.
 func (r *Runner) enqueue(ctx context.Context, runID int64, tenantID, id string, delay time.Duration) error {
 	opts := []asynq.Option{
-		asynq.Queue(queue.QueueMaintenance),
+		asynq.Queue(r.cfg.QueueName),
 		asynq.TaskID(id),
 		asynq.MaxRetry(r.cfg.MaxTaskRetry),
 		asynq.Timeout(r.cfg.TaskTimeout),
