@@ -24,7 +24,7 @@ func NewTaskMetrics() *TaskMetrics {
 	return &TaskMetrics{
 		processed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tenantfleet_tasks_processed_total",
-			Help: "Tasks processed by this worker, by type and outcome (ok, error, skip).",
+			Help: "Tasks processed by this worker, by type and outcome (ok, error, skip, waiting).",
 		}, []string{"type", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "tenantfleet_task_duration_seconds",
@@ -81,6 +81,9 @@ func observe(logger *slog.Logger, metrics *TaskMetrics) asynq.MiddlewareFunc {
 				case errors.Is(err, asynq.SkipRetry):
 					metrics.processed.WithLabelValues(t.Type(), "skip").Inc()
 					log.ErrorContext(ctx, "task failed, not retried", slog.Duration("took", took), slog.Any("error", err))
+				case errors.As(err, new(*NotReadyError)):
+					metrics.processed.WithLabelValues(t.Type(), "waiting").Inc()
+					log.DebugContext(ctx, "task waiting", slog.Duration("took", took), slog.Any("reason", err))
 				case errors.Is(err, context.Canceled):
 					metrics.processed.WithLabelValues(t.Type(), "error").Inc()
 					log.InfoContext(ctx, "task interrupted, back to the queue", slog.Duration("took", took))

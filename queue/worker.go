@@ -23,6 +23,10 @@ type WorkerConfig struct {
 	Concurrency int
 	// TaskCheckInterval is how often an idle worker polls. Default 50ms.
 	TaskCheckInterval time.Duration
+	// DelayedTaskCheckInterval is how often scheduled and retrying tasks
+	// are moved to their queue when due. Default 1s (Asynq's own is 5s,
+	// which would stretch every short NotReady wait to seconds).
+	DelayedTaskCheckInterval time.Duration
 	// ShutdownTimeout is how long in-flight tasks get to finish on Stop
 	// before they are returned to their queue. Default 25s.
 	ShutdownTimeout time.Duration
@@ -56,6 +60,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	cfg.Concurrency = cmp.Or(cfg.Concurrency, 20)
 	cfg.TaskCheckInterval = cmp.Or(cfg.TaskCheckInterval, 50*time.Millisecond)
 	cfg.ShutdownTimeout = cmp.Or(cfg.ShutdownTimeout, 25*time.Second)
+	cfg.DelayedTaskCheckInterval = cmp.Or(cfg.DelayedTaskCheckInterval, time.Second)
 	if cfg.Queues == nil {
 		cfg.Queues = Weights()
 	}
@@ -66,12 +71,15 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	w := &Worker{cfg: cfg, mux: asynq.NewServeMux()}
 	w.mux.Use(observe(cfg.Logger, cfg.Metrics))
 	w.server = asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
-		Concurrency:       cfg.Concurrency,
-		Queues:            cfg.Queues,
-		TaskCheckInterval: cfg.TaskCheckInterval,
-		ShutdownTimeout:   cfg.ShutdownTimeout,
-		Logger:            asynqLogger{cfg.Logger.With(slog.String("component", "asynq"))},
-		LogLevel:          asynq.WarnLevel,
+		Concurrency:              cfg.Concurrency,
+		Queues:                   cfg.Queues,
+		TaskCheckInterval:        cfg.TaskCheckInterval,
+		ShutdownTimeout:          cfg.ShutdownTimeout,
+		DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
+		Logger:                   asynqLogger{cfg.Logger.With(slog.String("component", "asynq"))},
+		LogLevel:                 asynq.WarnLevel,
+		IsFailure:                isFailure,
+		RetryDelayFunc:           retryDelay,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			// The middleware has logged the failure with context; nothing more.
 		}),

@@ -226,3 +226,38 @@ func TestWorkerAnnouncesQueuesAfterWipe(t *testing.T) {
 		return len(qs) == len(Weights())
 	})
 }
+
+// TestNotReadyKeepsRetryBudget: a task that waits (NotReady) more times than
+// its retry budget still runs to success, because waiting is not a failure.
+func TestNotReadyKeepsRetryBudget(t *testing.T) {
+	_, rdb := cptest.RedisDB(t)
+	client := NewClient(rdb)
+	defer client.Close()
+	var runs atomic.Int32
+	w, err := NewWorker(WorkerConfig{Redis: rdb, Logger: cptest.DiscardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.HandleFunc("test:wait", func(ctx context.Context, _ *asynq.Task) error {
+		if runs.Add(1) < 4 {
+			return NotReady(10*time.Millisecond, errors.New("instance still creating"))
+		}
+		return nil
+	})
+	if err := w.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	if _, err := client.Enqueue(context.Background(), asynq.NewTask("test:wait", nil), asynq.MaxRetry(1), asynq.TaskID("w1"), asynq.Retention(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	waitFor(t, 20*time.Second, "the waiting task to complete", func() bool {
+		ti, err := insp.GetTaskInfo(QueueDefault, "w1")
+		return err == nil && ti.State == asynq.TaskStateCompleted
+	})
+	ti, _ := insp.GetTaskInfo(QueueDefault, "w1")
+	if runs.Load() != 4 || ti.Retried != 0 {
+		t.Fatalf("runs %d retried %d, want 4 runs with 0 counted retries", runs.Load(), ti.Retried)
+	}
+}

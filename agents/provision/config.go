@@ -23,6 +23,7 @@ const (
 	DefaultMaxChecks         = 120
 	DefaultPlacementWait     = 10 * time.Second
 	DefaultPlacementPoll     = 25 * time.Millisecond
+	DefaultWaitRetryDelay    = 5 * time.Second
 	DefaultWakeMaxRetry      = 3
 	DefaultInstanceMaxRetry  = 10
 	DefaultOffboardMaxRetry  = 10
@@ -72,6 +73,10 @@ type Config struct {
 	PlacementWait time.Duration
 	// PlacementPoll is how often that wait reads the instance. Default 25ms.
 	PlacementPoll time.Duration
+	// WaitRetryDelay is when an onboarding that gave its worker back while
+	// an instance is created runs again (not counted as a failure; the
+	// instance's readiness also wakes it). Default 5s.
+	WaitRetryDelay time.Duration
 	// WakeMaxRetry is the retry budget of the tasks that resume waiting
 	// onboardings once their instance is ready. Default 3.
 	WakeMaxRetry int
@@ -106,6 +111,7 @@ func (c Config) withDefaults() Config {
 		c.PlacementWait = 0
 	}
 	c.PlacementPoll = cmp.Or(c.PlacementPoll, DefaultPlacementPoll)
+	c.WaitRetryDelay = cmp.Or(c.WaitRetryDelay, DefaultWaitRetryDelay)
 	c.WakeMaxRetry = cmp.Or(c.WakeMaxRetry, DefaultWakeMaxRetry)
 	c.InstanceMaxRetry = cmp.Or(c.InstanceMaxRetry, DefaultInstanceMaxRetry)
 	c.OffboardMaxRetry = cmp.Or(c.OffboardMaxRetry, DefaultOffboardMaxRetry)

@@ -57,6 +57,12 @@ func (a *Agent) HandleOnboard(ctx context.Context, t *asynq.Task) error {
 	case errors.Is(err, ErrBusy) && !own:
 		log.DebugContext(ctx, "onboarding already running in another task")
 		return nil
+	case errors.Is(err, ErrWaitingForInstance):
+		// Waiting for an instance being created is not a failure: it ends
+		// when instance:check marks the instance ready or failed, so the
+		// onboarding keeps its retry budget for real errors.
+		log.InfoContext(ctx, "onboarding waits for an instance", slog.Any("reason", err))
+		return queue.NotReady(a.cfg.WaitRetryDelay, err)
 	case errors.Is(err, ErrPermanent) || (own && lastAttempt(ctx)):
 		if ferr := a.fail(ctx, p, err, time.Since(start)); ferr != nil {
 			return errors.Join(err, ferr)

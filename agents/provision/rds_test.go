@@ -116,3 +116,39 @@ func TestInstanceCheckGivesUpAfterMaxChecks(t *testing.T) {
 		t.Errorf("got %s %q, want failed after 2 checks", inst.Status, inst.StatusReason)
 	}
 }
+
+// TestOnboardWaitsForCreatingInstanceWithoutSpendingRetries: while the only
+// shared instance is still being created by RDS, an onboarding gives its
+// worker back with a queue.NotReadyError (not a failure: its retry budget
+// stays whole) and the tenant stays provisioning, not failed.
+func TestOnboardWaitsForCreatingInstanceWithoutSpendingRetries(t *testing.T) {
+	srv := rdsfake.New()
+	t.Cleanup(srv.Close)
+	e := setup(t, func(c *Config) {
+		prov, err := rds.New(t.Context(), rds.Config{Region: "us-east-1", Endpoint: srv.URL(),
+			AccessKeyID: "AKIDTEST", SecretAccessKey: "secret-test", RetryMaxAttempts: 1, Logger: cptest.DiscardLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Provider = prov
+		c.Connector = noConnector{}
+	})
+	acc := e.submit("waiting-co", tenants.Shared)
+	for attempt := range 3 {
+		err := e.agent.HandleOnboard(e.ctx, onboardTask(t, acc))
+		var nr *queue.NotReadyError
+		if !errors.As(err, &nr) || !errors.Is(err, ErrWaitingForInstance) {
+			t.Fatalf("attempt %d: onboarding returned %v, want a NotReadyError waiting for an instance", attempt, err)
+		}
+		if nr.Delay <= 0 {
+			t.Fatalf("attempt %d: NotReady delay %s, want positive", attempt, nr.Delay)
+		}
+	}
+	if got := e.tenantStatus("waiting-co"); got == tenants.TenantFailed {
+		t.Fatalf("tenant status %s after waiting, want it still provisioning", got)
+	}
+	insts, err := e.catalog.ListInstances(e.ctx, tenants.InstanceFilter{Status: tenants.InstanceCreating})
+	if err != nil || len(insts) != 1 {
+		t.Fatalf("creating instances: %d (%v), want exactly 1 however often the onboarding waited", len(insts), err)
+	}
+}

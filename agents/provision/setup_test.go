@@ -44,6 +44,8 @@ type env struct {
 	agent    *Agent
 	logs     *syncBuffer
 	cfg      Config
+	// waits counts onboardings that returned to wait for an instance.
+	waits int
 }
 
 type syncBuffer struct {
@@ -189,6 +191,10 @@ func (e *env) onboard(id string, tier tenants.Tier) intake.Accepted {
 		if !errors.Is(err, ErrWaitingForInstance) {
 			e.t.Fatalf("onboard %s: %v", id, err)
 		}
+		if !errors.As(err, new(*queue.NotReadyError)) {
+			e.t.Fatalf("onboard %s: waiting returned %v, want a queue.NotReadyError so the wait keeps the retry budget", id, err)
+		}
+		e.waits++
 		e.runCreating()
 	}
 	e.t.Fatalf("onboard %s: still waiting for an instance", id)
