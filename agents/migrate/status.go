@@ -77,15 +77,17 @@ func (st RunStatus) Failed() []TenantResult {
 	return out
 }
 
-const runSQL = `SELECT id, status, phase, status_reason, target_version, instance_id, concurrency, canary,
-	cpu_threshold, lag_threshold_ms, requested_by, created_at, finished_at,
-	(SELECT count(*) FROM migration_run_tenants WHERE run_id = $1),
-	(SELECT count(*) FROM migration_run_tenants WHERE run_id = $1 AND status = 'pending'),
-	(SELECT count(*) FROM migration_run_tenants WHERE run_id = $1 AND status = 'running'),
-	(SELECT count(*) FROM migration_run_tenants WHERE run_id = $1 AND status = 'paused'),
-	(SELECT count(*) FROM migration_run_tenants WHERE run_id = $1 AND status = 'succeeded'),
-	(SELECT count(*) FROM migration_run_tenants WHERE run_id = $1 AND status = 'failed')
-	FROM migration_runs WHERE id = $1`
+const runSQL = `SELECT r.id, r.status, r.phase, r.status_reason, r.target_version, r.instance_id, r.concurrency,
+	r.canary, r.cpu_threshold, r.lag_threshold_ms, r.requested_by, r.created_at, r.finished_at,
+	c.total, c.pending, c.running, c.paused, c.succeeded, c.failed
+	FROM migration_runs r, LATERAL (SELECT count(*) AS total,
+		count(*) FILTER (WHERE status = 'pending') AS pending,
+		count(*) FILTER (WHERE status = 'running') AS running,
+		count(*) FILTER (WHERE status = 'paused') AS paused,
+		count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
+		count(*) FILTER (WHERE status = 'failed') AS failed
+		FROM migration_run_tenants WHERE run_id = r.id) c
+	WHERE r.id = $1`
 
 // Progress returns the run and its counts, without the per-tenant results:
 // cheap enough to poll for a progress bar.
