@@ -82,7 +82,7 @@ func (r *Runner) handle(ctx context.Context, t *asynq.Task) error {
 		return r.handOver(ctx, w, 0)
 	}
 	o, err := r.migrate(ctx, w, inst.ID, lease, log)
-	if err != nil {
+	if err != nil || o.skip {
 		return err
 	}
 	// Recorded even when the worker is stopping: the attempt happened.
@@ -124,7 +124,8 @@ func (r *Runner) migrate(ctx context.Context, w work, instanceID, lease string, 
 	}()
 	attempt, err := r.setRunning(ctx, w)
 	if err != nil || attempt == 0 {
-		return outcome{Status: w.Status}, err
+		// attempt 0: a duplicate task finished the tenant meanwhile.
+		return outcome{skip: true}, err
 	}
 	inst, err := r.instance(ctx, instanceID)
 	if err != nil {

@@ -96,6 +96,8 @@ type outcome struct {
 	After    *int64
 	Duration time.Duration
 	Err      string
+	// skip: nothing to record (the tenant was finished by another task).
+	skip bool
 }
 
 // setOutcome records an attempt's outcome.
