@@ -38,7 +38,7 @@ func TestBusyTableLockTimesOutAndRetries(t *testing.T) {
 	if err != nil {
 		t.Fatalf("begin: %v", err)
 	}
-	defer holder.Rollback(ctx)
+	defer func() { _ = holder.Rollback(ctx) }()
 	if _, err := holder.Exec(ctx, "LOCK TABLE "+pgx.Identifier{names.Schema, "widgets"}.Sanitize()+" IN SHARE UPDATE EXCLUSIVE MODE"); err != nil {
 		t.Fatalf("lock: %v", err)
 	}

@@ -192,7 +192,7 @@ func (e *env) checkAllOrNothing(t *testing.T, pg *privateCluster, inst instance)
 	if err != nil {
 		t.Fatalf("begin: %v", err)
 	}
-	defer tx.Rollback(ctx)
+	defer func() { _ = tx.Rollback(ctx) }()
 	partial := 0
 	for _, tid := range inst.tenants {
 		names, _ := tenants.NamesFor(e.fleet, tid)
