@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -74,15 +75,26 @@ func (r *Runner) instance(ctx context.Context, id string) (tenants.Instance, err
 	return inst, nil
 }
 
-// enqueue puts one tenant task on the maintenance queue under id, after
-// delay. A task already there with that id is not an error.
+// hopRetention is how long a finished hand-over task keeps its id. Its
+// predecessor can only re-run (and enqueue it again) until Asynq recovers
+// the predecessor from a dead worker, about a minute and a half; a paused
+// tenant hands over every few seconds, so a day of ids would pile up.
+const hopRetention = 5 * time.Minute
+
+// enqueue puts one tenant task on the queue under id, after delay. A task
+// already there with that id is not an error. First tasks keep their id for
+// queue.DefaultRetention, hand-overs for hopRetention.
 func (r *Runner) enqueue(ctx context.Context, runID int64, tenantID, id string, delay time.Duration) error {
+	retention := queue.DefaultRetention
+	if strings.Contains(id, ":h") {
+		retention = hopRetention
+	}
 	opts := []asynq.Option{
 		asynq.Queue(r.cfg.QueueName),
 		asynq.TaskID(id),
 		asynq.MaxRetry(r.cfg.MaxTaskRetry),
 		asynq.Timeout(r.cfg.TaskTimeout),
-		asynq.Retention(queue.DefaultRetention),
+		asynq.Retention(retention),
 	}
 	if delay > 0 {
 		opts = append(opts, asynq.ProcessIn(delay))
