@@ -73,8 +73,8 @@ type Config struct {
 	// Default 25ms.
 	SlotPoll time.Duration
 	// PauseRecheck is how long a tenant of a busy instance waits before
-	// the instance is read again. Asynq moves scheduled tasks every 5s, so
-	// the real wait is up to 5s longer. Default 2s.
+	// the instance is read again; the worker's DelayedTaskCheckInterval
+	// (queue default 1s) adds to it. Default 2s.
 	PauseRecheck time.Duration
 	// LoadTTL is how long one load reading of an instance is reused by
 	// this process. Default 1s.
