@@ -73,6 +73,9 @@ func (p *URLPools) Pool(ctx context.Context, inst tenants.Instance) (*pgxpool.Po
 		return nil, fmt.Errorf("migrate: admin url of instance %s: not a valid connection string", inst.ID)
 	}
 	pc.MaxConns = p.cfg.MaxConns
+	// Tagged so load sources can tell the runner's own sessions from the
+	// load it throttles on (pgstat.Config.IgnoreApplications).
+	pc.ConnConfig.RuntimeParams["application_name"] = ApplicationName
 	pool, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return nil, fmt.Errorf("migrate: open admin pool of instance %s: %w", inst.ID, err)
@@ -80,6 +83,9 @@ func (p *URLPools) Pool(ctx context.Context, inst tenants.Instance) (*pgxpool.Po
 	p.pools[inst.ID] = pool
 	return pool, nil
 }
+
+// ApplicationName is the application_name of the runner's admin sessions.
+const ApplicationName = "tenantfleet-migrate"
 
 // Close closes every pool.
 func (p *URLPools) Close() {

@@ -7,8 +7,8 @@ import (
 	"log/slog"
 	"maps"
 	"net/url"
-	"strconv"
 	"slices"
+	"strconv"
 
 	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5/pgxpool"

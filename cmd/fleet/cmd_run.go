@@ -107,7 +107,16 @@ func startRole(ctx context.Context, a *app, svc *services, role string) (stopper
 			return nil, err
 		}
 		svc.registerHandlers(w)
-		return w, w.Start(ctx)
+		if err := w.Start(ctx); err != nil {
+			return nil, err
+		}
+		// A fleet restarted after a crash finishes the runs it left.
+		if n, err := svc.migrate.ResumeRunning(ctx); err != nil {
+			a.log.WarnContext(ctx, "resuming migration runs failed", slog.Any("error", err))
+		} else if n > 0 {
+			a.log.InfoContext(ctx, "migration runs resumed", slog.Int("tenants", n))
+		}
+		return w, nil
 	case "scheduler":
 		s, err := queue.NewScheduler(queue.SchedulerConfig{Client: a.queue, Logger: a.log})
 		if err != nil {

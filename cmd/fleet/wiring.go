@@ -5,9 +5,15 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/tenantfleet/tenantfleet/agents/intake"
+	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/agents/provision"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
+	"github.com/tenantfleet/tenantfleet/infra/load"
+	"github.com/tenantfleet/tenantfleet/infra/load/cloudwatch"
+	"github.com/tenantfleet/tenantfleet/infra/load/pgstat"
 	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/infra/provider/local"
 	"github.com/tenantfleet/tenantfleet/infra/provider/rds"
@@ -26,6 +32,9 @@ type services struct {
 	provider  provider.Provider
 	connector *provision.LocalConnector
 	provision *provision.Agent
+	adminDB   *pgxpool.Pool
+	migrate   *migrate.Runner
+	migPools  *migrate.URLPools
 }
 
 // newServices builds the fleet's agents from the configuration and starts
@@ -75,7 +84,40 @@ func newServices(ctx context.Context, a *app) (*services, error) {
 		s.close()
 		return nil, err
 	}
+	if err := s.newMigrationRunner(ctx, a, migrator); err != nil {
+		s.close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// newMigrationRunner builds the fleet migration runner with the load source
+// of the configured provider.
+func (s *services) newMigrationRunner(ctx context.Context, a *app, migrator *migrations.Migrator) error {
+	var (
+		source load.Source
+		err    error
+	)
+	switch a.cfg.Provider {
+	case local.Name:
+		if s.adminDB, err = pgxpool.New(ctx, withPoolSize(a.cfg.LocalAdminURL, 2)); err != nil {
+			return fmt.Errorf("local admin pool: %w", err)
+		}
+		source, err = pgstat.New(pgstat.Config{DB: s.adminDB, IgnoreApplications: []string{migrate.ApplicationName}})
+	case rds.Name:
+		source, err = cloudwatch.New(ctx, cloudwatch.Config{Region: a.cfg.AWSRegion})
+	}
+	if err != nil {
+		return err
+	}
+	if s.migPools, err = migrate.NewURLPools(migrate.URLPoolsConfig{URL: migrate.LocalAdminURL(a.cfg.LocalAdminURL)}); err != nil {
+		return err
+	}
+	s.migrate, err = migrate.New(migrate.Config{
+		DB: a.db, Redis: a.redis, Queue: a.queue, Fleet: a.cfg.Name,
+		Migrator: migrator, AdminPools: s.migPools, Load: source, Logger: a.log,
+	})
+	return err
 }
 
 // newProvider builds the configured instance provider.
@@ -97,6 +139,12 @@ func (s *services) close() {
 	if s.connector != nil {
 		s.connector.Close()
 	}
+	if s.migPools != nil {
+		s.migPools.Close()
+	}
+	if s.adminDB != nil {
+		s.adminDB.Close()
+	}
 	if c, ok := s.provider.(interface{ Close() }); ok {
 		c.Close()
 	}
@@ -106,6 +154,7 @@ func (s *services) close() {
 func (s *services) registerHandlers(w *queue.Worker) {
 	s.intake.RegisterHandlers(w)
 	s.provision.Register(w)
+	s.migrate.Register(w)
 }
 
 // registerSchedules adds the periodic entries to the scheduler.
@@ -117,4 +166,5 @@ func (s *services) registerSchedules(sched *queue.Scheduler) error {
 func (s *services) registerRoutes(srv *httpapi.Server) {
 	s.intake.Register(srv)
 	restapi.New(s.catalog).Register(srv)
+	s.migrate.RegisterRoutes(srv)
 }

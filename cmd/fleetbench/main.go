@@ -6,7 +6,8 @@
 //
 //	fleetbench noisy [-tenants 18 -workers 4 -pool 20 -batch-ms 50 -duration 10s]
 //	fleetbench scoped [-n 5000]
-//	fleetbench onboard (see onboard.go)
+//	fleetbench onboard [-tenants 200 -rate 10]
+//	fleetbench migrate [-tenants 1000 -concurrency 5]
 package main
 
 import (
@@ -31,7 +32,7 @@ func main() {
 	}
 }
 
-const usage = `usage: fleetbench noisy|scoped|onboard [flags]  (fleetbench <scenario> -h lists the flags)`
+const usage = `usage: fleetbench noisy|scoped|onboard|migrate [flags]  (fleetbench <scenario> -h lists the flags)`
 
 // run runs one scenario named by args[0].
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -49,6 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runScoped(ctx, cfg, args[1:], stdout, stderr)
 	case "onboard":
 		return runOnboard(ctx, cfg, args[1:], stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, cfg, args[1:], stdout, stderr)
 	default:
 		return fmt.Errorf("unknown scenario %q: %s", args[0], usage)
 	}

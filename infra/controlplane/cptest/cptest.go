@@ -176,3 +176,39 @@ func leasedDB(t testing.TB, baseURL string, base *redis.Options, db int, key, ow
 	u.Path = fmt.Sprintf("/%d", db)
 	return u.String(), client
 }
+
+// DropFleetOnCleanup removes, when the test ends, what a fleet named fleet
+// left on the test server: the local provider's instance databases
+// ("<fleet>_inst_...") and the fleet's cluster-wide roles ("<fleet>_...").
+func DropFleetOnCleanup(t testing.TB, fleet string) {
+	t.Helper()
+	admin := config.WithDatabase(ServerConfig(t).DatabaseURL, "postgres")
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			t.Errorf("cptest: drop fleet %s: %v", fleet, err)
+			return
+		}
+		defer conn.Close(ctx)
+		rows, _ := conn.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE $1 || '\_inst\_%'`, fleet)
+		dbs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Errorf("cptest: list %s databases: %v", fleet, err)
+		}
+		for _, d := range dbs {
+			DropDatabase(t, admin, d)
+		}
+		roles, _ := conn.Query(ctx, `SELECT rolname FROM pg_roles WHERE rolname LIKE $1 || '\_%'`, fleet)
+		names, err := pgx.CollectRows(roles, pgx.RowTo[string])
+		if err != nil {
+			t.Errorf("cptest: list %s roles: %v", fleet, err)
+		}
+		for _, r := range names {
+			if _, err := conn.Exec(ctx, "DROP ROLE IF EXISTS "+pgx.Identifier{r}.Sanitize()); err != nil {
+				t.Errorf("cptest: drop role %s: %v", r, err)
+			}
+		}
+	})
+}

@@ -35,6 +35,10 @@ type Config struct {
 	// Default runtime.NumCPU(), right when the server runs on this
 	// machine; set it for a remote server.
 	Cores int
+	// IgnoreApplications are application_name values whose backends do not
+	// count as load, such as the migration runner's own sessions (which
+	// would otherwise make a run throttle itself). Default none.
+	IgnoreApplications []string
 	// Now stamps readings. Default time.Now.
 	Now func() time.Time
 }
@@ -42,9 +46,10 @@ type Config struct {
 // Source reads load from PostgreSQL's statistics views. It is safe for
 // concurrent use.
 type Source struct {
-	db    Querier
-	cores int
-	now   func() time.Time
+	db     Querier
+	cores  int
+	ignore []string
+	now    func() time.Time
 }
 
 var _ load.Source = (*Source)(nil)
@@ -65,7 +70,7 @@ func New(cfg Config) (*Source, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("pgstat source config: %w", err)
 	}
-	return &Source{db: cfg.DB, cores: cfg.Cores, now: cfg.Now}, nil
+	return &Source{db: cfg.DB, cores: cfg.Cores, ignore: append([]string{}, cfg.IgnoreApplications...), now: cfg.Now}, nil
 }
 
 // loadSQL counts active client backends other than its own (all databases
@@ -76,7 +81,8 @@ SELECT
   (SELECT count(*)::int FROM pg_stat_activity
     WHERE state = 'active' AND backend_type = 'client backend'
       AND pid <> pg_backend_pid()
-      AND ($1 = '' OR datname = $1)),
+      AND ($1 = '' OR datname = $1)
+      AND application_name <> ALL ($2::text[])),
   (SELECT coalesce(max(extract(epoch FROM replay_lag)), 0)::float8 FROM pg_stat_replication)`
 
 // Load reads the server's current load. With target.Database set only that
@@ -85,7 +91,7 @@ SELECT
 func (s *Source) Load(ctx context.Context, target load.Target) (load.Reading, error) {
 	var active int
 	var lagSeconds float64
-	if err := s.db.QueryRow(ctx, loadSQL, target.Database).Scan(&active, &lagSeconds); err != nil {
+	if err := s.db.QueryRow(ctx, loadSQL, target.Database, s.ignore).Scan(&active, &lagSeconds); err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) {
 			return load.Reading{}, fmt.Errorf("pgstat: load %s: %w", target.ID, err)
 		}

@@ -85,6 +85,13 @@ func TestActiveBackendsRaiseCPU(t *testing.T) {
 		t.Errorf("3 active backends on 4 cores: got %v%%, want 75%%", r.CPUPercent)
 	}
 
+	// The waiters set no application_name: ignoring "" hides them, as the
+	// migration runner's own sessions are hidden by their name.
+	ignoring, _ := pgstat.New(pgstat.Config{DB: pool, Cores: 4, IgnoreApplications: []string{""}})
+	if r, _ := ignoring.Load(t.Context(), target); r.CPUPercent != 0 {
+		t.Errorf("ignored application's backends: got %v%%, want 0%%", r.CPUPercent)
+	}
+
 	src1, _ := pgstat.New(pgstat.Config{DB: pool, Cores: 1})
 	if r, _ := src1.Load(t.Context(), target); r.CPUPercent != 100 {
 		t.Errorf("3 active backends on 1 core: got %v%%, want capped 100%%", r.CPUPercent)

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tenantfleet/tenantfleet/agents/migrate"
+	"github.com/tenantfleet/tenantfleet/config"
+	"github.com/tenantfleet/tenantfleet/tenants/migrations"
+)
+
+func init() {
+	commands["migrate"] = command{
+		summary: "roll tenant schema migrations across the fleet (fleet migrate help)",
+		run:     runMigrateCmd,
+	}
+}
+
+const migrateUsage = `usage:
+  fleet migrate up [--tenants a,b,...] [--instance X] [--concurrency 5] [--canary N] [--wait]
+  fleet migrate status [RUN] [--json]     (default: the latest run)
+  fleet migrate retry RUN [--wait]        (re-runs only the failed tenants)`
+
+// errTenantsFailed makes `migrate up --wait` exit non-zero when any tenant
+// failed.
+var errTenantsFailed = errors.New("some tenants failed")
+
+func runMigrateCmd(ctx context.Context, env *cliEnv, args []string) error {
+	if len(args) == 0 || args[0] == "help" {
+		fmt.Fprintln(env.stdout, migrateUsage)
+		return nil
+	}
+	switch args[0] {
+	case "up":
+		return migrateUp(ctx, env, args[1:])
+	case "status":
+		return migrateStatus(ctx, env, args[1:])
+	case "retry":
+		return migrateRetry(ctx, env, args[1:])
+	}
+	fmt.Fprintln(env.stderr, migrateUsage)
+	return fmt.Errorf("%w: unknown migrate command %q", errUsage, args[0])
+}
+
+// withRunner opens the app and a migration runner for fn.
+func withRunner(ctx context.Context, env *cliEnv, fn func(r *migrate.Runner) error) error {
+	return withApp(ctx, env, func(a *app) error {
+		migrator, err := migrations.New(migrations.Config{Logger: a.log})
+		if err != nil {
+			return err
+		}
+		s := &services{}
+		defer s.close()
+		if err := s.newMigrationRunner(ctx, a, migrator); err != nil {
+			return err
+		}
+		return fn(s.migrate)
+	})
+}
+
+func migrateUp(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "migrate up")
+	tenantList := fs.String("tenants", "", "comma-separated tenant ids (default: every active tenant)")
+	instance := fs.String("instance", "", "only the tenants of this instance")
+	concurrency := fs.Int("concurrency", 5, "tenants migrating at once per instance, fleet-wide")
+	canary := fs.Int("canary", 0, "migrate this many tenants first; stop the run if one fails")
+	wait := fs.Bool("wait", false, "show progress until the run ends; exit non-zero if any tenant failed")
+	if pos, err := parseInterleaved(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return fmt.Errorf("%w: unexpected %q\n%s", errUsage, pos[0], migrateUsage)
+	}
+	if *concurrency < 1 || *canary < 0 {
+		return fmt.Errorf("%w: --concurrency must be at least 1 and --canary not negative", errUsage)
+	}
+	spec := migrate.Spec{
+		Tenants: config.SplitList(*tenantList), Instance: *instance,
+		Concurrency: *concurrency, Canary: *canary, RequestedBy: cliUser(),
+	}
+	return withRunner(ctx, env, func(r *migrate.Runner) error {
+		id, err := r.Start(ctx, spec)
+		if errors.Is(err, migrate.ErrInvalidSpec) {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "migration run %d started\n", id)
+		if !*wait {
+			return nil
+		}
+		return waitRun(ctx, env, r, id)
+	})
+}
+
+func migrateRetry(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "migrate retry")
+	wait := fs.Bool("wait", false, "show progress until the run ends")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	id, err := runIDArg(pos, true)
+	if err != nil {
+		return err
+	}
+	return withRunner(ctx, env, func(r *migrate.Runner) error {
+		n, err := r.Retry(ctx, id)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "run %d: retrying %d failed tenants\n", id, n)
+		if !*wait || n == 0 {
+			return nil
+		}
+		return waitRun(ctx, env, r, id)
+	})
+}
+
+func migrateStatus(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "migrate status")
+	asJSON := fs.Bool("json", false, "print JSON with every tenant's result")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	id, err := runIDArg(pos, false)
+	if err != nil {
+		return err
+	}
+	return withRunner(ctx, env, func(r *migrate.Runner) error {
+		if id == 0 {
+			if id, err = r.LatestRun(ctx); err != nil {
+				return err
+			}
+		}
+		st, err := r.Status(ctx, id)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return printJSON(env.stdout, st)
+		}
+		printRunSummary(env.stdout, st)
+		return nil
+	})
+}
+
+// runIDArg reads the optional (or required) run id argument.
+func runIDArg(pos []string, required bool) (int64, error) {
+	if len(pos) == 0 && !required {
+		return 0, nil
+	}
+	if len(pos) != 1 {
+		return 0, fmt.Errorf("%w: expected one run id\n%s", errUsage, migrateUsage)
+	}
+	id, err := strconv.ParseInt(pos[0], 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fmt.Errorf("%w: run id %q is not a positive number", errUsage, pos[0])
+	}
+	return id, nil
+}
+
+// waitRun shows a progress bar until the run ends, then the summary.
+func waitRun(ctx context.Context, env *cliEnv, r *migrate.Runner, id int64) error {
+	st, err := r.Wait(ctx, id, 250*time.Millisecond, func(st migrate.RunStatus) {
+		fmt.Fprintf(env.stdout, "\r%s", progressLine(st))
+	})
+	fmt.Fprintln(env.stdout)
+	if err != nil {
+		return err
+	}
+	full, err := r.Status(ctx, st.ID)
+	if err != nil {
+		return err
+	}
+	printRunSummary(env.stdout, full)
+	if full.Counts.Failed > 0 {
+		return fmt.Errorf("run %d: %d of %d %w", id, full.Counts.Failed, full.Counts.Total, errTenantsFailed)
+	}
+	return nil
+}
+
+// progressLine renders a run's counts as a 30-character bar.
+func progressLine(st migrate.RunStatus) string {
+	const width = 30
+	c := st.Counts
+	done := 0
+	if c.Total > 0 {
+		done = c.Finished() * width / c.Total
+	}
+	bar := strings.Repeat("#", done) + strings.Repeat(".", width-done)
+	line := fmt.Sprintf("[%s] %d/%d  ok %d  failed %d  running %d  paused %d", bar, c.Finished(), c.Total, c.Succeeded, c.Failed, c.Running, c.Paused)
+	if c.Paused > 0 && st.Reason != "" {
+		line += "  (" + st.Reason + ")"
+	}
+	return line
+}
+
+func printRunSummary(w io.Writer, st migrate.RunStatus) {
+	c := st.Counts
+	fmt.Fprintf(w, "run %d: %s (phase %s), target version %d, concurrency %d\n", st.ID, st.Status, st.Phase, st.TargetVersion, st.Concurrency)
+	fmt.Fprintf(w, "tenants %d: succeeded %d, failed %d, running %d, paused %d, pending %d\n", c.Total, c.Succeeded, c.Failed, c.Running, c.Paused, c.Pending)
+	if st.Reason != "" {
+		fmt.Fprintf(w, "reason: %s\n", st.Reason)
+	}
+	failed := st.Failed()
+	if len(failed) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FAILED TENANT\tINSTANCE\tATTEMPTS\tERROR")
+	for _, f := range failed {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", f.TenantID, f.Instance, f.Attempts, f.Error)
+	}
+	_ = tw.Flush()
+}
