@@ -31,10 +31,14 @@ lint: ## go vet and golangci-lint (installed at a pinned version when missing)
 		GOFLAGS= $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION); fi
 	$(GOBIN)/golangci-lint run ./...
 
-bench: services build ## run the benchmarks (Go benchmarks and fleetbench scenarios) with their baselines
-	$(GO) test -run '^$$' -bench . -benchmem ./tenants/...
-	./bin/fleetbench noisy $(BENCH_FLAGS)
-	./bin/fleetbench scoped
+bench: services build ## run the benchmarks (Go benchmarks and fleetbench scenarios), each beside its baseline
+	$(GO) test -run '^$$' -bench . -benchmem ./tenants/
+	$(GO) test -count=1 -run 'TestRouteChange' -v ./tenants/ | grep -E 'route change|^ok|FAIL'
+	./bin/fleetbench noisy -tenants 18 -workers 4 -pool 20 -batch-ms 50 -duration 10s
+	./bin/fleetbench scoped -n 5000
+	./bin/fleetbench onboard -tenants 200 -rate 10
+	./bin/fleetbench onboard -tenants 200 -rate 0
+	./bin/fleetbench migrate -tenants 1000 -concurrency 5
 
 clean: ## remove build output (and stop project-local services: .ci/services stop)
 	rm -rf bin

@@ -83,7 +83,7 @@ func DatabaseName(fleet, id string) string {
 
 // Create creates the database for spec and returns it ready. An existing
 // database of that name is returned as is (CREATE DATABASE's
-// duplicate_database is absorbed), so a retried Create succeeds.
+// duplicate_database is absorbed), so a retried or racing Create succeeds.
 func (p *Provider) Create(ctx context.Context, spec provider.Spec) (provider.Instance, error) {
 	if err := spec.Validate(); err != nil {
 		return provider.Instance{}, fmt.Errorf("local: create: %w", err)
@@ -91,7 +91,7 @@ func (p *Provider) Create(ctx context.Context, spec provider.Spec) (provider.Ins
 	name := DatabaseName(spec.Fleet, spec.ID)
 	ident := pgx.Identifier{name}.Sanitize()
 	_, err := p.pool.Exec(ctx, "CREATE DATABASE "+ident)
-	existed := pgErrCode(err) == "42P04" // duplicate_database
+	existed := isDuplicateDatabase(err)
 	if err != nil && !existed {
 		return provider.Instance{}, translate("create "+name, err)
 	}
@@ -188,6 +188,17 @@ const usageSQL = `
 SELECT
   (SELECT pg_database_size(oid) FROM pg_database WHERE datname = $1),
   (SELECT count(*)::int FROM pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend')`
+
+// isDuplicateDatabase reports a CREATE DATABASE that lost to an existing
+// database of that name: duplicate_database, or, when two CREATE DATABASE
+// race, the unique violation of pg_database's name index.
+func isDuplicateDatabase(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	return pgErr.Code == "42P04" || (pgErr.Code == "23505" && pgErr.ConstraintName == "pg_database_datname_index")
+}
 
 // translate wraps a PostgreSQL error in the matching provider sentinel.
 func translate(op string, err error) error {

@@ -3,6 +3,7 @@ package local_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -180,6 +181,35 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		}
 		if err != nil && strings.Contains(err.Error(), "secret") {
 			t.Errorf("New: error %q leaks the password", err)
+		}
+	}
+}
+
+// TestConcurrentCreatesOfOneInstanceAllSucceed: racing CREATE DATABASE of
+// one name fails with a unique violation on pg_database rather than
+// duplicate_database; Create absorbs both, so every racer gets the instance.
+func TestConcurrentCreatesOfOneInstanceAllSucceed(t *testing.T) {
+	t.Parallel()
+	p, fleet, admin := setup(t, func(c *local.Config) { c.MaxPoolConns = 8 })
+	spec := provider.Spec{ID: "raced-001", Tier: provider.TierShared, Fleet: fleet}
+	t.Cleanup(func() { cptest.DropDatabase(t, admin, local.DatabaseName(fleet, spec.ID)) })
+	const racers = 8
+	errs := make(chan error, racers)
+	start := make(chan struct{})
+	for range racers {
+		go func() {
+			<-start
+			inst, err := p.Create(t.Context(), spec)
+			if err == nil && inst.Status != provider.StatusReady {
+				err = fmt.Errorf("status %s, want ready", inst.Status)
+			}
+			errs <- err
+		}()
+	}
+	close(start)
+	for range racers {
+		if err := <-errs; err != nil {
+			t.Errorf("racing Create: %v", err)
 		}
 	}
 }
