@@ -43,6 +43,14 @@ type Config struct {
 	// (FLEET_WEBHOOK_SECRET, yaml webhook_secret). Default empty: webhooks are
 	// refused with 401 until it is set. A secret, redacted when printed.
 	WebhookSecret string `yaml:"webhook_secret"`
+	// JiraTenantField is a Jira custom field (e.g. customfield_10042) that
+	// carries the tenant id, winning over the tenant:<id> label when filled
+	// (FLEET_JIRA_TENANT_FIELD, yaml jira_tenant_field). Default empty: labels.
+	JiraTenantField string `yaml:"jira_tenant_field"`
+	// JiraTierField is a Jira custom field carrying the tier, winning over
+	// the tier:<tier> label (FLEET_JIRA_TIER_FIELD, yaml jira_tier_field).
+	// Default empty: labels.
+	JiraTierField string `yaml:"jira_tier_field"`
 	// LogFormat is text or json (FLEET_LOG_FORMAT, yaml log_format). Default text.
 	LogFormat string `yaml:"log_format"`
 	// LogLevel is debug, info, warn or error (FLEET_LOG_LEVEL, yaml log_level).
@@ -111,6 +119,8 @@ func Default() Config {
 var ErrInvalid = errors.New("invalid configuration")
 
 var namePattern = regexp.MustCompile(`^[a-z][a-z0-9]{0,11}$`)
+
+var jiraFieldPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,63}$`)
 
 // KnownRoles are the roles a fleet process can run.
 var KnownRoles = []string{"api", "scheduler", "worker"}
@@ -182,6 +192,8 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str("FLEET_HTTP_ADDR", &c.HTTPAddr)
 	str("FLEET_API_TOKEN", &c.APIToken)
 	str("FLEET_WEBHOOK_SECRET", &c.WebhookSecret)
+	str("FLEET_JIRA_TENANT_FIELD", &c.JiraTenantField)
+	str("FLEET_JIRA_TIER_FIELD", &c.JiraTierField)
 	str("FLEET_LOG_FORMAT", &c.LogFormat)
 	str("FLEET_LOG_LEVEL", &c.LogLevel)
 	str("FLEET_NAME", &c.Name)
@@ -247,6 +259,11 @@ func (c Config) Validate() error {
 	}
 	if c.APIToken != "" && len(c.APIToken) < 16 {
 		bad("FLEET_API_TOKEN must be at least 16 characters")
+	}
+	for key, field := range map[string]string{"FLEET_JIRA_TENANT_FIELD": c.JiraTenantField, "FLEET_JIRA_TIER_FIELD": c.JiraTierField} {
+		if field != "" && !jiraFieldPattern.MatchString(field) {
+			bad("%s must be a Jira field id such as customfield_10042, got %q", key, field)
+		}
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("FLEET_LOG_FORMAT must be text or json, got %q", c.LogFormat)

@@ -70,6 +70,7 @@ func TestLoadValidationErrors(t *testing.T) {
 		{"bad name", map[string]string{"FLEET_NAME": "Fleet-1"}, []string{"FLEET_NAME"}},
 		{"threshold", map[string]string{"FLEET_CAPACITY_THRESHOLD": "1.5"}, []string{"FLEET_CAPACITY_THRESHOLD"}},
 		{"cap above pool", map[string]string{"FLEET_POOL_SIZE": "4", "FLEET_TENANT_INFLIGHT_CAP": "9"}, []string{"FLEET_TENANT_INFLIGHT_CAP"}},
+		{"jira field", map[string]string{"FLEET_JIRA_TENANT_FIELD": "custom field!"}, []string{"FLEET_JIRA_TENANT_FIELD"}},
 		{"several at once", map[string]string{"FLEET_LOG_FORMAT": "xml", "FLEET_PROVIDER": "gcp"}, []string{"FLEET_LOG_FORMAT", "FLEET_PROVIDER must be local or rds"}},
 	}
 	for _, tc := range cases {

@@ -39,6 +39,8 @@ func configView(c config.Config) map[string]any {
 		"http_addr":                c.HTTPAddr,
 		"api_token":                c.APIToken,
 		"webhook_secret":           c.WebhookSecret,
+		"jira_tenant_field":        c.JiraTenantField,
+		"jira_tier_field":          c.JiraTierField,
 		"log_format":               c.LogFormat,
 		"log_level":                c.LogLevel,
 		"name":                     c.Name,

@@ -47,6 +47,7 @@ func newServices(ctx context.Context, a *app) (*services, error) {
 		Queue:        a.queue,
 		JiraSecret:   a.cfg.WebhookSecret,
 		TicketSecret: a.cfg.WebhookSecret,
+		Jira:         intake.JiraMapping{TenantField: a.cfg.JiraTenantField, TierField: a.cfg.JiraTierField},
 		Logger:       a.log,
 	}); err != nil {
 		return nil, err
