@@ -49,43 +49,53 @@ func (a *Agent) HandleOnboard(ctx context.Context, t *asynq.Task) error {
 		owner = "direct:" + strconv.FormatInt(p.RequestID, 10)
 	}
 	start := time.Now()
-	err = a.onboard(ctx, p, owner)
 	log := queue.Logger(ctx).With(slog.String("tenant", p.TenantID), slog.Int64("request_id", p.RequestID))
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, ErrBusy) && !own:
-		log.DebugContext(ctx, "onboarding already running in another task")
-		return nil
-	case errors.Is(err, ErrWaitingForInstance):
-		// Waiting for an instance being created is not a failure: it ends
-		// when instance:check marks the instance ready or failed, so the
-		// onboarding keeps its retry budget for real errors.
-		log.InfoContext(ctx, "onboarding waits for an instance", slog.Any("reason", err))
-		return queue.NotReady(a.cfg.WaitRetryDelay, err)
-	case errors.Is(err, ErrPermanent) || (own && lastAttempt(ctx)):
-		if ferr := a.fail(ctx, p, err, time.Since(start)); ferr != nil {
-			return errors.Join(err, ferr)
+	// outcome runs before the tenant's lease is released: a wake-up task
+	// that takes the lease next must find the tenant and the request
+	// already failed, not re-claim the tenant between the two updates.
+	outcome := func(err error) error {
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, ErrBusy) && !own:
+			log.DebugContext(ctx, "onboarding already running in another task")
+			return nil
+		case errors.Is(err, ErrWaitingForInstance):
+			// Waiting for an instance being created is not a failure: it
+			// ends when instance:check marks the instance ready or failed,
+			// so the onboarding keeps its retry budget for real errors.
+			log.InfoContext(ctx, "onboarding waits for an instance", slog.Any("reason", err))
+			return queue.NotReady(a.cfg.WaitRetryDelay, err)
+		case errors.Is(err, ErrPermanent) || (own && lastAttempt(ctx)):
+			if ferr := a.fail(ctx, p, err, time.Since(start)); ferr != nil {
+				return errors.Join(err, ferr)
+			}
+			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+		default:
+			a.recordError(ctx, p.TenantID, err)
+			return err
 		}
-		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
-	default:
-		a.recordError(ctx, p.TenantID, err)
-		return err
 	}
+	return a.onboard(ctx, p, owner, outcome)
 }
 
-// onboard runs the saga; owner names the task holding the tenant's lease.
-func (a *Agent) onboard(ctx context.Context, p queue.OnboardPayload, owner string) error {
+// onboard takes the tenant's lease for owner, runs the saga, and passes its
+// error to outcome while still holding the lease.
+func (a *Agent) onboard(ctx context.Context, p queue.OnboardPayload, owner string, outcome func(error) error) error {
 	names, err := tenants.NamesFor(a.cfg.Fleet, p.TenantID)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrPermanent, err)
+		return outcome(fmt.Errorf("%w: %w", ErrPermanent, err))
 	}
 	release, err := a.lease(ctx, p.TenantID, owner)
 	if err != nil {
-		return err
+		return outcome(err)
 	}
 	defer release()
+	return outcome(a.saga(ctx, p, names))
+}
 
+// saga runs the onboarding steps; the caller holds the tenant's lease.
+func (a *Agent) saga(ctx context.Context, p queue.OnboardPayload, names tenants.Names) error {
 	rec, err := a.cfg.Intake.Get(ctx, p.RequestID)
 	if errors.Is(err, intake.ErrNotFound) {
 		return fmt.Errorf("%w: %w", ErrPermanent, err)
