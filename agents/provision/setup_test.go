@@ -72,6 +72,9 @@ func setup(t *testing.T, mutate ...func(*Config)) *env {
 	_, rdb := cptest.RedisDB(t)
 	e := &env{t: t, ctx: ctx, fleet: cptest.UniqueName("p"), db: db, rdb: rdb, logs: &syncBuffer{}}
 	e.adminURL = config.WithDatabase(cptest.ServerConfig(t).DatabaseURL, "postgres")
+	// Registered before the cleanup that closes the provider and connector,
+	// so it runs after them.
+	cptest.DropFleetOnCleanup(t, e.fleet)
 	e.queue = queue.NewClient(rdb)
 	e.catalog = tenants.NewCatalog(db)
 	var err error
@@ -112,33 +115,8 @@ func setup(t *testing.T, mutate ...func(*Config)) *env {
 	t.Cleanup(func() {
 		e.conn.Close()
 		prov.Close()
-		e.cleanupServer()
 	})
 	return e
-}
-
-// cleanupServer drops the fleet's instance databases and roles.
-func (e *env) cleanupServer() {
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, e.adminURL)
-	if err != nil {
-		e.t.Errorf("cleanup: %v", err)
-		return
-	}
-	defer admin.Close(ctx)
-	rows, _ := admin.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE $1 || '\_inst\_%'`, e.fleet)
-	dbs, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		e.t.Errorf("cleanup: list databases: %v", err)
-	}
-	for _, d := range dbs {
-		if _, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{d}.Sanitize()+" WITH (FORCE)"); err != nil {
-			e.t.Errorf("cleanup: drop %s: %v", d, err)
-		}
-	}
-	if err := tenants.DropFleetRoles(ctx, admin, e.fleet); err != nil {
-		e.t.Errorf("cleanup: drop roles: %v", err)
-	}
 }
 
 // startWorker runs the agent on a real worker until the test ends.
