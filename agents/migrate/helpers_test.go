@@ -255,17 +255,9 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 // version reads a tenant's version.
 func (e *env) version(t testing.TB, inst instance, tenantID string) int64 {
 	t.Helper()
-	ctx := testContext(t)
-	in, err := e.catalog.GetInstance(ctx, inst.id)
-	if err != nil {
-		t.Fatalf("GetInstance: %v", err)
-	}
-	pool, err := e.pools.Pool(ctx, in)
-	if err != nil {
-		t.Fatalf("pool: %v", err)
-	}
+	pool := e.instancePool(t, inst)
 	names, _ := tenants.NamesFor(e.fleet, tenantID)
-	v, err := e.migrator.Version(ctx, pool, migrations.Target{Schema: names.Schema, Role: names.Role})
+	v, err := e.migrator.Version(testContext(t), pool, migrations.Target{Schema: names.Schema, Role: names.Role})
 	if err != nil {
 		t.Fatalf("Version %s: %v", tenantID, err)
 	}
