@@ -45,12 +45,9 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 	}
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	cfg.Location = cmp.Or(cfg.Location, time.UTC)
-	ctx, cancel := context.WithCancel(context.Background())
 	return &Scheduler{
-		cfg:    cfg,
-		cron:   cron.New(cron.WithLocation(cfg.Location)),
-		ctx:    ctx,
-		cancel: cancel,
+		cfg:  cfg,
+		cron: cron.New(cron.WithLocation(cfg.Location)),
 	}, nil
 }
 
@@ -166,6 +163,8 @@ func (s *Scheduler) Start(ctx context.Context) error {
 		return errors.New("queue: scheduler already started")
 	}
 	s.started = true
+	// Entries outlive the start call's context; Stop cancels them.
+	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	s.cron.Start()
 	s.cfg.Logger.InfoContext(ctx, "scheduler started", slog.Int("entries", len(s.cron.Entries())))
 	return nil

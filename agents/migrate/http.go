@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -55,8 +56,13 @@ func (r *Runner) RegisterRoutes(srv *httpapi.Server) {
 
 func (r *Runner) serveStart(w http.ResponseWriter, req *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, maxSpecBytes))
-	if err != nil {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
 		httpapi.WriteError(w, http.StatusRequestEntityTooLarge, "body too large")
+		return
+	}
+	if err != nil {
+		httpapi.WriteError(w, http.StatusBadRequest, "could not read the body")
 		return
 	}
 	var in StartRequest
@@ -80,12 +86,12 @@ func (r *Runner) serveStart(w http.ResponseWriter, req *http.Request) {
 		httpapi.WriteError(w, http.StatusUnprocessableEntity, err.Error())
 		return
 	case err != nil && id == 0:
-		r.log.ErrorContext(req.Context(), "start migration run", "error", err)
+		r.log.ErrorContext(req.Context(), "start migration run", slog.Any("error", err))
 		httpapi.WriteError(w, http.StatusInternalServerError, "could not start the run")
 		return
 	case err != nil:
 		// Recorded, not all enqueued: report it, the run exists.
-		r.log.ErrorContext(req.Context(), "start migration run", "run", id, "error", err)
+		r.log.ErrorContext(req.Context(), "start migration run", slog.Int64("run", id), slog.Any("error", err))
 	}
 	url := "/api/v1/migrations/" + strconv.FormatInt(id, 10)
 	w.Header().Set("Location", url)

@@ -45,6 +45,9 @@ func TestAPIStartsAndReportsARun(t *testing.T) {
 	if code, _ := call("POST", "/api/v1/migrations", `{"concurrency": 0, "lag_threshold": "soon"}`); code != http.StatusBadRequest {
 		t.Errorf("bad lag threshold: got %d, want 400", code)
 	}
+	if code, _ := call("POST", "/api/v1/migrations", `{"tenants": ["`+strings.Repeat("a", 2<<20)+`"]}`); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("body over the limit: got %d, want 413", code)
+	}
 	if code, _ := call("POST", "/api/v1/migrations", `{"tenants": ["nobody-here"]}`); code != http.StatusUnprocessableEntity {
 		t.Errorf("unknown tenant: got %d, want 422", code)
 	}

@@ -2,6 +2,7 @@ package migrate_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
@@ -77,6 +78,8 @@ func TestStartRejectsBadSpecs(t *testing.T) {
 		"bad concurrency": {Concurrency: -1},
 		"bad cpu":         {CPUThreshold: 120},
 		"negative canary": {Canary: -2},
+		"control chars":   {RequestedBy: "eve\nforged log line"},
+		"long requester":  {RequestedBy: strings.Repeat("x", 201)},
 	} {
 		if _, err := e.runner.Start(ctx, spec); !errors.Is(err, migrate.ErrInvalidSpec) {
 			t.Errorf("%s: got %v, want ErrInvalidSpec", name, err)

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -54,6 +56,9 @@ func (s Spec) withDefaults() Spec {
 	return s
 }
 
+// maxRequestedBy bounds Spec.RequestedBy, which may come from an HTTP header.
+const maxRequestedBy = 200
+
 func (s Spec) validate(versions []int64) error {
 	var errs []error
 	if s.Concurrency < 1 {
@@ -75,6 +80,9 @@ func (s Spec) validate(versions []int64) error {
 		if err := tenants.ValidateID(id); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if utf8.RuneCountInString(s.RequestedBy) > maxRequestedBy || strings.IndexFunc(s.RequestedBy, unicode.IsControl) >= 0 {
+		errs = append(errs, fmt.Errorf("requested_by: at most %d characters, no control characters", maxRequestedBy))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidSpec, err)

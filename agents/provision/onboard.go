@@ -60,6 +60,10 @@ func (a *Agent) HandleOnboard(ctx context.Context, t *asynq.Task) error {
 		case errors.Is(err, ErrBusy) && !own:
 			log.DebugContext(ctx, "onboarding already running in another task")
 			return nil
+		case errors.Is(err, ErrBusy):
+			// Another task holds the tenant's lease: wait for it without
+			// spending the retry budget or failing a tenant it works on.
+			return queue.NotReady(a.cfg.WaitRetryDelay, err)
 		case errors.Is(err, ErrWaitingForInstance):
 			// Waiting for an instance being created is not a failure: it
 			// ends when instance:check marks the instance ready or failed,

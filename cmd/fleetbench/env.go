@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -64,7 +65,7 @@ func newEnv(ctx context.Context, cfg config.Config, stderr io.Writer, adjust fun
 		return nil, fmt.Errorf("parse FLEET_DATABASE_URL: %w", err)
 	}
 	e.host, e.params = u.Hostname(), u.RawQuery
-	e.port, _ = strconv.Atoi(cmpOr(u.Port(), "5432"))
+	e.port, _ = strconv.Atoi(cmp.Or(u.Port(), "5432"))
 	e.adminURL = config.WithDatabase(cfg.DatabaseURL, "postgres")
 	e.dataURL = config.WithDatabase(cfg.DatabaseURL, e.dataDB)
 
@@ -173,24 +174,31 @@ func (e *env) close() {
 		}
 		errs = append(errs, iter.Err(), e.rdb.Close())
 	}
-	if admin, err := pgx.Connect(ctx, e.adminURL); err != nil {
-		errs = append(errs, err)
-	} else {
-		for _, db := range []string{e.dataDB, e.cpDB} {
-			_, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{db}.Sanitize()+" WITH (FORCE)")
-			errs = append(errs, err)
-		}
-		errs = append(errs, tenants.DropFleetRoles(ctx, admin, e.fleet))
-		_ = admin.Close(ctx)
-	}
+	errs = append(errs, dropFleet(ctx, e.adminURL, e.fleet, e.dataDB, e.cpDB))
 	if err := errors.Join(errs...); err != nil {
 		e.log.Warn("cleanup incomplete", slog.Any("error", err))
 	}
 }
 
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
+// dropFleet removes a scratch fleet from the server: the given databases,
+// the local provider's instance databases of the fleet ("<fleet>_inst_..."),
+// then the fleet's roles.
+func dropFleet(ctx context.Context, adminURL, fleet string, databases ...string) error {
+	admin, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return err
 	}
-	return b
+	defer admin.Close(ctx)
+	rows, _ := admin.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE $1 || '\_inst\_%'`, fleet)
+	instances, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	errs := []error{err}
+	for _, db := range append(instances, databases...) {
+		if db == "" {
+			continue
+		}
+		_, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{db}.Sanitize()+" WITH (FORCE)")
+		errs = append(errs, err)
+	}
+	errs = append(errs, tenants.DropFleetRoles(ctx, admin, fleet))
+	return errors.Join(errs...)
 }

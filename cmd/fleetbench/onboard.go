@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -191,7 +192,7 @@ func startOnboardFleet(ctx context.Context, cfg config.Config, log *slog.Logger)
 			f.close()
 		}
 	}()
-	f.adminURL = cmpOr(cfg.LocalAdminURL, config.WithDatabase(cfg.DatabaseURL, "postgres"))
+	f.adminURL = cmp.Or(cfg.LocalAdminURL, config.WithDatabase(cfg.DatabaseURL, "postgres"))
 	// The agent's tasks each hold a connection for short stretches; the
 	// default pool (max(4, CPUs)) would queue them.
 	cpURL := config.WithDatabase(cfg.DatabaseURL, f.cpDB)
@@ -346,19 +347,7 @@ func (f *onboardFleet) close() {
 		}
 		errs = append(errs, f.leases.Close())
 	}
-	if admin, err := pgx.Connect(ctx, f.adminURL); err != nil {
-		errs = append(errs, err)
-	} else {
-		rows, _ := admin.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE $1 || '\_inst\_%'`, f.fleet)
-		dbs, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		errs = append(errs, err)
-		for _, db := range append(dbs, f.cpDB) {
-			_, err := admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{db}.Sanitize()+" WITH (FORCE)")
-			errs = append(errs, err)
-		}
-		errs = append(errs, tenants.DropFleetRoles(ctx, admin, f.fleet))
-		_ = admin.Close(ctx)
-	}
+	errs = append(errs, dropFleet(ctx, f.adminURL, f.fleet, f.cpDB))
 	if err := errors.Join(errs...); err != nil {
 		f.log.Warn("cleanup incomplete", slog.Any("error", err))
 	}
