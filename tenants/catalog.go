@@ -8,7 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Catalog errors.
@@ -27,14 +26,24 @@ var (
 )
 
 // Catalog reads and writes the tenants and instances tables of the control
-// plane (migration 00001), the source of truth of every route. It is safe
-// for concurrent use.
+// plane (migration 00001), the source of truth of every route. Over a pool
+// it is safe for concurrent use.
 type Catalog struct {
-	db *pgxpool.Pool
+	db CatalogDB
 }
 
-// NewCatalog returns a Catalog over the control-plane pool.
-func NewCatalog(db *pgxpool.Pool) *Catalog { return &Catalog{db: db} }
+// CatalogDB is what a Catalog runs its SQL on: the control-plane pool, or
+// a transaction (pgx.Tx) when catalog changes must commit together with
+// the caller's own statements.
+type CatalogDB interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// NewCatalog returns a Catalog over the control-plane pool or a
+// transaction on it.
+func NewCatalog(db CatalogDB) *Catalog { return &Catalog{db: db} }
 
 // Tenant is one row of the tenants table.
 type Tenant struct {

@@ -92,9 +92,11 @@ func (a *Agent) placeShared(ctx context.Context, tenant tenants.Tenant, names te
 		best, needNext := choose(cands, a.cfg.CapacityThreshold)
 		if best != nil {
 			out.placed = best.id
-			if _, err := tx.Exec(ctx, `UPDATE tenants SET instance_id = $2, database_name = $3,
-				schema_name = $4, role_name = $5, route_version = route_version + 1, updated_at = now()
-				WHERE id = $1`, tenant.ID, best.id, best.database, names.Schema, names.Role); err != nil {
+			// In the placement transaction: the count and the placement
+			// commit together.
+			if _, err := tenants.NewCatalog(tx).SetTenantPlacement(ctx, tenant.ID, tenants.Placement{
+				InstanceID: best.id, Database: best.database, Schema: names.Schema, Role: names.Role,
+			}); err != nil {
 				return err
 			}
 		}
