@@ -15,11 +15,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	cw "github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 
+	"github.com/tenantfleet/tenantfleet/infra/awsclient"
 	"github.com/tenantfleet/tenantfleet/infra/load"
 )
 
@@ -90,35 +89,14 @@ func New(ctx context.Context, cfg Config) (*Source, error) {
 		return nil, fmt.Errorf("cloudwatch source config: %w", err)
 	}
 
-	var opts []func(*awsconfig.LoadOptions) error
-	if cfg.Region != "" {
-		opts = append(opts, awsconfig.WithRegion(cfg.Region))
-	}
-	if cfg.AccessKeyID != "" {
-		opts = append(opts, awsconfig.WithCredentialsProvider(
-			credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, cfg.SessionToken)))
-	}
-	if cfg.HTTPClient != nil {
-		opts = append(opts, awsconfig.WithHTTPClient(cfg.HTTPClient))
-	}
-	if cfg.RetryMaxAttempts > 0 {
-		opts = append(opts, awsconfig.WithRetryMaxAttempts(cfg.RetryMaxAttempts))
-	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	settings := awsclient.Settings{Region: cfg.Region, Endpoint: cfg.Endpoint, AccessKeyID: cfg.AccessKeyID,
+		SecretAccessKey: cfg.SecretAccessKey, SessionToken: cfg.SessionToken, HTTPClient: cfg.HTTPClient,
+		RetryMaxAttempts: cfg.RetryMaxAttempts}
+	awsCfg, err := awsclient.Load(ctx, settings)
 	if err != nil {
-		return nil, fmt.Errorf("cloudwatch: load aws config: %w", err)
+		return nil, fmt.Errorf("cloudwatch source config: %w", err)
 	}
-	if awsCfg.Region == "" {
-		if cfg.Endpoint == "" {
-			return nil, errors.New("cloudwatch source config: no region (set Region or AWS_REGION)")
-		}
-		awsCfg.Region = "us-east-1"
-	}
-	client := cw.NewFromConfig(awsCfg, func(o *cw.Options) {
-		if cfg.Endpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.Endpoint)
-		}
-	})
+	client := cw.NewFromConfig(awsCfg, func(o *cw.Options) { o.BaseEndpoint = settings.BaseEndpoint() })
 	return &Source{client: client, period: cfg.Period, window: cfg.Window, now: cfg.Now}, nil
 }
 

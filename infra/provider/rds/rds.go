@@ -18,11 +18,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	awsrds "github.com/aws/aws-sdk-go-v2/service/rds"
 	"github.com/aws/aws-sdk-go-v2/service/rds/types"
 
+	"github.com/tenantfleet/tenantfleet/infra/awsclient"
 	"github.com/tenantfleet/tenantfleet/infra/provider"
 )
 
@@ -61,35 +60,17 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", provider.ErrInvalid, err)
 	}
-	var loadOpts []func(*awsconfig.LoadOptions) error
-	if cfg.Region != "" {
-		loadOpts = append(loadOpts, awsconfig.WithRegion(cfg.Region))
+	settings := awsclient.Settings{Region: cfg.Region, Endpoint: cfg.Endpoint, AccessKeyID: cfg.AccessKeyID,
+		SecretAccessKey: cfg.SecretAccessKey, SessionToken: cfg.SessionToken, HTTPClient: cfg.HTTPClient,
+		RetryMaxAttempts: cfg.RetryMaxAttempts}
+	awsCfg, err := awsclient.Load(ctx, settings)
+	if errors.Is(err, awsclient.ErrNoRegion) {
+		return nil, fmt.Errorf("%w: rds provider config: %w", provider.ErrInvalid, err)
 	}
-	if cfg.AccessKeyID != "" {
-		loadOpts = append(loadOpts, awsconfig.WithCredentialsProvider(
-			credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, cfg.SessionToken)))
-	}
-	if cfg.HTTPClient != nil {
-		loadOpts = append(loadOpts, awsconfig.WithHTTPClient(cfg.HTTPClient))
-	}
-	if cfg.RetryMaxAttempts > 0 {
-		loadOpts = append(loadOpts, awsconfig.WithRetryMaxAttempts(cfg.RetryMaxAttempts))
-	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {
-		return nil, fmt.Errorf("rds: load aws config: %w", err)
+		return nil, fmt.Errorf("rds: %w", err)
 	}
-	if awsCfg.Region == "" {
-		if cfg.Endpoint == "" {
-			return nil, fmt.Errorf("%w: rds provider config: no region (set Region or AWS_REGION)", provider.ErrInvalid)
-		}
-		awsCfg.Region = "us-east-1"
-	}
-	client := awsrds.NewFromConfig(awsCfg, func(o *awsrds.Options) {
-		if cfg.Endpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.Endpoint)
-		}
-	})
+	client := awsrds.NewFromConfig(awsCfg, func(o *awsrds.Options) { o.BaseEndpoint = settings.BaseEndpoint() })
 	return &Provider{cfg: cfg, client: client, log: cfg.Logger, now: time.Now}, nil
 }
 
