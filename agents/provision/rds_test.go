@@ -23,20 +23,23 @@ func (noConnector) Admin(context.Context, tenants.Instance) (*pgxpool.Pool, erro
 	return nil, errors.New("no rds admin connector")
 }
 
-func TestInstanceCreateOnRDS(t *testing.T) {
+// setupRDS is setup with the real RDS provider pointed at a local
+// rdsfake server (and no admin connector: RDS has none yet).
+func setupRDS(t *testing.T, mutate ...func(*Config)) (*env, *rdsfake.Server) {
+	t.Helper()
 	srv := rdsfake.New()
 	t.Cleanup(srv.Close)
-	var prov *rds.Provider
-	e := setup(t, func(c *Config) {
-		var err error
-		prov, err = rds.New(t.Context(), rds.Config{Region: "us-east-1", Endpoint: srv.URL(),
-			AccessKeyID: "AKIDTEST", SecretAccessKey: "secret-test", RetryMaxAttempts: 1, Logger: cptest.DiscardLogger()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Provider = prov
-		c.Connector = noConnector{}
-	})
+	prov, err := rds.New(t.Context(), rds.Config{Region: "us-east-1", Endpoint: srv.URL(),
+		AccessKeyID: "AKIDTEST", SecretAccessKey: "secret-test", RetryMaxAttempts: 1, Logger: cptest.DiscardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := setup(t, append([]func(*Config){func(c *Config) { c.Provider, c.Connector = prov, noConnector{} }}, mutate...)...)
+	return e, srv
+}
+
+func TestInstanceCreateOnRDS(t *testing.T) {
+	e, srv := setupRDS(t)
 	run := func(typ string, id string, attempt int) {
 		t.Helper()
 		task, _ := queue.NewTask(typ, queue.InstancePayload{InstanceID: id, Attempt: attempt})
@@ -90,16 +93,7 @@ func TestInstanceCreateOnRDS(t *testing.T) {
 }
 
 func TestInstanceCheckGivesUpAfterMaxChecks(t *testing.T) {
-	srv := rdsfake.New()
-	t.Cleanup(srv.Close)
-	e := setup(t, func(c *Config) {
-		prov, err := rds.New(t.Context(), rds.Config{Region: "us-east-1", Endpoint: srv.URL(),
-			AccessKeyID: "AKIDTEST", SecretAccessKey: "secret-test", RetryMaxAttempts: 1, Logger: cptest.DiscardLogger()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Provider, c.Connector, c.MaxChecks = prov, noConnector{}, 2
-	})
+	e, _ := setupRDS(t, func(c *Config) { c.MaxChecks = 2 })
 	if _, err := e.catalog.CreateInstance(e.ctx, tenants.Instance{ID: "slow", Provider: "rds", Tier: tenants.Dedicated}); err != nil {
 		t.Fatal(err)
 	}
@@ -122,17 +116,7 @@ func TestInstanceCheckGivesUpAfterMaxChecks(t *testing.T) {
 // worker back with a queue.NotReadyError (not a failure: its retry budget
 // stays whole) and the tenant stays provisioning, not failed.
 func TestOnboardWaitsForCreatingInstanceWithoutSpendingRetries(t *testing.T) {
-	srv := rdsfake.New()
-	t.Cleanup(srv.Close)
-	e := setup(t, func(c *Config) {
-		prov, err := rds.New(t.Context(), rds.Config{Region: "us-east-1", Endpoint: srv.URL(),
-			AccessKeyID: "AKIDTEST", SecretAccessKey: "secret-test", RetryMaxAttempts: 1, Logger: cptest.DiscardLogger()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Provider = prov
-		c.Connector = noConnector{}
-	})
+	e, _ := setupRDS(t)
 	acc := e.submit("waiting-co", tenants.Shared)
 	for attempt := range 3 {
 		err := e.agent.HandleOnboard(e.ctx, onboardTask(t, acc))
