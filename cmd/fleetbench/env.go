@@ -36,6 +36,7 @@ type env struct {
 	port     int
 	params   string
 	cp       *pgxpool.Pool
+	data     *pgx.Conn // superuser session on the data database, for DDL
 	rdb      *redis.Client
 	cat      *tenants.Catalog
 	instance tenants.Instance
@@ -88,12 +89,10 @@ func newEnv(ctx context.Context, cfg config.Config, stderr io.Writer, adjust fun
 	}
 	e.rdb = redis.NewClient(ropts)
 
-	data, err := pgx.Connect(ctx, e.dataURL)
-	if err != nil {
+	if e.data, err = pgx.Connect(ctx, e.dataURL); err != nil {
 		return nil, err
 	}
-	defer data.Close(context.WithoutCancel(ctx))
-	if err := tenants.PrepareDatabase(ctx, data, e.fleet, e.dataDB); err != nil {
+	if err := tenants.PrepareDatabase(ctx, e.data, e.fleet, e.dataDB); err != nil {
 		return nil, err
 	}
 	e.instance, err = e.cat.CreateInstance(ctx, tenants.Instance{ID: "bench-shared", Provider: "local", Tier: tenants.Shared,
@@ -127,7 +126,7 @@ func newEnv(ctx context.Context, cfg config.Config, stderr io.Writer, adjust fun
 
 // addTenant creates an active shared tenant with a table items(id, v) of
 // rows rows.
-func (e *env) addTenant(ctx context.Context, data *pgx.Conn, id string, rows int) error {
+func (e *env) addTenant(ctx context.Context, id string, rows int) error {
 	n, err := tenants.NamesFor(e.fleet, id)
 	if err != nil {
 		return err
@@ -135,7 +134,7 @@ func (e *env) addTenant(ctx context.Context, data *pgx.Conn, id string, rows int
 	if _, err := e.cat.CreateTenant(ctx, tenants.Tenant{ID: id, Name: id, Tier: tenants.Shared}); err != nil {
 		return err
 	}
-	if err := tenants.EnsureTenant(ctx, data, n); err != nil {
+	if err := tenants.EnsureTenant(ctx, e.data, n); err != nil {
 		return err
 	}
 	if _, err := e.cat.SetTenantPlacement(ctx, id, tenants.Placement{InstanceID: e.instance.ID, Database: e.dataDB, Schema: n.Schema, Role: n.Role}); err != nil {
@@ -163,6 +162,9 @@ func (e *env) close() {
 	}
 	if e.router != nil {
 		e.router.Stop()
+	}
+	if e.data != nil {
+		_ = e.data.Close(ctx)
 	}
 	if e.cp != nil {
 		e.cp.Close()

@@ -141,11 +141,6 @@ func runMigrate(ctx context.Context, cfg config.Config, args []string, stdout, s
 // createBenchTenants creates n active tenants on the env's instance, with
 // their roles and schemas, in a few round trips per batch.
 func createBenchTenants(ctx context.Context, e *env, n int) error {
-	data, err := pgx.Connect(ctx, e.dataURL)
-	if err != nil {
-		return err
-	}
-	defer data.Close(context.WithoutCancel(ctx))
 	const batch = 250
 	for lo := 0; lo < n; lo += batch {
 		b := &pgx.Batch{}
@@ -157,7 +152,7 @@ func createBenchTenants(ctx context.Context, e *env, n int) error {
 			}
 			b.Queue(`INSERT INTO tenants (id, name, tier, status, instance_id, database_name, schema_name, role_name)
 				VALUES ($1, $1, 'shared', 'active', $2, $3, $4, $5)`, id, e.instance.ID, e.dataDB, names.Schema, names.Role)
-			if err := tenants.EnsureTenant(ctx, data, names); err != nil {
+			if err := tenants.EnsureTenant(ctx, e.data, names); err != nil {
 				return err
 			}
 		}

@@ -75,20 +75,15 @@ func runNoisy(ctx context.Context, cfg config.Config, args []string, stdout, std
 	}
 	defer e.close()
 
-	data, err := pgx.Connect(ctx, e.dataURL)
-	if err != nil {
-		return err
-	}
-	defer data.Close(context.WithoutCancel(ctx))
 	batchIDs := make([]string, p.tenants)
 	for i := range batchIDs {
 		batchIDs[i] = fmt.Sprintf("batch-%03d", i+1)
-		if err := e.addTenant(ctx, data, batchIDs[i], 10); err != nil {
+		if err := e.addTenant(ctx, batchIDs[i], 10); err != nil {
 			return err
 		}
 	}
 	const live = "live"
-	if err := e.addTenant(ctx, data, live, 100); err != nil {
+	if err := e.addTenant(ctx, live, 100); err != nil {
 		return err
 	}
 	liveSchema := pgx.Identifier{tenants.SchemaName(live), "items"}.Sanitize()

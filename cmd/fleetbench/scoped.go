@@ -43,14 +43,9 @@ func runScoped(ctx context.Context, cfg config.Config, args []string, stdout, st
 		return err
 	}
 	defer e.close()
-	data, err := pgx.Connect(ctx, e.dataURL)
-	if err != nil {
-		return err
-	}
-	defer data.Close(context.WithoutCancel(ctx))
 	const tenant = "scoped-read"
 	const rows = 1000
-	if err := e.addTenant(ctx, data, tenant, rows); err != nil {
+	if err := e.addTenant(ctx, tenant, rows); err != nil {
 		return err
 	}
 	pc, err := pgxpool.ParseConfig(e.dataURL)
