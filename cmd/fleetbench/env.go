@@ -19,6 +19,7 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/config"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
+	"github.com/tenantfleet/tenantfleet/infra/provider/local"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
@@ -191,10 +192,8 @@ func dropFleet(ctx context.Context, adminURL, fleet string, databases ...string)
 		return err
 	}
 	defer admin.Close(ctx)
-	rows, _ := admin.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE $1 || '\_inst\_%'`, fleet)
-	instances, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	errs := []error{err}
-	for _, db := range append(instances, databases...) {
+	errs := []error{local.DropFleetDatabases(ctx, admin, fleet)}
+	for _, db := range databases {
 		if db == "" {
 			continue
 		}

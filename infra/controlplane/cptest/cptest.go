@@ -28,6 +28,7 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/config"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
+	"github.com/tenantfleet/tenantfleet/infra/provider/local"
 )
 
 // ServerConfig is the fleet configuration the tests run against, read from
@@ -192,14 +193,11 @@ func DropFleetOnCleanup(t testing.TB, fleet string) {
 			return
 		}
 		defer conn.Close(ctx)
-		rows, _ := conn.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE $1 || '\_inst\_%'`, fleet)
-		dbs, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			t.Errorf("cptest: list %s databases: %v", fleet, err)
+		if err := local.DropFleetDatabases(ctx, conn, fleet); err != nil {
+			t.Errorf("cptest: drop fleet %s: %v", fleet, err)
 		}
-		for _, d := range dbs {
-			DropDatabase(t, admin, d)
-		}
+		// The same as tenants.DropFleetRoles, which cptest cannot call:
+		// tenants' in-package tests import cptest.
 		roles, _ := conn.Query(ctx, `SELECT rolname FROM pg_roles WHERE rolname LIKE $1 || '\_%'`, fleet)
 		names, err := pgx.CollectRows(roles, pgx.RowTo[string])
 		if err != nil {

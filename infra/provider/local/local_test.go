@@ -213,3 +213,28 @@ func TestConcurrentCreatesOfOneInstanceAllSucceed(t *testing.T) {
 		}
 	}
 }
+
+func TestDropFleetDatabases(t *testing.T) {
+	t.Parallel()
+	p, fleet, admin := setup(t)
+	for _, id := range []string{"one", "two"} {
+		if _, err := p.Create(t.Context(), provider.Spec{ID: id, Tier: provider.TierShared, Fleet: fleet}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn, err := pgx.Connect(t.Context(), admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if err := local.DropFleetDatabases(t.Context(), conn, fleet); err != nil {
+		t.Fatalf("DropFleetDatabases: %v", err)
+	}
+	var left int
+	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM pg_database WHERE datname LIKE $1 || '%'`, fleet).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("databases of %s left: %d (%v), want 0", fleet, left, err)
+	}
+	if err := local.DropFleetDatabases(t.Context(), conn, fleet); err != nil {
+		t.Errorf("second DropFleetDatabases: %v, want nil (idempotent)", err)
+	}
+}
