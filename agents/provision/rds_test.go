@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tenantfleet/tenantfleet/infra/awsclient"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
@@ -29,8 +31,8 @@ func setupRDS(t *testing.T, mutate ...func(*Config)) (*env, *rdsfake.Server) {
 	t.Helper()
 	srv := rdsfake.New()
 	t.Cleanup(srv.Close)
-	prov, err := rds.New(t.Context(), rds.Config{Region: "us-east-1", Endpoint: srv.URL(),
-		AccessKeyID: "AKIDTEST", SecretAccessKey: "secret-test", RetryMaxAttempts: 1, Logger: cptest.DiscardLogger()})
+	prov, err := rds.New(t.Context(), rds.Config{AWS: awsclient.Settings{Region: "us-east-1", Endpoint: srv.URL(),
+		AccessKeyID: "AKIDTEST", SecretAccessKey: "secret-test", RetryMaxAttempts: 1}, Logger: cptest.DiscardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/agents/provision"
+	"github.com/tenantfleet/tenantfleet/infra/awsclient"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
 	"github.com/tenantfleet/tenantfleet/infra/load"
 	"github.com/tenantfleet/tenantfleet/infra/load/cloudwatch"
@@ -106,7 +107,7 @@ func (s *services) newMigrationRunner(ctx context.Context, a *app, migrator *mig
 		}
 		source, err = pgstat.New(pgstat.Config{DB: s.adminDB, IgnoreApplications: []string{migrate.ApplicationName}})
 	case rds.Name:
-		source, err = cloudwatch.New(ctx, cloudwatch.Config{Region: a.cfg.AWSRegion})
+		source, err = cloudwatch.New(ctx, cloudwatch.Config{AWS: awsclient.Settings{Region: a.cfg.AWSRegion}})
 	}
 	if err != nil {
 		return err
@@ -127,7 +128,7 @@ func newProvider(ctx context.Context, a *app) (provider.Provider, error) {
 	case local.Name:
 		return local.New(ctx, local.Config{AdminURL: a.cfg.LocalAdminURL, Logger: a.log})
 	case rds.Name:
-		return rds.New(ctx, rds.Config{Region: a.cfg.AWSRegion, Endpoint: a.cfg.RDSEndpoint, Logger: a.log})
+		return rds.New(ctx, rds.Config{AWS: awsclient.Settings{Region: a.cfg.AWSRegion, Endpoint: a.cfg.RDSEndpoint}, Logger: a.log})
 	}
 	return nil, fmt.Errorf("unknown provider %q", a.cfg.Provider)
 }

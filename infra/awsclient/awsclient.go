@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -30,6 +31,22 @@ type Settings struct {
 	// RetryMaxAttempts caps the SDK's attempts per call. Default 0: the
 	// SDK's own (3).
 	RetryMaxAttempts int
+}
+
+// Validate reports settings that cannot work: half a static credential
+// pair, an endpoint that is not an http(s) URL, negative retries.
+func (s Settings) Validate() error {
+	var errs []error
+	if (s.AccessKeyID == "") != (s.SecretAccessKey == "") {
+		errs = append(errs, errors.New("static credentials: set both access key id and secret access key, or neither"))
+	}
+	if s.Endpoint != "" && !strings.HasPrefix(s.Endpoint, "http://") && !strings.HasPrefix(s.Endpoint, "https://") {
+		errs = append(errs, fmt.Errorf("endpoint %q: want an http:// or https:// URL", s.Endpoint))
+	}
+	if s.RetryMaxAttempts < 0 {
+		errs = append(errs, fmt.Errorf("retry max attempts %d: must not be negative", s.RetryMaxAttempts))
+	}
+	return errors.Join(errs...)
 }
 
 // ErrNoRegion means no region was configured anywhere and no endpoint

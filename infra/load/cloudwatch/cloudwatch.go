@@ -10,8 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -24,21 +22,10 @@ import (
 
 // Config configures a Source.
 type Config struct {
-	// Region is the AWS region. Default: the default credential chain's
-	// region, or us-east-1 when Endpoint is set and none is configured.
-	Region string
-	// Endpoint overrides the CloudWatch endpoint URL (the client's
-	// BaseEndpoint), e.g. a cwfake server. Default: the regional endpoint.
-	Endpoint string
-	// AccessKeyID, SecretAccessKey and SessionToken are static credentials,
-	// for tests. Default empty: the default AWS credential chain. Never
-	// logged.
-	AccessKeyID, SecretAccessKey, SessionToken string
-	// HTTPClient sends the API requests. Default: the SDK's.
-	HTTPClient *http.Client
-	// RetryMaxAttempts caps the SDK's attempts per call. Default 0: the
-	// SDK's default (3).
-	RetryMaxAttempts int
+	// AWS are the client settings: region, endpoint override (a cwfake
+	// server in tests), static credentials or the default chain, HTTP
+	// client, retries. Defaults as documented on awsclient.Settings.
+	AWS awsclient.Settings
 	// Period is the metrics' aggregation period. Default 60s, RDS's basic
 	// monitoring resolution.
 	Period time.Duration
@@ -79,24 +66,18 @@ func New(ctx context.Context, cfg Config) (*Source, error) {
 	if cfg.Window < 2*cfg.Period {
 		errs = append(errs, fmt.Errorf("window %s: want at least two periods (%s)", cfg.Window, 2*cfg.Period))
 	}
-	if (cfg.AccessKeyID == "") != (cfg.SecretAccessKey == "") {
-		errs = append(errs, errors.New("static credentials: set both access key id and secret access key, or neither"))
-	}
-	if cfg.Endpoint != "" && !strings.HasPrefix(cfg.Endpoint, "http://") && !strings.HasPrefix(cfg.Endpoint, "https://") {
-		errs = append(errs, fmt.Errorf("endpoint %q: want an http:// or https:// URL", cfg.Endpoint))
+	if err := cfg.AWS.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("cloudwatch source config: %w", err)
 	}
 
-	settings := awsclient.Settings{Region: cfg.Region, Endpoint: cfg.Endpoint, AccessKeyID: cfg.AccessKeyID,
-		SecretAccessKey: cfg.SecretAccessKey, SessionToken: cfg.SessionToken, HTTPClient: cfg.HTTPClient,
-		RetryMaxAttempts: cfg.RetryMaxAttempts}
-	awsCfg, err := awsclient.Load(ctx, settings)
+	awsCfg, err := awsclient.Load(ctx, cfg.AWS)
 	if err != nil {
 		return nil, fmt.Errorf("cloudwatch source config: %w", err)
 	}
-	client := cw.NewFromConfig(awsCfg, func(o *cw.Options) { o.BaseEndpoint = settings.BaseEndpoint() })
+	client := cw.NewFromConfig(awsCfg, func(o *cw.Options) { o.BaseEndpoint = cfg.AWS.BaseEndpoint() })
 	return &Source{client: client, period: cfg.Period, window: cfg.Window, now: cfg.Now}, nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenantfleet/tenantfleet/infra/awsclient"
+
 	"github.com/tenantfleet/tenantfleet/infra/load"
 	"github.com/tenantfleet/tenantfleet/infra/load/cloudwatch"
 	"github.com/tenantfleet/tenantfleet/infra/load/cloudwatch/cwfake"
@@ -20,12 +22,9 @@ func setup(t *testing.T) (*cloudwatch.Source, *cwfake.Server) {
 	srv := cwfake.New()
 	t.Cleanup(srv.Close)
 	src, err := cloudwatch.New(t.Context(), cloudwatch.Config{
-		Region:           "us-east-1",
-		Endpoint:         srv.URL(),
-		AccessKeyID:      "AKIDTEST",
-		SecretAccessKey:  "secret-test",
-		RetryMaxAttempts: 1,
-		Now:              func() time.Time { return now },
+		AWS: awsclient.Settings{Region: "us-east-1", Endpoint: srv.URL(), AccessKeyID: "AKIDTEST",
+			SecretAccessKey: "secret-test", RetryMaxAttempts: 1},
+		Now: func() time.Time { return now },
 	})
 	if err != nil {
 		t.Fatalf("cloudwatch.New: %v", err)
@@ -132,10 +131,10 @@ func TestLoadBadRequestIsNotUnavailable(t *testing.T) {
 func TestNewRejectsBadConfig(t *testing.T) {
 	t.Parallel()
 	for _, cfg := range []cloudwatch.Config{
-		{Region: "us-east-1", Period: 1500 * time.Millisecond},
-		{Region: "us-east-1", Period: time.Minute, Window: time.Minute},
-		{Region: "us-east-1", AccessKeyID: "half"},
-		{Region: "us-east-1", Endpoint: "localhost:1"},
+		{AWS: awsclient.Settings{Region: "us-east-1"}, Period: 1500 * time.Millisecond},
+		{AWS: awsclient.Settings{Region: "us-east-1"}, Period: time.Minute, Window: time.Minute},
+		{AWS: awsclient.Settings{Region: "us-east-1", AccessKeyID: "half"}},
+		{AWS: awsclient.Settings{Region: "us-east-1", Endpoint: "localhost:1"}},
 	} {
 		if _, err := cloudwatch.New(t.Context(), cfg); err == nil {
 			t.Errorf("New(%+v): got nil error", cfg)

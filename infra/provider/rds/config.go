@@ -5,33 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
+
+	"github.com/tenantfleet/tenantfleet/infra/awsclient"
 )
 
 // Config configures the RDS provider. The zero value of every field but
 // the network placement (SubnetGroup, SecurityGroupIDs) is usable; New
 // fills defaults.
 type Config struct {
-	// Region is the AWS region. Default: the default credential chain's
-	// region (AWS_REGION, the shared config file), or us-east-1 when
-	// Endpoint is set and no region is configured.
-	Region string
-	// Endpoint overrides the RDS endpoint URL (the client's BaseEndpoint),
-	// e.g. an rdsfake server in tests. Default empty: the regional AWS
-	// endpoint.
-	Endpoint string
-	// AccessKeyID, SecretAccessKey and SessionToken are static credentials,
-	// for tests. Default empty: the default AWS credential chain
-	// (environment, shared files, web identity, instance role). Never
-	// logged.
-	AccessKeyID, SecretAccessKey, SessionToken string
-	// HTTPClient sends the API requests. Default: the SDK's.
-	HTTPClient *http.Client
-	// RetryMaxAttempts caps the SDK's attempts per API call (throttling and
-	// 5xx answers are retried with backoff). Default 0: the SDK's default
-	// (3).
-	RetryMaxAttempts int
+	// AWS are the client settings: region, endpoint override (an rdsfake
+	// server in tests), static credentials or the default chain, HTTP
+	// client, retries. Defaults as documented on awsclient.Settings.
+	AWS awsclient.Settings
 
 	// InstanceClass is the DB instance class of new instances. Default
 	// db.t4g.medium.
@@ -110,20 +96,14 @@ func (c Config) validate() error {
 	if !strings.HasPrefix(c.InstanceClass, "db.") {
 		errs = append(errs, fmt.Errorf("instance class %q: want db.<family>.<size>", c.InstanceClass))
 	}
-	if (c.AccessKeyID == "") != (c.SecretAccessKey == "") {
-		errs = append(errs, errors.New("static credentials: set both access key id and secret access key, or neither"))
-	}
 	if c.Port <= 0 || c.Port > 65535 {
 		errs = append(errs, fmt.Errorf("port %d: out of range", c.Port))
 	}
 	if c.MaxConnections < 0 {
 		errs = append(errs, fmt.Errorf("max connections %d: must not be negative", c.MaxConnections))
 	}
-	if c.RetryMaxAttempts < 0 {
-		errs = append(errs, fmt.Errorf("retry max attempts %d: must not be negative", c.RetryMaxAttempts))
-	}
-	if c.Endpoint != "" && !strings.HasPrefix(c.Endpoint, "http://") && !strings.HasPrefix(c.Endpoint, "https://") {
-		errs = append(errs, fmt.Errorf("endpoint %q: want an http:// or https:// URL", c.Endpoint))
+	if err := c.AWS.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("rds provider config: %w", err)

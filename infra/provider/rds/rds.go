@@ -53,24 +53,21 @@ type Provider struct {
 var _ provider.Provider = (*Provider)(nil)
 
 // New validates cfg, fills its defaults and builds the RDS client: with
-// static credentials when cfg.AccessKeyID is set, else from the default AWS
+// static credentials when cfg.AWS.AccessKeyID is set, else from the default AWS
 // credential chain. It makes no API call.
 func New(ctx context.Context, cfg Config) (*Provider, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", provider.ErrInvalid, err)
 	}
-	settings := awsclient.Settings{Region: cfg.Region, Endpoint: cfg.Endpoint, AccessKeyID: cfg.AccessKeyID,
-		SecretAccessKey: cfg.SecretAccessKey, SessionToken: cfg.SessionToken, HTTPClient: cfg.HTTPClient,
-		RetryMaxAttempts: cfg.RetryMaxAttempts}
-	awsCfg, err := awsclient.Load(ctx, settings)
+	awsCfg, err := awsclient.Load(ctx, cfg.AWS)
 	if errors.Is(err, awsclient.ErrNoRegion) {
 		return nil, fmt.Errorf("%w: rds provider config: %w", provider.ErrInvalid, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("rds: %w", err)
 	}
-	client := awsrds.NewFromConfig(awsCfg, func(o *awsrds.Options) { o.BaseEndpoint = settings.BaseEndpoint() })
+	client := awsrds.NewFromConfig(awsCfg, func(o *awsrds.Options) { o.BaseEndpoint = cfg.AWS.BaseEndpoint() })
 	return &Provider{cfg: cfg, client: client, log: cfg.Logger, now: time.Now}, nil
 }
 

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tenantfleet/tenantfleet/infra/awsclient"
+
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/infra/provider/rds"
@@ -23,12 +25,9 @@ func setup(t *testing.T, mutate ...func(*rds.Config)) (*rds.Provider, *rdsfake.S
 	srv := rdsfake.New()
 	t.Cleanup(srv.Close)
 	cfg := rds.Config{
-		Region:           "us-east-1",
-		Endpoint:         srv.URL(),
-		AccessKeyID:      "AKIDTEST",
-		SecretAccessKey:  "secret-test",
-		RetryMaxAttempts: 1,
-		Logger:           cptest.DiscardLogger(),
+		AWS: awsclient.Settings{Region: "us-east-1", Endpoint: srv.URL(), AccessKeyID: "AKIDTEST",
+			SecretAccessKey: "secret-test", RetryMaxAttempts: 1},
+		Logger: cptest.DiscardLogger(),
 	}
 	for _, m := range mutate {
 		m(&cfg)
@@ -332,7 +331,7 @@ func TestErrorsAreClassified(t *testing.T) {
 
 func TestSDKRetriesThrottling(t *testing.T) {
 	t.Parallel()
-	p, srv := setup(t, func(c *rds.Config) { c.RetryMaxAttempts = 2 })
+	p, srv := setup(t, func(c *rds.Config) { c.AWS.RetryMaxAttempts = 2 })
 	srv.InjectFault("DescribeDBInstances", rdsfake.Throttling)
 	srv.Put(rdsfake.Instance{Identifier: "tf-x", Engine: "postgres"})
 	if _, err := p.Describe(t.Context(), "tf-x"); err != nil {
@@ -427,11 +426,11 @@ func TestIdentifier(t *testing.T) {
 func TestNewRejectsBadConfig(t *testing.T) {
 	t.Parallel()
 	for _, cfg := range []rds.Config{
-		{Region: "us-east-1", AllocatedStorageGB: 5},
-		{Region: "us-east-1", AccessKeyID: "only-half"},
-		{Region: "us-east-1", InstanceClass: "t4g.medium"},
-		{Region: "us-east-1", Endpoint: "localhost:1234"},
-		{Region: "us-east-1", MaxAllocatedStorageGB: 50},
+		{AWS: awsclient.Settings{Region: "us-east-1"}, AllocatedStorageGB: 5},
+		{AWS: awsclient.Settings{Region: "us-east-1", AccessKeyID: "only-half"}},
+		{AWS: awsclient.Settings{Region: "us-east-1"}, InstanceClass: "t4g.medium"},
+		{AWS: awsclient.Settings{Region: "us-east-1", Endpoint: "localhost:1234"}},
+		{AWS: awsclient.Settings{Region: "us-east-1"}, MaxAllocatedStorageGB: 50},
 	} {
 		if _, err := rds.New(context.Background(), cfg); !errors.Is(err, provider.ErrInvalid) {
 			t.Errorf("New(%+v): got %v, want ErrInvalid", cfg, err)
