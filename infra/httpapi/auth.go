@@ -18,7 +18,7 @@ func RequireToken(token string, next http.Handler) http.Handler {
 			return
 		}
 		w.Header().Set("WWW-Authenticate", `Basic realm="tenantfleet", charset="UTF-8"`)
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or invalid API token"})
+		WriteError(w, http.StatusUnauthorized, "missing or invalid API token")
 	})
 }
 

@@ -20,7 +20,7 @@ const checkTimeout = 2 * time.Second
 
 // healthz answers 200 while the process serves HTTP at all.
 func healthz(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // readyz probes every dependency in parallel and answers 200 when all
@@ -50,6 +50,6 @@ func readyz(checks []Check) http.HandlerFunc {
 				code, overall = http.StatusServiceUnavailable, "not ready"
 			}
 		}
-		writeJSON(w, code, map[string]any{"status": overall, "checks": results})
+		WriteJSON(w, code, map[string]any{"status": overall, "checks": results})
 	}
 }
