@@ -106,6 +106,13 @@ type Config struct {
 	// RDSEndpoint overrides the RDS API endpoint, for tests and local
 	// emulators (FLEET_RDS_ENDPOINT, yaml rds_endpoint). Default empty: AWS.
 	RDSEndpoint string `yaml:"rds_endpoint"`
+	// SecretKey is the fleet's secret key, from which the passwords of the
+	// tenants' own logins derive (FLEET_SECRET_KEY, yaml secret_key): at
+	// least 32 bytes, given as hex or base64 (SecretKeyBytes decodes it).
+	// Default empty: with the local provider, a key generated once and kept
+	// in the control plane; the rds provider requires it. A secret, redacted
+	// when printed.
+	SecretKey string `yaml:"secret_key"`
 }
 
 // Default returns the configuration with every default filled in.
@@ -212,6 +219,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	integer("FLEET_MAX_TENANTS_PER_INSTANCE", &c.MaxTenantsPerInstance)
 	str("FLEET_AWS_REGION", &c.AWSRegion)
 	str("FLEET_RDS_ENDPOINT", &c.RDSEndpoint)
+	str("FLEET_SECRET_KEY", &c.SecretKey)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
 	}
@@ -259,6 +267,12 @@ func (c Config) Validate() error {
 	}
 	if c.APIToken != "" && len(c.APIToken) < 16 {
 		bad("FLEET_API_TOKEN must be at least 16 characters")
+	}
+	if _, err := c.SecretKeyBytes(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.SecretKey == "" && c.Provider == "rds" {
+		bad("FLEET_SECRET_KEY is required with FLEET_PROVIDER=rds (tenant login passwords derive from it)")
 	}
 	for key, field := range map[string]string{"FLEET_JIRA_TENANT_FIELD": c.JiraTenantField, "FLEET_JIRA_TIER_FIELD": c.JiraTierField} {
 		if field != "" && !jiraFieldPattern.MatchString(field) {
@@ -376,6 +390,7 @@ func (c Config) Redacted() Config {
 	}
 	c.APIToken = hide(c.APIToken)
 	c.WebhookSecret = hide(c.WebhookSecret)
+	c.SecretKey = hide(c.SecretKey)
 	c.DatabaseURL = Redact(c.DatabaseURL)
 	c.RedisURL = Redact(c.RedisURL)
 	c.LocalAdminURL = Redact(c.LocalAdminURL)

@@ -33,7 +33,7 @@ func PrepareDatabase(ctx context.Context, conn Execer, fleet, database string) e
 	app := AppRoleName(fleet)
 	db := pgx.Identifier{database}.Sanitize()
 	appQ := pgx.Identifier{app}.Sanitize()
-	if err := ensureRole(ctx, conn, app, "LOGIN NOINHERIT"); err != nil {
+	if err := ensureRole(ctx, conn, app, "LOGIN NOINHERIT", "LOGIN NOINHERIT"); err != nil {
 		return err
 	}
 	for _, stmt := range []string{
@@ -48,16 +48,19 @@ func PrepareDatabase(ctx context.Context, conn Execer, fleet, database string) e
 	return nil
 }
 
-// EnsureTenant creates (or repairs) the tenant's NOLOGIN role, its schema
-// owned by that role with no PUBLIC access, and makes the application role a
-// member of the tenant role (the application role is NOINHERIT, so the
-// membership only allows a transaction-local role switch). conn must be
-// connected to the tenant's database, which PrepareDatabase has readied.
+// EnsureTenant creates (or repairs) the tenant's role, its schema owned by
+// that role with no PUBLIC access, and makes the application role a member
+// of the tenant role (the application role is NOINHERIT, so the membership
+// only allows a transaction-local role switch). A new role is NOLOGIN until
+// EnableLogin gives it a password; a repaired one keeps its LOGIN attribute
+// but loses any privilege beyond a plain role (superuser, CREATEROLE,
+// CREATEDB, REPLICATION, BYPASSRLS, INHERIT). conn must be connected to the
+// tenant's database, which PrepareDatabase has readied.
 func EnsureTenant(ctx context.Context, conn Execer, n Names) error {
 	if err := n.validate(); err != nil {
 		return err
 	}
-	if err := ensureRole(ctx, conn, n.Role, "NOLOGIN NOINHERIT"); err != nil {
+	if err := ensureRole(ctx, conn, n.Role, "NOLOGIN NOINHERIT", plainRole); err != nil {
 		return err
 	}
 	role := pgx.Identifier{n.Role}.Sanitize()
@@ -75,18 +78,23 @@ func EnsureTenant(ctx context.Context, conn Execer, n Names) error {
 	return nil
 }
 
-// RevokeTenant cuts the application role off the tenant: it is no longer a
-// member of the tenant role, so no pool can switch to it. The data stays.
+// RevokeTenant cuts everyone off the tenant: the application role is no
+// longer a member of the tenant role, so no pool can switch to it, and the
+// tenant role itself can no longer log in (DisableLogin). The data stays.
 // It is a no-op when the tenant role does not exist.
 func RevokeTenant(ctx context.Context, conn Execer, n Names) error {
 	if err := n.validate(); err != nil {
 		return err
 	}
-	for _, r := range []string{n.Role, n.AppRole} {
-		exists, err := roleExists(ctx, conn, r)
-		if err != nil || !exists {
-			return err
-		}
+	exists, err := roleExists(ctx, conn, n.Role)
+	if err != nil || !exists {
+		return err
+	}
+	if err := DisableLogin(ctx, conn, n); err != nil {
+		return err
+	}
+	if exists, err = roleExists(ctx, conn, n.AppRole); err != nil || !exists {
+		return err
 	}
 	// Revoking a membership that is not there is a warning, not an error.
 	stmt := "REVOKE " + pgx.Identifier{n.Role}.Sanitize() + " FROM " + pgx.Identifier{n.AppRole}.Sanitize()
@@ -120,16 +128,20 @@ func DropTenant(ctx context.Context, conn Execer, n Names) error {
 	return nil
 }
 
-// ensureRole creates role with the given attributes, or alters an existing
-// one to have them; a concurrent creation is not an error.
-func ensureRole(ctx context.Context, conn Execer, name, attrs string) error {
+// plainRole are the attributes that keep a tenant role from being more than
+// a role: it can own objects and log in, nothing else.
+const plainRole = "NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT"
+
+// ensureRole creates role with the attributes create, or alters an existing
+// one to have the attributes alter; a concurrent creation is not an error.
+func ensureRole(ctx context.Context, conn Execer, name, create, alter string) error {
 	q := pgx.Identifier{name}.Sanitize()
-	_, err := conn.Exec(ctx, "CREATE ROLE "+q+" "+attrs)
+	_, err := conn.Exec(ctx, "CREATE ROLE "+q+" "+create)
 	if err != nil && !isDuplicateRole(err) {
 		return fmt.Errorf("tenants: create role %s: %w", name, err)
 	}
 	if err != nil {
-		if _, err := conn.Exec(ctx, "ALTER ROLE "+q+" "+attrs); err != nil {
+		if _, err := conn.Exec(ctx, "ALTER ROLE "+q+" "+alter); err != nil {
 			return fmt.Errorf("tenants: alter role %s: %w", name, err)
 		}
 	}

@@ -3,6 +3,7 @@ package migrate_test
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
+	"github.com/tenantfleet/tenantfleet/infra/provider/local"
+	"github.com/tenantfleet/tenantfleet/infra/sessions"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants/migrations"
 )
@@ -55,13 +58,21 @@ func childWorker() error {
 	if err != nil {
 		return err
 	}
-	pools, err := migrate.NewURLPools(migrate.URLPoolsConfig{URL: migrate.LocalAdminURL(os.Getenv(childAdminEnv))})
+	conn, err := local.NewConnector(local.ConnectorConfig{AdminURL: os.Getenv(childAdminEnv)})
 	if err != nil {
 		return err
 	}
-	defer pools.Close()
+	defer conn.Close()
+	// Its own key: the child enables each tenant's login with it before
+	// logging in, as a fleet whose key changed would.
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	sess, err := sessions.New(sessions.Config{Connector: conn, Key: key})
+	if err != nil {
+		return err
+	}
 	r, err := migrate.New(migrate.Config{DB: cp, Redis: rdb, Queue: queue.NewClient(rdb), Fleet: os.Getenv(childFleetEnv),
-		Migrator: m, AdminPools: pools, LeaseTTL: time.Second, Logger: cptest.DiscardLogger()})
+		Migrator: m, Sessions: sess, LeaseTTL: time.Second, Logger: cptest.DiscardLogger()})
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tenantfleet/tenantfleet/infra/load"
+	"github.com/tenantfleet/tenantfleet/infra/sessions"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 	"github.com/tenantfleet/tenantfleet/tenants/migrations"
@@ -31,7 +32,6 @@ const (
 	DefaultTaskTimeout   = time.Hour
 	DefaultMaxTaskRetry  = 10
 	DefaultStaleReading  = 10 * time.Minute
-	defaultPoolMaxConns  = 10
 	maxTenantErrorLength = 2000
 )
 
@@ -49,9 +49,10 @@ type Config struct {
 	// Migrator applies the migration set to one tenant. Every worker of a
 	// fleet must carry the same set. Required.
 	Migrator *migrations.Migrator
-	// AdminPools gives an admin pool on an instance's database, whose user
-	// can SET ROLE to the tenant roles. Required.
-	AdminPools AdminPools
+	// Sessions opens each tenant's own login for its migration, never an
+	// admin session (the tenant may have planted code on its objects).
+	// Required.
+	Sessions *sessions.Sessions
 	// QueueName is the Asynq queue of the migrate:tenant tasks; workers
 	// must serve it. Default queue.QueueMaintenance. Benchmarks and tests
 	// that share a Redis database with a live fleet use their own.
@@ -130,8 +131,8 @@ func (c Config) validate() error {
 	if c.Migrator == nil {
 		errs = append(errs, errors.New("migrator: required"))
 	}
-	if c.AdminPools == nil {
-		errs = append(errs, errors.New("admin pools: required"))
+	if c.Sessions == nil {
+		errs = append(errs, errors.New("sessions: required"))
 	}
 	if err := tenants.ValidateFleet(c.Fleet); err != nil {
 		errs = append(errs, err)

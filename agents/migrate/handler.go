@@ -13,6 +13,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/tenantfleet/tenantfleet/queue"
+	"github.com/tenantfleet/tenantfleet/tenants"
 	"github.com/tenantfleet/tenantfleet/tenants/migrations"
 )
 
@@ -131,10 +132,20 @@ func (r *Runner) migrate(ctx context.Context, w work, instanceID, lease string, 
 	if err != nil {
 		return outcome{}, err
 	}
-	pool, err := r.cfg.AdminPools.Pool(ctx, inst)
+	names, err := tenants.NamesFor(r.cfg.Fleet, w.TenantID)
+	if err == nil && (names.Schema != w.Schema || names.Role != w.Role) {
+		err = fmt.Errorf("migrate: tenant %s is recorded with schema %s and role %s, not its own", w.TenantID, w.Schema, w.Role)
+	}
 	if err != nil {
 		return r.judge(ctx, w, attempt, migrations.Result{}, 0, err, log), nil
 	}
+	// The tenant's own login: the migration touches objects the tenant
+	// owns and may have planted code on.
+	pool, err := r.cfg.Sessions.Tenant(ctx, inst, names, 1)
+	if err != nil {
+		return r.judge(ctx, w, attempt, migrations.Result{}, 0, err, log), nil
+	}
+	defer pool.Close()
 	runCtx, cancel := context.WithCancelCause(ctx)
 	var keeper sync.WaitGroup
 	keeper.Go(func() {

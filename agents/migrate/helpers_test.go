@@ -17,6 +17,8 @@ import (
 	"github.com/tenantfleet/tenantfleet/config"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/infra/load"
+	"github.com/tenantfleet/tenantfleet/infra/sessions"
+	"github.com/tenantfleet/tenantfleet/infra/sessions/sessionstest"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 	"github.com/tenantfleet/tenantfleet/tenants/migrations"
@@ -68,7 +70,7 @@ type env struct {
 	queue    *queue.Client
 	catalog  *tenants.Catalog
 	adminURL string
-	pools    *migrate.URLPools
+	sessions *sessions.Sessions
 	runner   *migrate.Runner
 	migrator *migrations.Migrator
 	fsys     fs.FS
@@ -131,11 +133,7 @@ func setup(t testing.TB, o options) *env {
 	if err != nil {
 		t.Fatalf("migrations.New: %v", err)
 	}
-	e.pools, err = migrate.NewURLPools(migrate.URLPoolsConfig{URL: migrate.LocalAdminURL(e.adminURL), MaxConns: 8})
-	if err != nil {
-		t.Fatalf("NewURLPools: %v", err)
-	}
-	t.Cleanup(e.pools.Close)
+	e.sessions = sessionstest.Local(t, e.adminURL)
 	e.runner = e.newRunner(t, o)
 	return e
 }
@@ -144,7 +142,7 @@ func (e *env) newRunner(t testing.TB, o options) *migrate.Runner {
 	t.Helper()
 	r, err := migrate.New(migrate.Config{
 		DB: e.cp, Redis: e.rdb, Queue: e.queue, Fleet: e.fleet, Migrator: e.migrator,
-		AdminPools: e.pools, Load: o.load, LeaseTTL: o.leaseTTL,
+		Sessions: e.sessions, Load: o.load, LeaseTTL: o.leaseTTL,
 		MaxAttempts: o.maxAttempts, RetryBackoff: 100 * time.Millisecond,
 		PauseRecheck: 200 * time.Millisecond, LoadTTL: time.Millisecond,
 		Logger: cptest.DiscardLogger(),
@@ -252,12 +250,21 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-// version reads a tenant's version.
+// version reads a tenant's version, logged in as the tenant.
 func (e *env) version(t testing.TB, inst instance, tenantID string) int64 {
 	t.Helper()
-	pool := e.instancePool(t, inst)
+	ctx := testContext(t)
+	in, err := e.catalog.GetInstance(ctx, inst.id)
+	if err != nil {
+		t.Fatalf("GetInstance: %v", err)
+	}
 	names, _ := tenants.NamesFor(e.fleet, tenantID)
-	v, err := e.migrator.Version(testContext(t), pool, migrations.Target{Schema: names.Schema, Role: names.Role})
+	pool, err := e.sessions.Tenant(ctx, in, names, 1)
+	if err != nil {
+		t.Fatalf("tenant session of %s: %v", tenantID, err)
+	}
+	defer pool.Close()
+	v, err := e.migrator.Version(ctx, pool, migrations.Target{Schema: names.Schema, Role: names.Role})
 	if err != nil {
 		t.Fatalf("Version %s: %v", tenantID, err)
 	}
@@ -272,7 +279,7 @@ func (e *env) instancePool(t testing.TB, inst instance) *pgxpool.Pool {
 	if err != nil {
 		t.Fatalf("GetInstance: %v", err)
 	}
-	pool, err := e.pools.Pool(ctx, in)
+	pool, err := e.sessions.Admin(ctx, in)
 	if err != nil {
 		t.Fatalf("pool: %v", err)
 	}

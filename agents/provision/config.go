@@ -11,6 +11,7 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/infra/provider"
+	"github.com/tenantfleet/tenantfleet/infra/sessions"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 	"github.com/tenantfleet/tenantfleet/tenants/migrations"
@@ -45,8 +46,11 @@ type Config struct {
 	Intake *intake.Intake
 	// Provider creates instances. Required.
 	Provider provider.Provider
-	// Connector opens admin pools on instances' tenant databases. Required.
-	Connector AdminConnector
+	// Sessions opens the agent's sessions on instances: admin ones for
+	// isolation DDL, the tenant's own login for its migrations (never an
+	// admin session that switched role: the tenant may have planted code on
+	// its objects). Required.
+	Sessions *sessions.Sessions
 	// Migrator migrates new tenants' schemas to the latest version.
 	// Required.
 	Migrator *migrations.Migrator
@@ -130,7 +134,7 @@ func (c Config) validate() error {
 	}{
 		{"DB", c.DB != nil}, {"Queue", c.Queue != nil}, {"Catalog", c.Catalog != nil},
 		{"Router", c.Router != nil}, {"Intake", c.Intake != nil}, {"Provider", c.Provider != nil},
-		{"Connector", c.Connector != nil}, {"Migrator", c.Migrator != nil},
+		{"Sessions", c.Sessions != nil}, {"Migrator", c.Migrator != nil},
 	} {
 		if !f.set {
 			errs = append(errs, fmt.Errorf("%s is required", f.name))

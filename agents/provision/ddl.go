@@ -19,7 +19,7 @@ import (
 // lock is a transaction-level advisory lock in the control plane, keyed by
 // the server's host and port (local instances share one server).
 func (a *Agent) withDDL(ctx context.Context, inst tenants.Instance, fn func(ctx context.Context, admin *pgxpool.Pool) error) error {
-	admin, err := a.cfg.Connector.Admin(ctx, inst)
+	admin, err := a.cfg.Sessions.Admin(ctx, inst)
 	if err != nil {
 		return err
 	}

@@ -169,9 +169,7 @@ func (a *Agent) deleteInstance(ctx context.Context, inst tenants.Instance) error
 	if inst.Status == tenants.InstanceDeleted {
 		return nil
 	}
-	if forget, ok := a.cfg.Connector.(interface{ Forget(database string) }); ok {
-		forget.Forget(inst.Database)
-	}
+	a.cfg.Sessions.Forget(inst)
 	if inst.ProviderRef != "" {
 		if err := a.cfg.Provider.Delete(ctx, inst.ProviderRef); err != nil {
 			return fmt.Errorf("provision: delete instance %s: %w", inst.ID, err)

@@ -153,7 +153,10 @@ func (a *Agent) saga(ctx context.Context, p queue.OnboardPayload, names tenants.
 	}
 
 	if err := a.withDDL(ctx, inst, func(ctx context.Context, admin *pgxpool.Pool) error {
-		return tenants.EnsureTenant(ctx, admin, names)
+		if err := tenants.EnsureTenant(ctx, admin, names); err != nil {
+			return err
+		}
+		return a.cfg.Sessions.EnableLogin(ctx, admin, names)
 	}); err != nil {
 		return err
 	}
@@ -161,11 +164,7 @@ func (a *Agent) saga(ctx context.Context, p queue.OnboardPayload, names tenants.
 		return err
 	}
 
-	admin, err := a.cfg.Connector.Admin(ctx, inst)
-	if err != nil {
-		return err
-	}
-	res, err := a.cfg.Migrator.Up(ctx, admin, migrations.Target{Schema: names.Schema, Role: names.Role})
+	res, err := a.migrate(ctx, inst, names)
 	if err != nil {
 		return fmt.Errorf("provision: migrate %s: %w", tenant.ID, err)
 	}
@@ -211,6 +210,17 @@ func (a *Agent) saga(ctx context.Context, p queue.OnboardPayload, names tenants.
 	queue.Logger(ctx).InfoContext(ctx, "tenant onboarded", slog.String("tenant", tenant.ID),
 		slog.String("tier", string(tenant.Tier)), slog.String("instance", inst.ID))
 	return a.hook(StepDone)
+}
+
+// migrate brings the tenant's schema to the latest version in a session
+// that logs in as the tenant itself.
+func (a *Agent) migrate(ctx context.Context, inst tenants.Instance, names tenants.Names) (migrations.Result, error) {
+	pool, err := a.cfg.Sessions.Tenant(ctx, inst, names, 1)
+	if err != nil {
+		return migrations.Result{}, err
+	}
+	defer pool.Close()
+	return a.cfg.Migrator.Up(ctx, pool, migrations.Target{Schema: names.Schema, Role: names.Role})
 }
 
 // step records that step completed and runs the test hook.

@@ -11,19 +11,30 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
+	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/infra/provider/rds"
 	"github.com/tenantfleet/tenantfleet/infra/provider/rds/rdsfake"
+	"github.com/tenantfleet/tenantfleet/infra/sessions"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
-// noConnector stands for the missing RDS connector (the master password
-// lives in Secrets Manager).
+// noConnector is a connector that reaches no instance: these tests cover
+// the instance lifecycle, not sessions on the instances.
 type noConnector struct{}
 
-func (noConnector) Admin(context.Context, tenants.Instance) (*pgxpool.Pool, error) {
+var _ provider.Connector = noConnector{}
+
+func (noConnector) Admin(context.Context, provider.Endpoint) (*pgxpool.Pool, error) {
 	return nil, errors.New("no rds admin connector")
 }
+
+func (noConnector) LoginConfig(context.Context, provider.Endpoint, string, string) (*pgxpool.Config, error) {
+	return nil, errors.New("no rds admin connector")
+}
+
+func (noConnector) Forget(provider.Endpoint) {}
+func (noConnector) Close()                   {}
 
 // setupRDS is setup with the real RDS provider pointed at a local
 // rdsfake server (and no admin connector: RDS has none yet).
@@ -36,7 +47,11 @@ func setupRDS(t *testing.T, mutate ...func(*Config)) (*env, *rdsfake.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := setup(t, append([]func(*Config){func(c *Config) { c.Provider, c.Connector = prov, noConnector{} }}, mutate...)...)
+	none, err := sessions.New(sessions.Config{Connector: noConnector{}, Key: cptest.SecretKey(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := setup(t, append([]func(*Config){func(c *Config) { c.Provider, c.Sessions = prov, none }}, mutate...)...)
 	return e, srv
 }
 

@@ -21,6 +21,8 @@ import (
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/infra/provider/local"
+	"github.com/tenantfleet/tenantfleet/infra/sessions"
+	"github.com/tenantfleet/tenantfleet/infra/sessions/sessionstest"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 	"github.com/tenantfleet/tenantfleet/tenants/migrations"
@@ -40,7 +42,7 @@ type env struct {
 	router   *tenants.Router
 	intake   *intake.Intake
 	provider provider.Provider
-	conn     *LocalConnector
+	sessions *sessions.Sessions
 	agent    *Agent
 	logs     *syncBuffer
 	cfg      Config
@@ -91,14 +93,14 @@ func setup(t *testing.T, mutate ...func(*Config)) *env {
 		t.Fatal(err)
 	}
 	e.provider = prov
-	e.conn = &LocalConnector{AdminURL: e.adminURL, MaxConns: 4}
+	e.sessions = sessionstest.Local(t, e.adminURL)
 	mig, err := migrations.New(migrations.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.cfg = Config{
 		DB: db, Queue: e.queue, Catalog: e.catalog, Router: e.router, Intake: e.intake,
-		Provider: prov, Connector: e.conn, Migrator: mig, Fleet: e.fleet,
+		Provider: prov, Sessions: e.sessions, Migrator: mig, Fleet: e.fleet,
 		CheckDelay: 50 * time.Millisecond, PlacementPoll: 10 * time.Millisecond,
 		// Handlers called directly do not wait for instances: the helpers
 		// run instance:create themselves. Worker tests set a wait.
@@ -112,10 +114,7 @@ func setup(t *testing.T, mutate ...func(*Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		e.conn.Close()
-		prov.Close()
-	})
+	t.Cleanup(prov.Close)
 	return e
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/agents/provision"
 	"github.com/tenantfleet/tenantfleet/infra/awsclient"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
 	"github.com/tenantfleet/tenantfleet/infra/load"
 	"github.com/tenantfleet/tenantfleet/infra/load/cloudwatch"
@@ -19,6 +20,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/infra/provider/local"
 	"github.com/tenantfleet/tenantfleet/infra/provider/rds"
 	"github.com/tenantfleet/tenantfleet/infra/restapi"
+	"github.com/tenantfleet/tenantfleet/infra/sessions"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 	"github.com/tenantfleet/tenantfleet/tenants/migrations"
@@ -31,11 +33,11 @@ type services struct {
 	router    *tenants.Router
 	intake    *intake.Intake
 	provider  provider.Provider
-	connector *provision.LocalConnector
+	connector provider.Connector
+	sessions  *sessions.Sessions
 	provision *provision.Agent
 	adminDB   *pgxpool.Pool
 	migrate   *migrate.Runner
-	migPools  *migrate.URLPools
 }
 
 // newServices builds the fleet's agents from the configuration and starts
@@ -68,7 +70,10 @@ func newServices(ctx context.Context, a *app) (*services, error) {
 		s.close()
 		return nil, err
 	}
-	s.connector = &provision.LocalConnector{AdminURL: a.cfg.LocalAdminURL}
+	if err := s.openSessions(ctx, a); err != nil {
+		s.close()
+		return nil, err
+	}
 	if s.provision, err = provision.New(provision.Config{
 		DB:                a.db,
 		Queue:             a.queue,
@@ -76,7 +81,7 @@ func newServices(ctx context.Context, a *app) (*services, error) {
 		Router:            s.router,
 		Intake:            s.intake,
 		Provider:          s.provider,
-		Connector:         s.connector,
+		Sessions:          s.sessions,
 		Migrator:          migrator,
 		Fleet:             a.cfg.Name,
 		CapacityThreshold: a.cfg.CapacityThreshold,
@@ -112,12 +117,12 @@ func (s *services) newMigrationRunner(ctx context.Context, a *app, migrator *mig
 	if err != nil {
 		return err
 	}
-	if s.migPools, err = migrate.NewURLPools(migrate.URLPoolsConfig{URL: migrate.LocalAdminURL(a.cfg.LocalAdminURL)}); err != nil {
+	if err := s.openSessions(ctx, a); err != nil {
 		return err
 	}
 	s.migrate, err = migrate.New(migrate.Config{
 		DB: a.db, Redis: a.redis, Queue: a.queue, Fleet: a.cfg.Name,
-		Migrator: migrator, AdminPools: s.migPools, Load: source, Logger: a.log,
+		Migrator: migrator, Sessions: s.sessions, Load: source, Logger: a.log,
 	})
 	return err
 }
@@ -133,6 +138,44 @@ func newProvider(ctx context.Context, a *app) (provider.Provider, error) {
 	return nil, fmt.Errorf("unknown provider %q", a.cfg.Provider)
 }
 
+// newConnector builds the configured provider's connector: each provider
+// reaches its own instances with its own credentials, so the local admin
+// URL is never sent to an RDS host.
+func newConnector(a *app) (provider.Connector, error) {
+	switch a.cfg.Provider {
+	case local.Name:
+		return local.NewConnector(local.ConnectorConfig{AdminURL: a.cfg.LocalAdminURL})
+	}
+	return nil, fmt.Errorf("provider %q has no connector yet", a.cfg.Provider)
+}
+
+// openSessions builds the provider's connector and the fleet's sessions on
+// instances (once), with the configured secret key or, without one, the key
+// kept in the control plane.
+func (s *services) openSessions(ctx context.Context, a *app) error {
+	if s.sessions != nil {
+		return nil
+	}
+	key, err := a.cfg.SecretKeyBytes()
+	if err != nil {
+		return err
+	}
+	if key == nil {
+		var created bool
+		if key, created, err = controlplane.StoredSecretKey(ctx, a.db); err != nil {
+			return err
+		}
+		if created {
+			a.log.WarnContext(ctx, "FLEET_SECRET_KEY is not set: generated a secret key for tenant logins and kept it in the control plane; set FLEET_SECRET_KEY in production")
+		}
+	}
+	if s.connector, err = newConnector(a); err != nil {
+		return err
+	}
+	s.sessions, err = sessions.New(sessions.Config{Connector: s.connector, Key: key})
+	return err
+}
+
 // close stops what newServices started.
 func (s *services) close() {
 	if s.router != nil {
@@ -140,9 +183,6 @@ func (s *services) close() {
 	}
 	if s.connector != nil {
 		s.connector.Close()
-	}
-	if s.migPools != nil {
-		s.migPools.Close()
 	}
 	if s.adminDB != nil {
 		s.adminDB.Close()

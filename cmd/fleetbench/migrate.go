@@ -15,6 +15,7 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/config"
+	"github.com/tenantfleet/tenantfleet/infra/sessions"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 	"github.com/tenantfleet/tenantfleet/tenants/migrations"
@@ -71,8 +72,13 @@ func runMigrate(ctx context.Context, cfg config.Config, args []string, stdout, s
 	}
 	defer e.close()
 
+	sess, conn, err := newSessions(e.adminURL, 2)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
 	fmt.Fprintf(stderr, "creating %d tenants...\n", *n)
-	if err := createBenchTenants(ctx, e, *n); err != nil {
+	if err := createBenchTenants(ctx, e, sess, *n); err != nil {
 		return err
 	}
 	res := migrateResult{Scenario: "migrate", Tenants: *n, Migrations: len(benchMigrations), Concurrency: *concurrency, Workers: *workers}
@@ -91,14 +97,9 @@ func runMigrate(ctx context.Context, cfg config.Config, args []string, stdout, s
 	if err != nil {
 		return err
 	}
-	pools, err := migrate.NewURLPools(migrate.URLPoolsConfig{URL: migrate.LocalAdminURL(e.adminURL), MaxConns: int32(*concurrency + 2)})
-	if err != nil {
-		return err
-	}
-	defer pools.Close()
 	queueName := "fleetbench-" + e.fleet
 	runner, err := migrate.New(migrate.Config{DB: e.cp, Redis: e.rdb, Queue: queue.NewClient(e.rdb), Fleet: e.fleet,
-		Migrator: migrator, AdminPools: pools, QueueName: queueName, Logger: e.log})
+		Migrator: migrator, Sessions: sess, QueueName: queueName, Logger: e.log})
 	if err != nil {
 		return err
 	}
@@ -139,8 +140,8 @@ func runMigrate(ctx context.Context, cfg config.Config, args []string, stdout, s
 }
 
 // createBenchTenants creates n active tenants on the env's instance, with
-// their roles and schemas, in a few round trips per batch.
-func createBenchTenants(ctx context.Context, e *env, n int) error {
+// their roles, logins and schemas, in a few round trips per batch.
+func createBenchTenants(ctx context.Context, e *env, sess *sessions.Sessions, n int) error {
 	const batch = 250
 	for lo := 0; lo < n; lo += batch {
 		b := &pgx.Batch{}
@@ -153,6 +154,9 @@ func createBenchTenants(ctx context.Context, e *env, n int) error {
 			b.Queue(`INSERT INTO tenants (id, name, tier, status, instance_id, database_name, schema_name, role_name)
 				VALUES ($1, $1, 'shared', 'active', $2, $3, $4, $5)`, id, e.instance.ID, e.dataDB, names.Schema, names.Role)
 			if err := tenants.EnsureTenant(ctx, e.data, names); err != nil {
+				return err
+			}
+			if err := sess.EnableLogin(ctx, e.data, names); err != nil {
 				return err
 			}
 		}

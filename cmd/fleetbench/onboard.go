@@ -176,7 +176,7 @@ type onboardFleet struct {
 	worker                *queue.Worker
 	srv                   *httpapi.Server
 	prov                  *local.Provider
-	conn                  *provision.LocalConnector
+	conn                  *local.Connector
 	http                  *http.Client
 	base                  string
 	log                   *slog.Logger
@@ -227,13 +227,17 @@ func startOnboardFleet(ctx context.Context, cfg config.Config, log *slog.Logger)
 	if f.prov, err = local.New(ctx, local.Config{AdminURL: f.adminURL, Logger: log}); err != nil {
 		return nil, err
 	}
-	f.conn = &provision.LocalConnector{AdminURL: f.adminURL, MaxConns: int32(cfg.WorkerConcurrency)}
+	sess, conn, err := newSessions(f.adminURL, int32(cfg.WorkerConcurrency))
+	if err != nil {
+		return nil, err
+	}
+	f.conn = conn
 	mig, err := migrations.New(migrations.Config{Logger: log})
 	if err != nil {
 		return nil, err
 	}
 	agent, err := provision.New(provision.Config{DB: f.cp, Queue: q, Catalog: cat, Router: f.router, Intake: in,
-		Provider: f.prov, Connector: f.conn, Migrator: mig, Fleet: f.fleet,
+		Provider: f.prov, Sessions: sess, Migrator: mig, Fleet: f.fleet,
 		CapacityThreshold: cfg.CapacityThreshold, MaxTenants: cfg.MaxTenantsPerInstance, Logger: log})
 	if err != nil {
 		return nil, err

@@ -53,7 +53,7 @@ func (f *benchFleet) tenants(b *testing.B, n int) []Target {
 		out[i] = Target{Schema: cptest.UniqueName("t_"), Role: cptest.UniqueName("tf_mig_")}
 		role := pgx.Identifier{out[i].Role}.Sanitize()
 		f.roles = append(f.roles, role)
-		ddl.WriteString("CREATE ROLE " + role + " NOLOGIN; CREATE SCHEMA " + pgx.Identifier{out[i].Schema}.Sanitize() + " AUTHORIZATION " + role + ";\n")
+		ddl.WriteString("CREATE ROLE " + role + " LOGIN; CREATE SCHEMA " + pgx.Identifier{out[i].Schema}.Sanitize() + " AUTHORIZATION " + role + ";\n")
 	}
 	if _, err := f.pool.Exec(context.Background(), ddl.String()); err != nil {
 		b.Fatalf("create tenants: %v", err)
@@ -84,7 +84,7 @@ func BenchmarkUpSerial(b *testing.B) {
 		b.StopTimer()
 		tg := f.tenants(b, 1)[0]
 		b.StartTimer()
-		if _, err := m.Up(ctx, f.pool, tg); err != nil {
+		if _, err := m.Up(ctx, f.as(b, tg), tg); err != nil {
 			b.Fatalf("Up: %v", err)
 		}
 		tenants++
@@ -111,7 +111,8 @@ func BenchmarkUpParallel5(b *testing.B) {
 		results := make([]Result, parallel)
 		errs := make([]error, parallel)
 		for i, tg := range batch {
-			wg.Go(func() { results[i], errs[i] = m.Up(ctx, f.pool, tg) })
+			pool := f.as(b, tg)
+			wg.Go(func() { results[i], errs[i] = m.Up(ctx, pool, tg) })
 		}
 		wg.Wait()
 		for i, err := range errs {

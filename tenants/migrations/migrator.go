@@ -11,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pressly/goose/v3"
+
+	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
 // Migrator applies one migration set to tenant schemas. It is safe for
@@ -47,10 +49,13 @@ func (m *Migrator) Latest() int64 { return m.set.latest() }
 // Versions returns every version of the migration set, ascending.
 func (m *Migrator) Versions() []int64 { return slices.Clone(m.set.versions) }
 
-// Up migrates the tenant to the latest version. pool is an admin (or
-// owner) pool on the tenant's database whose user can SET ROLE to t.Role;
-// the run borrows one connection from it. On failure the Result still tells
-// what was applied before the failing migration.
+// Up migrates the tenant to the latest version. pool is a pool on the
+// tenant's database that logs in as t.Role itself (tenantlogin.Logins.Open):
+// the migrator refuses, with tenants.ErrNotTenantSession, a session that
+// logged in as anyone else or could become more than the tenant, because
+// the tenant's own objects (the version table, its tables) may carry code it
+// planted. The run borrows one connection from pool. On failure the Result
+// still tells what was applied before the failing migration.
 func (m *Migrator) Up(ctx context.Context, pool *pgxpool.Pool, t Target) (Result, error) {
 	return m.run(ctx, pool, t, m.set.latest())
 }
@@ -171,10 +176,6 @@ func (m *Migrator) Pending(ctx context.Context, pool *pgxpool.Pool, t Target) ([
 	return pending, nil
 }
 
-// scopeLocalSQL scopes one implicit transaction (a pipelined batch) to the
-// tenant, as the tenant's application sessions do.
-const scopeLocalSQL = `SELECT set_config('role', $1, true), set_config('search_path', $2, true)`
-
 // applied returns the versions recorded in the tenant's version table,
 // ascending: one round trip for a schema never migrated, two otherwise.
 func (m *Migrator) applied(ctx context.Context, pool *pgxpool.Pool, t Target) ([]int64, error) {
@@ -198,22 +199,18 @@ func (m *Migrator) applied(ctx context.Context, pool *pgxpool.Pool, t Target) ([
 	return versions, err
 }
 
-// scoped runs one query as the tenant in a single pipelined round trip.
+// scoped runs one query on a verified tenant session of pool.
 func (m *Migrator) scoped(ctx context.Context, pool *pgxpool.Pool, t Target, query string, args []any, scan func(pgx.Rows) error) error {
-	batch := &pgx.Batch{}
-	batch.Queue(scopeLocalSQL, t.Role, t.searchPath())
-	batch.Queue(query, args...)
-	br := pool.SendBatch(ctx, batch)
-	_, err := br.Exec()
-	if err == nil {
-		var rows pgx.Rows
-		if rows, err = br.Query(); err == nil {
-			err = scan(rows)
+	err := pool.AcquireFunc(ctx, func(c *pgxpool.Conn) error {
+		if err := tenants.VerifyTenantSession(ctx, c.Conn(), t.Role); err != nil {
+			return err
 		}
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
+		rows, err := c.Query(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		return scan(rows)
+	})
 	if err != nil {
 		return fmt.Errorf("migrations: schema %s: read version: %w", t.Schema, err)
 	}

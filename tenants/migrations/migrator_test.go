@@ -22,20 +22,20 @@ func TestUpFreshSchemaToLatest(t *testing.T) {
 	if got, want := m.Latest(), int64(3); got != want {
 		t.Fatalf("Latest() = %d, want %d", got, want)
 	}
-	if v, err := m.Version(ctx, in.pool, tg); err != nil || v != 0 {
+	if v, err := m.Version(ctx, in.as(t, tg), tg); err != nil || v != 0 {
 		t.Fatalf("Version before = %d, %v; want 0, nil", v, err)
 	}
-	res, err := m.Up(ctx, in.pool, tg)
+	res, err := m.Up(ctx, in.as(t, tg), tg)
 	if err != nil {
 		t.Fatalf("Up: %v", err)
 	}
 	if res.Before != 0 || res.After != 3 || !slices.Equal(res.Applied, []int64{1, 2, 3}) {
 		t.Fatalf("Up = %+v, want Before 0, After 3, Applied [1 2 3]", res)
 	}
-	if v, err := m.Version(ctx, in.pool, tg); err != nil || v != 3 {
+	if v, err := m.Version(ctx, in.as(t, tg), tg); err != nil || v != 3 {
 		t.Fatalf("Version after = %d, %v; want 3, nil", v, err)
 	}
-	if p, err := m.Pending(ctx, in.pool, tg); err != nil || len(p) != 0 {
+	if p, err := m.Pending(ctx, in.as(t, tg), tg); err != nil || len(p) != 0 {
 		t.Fatalf("Pending = %v, %v; want none", p, err)
 	}
 	for _, rel := range []string{VersionTable, "accounts", "transactions", "audit_trail"} {
@@ -55,10 +55,10 @@ func TestUpRerunIsNoop(t *testing.T) {
 	m := newMigrator(t, Config{})
 	ctx := testContext(t)
 
-	if _, err := m.Up(ctx, in.pool, tg); err != nil {
+	if _, err := m.Up(ctx, in.as(t, tg), tg); err != nil {
 		t.Fatalf("first Up: %v", err)
 	}
-	res, err := m.Up(ctx, in.pool, tg)
+	res, err := m.Up(ctx, in.as(t, tg), tg)
 	if err != nil {
 		t.Fatalf("second Up: %v", err)
 	}
@@ -81,28 +81,28 @@ func TestUpToThenUp(t *testing.T) {
 	m := newMigrator(t, Config{})
 	ctx := testContext(t)
 
-	res, err := m.UpTo(ctx, in.pool, tg, 2)
+	res, err := m.UpTo(ctx, in.as(t, tg), tg, 2)
 	if err != nil {
 		t.Fatalf("UpTo 2: %v", err)
 	}
 	if !slices.Equal(res.Applied, []int64{1, 2}) || res.After != 2 {
 		t.Fatalf("UpTo 2 = %+v, want Applied [1 2], After 2", res)
 	}
-	if p, err := m.Pending(ctx, in.pool, tg); err != nil || !slices.Equal(p, []int64{3}) {
+	if p, err := m.Pending(ctx, in.as(t, tg), tg); err != nil || !slices.Equal(p, []int64{3}) {
 		t.Fatalf("Pending = %v, %v; want [3]", p, err)
 	}
 	if relationExists(t, in.pool, tg.Schema, "audit_trail") {
 		t.Fatalf("audit_trail exists at version 2")
 	}
-	res, err = m.UpTo(ctx, in.pool, tg, 1)
+	res, err = m.UpTo(ctx, in.as(t, tg), tg, 1)
 	if err != nil || res.Before != 2 || res.After != 2 || len(res.Applied) != 0 {
 		t.Fatalf("UpTo 1 at version 2 = %+v, %v; want no-op at 2", res, err)
 	}
-	res, err = m.Up(ctx, in.pool, tg)
+	res, err = m.Up(ctx, in.as(t, tg), tg)
 	if err != nil || res.Before != 2 || !slices.Equal(res.Applied, []int64{3}) {
 		t.Fatalf("Up = %+v, %v; want Before 2, Applied [3]", res, err)
 	}
-	if _, err := m.UpTo(ctx, in.pool, tg, 42); !errors.Is(err, ErrUnknownVersion) {
+	if _, err := m.UpTo(ctx, in.as(t, tg), tg, 42); !errors.Is(err, ErrUnknownVersion) {
 		t.Fatalf("UpTo 42 error = %v, want ErrUnknownVersion", err)
 	}
 }
@@ -114,7 +114,7 @@ func TestObjectsOwnedByTenantRole(t *testing.T) {
 	m := newMigrator(t, Config{})
 	ctx := testContext(t)
 
-	if _, err := m.Up(ctx, in.pool, tg); err != nil {
+	if _, err := m.Up(ctx, in.as(t, tg), tg); err != nil {
 		t.Fatalf("Up: %v", err)
 	}
 	rows, err := in.pool.Query(ctx, `
@@ -141,28 +141,29 @@ func TestObjectsOwnedByTenantRole(t *testing.T) {
 
 func TestSessionReturnedToPoolUnscoped(t *testing.T) {
 	t.Parallel()
-	in := setup(t, 1) // one connection: the next query gets the migration's session
+	in := setup(t, 1)
 	tg := in.tenant(t)
+	login := in.as(t, tg) // one connection: the next query gets the migration's session
 	m := newMigrator(t, Config{})
 	ctx := testContext(t)
 
 	var user, path, lockTimeout string
 	query := "SELECT current_user, current_setting('search_path'), current_setting('lock_timeout')"
-	if err := in.pool.QueryRow(ctx, query).Scan(&user, &path, &lockTimeout); err != nil {
+	if err := login.QueryRow(ctx, query).Scan(&user, &path, &lockTimeout); err != nil {
 		t.Fatalf("before: %v", err)
 	}
-	if _, err := m.Up(ctx, in.pool, tg); err != nil {
+	if _, err := m.Up(ctx, login, tg); err != nil {
 		t.Fatalf("Up: %v", err)
 	}
 	var gotUser, gotPath, gotLockTimeout string
 	var locks int
-	if err := in.pool.QueryRow(ctx, query).Scan(&gotUser, &gotPath, &gotLockTimeout); err != nil {
+	if err := login.QueryRow(ctx, query).Scan(&gotUser, &gotPath, &gotLockTimeout); err != nil {
 		t.Fatalf("after: %v", err)
 	}
 	if gotUser != user || gotPath != path || gotLockTimeout != lockTimeout {
 		t.Fatalf("session after Up = (%s, %s, %s), want (%s, %s, %s)", gotUser, gotPath, gotLockTimeout, user, path, lockTimeout)
 	}
-	if err := in.pool.QueryRow(ctx, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()").Scan(&locks); err != nil {
+	if err := login.QueryRow(ctx, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()").Scan(&locks); err != nil {
 		t.Fatalf("advisory locks: %v", err)
 	}
 	if locks != 0 {
@@ -193,8 +194,9 @@ func TestTenantsMigrateInParallelWhileAnotherTenantIsLocked(t *testing.T) {
 		err error
 	}
 	aDone := make(chan outcome, 1)
+	poolA := in.as(t, a)
 	go func() {
-		res, err := m.Up(ctx, in.pool, a)
+		res, err := m.Up(ctx, poolA, a)
 		aDone <- outcome{res, err}
 	}()
 
@@ -202,7 +204,8 @@ func TestTenantsMigrateInParallelWhileAnotherTenantIsLocked(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i, tg := range []Target{b, c} {
-		wg.Go(func() { _, errs[i] = m.Up(ctx, in.pool, tg) })
+		pool := in.as(t, tg)
+		wg.Go(func() { _, errs[i] = m.Up(ctx, pool, tg) })
 	}
 	wg.Wait()
 	for i, err := range errs {
@@ -218,7 +221,7 @@ func TestTenantsMigrateInParallelWhileAnotherTenantIsLocked(t *testing.T) {
 
 	// A fresh run that won't wait long gives up with a retryable error.
 	impatient := newMigrator(t, Config{TenantLockWait: 50 * time.Millisecond})
-	if _, err := impatient.Up(ctx, in.pool, a); !errors.Is(err, ErrTenantBusy) || !Retryable(err) {
+	if _, err := impatient.Up(ctx, in.as(t, a), a); !errors.Is(err, ErrTenantBusy) || !Retryable(err) {
 		t.Fatalf("Up A with short wait: error = %v, want retryable ErrTenantBusy", err)
 	}
 
@@ -243,7 +246,7 @@ func TestFailingMigrationKeepsPreviousVersion(t *testing.T) {
 	})})
 	ctx := testContext(t)
 
-	res, err := m.Up(ctx, in.pool, tg)
+	res, err := m.Up(ctx, in.as(t, tg), tg)
 	var merr *MigrationError
 	if !errors.As(err, &merr) {
 		t.Fatalf("Up error = %v, want a *MigrationError", err)
@@ -257,7 +260,7 @@ func TestFailingMigrationKeepsPreviousVersion(t *testing.T) {
 	if res.After != 1 || !slices.Equal(res.Applied, []int64{1}) {
 		t.Fatalf("Result = %+v, want After 1, Applied [1]", res)
 	}
-	if v, err := m.Version(ctx, in.pool, tg); err != nil || v != 1 {
+	if v, err := m.Version(ctx, in.as(t, tg), tg); err != nil || v != 1 {
 		t.Fatalf("Version = %d, %v; want 1", v, err)
 	}
 	for _, rel := range []string{"gadgets", "later"} {
@@ -279,8 +282,9 @@ func TestConnectionKilledMidMigrationKeepsPreviousVersion(t *testing.T) {
 	ctx := testContext(t)
 
 	done := make(chan error, 1)
+	login := in.as(t, tg)
 	go func() {
-		_, err := hanging.Up(ctx, in.pool, tg)
+		_, err := hanging.Up(ctx, login, tg)
 		done <- err
 	}()
 	// Kill the migration's backend while it is inside migration 2, as a
@@ -289,7 +293,7 @@ func TestConnectionKilledMidMigrationKeepsPreviousVersion(t *testing.T) {
 	waitFor(t, "migration 2 to be running", func() bool {
 		err := in.pool.QueryRow(ctx, `SELECT pid FROM pg_stat_activity
 			WHERE datname = $1 AND application_name = $2 AND query LIKE 'SELECT pg_sleep%'`,
-			in.name, applicationName).Scan(&pid)
+			in.name, ApplicationName).Scan(&pid)
 		return err == nil
 	})
 	if _, err := in.pool.Exec(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
@@ -298,7 +302,7 @@ func TestConnectionKilledMidMigrationKeepsPreviousVersion(t *testing.T) {
 	if err := <-done; err == nil {
 		t.Fatalf("Up with its backend killed returned nil error")
 	}
-	if v, err := hanging.Version(ctx, in.pool, tg); err != nil || v != 1 {
+	if v, err := hanging.Version(ctx, in.as(t, tg), tg); err != nil || v != 1 {
 		t.Fatalf("Version after kill = %d, %v; want 1", v, err)
 	}
 	if relationExists(t, in.pool, tg.Schema, "gadgets") {
@@ -310,7 +314,7 @@ func TestConnectionKilledMidMigrationKeepsPreviousVersion(t *testing.T) {
 		"00001_widgets.sql": first,
 		"00002_gadgets.sql": "-- +goose Up\nCREATE TABLE gadgets (id int);\n",
 	})})
-	res, err := fixed.Up(ctx, in.pool, tg)
+	res, err := fixed.Up(ctx, in.as(t, tg), tg)
 	if err != nil || res.Before != 1 || !slices.Equal(res.Applied, []int64{2}) {
 		t.Fatalf("Up after kill = %+v, %v; want Before 1, Applied [2]", res, err)
 	}
@@ -329,7 +333,7 @@ func TestNoTransactionCreateIndexConcurrently(t *testing.T) {
 	})})
 	ctx := testContext(t)
 
-	res, err := m.Up(ctx, in.pool, tg)
+	res, err := m.Up(ctx, in.as(t, tg), tg)
 	if err != nil || !slices.Equal(res.Applied, []int64{1, 2}) {
 		t.Fatalf("Up = %+v, %v; want Applied [1 2]", res, err)
 	}
@@ -358,7 +362,7 @@ func TestLockTimeoutFailsFastThenSucceeds(t *testing.T) {
 		}),
 	})
 	ctx := testContext(t)
-	if _, err := m.UpTo(ctx, in.pool, tg, 1); err != nil {
+	if _, err := m.UpTo(ctx, in.as(t, tg), tg, 1); err != nil {
 		t.Fatalf("UpTo 1: %v", err)
 	}
 
@@ -372,7 +376,7 @@ func TestLockTimeoutFailsFastThenSucceeds(t *testing.T) {
 		t.Fatalf("lock items: %v", err)
 	}
 
-	res, err := m.Up(ctx, in.pool, tg)
+	res, err := m.Up(ctx, in.as(t, tg), tg)
 	if !errors.Is(err, ErrLockTimeout) || !Retryable(err) {
 		t.Fatalf("Up with items locked: error = %v, want retryable ErrLockTimeout", err)
 	}
@@ -387,7 +391,7 @@ func TestLockTimeoutFailsFastThenSucceeds(t *testing.T) {
 	if err := busy.Rollback(ctx); err != nil {
 		t.Fatalf("release items: %v", err)
 	}
-	res, err = m.Up(ctx, in.pool, tg)
+	res, err = m.Up(ctx, in.as(t, tg), tg)
 	if err != nil || !slices.Equal(res.Applied, []int64{2}) {
 		t.Fatalf("Up after release = %+v, %v; want Applied [2]", res, err)
 	}
@@ -426,7 +430,7 @@ func TestMissingSchemaCreatesNothingElsewhere(t *testing.T) {
 	m := newMigrator(t, Config{})
 	ctx := testContext(t)
 
-	if _, err := m.Up(ctx, in.pool, tg); !errors.Is(err, ErrSchemaNotFound) || !strings.Contains(err.Error(), tg.Schema) {
+	if _, err := m.Up(ctx, in.as(t, tg), tg); !errors.Is(err, ErrSchemaNotFound) || !strings.Contains(err.Error(), tg.Schema) {
 		t.Fatalf("Up on a missing schema: error = %v, want ErrSchemaNotFound naming %s", err, tg.Schema)
 	}
 	if relationExists(t, in.pool, "public", VersionTable) || relationExists(t, in.pool, "public", "accounts") {

@@ -9,25 +9,28 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
-// applicationName marks migration sessions in pg_stat_activity.
-const applicationName = "tenantfleet-migrate"
+// ApplicationName marks migration sessions in pg_stat_activity.
+const ApplicationName = "tenantfleet-migrate"
 
 // resetTimeout bounds the clean-up of a session before it returns to the
 // pool.
 const resetTimeout = 5 * time.Second
 
-// scopeSQL turns a pooled session into the tenant's migration session:
-// session-level (not transaction-local) settings, because goose runs several
-// transactions, and non-transactional steps, on the one connection.
-// It also reports whether the schema exists, so a missing one fails at once
-// rather than in goose's version table creation (which retries for seconds).
-const scopeSQL = `SELECT set_config('role', $1, false),
-       set_config('search_path', $2, false),
-       set_config('lock_timeout', $3, false),
-       set_config('application_name', $4, false),
-       to_regnamespace($2) IS NOT NULL`
+// scopeSQL turns a pooled tenant login session into the tenant's migration
+// session: session-level (not transaction-local) settings, because goose
+// runs several transactions, and non-transactional steps, on the one
+// connection. It also reports whether the schema exists, so a missing one
+// fails at once rather than in goose's version table creation (which
+// retries for seconds). It switches no role: the session logged in as the
+// tenant (tenants.VerifyTenantSession checked it first).
+const scopeSQL = `SELECT set_config('search_path', $1, false),
+       set_config('lock_timeout', $2, false),
+       set_config('application_name', $3, false),
+       to_regnamespace($1) IS NOT NULL`
 
 // resetSQL undoes scopeSQL, and drops any advisory lock a failed unlock left
 // behind, before the connection goes back to the caller's pool.
@@ -71,10 +74,13 @@ func (c *tenantConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		_ = dc.Close()
 		return nil, fmt.Errorf("acquire: unexpected driver connection %T", dc)
 	}
-	var role, path, timeout, app string
+	var path, timeout, app string
 	var schemaExists bool
-	err = conn.Conn().QueryRow(ctx, scopeSQL, c.target.Role, c.target.searchPath(), c.lockTimeout, applicationName).
-		Scan(&role, &path, &timeout, &app, &schemaExists)
+	err = tenants.VerifyTenantSession(ctx, conn.Conn(), c.target.Role)
+	if err == nil {
+		err = conn.Conn().QueryRow(ctx, scopeSQL, c.target.searchPath(), c.lockTimeout, ApplicationName).
+			Scan(&path, &timeout, &app, &schemaExists)
+	}
 	if err == nil && !schemaExists {
 		err = fmt.Errorf("%w: %s", ErrSchemaNotFound, c.target.Schema)
 	}
@@ -82,7 +88,7 @@ func (c *tenantConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		// The session may be half scoped: never hand it back to the pool.
 		_ = conn.Conn().Close(ctx)
 		_ = conn.Close()
-		return nil, fmt.Errorf("scope session to role %s: %w", c.target.Role, err)
+		return nil, fmt.Errorf("scope session of role %s: %w", c.target.Role, err)
 	}
 	return &tenantConn{Conn: conn, ctx: context.WithoutCancel(ctx)}, nil
 }

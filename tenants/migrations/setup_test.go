@@ -40,7 +40,7 @@ func setup(t testing.TB, maxConns int32) instance {
 	return instance{name: name, pool: pool}
 }
 
-// tenant creates a NOLOGIN role and a schema it owns, dropped when the test
+// tenant creates a login role and a schema it owns, dropped when the test
 // ends (roles are cluster-wide, so the names are unique).
 func (in instance) tenant(t testing.TB) Target {
 	t.Helper()
@@ -48,7 +48,7 @@ func (in instance) tenant(t testing.TB) Target {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
 	role, schema := pgx.Identifier{tg.Role}.Sanitize(), pgx.Identifier{tg.Schema}.Sanitize()
-	if _, err := in.pool.Exec(ctx, "CREATE ROLE "+role+" NOLOGIN; CREATE SCHEMA "+schema+" AUTHORIZATION "+role); err != nil {
+	if _, err := in.pool.Exec(ctx, "CREATE ROLE "+role+" LOGIN; CREATE SCHEMA "+schema+" AUTHORIZATION "+role); err != nil {
 		t.Fatalf("create tenant: %v", err)
 	}
 	t.Cleanup(func() {
@@ -59,6 +59,20 @@ func (in instance) tenant(t testing.TB) Target {
 		}
 	})
 	return tg
+}
+
+// as returns a pool on the instance's database that logs in as the
+// tenant's role (the server trusts local logins), closed when the test ends.
+func (in instance) as(t testing.TB, tg Target) *pgxpool.Pool {
+	t.Helper()
+	cfg := in.pool.Config().Copy()
+	cfg.ConnConfig.User = tg.Role
+	pool, err := pgxpool.NewWithConfig(testContext(t), cfg)
+	if err != nil {
+		t.Fatalf("open pool as %s: %v", tg.Role, err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
 }
 
 // newMigrator builds a Migrator or fails the test.

@@ -21,8 +21,8 @@ const maxIdentifierLen = 63
 type Target struct {
 	// Schema is the tenant's schema, for example "t_acme_bank".
 	Schema string
-	// Role is the NOLOGIN role that owns Schema, for example
-	// "tf_t_acme_bank". The pool's user must be able to SET ROLE to it.
+	// Role is the role that owns Schema, for example "tf_t_acme_bank". The
+	// migrator's pool must log in as this role.
 	Role string
 }
 
