@@ -35,6 +35,18 @@ type Config struct {
 	// HTTPAddr is the listen address of the api role (FLEET_HTTP_ADDR, yaml
 	// http_addr). Default 127.0.0.1:8080.
 	HTTPAddr string `yaml:"http_addr"`
+	// MetricsAddr is a separate listen address for /metrics (FLEET_METRICS_ADDR,
+	// yaml metrics_addr), served there without authentication for a
+	// Prometheus scraper on a private network; the api port then no longer
+	// serves /metrics. Default empty: /metrics on the api port, behind the
+	// API token.
+	MetricsAddr string `yaml:"metrics_addr"`
+	// PublicOrigin is the origin (scheme://host[:port]) browsers use to
+	// reach the api role when a reverse proxy in front of it rewrites the
+	// Host header (FLEET_PUBLIC_ORIGIN, yaml public_origin): writes from it
+	// pass the same-origin check. Default empty: only the request's own
+	// Host counts as the fleet's origin.
+	PublicOrigin string `yaml:"public_origin"`
 	// APIToken is the bearer token for the API, dashboard and Asynqmon
 	// (FLEET_API_TOKEN, yaml api_token). Default empty: `fleet run` generates
 	// one and prints it once. It is a secret and is redacted when printed.
@@ -54,7 +66,8 @@ type Config struct {
 	// LogFormat is text or json (FLEET_LOG_FORMAT, yaml log_format). Default text.
 	LogFormat string `yaml:"log_format"`
 	// LogLevel is debug, info, warn or error (FLEET_LOG_LEVEL, yaml log_level).
-	// Default info.
+	// Default info. At debug, /readyz also answers each failed check's
+	// error text.
 	LogLevel string `yaml:"log_level"`
 	// Name is the fleet's name (FLEET_NAME, yaml name): it prefixes the
 	// cluster-wide Postgres role names and the Redis keys of this fleet so two
@@ -197,6 +210,8 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str("FLEET_DATABASE_URL", &c.DatabaseURL)
 	str("FLEET_REDIS_URL", &c.RedisURL)
 	str("FLEET_HTTP_ADDR", &c.HTTPAddr)
+	str("FLEET_METRICS_ADDR", &c.MetricsAddr)
+	str("FLEET_PUBLIC_ORIGIN", &c.PublicOrigin)
 	str("FLEET_API_TOKEN", &c.APIToken)
 	str("FLEET_WEBHOOK_SECRET", &c.WebhookSecret)
 	str("FLEET_JIRA_TENANT_FIELD", &c.JiraTenantField)
@@ -256,7 +271,11 @@ func (c Config) Validate() error {
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	for key, raw := range map[string]string{"FLEET_DATABASE_URL": c.DatabaseURL, "FLEET_LOCAL_ADMIN_URL": c.LocalAdminURL} {
 		if u, err := url.Parse(raw); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
-			bad("%s must be a postgres:// URL with a host, got %q", key, Redact(raw))
+			if isKeywordValue(raw) {
+				bad("%s must be a postgres:// URL with a host, not a key/value connection string, got %q", key, Redact(raw))
+			} else {
+				bad("%s must be a postgres:// URL with a host, got %q", key, Redact(raw))
+			}
 		}
 	}
 	if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
@@ -264,6 +283,16 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		bad("FLEET_HTTP_ADDR must be host:port, got %q", c.HTTPAddr)
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			bad("FLEET_METRICS_ADDR must be host:port, got %q", c.MetricsAddr)
+		} else if c.MetricsAddr == c.HTTPAddr {
+			bad("FLEET_METRICS_ADDR must differ from FLEET_HTTP_ADDR %q (leave it empty to serve /metrics there, behind the token)", c.HTTPAddr)
+		}
+	}
+	if c.PublicOrigin != "" && !isOrigin(c.PublicOrigin) {
+		bad("FLEET_PUBLIC_ORIGIN must be an origin such as https://fleet.example.com (scheme, host, optional port; no path), got %q", Redact(c.PublicOrigin))
 	}
 	if c.APIToken != "" && len(c.APIToken) < 16 {
 		bad("FLEET_API_TOKEN must be at least 16 characters")
@@ -370,13 +399,52 @@ func WithDatabase(raw, name string) string {
 	return u.String()
 }
 
-// Redact hides the password of a URL so it can be printed or logged.
+// redactedValue replaces a secret in a printed connection string; the
+// same mask url.URL.Redacted uses.
+const redactedValue = "xxxxx"
+
+// keywordSecret matches the password=... and sslpassword=... settings of a
+// key/value connection string, single-quoted values with backslash escapes
+// included.
+var keywordSecret = regexp.MustCompile(`(?i)\b(\w*password\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)`)
+
+// isKeywordValue reports whether raw looks like a libpq key/value
+// connection string (host=db dbname=fleet) rather than a URL.
+func isKeywordValue(raw string) bool {
+	return !strings.Contains(raw, "://") && strings.Contains(raw, "=")
+}
+
+// Redact hides the secrets of a connection string so it can be printed or
+// logged: the password of a URL's user info and its password-bearing query
+// parameters (password=, sslpassword=), or the password settings of a
+// key/value connection string. A string that is neither a URL nor a
+// key/value string is not echoed at all.
 func Redact(raw string) string {
+	if isKeywordValue(raw) {
+		return keywordSecret.ReplaceAllString(raw, "${1}"+redactedValue)
+	}
 	u, err := url.Parse(raw)
-	if err != nil {
+	if err != nil || u.Opaque != "" {
 		return "(unparseable URL)"
 	}
+	if u.RawQuery != "" {
+		q := u.Query() // malformed pairs are dropped, never echoed
+		for k := range q {
+			if strings.Contains(strings.ToLower(k), "password") {
+				q[k] = []string{redactedValue}
+			}
+		}
+		u.RawQuery = q.Encode()
+	}
 	return u.Redacted()
+}
+
+// isOrigin reports whether raw is a browser origin: http or https, a host,
+// an optional port, nothing else.
+func isOrigin(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil &&
+		u.Path == "" && u.RawQuery == "" && u.Fragment == ""
 }
 
 // Redacted returns a copy safe to print: secrets replaced and passwords

@@ -71,6 +71,10 @@ func TestLoadValidationErrors(t *testing.T) {
 		{"threshold", map[string]string{"FLEET_CAPACITY_THRESHOLD": "1.5"}, []string{"FLEET_CAPACITY_THRESHOLD"}},
 		{"cap above pool", map[string]string{"FLEET_POOL_SIZE": "4", "FLEET_TENANT_INFLIGHT_CAP": "9"}, []string{"FLEET_TENANT_INFLIGHT_CAP"}},
 		{"jira field", map[string]string{"FLEET_JIRA_TENANT_FIELD": "custom field!"}, []string{"FLEET_JIRA_TENANT_FIELD"}},
+		{"metrics addr", map[string]string{"FLEET_METRICS_ADDR": "9102"}, []string{"FLEET_METRICS_ADDR must be host:port"}},
+		{"metrics addr on the api port", map[string]string{"FLEET_METRICS_ADDR": "127.0.0.1:8080"}, []string{"FLEET_METRICS_ADDR must differ"}},
+		{"public origin with a path", map[string]string{"FLEET_PUBLIC_ORIGIN": "https://fleet.example.com/ui"}, []string{"FLEET_PUBLIC_ORIGIN"}},
+		{"public origin without scheme", map[string]string{"FLEET_PUBLIC_ORIGIN": "fleet.example.com"}, []string{"FLEET_PUBLIC_ORIGIN"}},
 		{"several at once", map[string]string{"FLEET_LOG_FORMAT": "xml", "FLEET_PROVIDER": "gcp"}, []string{"FLEET_LOG_FORMAT", "FLEET_PROVIDER must be local or rds"}},
 	}
 	for _, tc := range cases {
@@ -140,5 +144,99 @@ func TestRedactedHidesSecrets(t *testing.T) {
 	}
 	if c.APIToken != "supersecrettoken123" {
 		t.Errorf("Redacted changed the original")
+	}
+}
+
+func TestLoadMetricsAddrAndPublicOrigin(t *testing.T) {
+	t.Parallel()
+	c, err := Load(envOf(map[string]string{"FLEET_METRICS_ADDR": "10.0.0.5:9102", "FLEET_PUBLIC_ORIGIN": "https://fleet.example.com:8443"}))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.MetricsAddr != "10.0.0.5:9102" || c.PublicOrigin != "https://fleet.example.com:8443" {
+		t.Errorf("metrics addr %q, public origin %q: not applied", c.MetricsAddr, c.PublicOrigin)
+	}
+	if d := Default(); d.MetricsAddr != "" || d.PublicOrigin != "" {
+		t.Errorf("defaults: metrics addr %q, public origin %q; want both empty", d.MetricsAddr, d.PublicOrigin)
+	}
+}
+
+// TestRedactHidesEveryPasswordForm covers the shapes a password takes in a
+// connection string: URL user info, a password query parameter, and a
+// libpq key/value string, quoted or not.
+func TestRedactHidesEveryPasswordForm(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		raw    string
+		secret string
+		keep   string // a part that must survive, so the output stays useful
+	}{
+		{"postgres://fleet:pa55word@db:5432/fleet", "pa55word", "db:5432/fleet"},
+		{"postgres://fleet@db/fleet?password=hunter2&sslmode=require", "hunter2", "sslmode=require"},
+		{"postgres:///fleet?host=/var/run/postgresql&password=hunter2", "hunter2", "host="},
+		{"postgres://db/fleet?sslpassword=keypass&sslkey=/k.pem", "keypass", "sslkey="},
+		{"postgres://db/fleet?PASSWORD=shouty1", "shouty1", "db/fleet"},
+		{"redis://:redispass@cache:6379/0", "redispass", "cache:6379"},
+		{"host=db password=hunter2 dbname=fleet", "hunter2", "dbname=fleet"},
+		{"host=db password = hunter2 dbname=fleet", "hunter2", "dbname=fleet"},
+		{"host=db password='two words' dbname=fleet", "two words", "dbname=fleet"},
+		{`host=db password='it\'s secret' dbname=fleet`, "secret", "dbname=fleet"},
+		{"host=db sslpassword=keypass", "keypass", "host=db"},
+		{"password=hunter2", "hunter2", ""},
+		{"user:hunter2@tcp(db)/fleet", "hunter2", ""},
+	}
+	for _, tc := range cases {
+		got := Redact(tc.raw)
+		if strings.Contains(got, tc.secret) {
+			t.Errorf("Redact(%q) = %q: still holds %q", tc.raw, got, tc.secret)
+		}
+		if !strings.Contains(got, tc.keep) {
+			t.Errorf("Redact(%q) = %q: lost %q", tc.raw, got, tc.keep)
+		}
+	}
+}
+
+// TestValidationErrorsHideDSNPasswords: a key/value DSN or a URL with a
+// password parameter given where a URL is expected is refused with a
+// message that names the problem and not the password.
+func TestValidationErrorsHideDSNPasswords(t *testing.T) {
+	t.Parallel()
+	for key, raw := range map[string]string{
+		"FLEET_DATABASE_URL":    "host=db user=fleet password=hunter2 dbname=fleet",
+		"FLEET_LOCAL_ADMIN_URL": "host=db password='hunter2 x'",
+		"FLEET_REDIS_URL":       "cache:6379?password=hunter2",
+	} {
+		_, err := Load(envOf(map[string]string{key: raw}))
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), key) {
+			t.Fatalf("Load(%s=%q) = %v, want ErrInvalid naming %s", key, raw, err, key)
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: the error echoes the password: %v", key, err)
+		}
+		if key != "FLEET_REDIS_URL" && !strings.Contains(err.Error(), "key/value connection string") {
+			t.Errorf("%s: error %q does not say a key/value string is not accepted", key, err)
+		}
+	}
+	// A URL with a password parameter but another mistake (not postgres).
+	_, err := Load(envOf(map[string]string{"FLEET_DATABASE_URL": "mysql://db/fleet?password=hunter2"}))
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("mysql URL with a password parameter: %v, want an error without the password", err)
+	}
+}
+
+func TestRedactedHidesQueryPasswords(t *testing.T) {
+	t.Parallel()
+	c, err := Load(envOf(map[string]string{
+		"FLEET_DATABASE_URL":    "postgres://fleet@db:5432/fleet?password=dbquerypass",
+		"FLEET_LOCAL_ADMIN_URL": "postgres://db:5432/postgres?password=adminquerypass",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Redacted()
+	for _, field := range []string{r.DatabaseURL, r.LocalAdminURL} {
+		if strings.Contains(field, "querypass") {
+			t.Errorf("redacted config leaks a password parameter: %q", field)
+		}
 	}
 }

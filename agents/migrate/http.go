@@ -2,7 +2,6 @@ package migrate
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,7 +24,11 @@ const (
 // maxSpecBytes bounds a POST body.
 const maxSpecBytes = 1 << 20
 
-// StartRequest is the body of POST /api/v1/migrations.
+// StartRequest is the body of POST /api/v1/migrations: one JSON object
+// (Content-Type application/json), nothing after it; an empty body takes
+// every default. The bounds are Spec's (concurrency 1 to MaxConcurrency,
+// canary 0 to MaxCanary, cpu_threshold above 0 to 100, lag_threshold 0 to
+// MaxLagThreshold); a value outside them is 422, malformed JSON 400.
 type StartRequest struct {
 	Tenants      []string `json:"tenants,omitempty"`
 	Instance     string   `json:"instance,omitempty"`
@@ -66,11 +69,11 @@ func (r *Runner) serveStart(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	var in StartRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil && !errors.Is(err, io.EOF) {
-		httpapi.WriteError(w, http.StatusBadRequest, "invalid JSON: "+err.Error())
-		return
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := httpapi.DecodeJSON(body, &in); err != nil {
+			httpapi.WriteError(w, http.StatusBadRequest, err.Error())
+			return
+		}
 	}
 	spec := Spec{Tenants: in.Tenants, Instance: in.Instance, Version: in.Version, Concurrency: in.Concurrency,
 		Canary: in.Canary, CPUThreshold: in.CPUThreshold, RequestedBy: req.Header.Get("X-Requested-By")}

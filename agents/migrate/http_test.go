@@ -29,10 +29,13 @@ func TestAPIStartsAndReportsARun(t *testing.T) {
 	}
 	t.Cleanup(srv.Stop)
 	base := "http://" + srv.Addr()
-	call := func(method, path, body string) (int, []byte) {
+	callAs := func(contentType, method, path, body string) (int, []byte) {
 		t.Helper()
 		req, _ := http.NewRequestWithContext(testContext(t), method, base+path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+testToken)
+		if body != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatalf("%s %s: %v", method, path, err)
@@ -40,6 +43,10 @@ func TestAPIStartsAndReportsARun(t *testing.T) {
 		defer resp.Body.Close()
 		out, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, out
+	}
+	call := func(method, path, body string) (int, []byte) {
+		t.Helper()
+		return callAs("application/json", method, path, body)
 	}
 
 	if code, _ := call("POST", "/api/v1/migrations", `{"concurrency": 0, "lag_threshold": "soon"}`); code != http.StatusBadRequest {
@@ -50,6 +57,46 @@ func TestAPIStartsAndReportsARun(t *testing.T) {
 	}
 	if code, _ := call("POST", "/api/v1/migrations", `{"tenants": ["nobody-here"]}`); code != http.StatusUnprocessableEntity {
 		t.Errorf("unknown tenant: got %d, want 422", code)
+	}
+	// Every numeric field is bounded (2^31 overflowed the int4 column with a
+	// 500; 2^31-1 disabled the per-instance cap), JSON means one object
+	// and nothing after it, and the body must say it is JSON.
+	for _, tc := range []struct {
+		name, body string
+		want       int
+	}{
+		{"concurrency 2^31", `{"instance": "ia", "concurrency": 2147483648}`, 422},
+		{"concurrency 2^31-1", `{"instance": "ia", "concurrency": 2147483647}`, 422},
+		{"concurrency above the max", `{"instance": "ia", "concurrency": 101}`, 422},
+		{"concurrency negative", `{"instance": "ia", "concurrency": -1}`, 422},
+		{"concurrency beyond int64", `{"instance": "ia", "concurrency": 1e30}`, 400},
+		{"concurrency not whole", `{"instance": "ia", "concurrency": 2.5}`, 400},
+		{"canary 2^31", `{"instance": "ia", "canary": 2147483648}`, 422},
+		{"canary above the max", `{"instance": "ia", "canary": 1001}`, 422},
+		{"cpu threshold above 100", `{"instance": "ia", "cpu_threshold": 100.5}`, 422},
+		{"cpu threshold negative", `{"instance": "ia", "cpu_threshold": -1}`, 422},
+		{"lag threshold above the max", `{"instance": "ia", "lag_threshold": "2h"}`, 422},
+		{"lag threshold negative", `{"instance": "ia", "lag_threshold": "-1s"}`, 422},
+		{"version beyond the set", `{"instance": "ia", "version": 9223372036854775807}`, 422},
+		{"trailing object", `{"instance": "ia"} {"concurrency": 100}`, 400},
+		{"trailing garbage", `{"instance": "ia"}garbage`, 400},
+		{"not an object", `[{"instance": "ia"}]`, 400},
+		{"unknown field", `{"instance": "ia", "concurency": 2}`, 400},
+	} {
+		code, body := call("POST", "/api/v1/migrations", tc.body)
+		if code != tc.want {
+			t.Errorf("%s: got %d %s, want %d", tc.name, code, body, tc.want)
+		}
+		if code == http.StatusUnprocessableEntity && !strings.Contains(string(body), "must be between") &&
+			!strings.Contains(string(body), "want above 0") && !strings.Contains(string(body), "not in the migration set") {
+			t.Errorf("%s: 422 without the bound in the message: %s", tc.name, body)
+		}
+	}
+	if code, _ := callAs("text/plain", "POST", "/api/v1/migrations", `{"instance": "ia"}`); code != http.StatusUnsupportedMediaType {
+		t.Errorf("text/plain body: got %d, want 415", code)
+	}
+	if latest, _ := call("GET", "/api/v1/migrations/latest", ""); latest != http.StatusNotFound {
+		t.Fatalf("a refused request started a run: latest answers %d, want 404", latest)
 	}
 	code, body := call("POST", "/api/v1/migrations", `{"instance": "ia", "concurrency": 2, "lag_threshold": "5s"}`)
 	if code != http.StatusAccepted {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 )
@@ -76,6 +77,10 @@ func TestStartRejectsBadSpecs(t *testing.T) {
 		"bad tenant id":   {Tenants: []string{"Bad_ID"}},
 		"unknown version": {Version: 42},
 		"bad concurrency": {Concurrency: -1},
+		"concurrency cap": {Concurrency: migrate.MaxConcurrency + 1},
+		"int4 overflow":   {Concurrency: 1 << 31},
+		"canary cap":      {Canary: migrate.MaxCanary + 1},
+		"lag cap":         {LagThreshold: migrate.MaxLagThreshold + time.Second},
 		"bad cpu":         {CPUThreshold: 120},
 		"negative canary": {Canary: -2},
 		"control chars":   {RequestedBy: "eve\nforged log line"},

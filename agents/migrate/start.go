@@ -35,15 +35,18 @@ type Spec struct {
 	// Migrator's set.
 	Version int64 `json:"version,omitempty"`
 	// Concurrency is the most tenants migrating at once on one instance,
-	// across every worker of the fleet. Default 5.
+	// across every worker of the fleet. Default 5; 1 to MaxConcurrency.
 	Concurrency int `json:"concurrency,omitempty"`
 	// Canary migrates this many tenants first; if one of them fails the
-	// run stops before the others start. Default 0: no canary.
+	// run stops before the others start. Default 0: no canary. At most
+	// MaxCanary; a canary of at least the number of selected tenants
+	// migrates them all at once (no canary phase).
 	Canary int `json:"canary,omitempty"`
 	// CPUThreshold pauses an instance whose CPU is above it, in percent.
-	// Default 70.
+	// Default 70; above 0 and at most 100.
 	CPUThreshold float64 `json:"cpu_threshold,omitempty"`
-	// LagThreshold pauses an instance whose replicas lag more. Default 10s.
+	// LagThreshold pauses an instance whose replicas lag more. Default
+	// 10s; at most MaxLagThreshold.
 	LagThreshold time.Duration `json:"lag_threshold,omitempty"`
 	// RequestedBy names who started the run, for the record.
 	RequestedBy string `json:"requested_by,omitempty"`
@@ -56,22 +59,33 @@ func (s Spec) withDefaults() Spec {
 	return s
 }
 
-// maxRequestedBy bounds Spec.RequestedBy, which may come from an HTTP header.
-const maxRequestedBy = 200
+// Bounds of a Spec, checked for the CLI and the API alike.
+const (
+	// MaxConcurrency bounds Spec.Concurrency: more tenants migrating at
+	// once on one instance is no throttle at all.
+	MaxConcurrency = 100
+	// MaxCanary bounds Spec.Canary.
+	MaxCanary = 1000
+	// MaxLagThreshold bounds Spec.LagThreshold.
+	MaxLagThreshold = time.Hour
+	// maxRequestedBy bounds Spec.RequestedBy, which may come from an HTTP
+	// header.
+	maxRequestedBy = 200
+)
 
 func (s Spec) validate(versions []int64) error {
 	var errs []error
-	if s.Concurrency < 1 {
-		errs = append(errs, fmt.Errorf("concurrency %d: must be at least 1", s.Concurrency))
+	if s.Concurrency < 1 || s.Concurrency > MaxConcurrency {
+		errs = append(errs, fmt.Errorf("concurrency %d: must be between 1 and %d", s.Concurrency, MaxConcurrency))
 	}
-	if s.Canary < 0 {
-		errs = append(errs, fmt.Errorf("canary %d: must not be negative", s.Canary))
+	if s.Canary < 0 || s.Canary > MaxCanary {
+		errs = append(errs, fmt.Errorf("canary %d: must be between 0 and %d", s.Canary, MaxCanary))
 	}
-	if s.CPUThreshold <= 0 || s.CPUThreshold > 100 {
+	if !(s.CPUThreshold > 0 && s.CPUThreshold <= 100) { // NaN included
 		errs = append(errs, fmt.Errorf("cpu threshold %g: want above 0 and at most 100", s.CPUThreshold))
 	}
-	if s.LagThreshold < 0 {
-		errs = append(errs, fmt.Errorf("lag threshold %s: must not be negative", s.LagThreshold))
+	if s.LagThreshold < 0 || s.LagThreshold > MaxLagThreshold {
+		errs = append(errs, fmt.Errorf("lag threshold %s: must be between 0 and %s", s.LagThreshold, MaxLagThreshold))
 	}
 	if s.Version != 0 && !slices.Contains(versions, s.Version) {
 		errs = append(errs, fmt.Errorf("version %d: not in the migration set %v", s.Version, versions))

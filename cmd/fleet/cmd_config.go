@@ -37,6 +37,8 @@ func configView(c config.Config) map[string]any {
 		"database_url":             c.DatabaseURL,
 		"redis_url":                c.RedisURL,
 		"http_addr":                c.HTTPAddr,
+		"metrics_addr":             c.MetricsAddr,
+		"public_origin":            c.PublicOrigin,
 		"api_token":                c.APIToken,
 		"webhook_secret":           c.WebhookSecret,
 		"jira_tenant_field":        c.JiraTenantField,

@@ -68,8 +68,8 @@ func migrateUp(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "migrate up")
 	tenantList := fs.String("tenants", "", "comma-separated tenant ids (default: every active tenant)")
 	instance := fs.String("instance", "", "only the tenants of this instance")
-	concurrency := fs.Int("concurrency", 5, "tenants migrating at once per instance, fleet-wide")
-	canary := fs.Int("canary", 0, "migrate this many tenants first; stop the run if one fails")
+	concurrency := fs.Int("concurrency", 5, fmt.Sprintf("tenants migrating at once per instance, fleet-wide (1 to %d)", migrate.MaxConcurrency))
+	canary := fs.Int("canary", 0, fmt.Sprintf("migrate this many tenants first; stop the run if one fails (at most %d)", migrate.MaxCanary))
 	wait := fs.Bool("wait", false, "show progress until the run ends; exit non-zero if any tenant failed")
 	if pos, err := parseInterleaved(fs, args); err != nil {
 		return err

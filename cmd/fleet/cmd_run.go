@@ -135,8 +135,11 @@ func startRole(ctx context.Context, a *app, svc *services, role string) (stopper
 		srv, err := httpapi.New(httpapi.Config{
 			Addr:            a.cfg.HTTPAddr,
 			Token:           a.cfg.APIToken,
+			TrustedOrigins:  trustedOrigins(a.cfg),
 			Registry:        a.registry,
+			MetricsAddr:     a.cfg.MetricsAddr,
 			Checks:          readinessChecks(a),
+			ReadinessDetail: a.cfg.LogLevel == "debug",
 			Monitoring:      mon,
 			ShutdownTimeout: a.cfg.ShutdownTimeout,
 			Logger:          a.log,
@@ -157,6 +160,15 @@ func startRole(ctx context.Context, a *app, svc *services, role string) (stopper
 type stopFunc func()
 
 func (f stopFunc) Stop() { f() }
+
+// trustedOrigins are the origins besides the request's Host from which
+// browser writes are accepted: the configured public origin, if any.
+func trustedOrigins(cfg config.Config) []string {
+	if cfg.PublicOrigin == "" {
+		return nil
+	}
+	return []string{cfg.PublicOrigin}
+}
 
 func readinessChecks(a *app) []httpapi.Check {
 	return []httpapi.Check{

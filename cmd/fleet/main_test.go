@@ -49,7 +49,8 @@ func TestUnknownCommandIsUsageError(t *testing.T) {
 }
 
 func TestConfigCommandRedacts(t *testing.T) {
-	env := map[string]string{"FLEET_API_TOKEN": "very-secret-token-123", "FLEET_DATABASE_URL": "postgres://u:hunter2@db/fleet"}
+	env := map[string]string{"FLEET_API_TOKEN": "very-secret-token-123", "FLEET_DATABASE_URL": "postgres://u:hunter2@db/fleet",
+		"FLEET_LOCAL_ADMIN_URL": "postgres://admin@db/postgres?password=querysecret&sslmode=require"}
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"config"}, func(k string) string { return env[k] }, &out, io.Discard); err != nil {
 		t.Fatal(err)
@@ -58,7 +59,8 @@ func TestConfigCommandRedacts(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
 		t.Fatalf("config output is not JSON: %v\n%s", err, out.String())
 	}
-	if strings.Contains(out.String(), "very-secret-token-123") || strings.Contains(out.String(), "hunter2") {
+	if strings.Contains(out.String(), "very-secret-token-123") || strings.Contains(out.String(), "hunter2") ||
+		strings.Contains(out.String(), "querysecret") {
 		t.Fatalf("config output leaks a secret:\n%s", out.String())
 	}
 	if got["acquire_timeout"] != "5s" {
@@ -129,14 +131,35 @@ func TestRunServesAndStopsOnSIGTERM(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	if code, body := status("/metrics", false); code != 200 || !strings.Contains(body, "asynq_queue_size{queue=\"critical\"}") {
-		t.Errorf("/metrics: %d, asynq queue series present: %v", code, strings.Contains(body, "asynq_"))
+	if code, _ := status("/metrics", false); code != 401 {
+		t.Errorf("/metrics without token: %d, want 401", code)
+	}
+	if code, body := status("/metrics", true); code != 200 || !strings.Contains(body, "asynq_queue_size{queue=\"critical\"}") {
+		t.Errorf("/metrics with token: %d, asynq queue series present: %v", code, strings.Contains(body, "asynq_"))
 	}
 	if code, _ := status("/monitoring/", false); code != 401 {
 		t.Errorf("/monitoring/ without token: %d, want 401", code)
 	}
 	if code, body := status("/monitoring/", true); code != 200 || !strings.Contains(body, "<html") {
 		t.Errorf("/monitoring/ with token: %d, want 200 with the Asynqmon page", code)
+	}
+	pause := func(secFetchSite string) int {
+		req, _ := http.NewRequest(http.MethodPost, base+"/monitoring/api/queues/low:pause", strings.NewReader("x"))
+		req.SetBasicAuth("admin", token)
+		req.Header.Set("Content-Type", "text/plain")
+		req.Header.Set("Sec-Fetch-Site", secFetchSite)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := pause("cross-site"); code != http.StatusForbidden {
+		t.Errorf("cross-site Asynqmon pause with basic auth: %d, want 403", code)
+	}
+	if code := pause("same-origin"); code != http.StatusNoContent {
+		t.Errorf("same-origin Asynqmon pause: %d, want 204", code)
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {

@@ -1,6 +1,7 @@
 // Package controlplane owns the fleet's control-plane database: it creates
-// the database when missing and applies the embedded schema migrations under
-// a session advisory lock, so processes starting together are safe.
+// the database when missing, takes PUBLIC's CONNECT and TEMPORARY on it
+// away, and applies the embedded schema migrations under a session advisory
+// lock, so processes starting together are safe.
 package controlplane
 
 import (
@@ -28,8 +29,10 @@ var migrations embed.FS
 const migrationLockID int64 = 0x7466_636f_6e74 // "tfcont"
 
 // Open connects to the control-plane database at databaseURL, creating the
-// database first if it does not exist, then migrates it to the latest
-// version. The caller closes the returned pool.
+// database first if it does not exist, revokes PUBLIC's CONNECT and
+// TEMPORARY on it (at every start, for databases created before or by
+// someone else), then migrates it to the latest version. The caller closes
+// the returned pool.
 func Open(ctx context.Context, databaseURL string, logger *slog.Logger) (*pgxpool.Pool, error) {
 	if err := EnsureDatabase(ctx, databaseURL); err != nil {
 		return nil, err
@@ -37,6 +40,10 @@ func Open(ctx context.Context, databaseURL string, logger *slog.Logger) (*pgxpoo
 	pool, err := pgxpool.New(ctx, databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: connect: %w", err)
+	}
+	if err := restrictPublic(ctx, pool, pool.Config().ConnConfig.Database, logger); err != nil {
+		pool.Close()
+		return nil, err
 	}
 	if err := Migrate(ctx, pool, logger); err != nil {
 		pool.Close()
@@ -82,8 +89,9 @@ func newProvider(db *sql.DB) (*goose.Provider, error) {
 }
 
 // EnsureDatabase creates the database named in databaseURL when it does not
-// exist, connecting to the server's postgres database to do so. pgxpool
-// parameters in the URL (pool_max_conns…) are accepted.
+// exist, connecting to the server's postgres database to do so, and
+// revokes PUBLIC's CONNECT and TEMPORARY on it at once. pgxpool parameters
+// in the URL (pool_max_conns…) are accepted.
 func EnsureDatabase(ctx context.Context, databaseURL string) error {
 	poolCfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
@@ -110,10 +118,13 @@ func EnsureDatabase(ctx context.Context, databaseURL string) error {
 	}
 	defer conn.Close(ctx)
 	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
-	if err != nil && !isDuplicateDatabase(err) {
+	if isDuplicateDatabase(err) {
+		return nil // created by a process starting beside us
+	}
+	if err != nil {
 		return fmt.Errorf("controlplane: create database %q: %w", name, err)
 	}
-	return nil
+	return revokePublic(ctx, conn, name)
 }
 
 func isDuplicateDatabase(err error) bool {

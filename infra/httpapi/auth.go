@@ -1,20 +1,54 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/subtle"
 	"net/http"
 	"strings"
 )
 
+// credential is how a request proved that it holds the API token. It
+// decides what else a state-changing request must show (see
+// requireSameOriginWrites).
+type credential int
+
+const (
+	// credentialNone: no valid credential (never reaches a handler behind
+	// the token).
+	credentialNone credential = iota
+	// credentialBearer is an "Authorization: Bearer <token>" header. Only a
+	// program sets it: a browser never attaches it to a request on its own,
+	// so a page on another site cannot forge it.
+	credentialBearer
+	// credentialBasic is HTTP basic auth with the token as password. A
+	// browser that logged in once replays it on every request to the
+	// fleet's origin, including requests another site makes it send:
+	// writes must prove they come from the fleet's own pages.
+	credentialBasic
+	// The dashboard's session cookie, when it is built, is a third
+	// credential that a browser attaches on its own, like basic auth (see
+	// requireSameOriginWrites for what it will additionally need).
+)
+
+type credentialKey struct{}
+
+// credentialFrom returns the credential RequireToken accepted for the
+// request, credentialNone outside RequireToken.
+func credentialFrom(ctx context.Context) credential {
+	c, _ := ctx.Value(credentialKey{}).(credential)
+	return c
+}
+
 // RequireToken lets a request through only with the API token, as an
 // "Authorization: Bearer <token>" header or as the password of HTTP basic
 // auth (any user name), so a browser can log in to the dashboards. Anything
-// else gets 401 with a Basic challenge.
+// else gets 401 with a Basic challenge. The handler's request context
+// records which of the two was used.
 func RequireToken(token string, next http.Handler) http.Handler {
 	want := []byte(token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if token != "" && tokenMatches(r, want) {
-			next.ServeHTTP(w, r)
+		if c := tokenCredential(r, want); token != "" && c != credentialNone {
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), credentialKey{}, c)))
 			return
 		}
 		w.Header().Set("WWW-Authenticate", `Basic realm="tenantfleet", charset="UTF-8"`)
@@ -22,14 +56,22 @@ func RequireToken(token string, next http.Handler) http.Handler {
 	})
 }
 
-func tokenMatches(r *http.Request, want []byte) bool {
-	var got string
+// tokenCredential compares the request's bearer token, or else its basic
+// auth password, with want in constant time.
+func tokenCredential(r *http.Request, want []byte) credential {
+	var (
+		got  string
+		kind credential
+	)
 	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
-		got = strings.TrimPrefix(h, "Bearer ")
+		got, kind = strings.TrimPrefix(h, "Bearer "), credentialBearer
 	} else if _, pass, ok := r.BasicAuth(); ok {
-		got = pass
+		got, kind = pass, credentialBasic
 	} else {
-		return false
+		return credentialNone
 	}
-	return subtle.ConstantTimeCompare([]byte(got), want) == 1
+	if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+		return credentialNone
+	}
+	return kind
 }

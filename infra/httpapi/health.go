@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -24,8 +25,10 @@ func healthz(w http.ResponseWriter, _ *http.Request) {
 }
 
 // readyz probes every dependency in parallel and answers 200 when all
-// answer, 503 with each failure's reason otherwise.
-func readyz(checks []Check) http.HandlerFunc {
+// answer, 503 otherwise. A failed check reads "unavailable" and its error
+// goes to the log; with detail, the answer carries the error text itself
+// (driver errors name hosts, users and databases: debug only).
+func readyz(checks []Check, detail bool, log *slog.Logger) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), checkTimeout)
 		defer cancel()
@@ -36,7 +39,11 @@ func readyz(checks []Check) http.HandlerFunc {
 			wg.Go(func() {
 				status := "ok"
 				if err := c.Probe(ctx); err != nil {
-					status = err.Error()
+					log.WarnContext(ctx, "readiness check failed", slog.String("check", c.Name), slog.Any("error", err))
+					status = "unavailable"
+					if detail {
+						status = err.Error()
+					}
 				}
 				mu.Lock()
 				results[c.Name] = status

@@ -1,16 +1,16 @@
 // Package httpapi is the fleet's HTTP front: health and readiness probes,
 // Prometheus metrics, the Asynqmon dashboard, and the routes the agents add
-// (webhooks, REST API). Everything but the probes, metrics and webhooks sits
-// behind the API token.
+// (webhooks, REST API). Everything but the probes and webhooks sits behind
+// the API token, and writes made with a credential a browser attaches on
+// its own (basic auth) must come from the fleet's own origin; see
+// docs/security.md, "HTTP surface".
 package httpapi
 
 import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -25,10 +25,24 @@ type Config struct {
 	Addr string
 	// Token is the API token guarding the API and dashboards. Required.
 	Token string
+	// TrustedOrigins are origins ("scheme://host[:port]") from which a
+	// browser's writes are accepted besides the request's own Host, such
+	// as the public origin of a reverse proxy that rewrites Host. Default
+	// none.
+	TrustedOrigins []string
 	// Registry is served on /metrics. Default: an empty registry.
 	Registry *prometheus.Registry
+	// MetricsAddr, when set, is a second listen address that serves only
+	// GET /metrics, without authentication (for a Prometheus scraper on a
+	// private network); /metrics then is no longer served on Addr. Default
+	// empty: /metrics on Addr, behind the token.
+	MetricsAddr string
 	// Checks are probed by /readyz.
 	Checks []Check
+	// ReadinessDetail makes /readyz answer each failed check's error text.
+	// Default false: a failed check reads "unavailable" (driver errors name
+	// hosts, users and databases) and its error goes to the log.
+	ReadinessDetail bool
 	// Monitoring, when set, is mounted at /monitoring/ behind the token
 	// (the Asynqmon UI).
 	Monitoring http.Handler
@@ -40,14 +54,15 @@ type Config struct {
 
 // Server serves the fleet's HTTP endpoints.
 type Server struct {
-	cfg  Config
-	mux  *http.ServeMux
-	http *http.Server
+	cfg     Config
+	mux     *http.ServeMux
+	origins *originGuard
+	api     *endpoint
+	metrics *endpoint // nil without MetricsAddr
 
-	mu       sync.Mutex
-	listener net.Listener
-	done     chan struct{}
-	stopped  bool
+	mu      sync.Mutex
+	started bool
+	stopped bool
 }
 
 // New builds a server with the built-in routes; add more with Handle and
@@ -62,67 +77,86 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), done: make(chan struct{})}
+	origins, err := newOriginGuard(cfg.TrustedOrigins, cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), origins: origins}
 	s.mux.HandleFunc("GET /healthz", healthz)
-	s.mux.Handle("GET /readyz", readyz(cfg.Checks))
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{Registry: cfg.Registry}))
+	s.mux.Handle("GET /readyz", readyz(cfg.Checks, cfg.ReadinessDetail, cfg.Logger))
+	metrics := promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{Registry: cfg.Registry})
+	if cfg.MetricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metrics)
+		s.metrics = newEndpoint("metrics", cfg.MetricsAddr, mux, cfg.Logger)
+	} else {
+		s.handleBehindToken("GET /metrics", metrics)
+	}
 	if cfg.Monitoring != nil {
-		s.HandleAPI("/monitoring/", cfg.Monitoring)
+		s.handleBehindToken("/monitoring/", cfg.Monitoring)
 	}
-	s.http = &http.Server{
-		Handler:           s.mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
-	}
+	s.api = newEndpoint("api", cfg.Addr, s.mux, cfg.Logger)
 	return s, nil
 }
 
 // Handle registers a route that is open to anyone (webhooks, which verify
-// their own signatures).
+// their own signatures; browsers hold no credential for them).
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
 
-// HandleAPI registers a route behind the API token.
+// HandleAPI registers a JSON API route behind the API token: writes made
+// with basic auth must be same-origin, and a request body must be
+// Content-Type application/json (else 415).
 func (s *Server) HandleAPI(pattern string, h http.Handler) {
-	s.mux.Handle(pattern, RequireToken(s.cfg.Token, h))
+	s.handleBehindToken(pattern, requireJSONBody(h))
+}
+
+// handleBehindToken registers a route behind the API token whose writes
+// made with basic auth must be same-origin, whatever their content type
+// (Asynqmon; the dashboard's pages to come).
+func (s *Server) handleBehindToken(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, RequireToken(s.cfg.Token, s.origins.wrap(h)))
 }
 
 // Start listens and serves in the background.
 func (s *Server) Start(ctx context.Context) error {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("httpapi: listen on %s: %w", s.cfg.Addr, err)
+	if err := s.api.listen(ctx); err != nil {
+		return err
 	}
-	s.mu.Lock()
-	s.listener = ln
-	s.mu.Unlock()
-	go func() {
-		defer close(s.done)
-		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.cfg.Logger.Error("http server stopped", slog.Any("error", err))
+	if s.metrics != nil {
+		if err := s.metrics.listen(ctx); err != nil {
+			_ = s.api.ln.Close()
+			return err
 		}
-	}()
-	s.cfg.Logger.InfoContext(ctx, "http listening", slog.String("addr", ln.Addr().String()))
+		s.metrics.serve(ctx, s.cfg.Logger)
+	}
+	s.api.serve(ctx, s.cfg.Logger)
+	s.mu.Lock()
+	s.started = true
+	s.mu.Unlock()
 	return nil
 }
 
 // Addr is the address the server listens on, once started.
-func (s *Server) Addr() string {
+func (s *Server) Addr() string { return s.listening(s.api) }
+
+// MetricsAddr is the address of the separate metrics listener once
+// started, empty without Config.MetricsAddr.
+func (s *Server) MetricsAddr() string { return s.listening(s.metrics) }
+
+func (s *Server) listening(e *endpoint) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.listener == nil {
+	if !s.started || e == nil {
 		return ""
 	}
-	return s.listener.Addr().String()
+	return e.ln.Addr().String()
 }
 
 // Stop stops accepting connections and drains in-flight requests for up to
 // the shutdown timeout, then closes what is left. Safe to call twice.
 func (s *Server) Stop() {
 	s.mu.Lock()
-	if s.stopped || s.listener == nil {
+	if s.stopped || !s.started {
 		s.mu.Unlock()
 		return
 	}
@@ -130,9 +164,11 @@ func (s *Server) Stop() {
 	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
-	if err := s.http.Shutdown(ctx); err != nil {
-		s.cfg.Logger.Warn("http drain cut short", slog.Any("error", err))
-		_ = s.http.Close()
+	var wg sync.WaitGroup
+	for _, e := range []*endpoint{s.api, s.metrics} {
+		if e != nil {
+			wg.Go(func() { e.shutdown(ctx, s.cfg.Logger) })
+		}
 	}
-	<-s.done
+	wg.Wait()
 }

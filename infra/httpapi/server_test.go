@@ -28,6 +28,15 @@ func startServer(t *testing.T, cfg Config) *Server {
 	s.HandleAPI("GET /api/v1/ping", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		WriteJSON(w, http.StatusOK, map[string]string{"pong": "yes"})
 	}))
+	// A JSON write and an open (webhook-like) write, for the origin and
+	// content-type rules.
+	s.HandleAPI("POST /api/v1/echo", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		WriteJSON(w, http.StatusOK, map[string]string{"echo": string(body)})
+	}))
+	s.Handle("POST /webhooks/test", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		WriteJSON(w, http.StatusAccepted, map[string]string{"hook": "taken"})
+	}))
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -83,7 +92,9 @@ func TestAuthOnAPIAndMonitoring(t *testing.T) {
 		{"api token as query is not accepted", "/api/v1/ping?token=" + testToken, nil, 401},
 		{"api bearer", "/api/v1/ping", bearer(testToken), 200},
 		{"healthz is open", "/healthz", nil, 200},
-		{"metrics is open", "/metrics", nil, 200},
+		{"metrics without token", "/metrics", nil, 401},
+		{"metrics bearer", "/metrics", bearer(testToken), 200},
+		{"metrics basic password", "/metrics", basic(testToken), 200},
 	}
 	for _, tc := range cases {
 		code, body, hdr := get(t, base+tc.path, tc.auth)
@@ -133,38 +144,75 @@ func startRedis(t *testing.T) (string, func()) {
 	return addr, stop
 }
 
+// TestReadyzReportsStoppedRedis stops a real Redis: /readyz answers 503
+// naming the failed check with a generic reason, and the driver's error
+// (which names the address) only with ReadinessDetail.
 func TestReadyzReportsStoppedRedis(t *testing.T) {
 	t.Parallel()
 	addr, stopRedis := startRedis(t)
 	client := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 500 * time.Millisecond})
 	t.Cleanup(func() { _ = client.Close() })
-	s := startServer(t, Config{Checks: []Check{
+	checks := []Check{
 		{Name: "redis", Probe: func(ctx context.Context) error { return client.Ping(ctx).Err() }},
 		{Name: "postgres", Probe: func(context.Context) error { return nil }},
-	}})
-	url := "http://" + s.Addr() + "/readyz"
+	}
+	generic := "http://" + startServer(t, Config{Checks: checks}).Addr() + "/readyz"
+	detailed := "http://" + startServer(t, Config{Checks: checks, ReadinessDetail: true}).Addr() + "/readyz"
 
-	code, body, _ := get(t, url, nil)
-	if code != 200 {
+	if code, body, _ := get(t, generic, nil); code != 200 {
 		t.Fatalf("with Redis up: status %d, want 200 (%s)", code, body)
 	}
 	stopRedis()
-	code, body, _ = get(t, url, nil)
-	if code != http.StatusServiceUnavailable {
-		t.Fatalf("with Redis stopped: status %d, want 503 (%s)", code, body)
+	readiness := func(url string) map[string]string { // the checks of a 503
+		t.Helper()
+		code, body, _ := get(t, url, nil)
+		if code != http.StatusServiceUnavailable {
+			t.Fatalf("with Redis stopped: status %d, want 503 (%s)", code, body)
+		}
+		var got struct {
+			Status string            `json:"status"`
+			Checks map[string]string `json:"checks"`
+		}
+		if err := json.Unmarshal([]byte(body), &got); err != nil {
+			t.Fatalf("readyz body %q: %v", body, err)
+		}
+		if got.Checks["postgres"] != "ok" {
+			t.Errorf("postgres check = %q, want ok", got.Checks["postgres"])
+		}
+		return got.Checks
 	}
-	var got struct {
-		Status string            `json:"status"`
-		Checks map[string]string `json:"checks"`
+	_, port, _ := net.SplitHostPort(addr)
+	if got := readiness(generic)["redis"]; got != "unavailable" {
+		t.Errorf("redis check = %q, want the generic \"unavailable\" (no driver error, no address)", got)
 	}
-	if err := json.Unmarshal([]byte(body), &got); err != nil {
-		t.Fatalf("readyz body %q: %v", body, err)
+	if got := readiness(detailed)["redis"]; !strings.Contains(got, port) {
+		t.Errorf("redis check with detail = %q, want the driver's error naming port %s", got, port)
 	}
-	if got.Checks["redis"] == "ok" || got.Checks["redis"] == "" {
-		t.Errorf("redis check = %q, want the failure reason", got.Checks["redis"])
+}
+
+// TestMetricsOnSeparateAddress: with MetricsAddr, /metrics is served there
+// without a token, and the API port no longer serves it at all.
+func TestMetricsOnSeparateAddress(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, Config{MetricsAddr: "127.0.0.1:0"})
+	if s.MetricsAddr() == "" || s.MetricsAddr() == s.Addr() {
+		t.Fatalf("metrics addr %q, api addr %q: want a second listener", s.MetricsAddr(), s.Addr())
 	}
-	if got.Checks["postgres"] != "ok" {
-		t.Errorf("postgres check = %q, want ok", got.Checks["postgres"])
+	bearer := func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+testToken) }
+	if code, body, _ := get(t, "http://"+s.MetricsAddr()+"/metrics", nil); code != 200 || !strings.Contains(body, "# ") {
+		t.Errorf("metrics listener /metrics without token: %d, want 200 with metrics (%.80q)", code, body)
+	}
+	if code, _, _ := get(t, "http://"+s.Addr()+"/metrics", bearer); code != http.StatusNotFound {
+		t.Errorf("api /metrics with MetricsAddr set: %d, want 404", code)
+	}
+	for _, path := range []string{"/healthz", "/api/v1/ping", "/monitoring/"} {
+		if code, _, _ := get(t, "http://"+s.MetricsAddr()+path, bearer); code != http.StatusNotFound {
+			t.Errorf("metrics listener %s: %d, want 404 (it serves /metrics only)", path, code)
+		}
+	}
+	s.Stop()
+	if _, err := http.Get("http://" + s.MetricsAddr() + "/metrics"); err == nil {
+		t.Error("metrics listener still answers after Stop")
 	}
 }
 
