@@ -148,7 +148,9 @@ func (c *Connector) open(ctx context.Context, ep provider.Endpoint) (*pgxpool.Po
 		}
 		pool.Close()
 		if attempt == 1 && isAuthFailure(err) {
-			// masterLogin marked the secret stale: the next get reads it.
+			// Rotated, most likely: read the secret again (masterLogin has
+			// marked it stale already; marking it twice reads it once).
+			c.secrets.invalidate(ep.SecretRef, creds.version)
 			continue
 		}
 		return nil, fmt.Errorf("rds: admin connection to instance %s: %w", ep.InstanceID, err)

@@ -333,8 +333,9 @@ func TestConnectorLoginConfig(t *testing.T) {
 	noSecretIn(t, err, password, "wrong-password-77aa")
 
 	cfg, _ = r.conn.LoginConfig(ctx, r.ep, role, password)
-	if cfg.ConnConfig.TLSConfig == nil || cfg.ConnConfig.TLSConfig.InsecureSkipVerify || cfg.ConnConfig.TLSConfig.ServerName != r.ep.Host || len(cfg.ConnConfig.Fallbacks) != 0 {
-		t.Errorf("login config TLS: got %+v with %d fallbacks, want verified TLS to %s only", cfg.ConnConfig.TLSConfig, len(cfg.ConnConfig.Fallbacks), r.ep.Host)
+	if tc := cfg.ConnConfig.TLSConfig; tc == nil || tc.InsecureSkipVerify || tc.ServerName != r.ep.Host || len(cfg.ConnConfig.Fallbacks) != 0 {
+		t.Errorf("login config: got TLS %v (skip verify %v, server name %q) with %d fallbacks, want verified TLS to %s only",
+			tc != nil, tc != nil && tc.InsecureSkipVerify, r.ep.Host, len(cfg.ConnConfig.Fallbacks), r.ep.Host)
 	}
 
 	for name, tc := range map[string]struct {
