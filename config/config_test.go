@@ -71,6 +71,10 @@ func TestLoadValidationErrors(t *testing.T) {
 		{"threshold", map[string]string{"FLEET_CAPACITY_THRESHOLD": "1.5"}, []string{"FLEET_CAPACITY_THRESHOLD"}},
 		{"cap above pool", map[string]string{"FLEET_POOL_SIZE": "4", "FLEET_TENANT_INFLIGHT_CAP": "9"}, []string{"FLEET_TENANT_INFLIGHT_CAP"}},
 		{"jira field", map[string]string{"FLEET_JIRA_TENANT_FIELD": "custom field!"}, []string{"FLEET_JIRA_TENANT_FIELD"}},
+		{"rds endpoint", map[string]string{"FLEET_RDS_ENDPOINT": "localhost:4566"}, []string{"FLEET_RDS_ENDPOINT must be an http:// or https:// URL"}},
+		{"secrets manager endpoint", map[string]string{"FLEET_SECRETSMANAGER_ENDPOINT": "ftp://x"}, []string{"FLEET_SECRETSMANAGER_ENDPOINT must be an http:// or https:// URL"}},
+		{"missing ca bundle", map[string]string{"FLEET_RDS_CA_BUNDLE": "/nonexistent/global-bundle.pem"}, []string{"FLEET_RDS_CA_BUNDLE must name a readable PEM file"}},
+		{"ca bundle is a directory", map[string]string{"FLEET_RDS_CA_BUNDLE": os.TempDir()}, []string{"FLEET_RDS_CA_BUNDLE"}},
 		{"several at once", map[string]string{"FLEET_LOG_FORMAT": "xml", "FLEET_PROVIDER": "gcp"}, []string{"FLEET_LOG_FORMAT", "FLEET_PROVIDER must be local or rds"}},
 	}
 	for _, tc := range cases {
@@ -86,6 +90,28 @@ func TestLoadValidationErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestLoadRDSConnectorSettings(t *testing.T) {
+	t.Parallel()
+	bundle := filepath.Join(t.TempDir(), "global-bundle.pem")
+	if err := os.WriteFile(bundle, []byte("-----BEGIN CERTIFICATE-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(envOf(map[string]string{
+		"FLEET_PROVIDER":                "rds",
+		"FLEET_RDS_CA_BUNDLE":           bundle,
+		"FLEET_SECRETSMANAGER_ENDPOINT": "http://127.0.0.1:4566",
+	}))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.RDSCABundle != bundle || c.SecretsManagerEndpoint != "http://127.0.0.1:4566" {
+		t.Errorf("got bundle %q endpoint %q", c.RDSCABundle, c.SecretsManagerEndpoint)
+	}
+	if d := Default(); d.RDSCABundle != "" || d.SecretsManagerEndpoint != "" {
+		t.Errorf("defaults: got bundle %q endpoint %q, want both empty", d.RDSCABundle, d.SecretsManagerEndpoint)
 	}
 }
 
