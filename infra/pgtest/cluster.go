@@ -11,6 +11,7 @@
 package pgtest
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"net"
@@ -22,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // BinEnv names the environment variable that overrides where the
@@ -72,7 +74,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 	if v := os.Getenv(BinEnv); v != "" {
 		bin = v
 	}
-	if _, err := os.Stat(filepath.Join(bin, "pg_ctl")); err != nil {
+	if _, err := os.Stat(filepath.Join(bin, "pg_ctl")); err != nil { //nolint:gosec // G703: the test's own environment names the directory
 		t.Fatalf("pgtest: PostgreSQL binaries not found in %s (set %s): %v", bin, BinEnv, err)
 	}
 	dir, err := os.MkdirTemp("", "pgtest-")
@@ -82,7 +84,8 @@ func Start(t testing.TB, opts Options) *Cluster {
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	owner := newOwner(t, dir)
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	var lc net.ListenConfig
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +104,11 @@ func Start(t testing.TB, opts Options) *Cluster {
 		}
 		defer out.Close()
 		owner.chown(t, out.Name())
-		cmd := exec.Command(all[0], all[1:]...)
+		// pg_ctl -w waits for the server; initdb takes seconds. Bounded so a
+		// stuck command fails the test instead of hanging it.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, all[0], all[1:]...) //nolint:gosec // G204: PostgreSQL's own binaries with arguments built here
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Run(); err != nil {
 			text, _ := os.ReadFile(out.Name())
