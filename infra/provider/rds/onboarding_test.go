@@ -14,8 +14,8 @@ import (
 
 // TestOnboardingOntoRDS runs the path of an onboarding onto an RDS instance
 // with the real SDK on both APIs and TLS required: the rds provider creates
-// the instance (rdsfake makes its managed secret in smfake), polls it to
-// ready, the connector reads the master secret and connects over verified
+// the instance (rdsfake makes its managed secret in smfake) and polls it to
+// ready (rdstest completing the creation as RDS would), the connector reads the master secret and connects over verified
 // TLS as the (non-superuser) master user, the isolation DDL readies the
 // database and the tenant, and the tenant's objects are then reached only
 // through a TLS login of the application role switched to the tenant.
@@ -29,6 +29,9 @@ func TestOnboardingOntoRDS(t *testing.T) {
 		t.Fatalf("rds.New: %v", err)
 	}
 	conn := newConnector(t, env.ConnectorConfig())
+	// As RDS does after some minutes: the instance is available at the
+	// next poll.
+	env.CompleteCreations(t)
 
 	created, err := p.Create(ctx, provider.Spec{ID: "shared-001", Tier: provider.TierShared, Fleet: fleet})
 	if err != nil {
@@ -40,7 +43,6 @@ func TestOnboardingOntoRDS(t *testing.T) {
 	if _, err := conn.Admin(ctx, endpointOf(created)); err == nil {
 		t.Fatal("Admin of a creating instance (no endpoint yet): got a pool, want an error")
 	}
-	env.FinishCreate(t, created.ProviderRef)
 	inst, err := p.Describe(ctx, created.ProviderRef)
 	if err != nil || inst.Status != provider.StatusReady {
 		t.Fatalf("Describe: got %+v, %v; want ready", inst, err)

@@ -21,6 +21,7 @@ package rdstest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -126,42 +127,86 @@ func (e *Env) ConnectorConfig() rds.ConnectorConfig {
 // private server, the endpoint there, status available.
 func (e *Env) FinishCreate(t testing.TB, identifier string) {
 	t.Helper()
+	if err := e.finishCreate(testContext(t), identifier); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// CompleteCreations makes every instance creation complete by itself, for
+// tests that drive an agent which creates an instance and polls it: from
+// now on, each DescribeDBInstances call first finishes (FinishCreate) the
+// instances still creating. Failures fail the test. Call it once per Env.
+func (e *Env) CompleteCreations(t testing.TB) {
+	t.Helper()
+	ctx := testContext(t)
+	var hook func()
+	hook = func() {
+		for _, id := range e.RDS.Identifiers() {
+			if inst, ok := e.RDS.Instance(id); ok && inst.Status == rdsfake.StatusCreating {
+				if err := e.finishCreate(ctx, id); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+		e.RDS.OnNext("DescribeDBInstances", hook)
+	}
+	e.RDS.OnNext("DescribeDBInstances", hook)
+}
+
+func (e *Env) finishCreate(ctx context.Context, identifier string) error {
 	inst, ok := e.RDS.Instance(identifier)
 	if !ok {
-		t.Fatalf("rdstest: no RDS instance %s", identifier)
+		return fmt.Errorf("rdstest: no RDS instance %s", identifier)
 	}
 	if inst.SecretArn == "" || inst.DBName == "" {
-		t.Fatalf("rdstest: instance %s has no managed secret or no database", identifier)
+		return fmt.Errorf("rdstest: instance %s has no managed secret or no database", identifier)
 	}
-	user, password := e.MasterCredentials(t, identifier)
-	ctx := testContext(t)
-	conn := e.Superuser(t, "postgres")
+	user, password, err := e.masterCredentials(identifier)
+	if err != nil {
+		return err
+	}
+	conn, err := pgx.Connect(ctx, e.Server.SocketDSN("postgres"))
+	if err != nil {
+		return fmt.Errorf("rdstest: connect as superuser: %w", err)
+	}
+	defer conn.Close(context.Background())
 	role := pgx.Identifier{user}.Sanitize()
 	if _, err := conn.Exec(ctx, "CREATE ROLE "+role+" LOGIN CREATEROLE CREATEDB"); err != nil {
-		t.Fatalf("rdstest: create master user: %v", err)
+		return fmt.Errorf("rdstest: create master user of %s: %w", identifier, err)
 	}
-	setPassword(t, conn, user, password)
+	if err := setPassword(ctx, conn, user, password); err != nil {
+		return err
+	}
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{inst.DBName}.Sanitize()+" OWNER "+role); err != nil {
-		t.Fatalf("rdstest: create database: %v", err)
+		return fmt.Errorf("rdstest: create database of %s: %w", identifier, err)
 	}
 	e.RDS.SetEndpoint(identifier, Host, e.Server.Port)
 	e.RDS.SetStatus(identifier, rdsfake.StatusAvailable)
+	return nil
 }
 
 // MasterCredentials returns the master user and password held by the
 // current version of instance identifier's managed secret.
 func (e *Env) MasterCredentials(t testing.TB, identifier string) (user, password string) {
 	t.Helper()
+	user, password, err := e.masterCredentials(identifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return user, password
+}
+
+func (e *Env) masterCredentials(identifier string) (user, password string, err error) {
 	inst, _ := e.RDS.Instance(identifier)
 	raw, ok := e.Secrets.Current(inst.SecretArn)
 	if !ok {
-		t.Fatalf("rdstest: no managed secret for instance %s", identifier)
+		return "", "", fmt.Errorf("rdstest: no managed secret for instance %s", identifier)
 	}
 	var v struct{ Username, Password string }
 	if err := json.Unmarshal([]byte(raw), &v); err != nil {
-		t.Fatalf("rdstest: managed secret of %s is not JSON", identifier)
+		return "", "", fmt.Errorf("rdstest: managed secret of %s is not JSON", identifier)
 	}
-	return v.Username, v.Password
+	return v.Username, v.Password, nil
 }
 
 // RotateMasterPassword does what a rotation of the managed secret does: a
@@ -179,7 +224,9 @@ func (e *Env) RotateMasterPassword(t testing.TB, identifier string) {
 	}); err != nil {
 		t.Fatalf("rdstest: put secret value: %v", err)
 	}
-	setPassword(t, e.Superuser(t, "postgres"), user, password)
+	if err := setPassword(ctx, e.Superuser(t, "postgres"), user, password); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Superuser connects to database as the superuser over the Unix socket;
@@ -196,17 +243,16 @@ func (e *Env) Superuser(t testing.TB, database string) *pgx.Conn {
 }
 
 // setPassword sets role's password, quoted by the server (format %L), so
-// no password is spliced into SQL by hand.
-func setPassword(t testing.TB, conn *pgx.Conn, role, password string) {
-	t.Helper()
-	ctx := testContext(t)
+// no password is spliced into SQL by hand nor shown in an error.
+func setPassword(ctx context.Context, conn *pgx.Conn, role, password string) error {
 	var stmt string
 	if err := conn.QueryRow(ctx, "SELECT format('ALTER ROLE %I PASSWORD %L', $1::text, $2::text)", role, password).Scan(&stmt); err != nil {
-		t.Fatalf("rdstest: build ALTER ROLE: %v", err)
+		return fmt.Errorf("rdstest: build ALTER ROLE: %w", err)
 	}
 	if _, err := conn.Exec(ctx, stmt); err != nil {
-		t.Fatalf("rdstest: set password of %s: %s", role, strings.ReplaceAll(err.Error(), password, "(password)"))
+		return fmt.Errorf("rdstest: set password of %s: %s", role, strings.ReplaceAll(err.Error(), password, "(password)"))
 	}
+	return nil
 }
 
 func testContext(t testing.TB) context.Context {
