@@ -126,6 +126,19 @@ type Config struct {
 	// in the control plane; the rds provider requires it. A secret, redacted
 	// when printed.
 	SecretKey string `yaml:"secret_key"`
+	// SecretsManagerEndpoint overrides the AWS Secrets Manager endpoint the
+	// rds provider's connector reads instances' master secrets from, for
+	// tests and local emulators (FLEET_SECRETSMANAGER_ENDPOINT, yaml
+	// secretsmanager_endpoint). Default empty: AWS. An http:// or https://
+	// URL.
+	SecretsManagerEndpoint string `yaml:"secretsmanager_endpoint"`
+	// RDSCABundle is a PEM file of the certificate authorities RDS
+	// instances' server certificates must chain to (FLEET_RDS_CA_BUNDLE,
+	// yaml rds_ca_bundle): AWS's bundle, downloaded by the operator from
+	// https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem.
+	// Default empty: the system roots, which on a stock system hold no RDS
+	// CA, so connections to RDS fail verification until it is set.
+	RDSCABundle string `yaml:"rds_ca_bundle"`
 }
 
 // Default returns the configuration with every default filled in.
@@ -235,6 +248,8 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str("FLEET_AWS_REGION", &c.AWSRegion)
 	str("FLEET_RDS_ENDPOINT", &c.RDSEndpoint)
 	str("FLEET_SECRET_KEY", &c.SecretKey)
+	str("FLEET_SECRETSMANAGER_ENDPOINT", &c.SecretsManagerEndpoint)
+	str("FLEET_RDS_CA_BUNDLE", &c.RDSCABundle)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
 	}
@@ -345,6 +360,16 @@ func (c Config) Validate() error {
 	}
 	if c.CapacityThreshold <= 0 || c.CapacityThreshold > 1 {
 		bad("FLEET_CAPACITY_THRESHOLD must be above 0 and at most 1, got %g", c.CapacityThreshold)
+	}
+	for key, raw := range map[string]string{"FLEET_RDS_ENDPOINT": c.RDSEndpoint, "FLEET_SECRETSMANAGER_ENDPOINT": c.SecretsManagerEndpoint} {
+		if u, err := url.Parse(raw); raw != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+			bad("%s must be an http:// or https:// URL, got %q", key, Redact(raw))
+		}
+	}
+	if c.RDSCABundle != "" {
+		if info, err := os.Stat(c.RDSCABundle); err != nil || !info.Mode().IsRegular() {
+			bad("FLEET_RDS_CA_BUNDLE must name a readable PEM file, got %q", c.RDSCABundle)
+		}
 	}
 	if c.MaxTenantsPerInstance < 1 {
 		bad("FLEET_MAX_TENANTS_PER_INSTANCE must be at least 1, got %d", c.MaxTenantsPerInstance)

@@ -75,6 +75,10 @@ func TestLoadValidationErrors(t *testing.T) {
 		{"metrics addr on the api port", map[string]string{"FLEET_METRICS_ADDR": "127.0.0.1:8080"}, []string{"FLEET_METRICS_ADDR must differ"}},
 		{"public origin with a path", map[string]string{"FLEET_PUBLIC_ORIGIN": "https://fleet.example.com/ui"}, []string{"FLEET_PUBLIC_ORIGIN"}},
 		{"public origin without scheme", map[string]string{"FLEET_PUBLIC_ORIGIN": "fleet.example.com"}, []string{"FLEET_PUBLIC_ORIGIN"}},
+		{"rds endpoint", map[string]string{"FLEET_RDS_ENDPOINT": "localhost:4566"}, []string{"FLEET_RDS_ENDPOINT must be an http:// or https:// URL"}},
+		{"secrets manager endpoint", map[string]string{"FLEET_SECRETSMANAGER_ENDPOINT": "ftp://x"}, []string{"FLEET_SECRETSMANAGER_ENDPOINT must be an http:// or https:// URL"}},
+		{"missing ca bundle", map[string]string{"FLEET_RDS_CA_BUNDLE": "/nonexistent/global-bundle.pem"}, []string{"FLEET_RDS_CA_BUNDLE must name a readable PEM file"}},
+		{"ca bundle is a directory", map[string]string{"FLEET_RDS_CA_BUNDLE": os.TempDir()}, []string{"FLEET_RDS_CA_BUNDLE"}},
 		{"several at once", map[string]string{"FLEET_LOG_FORMAT": "xml", "FLEET_PROVIDER": "gcp"}, []string{"FLEET_LOG_FORMAT", "FLEET_PROVIDER must be local or rds"}},
 	}
 	for _, tc := range cases {
@@ -90,6 +94,28 @@ func TestLoadValidationErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestLoadRDSConnectorSettings(t *testing.T) {
+	t.Parallel()
+	bundle := filepath.Join(t.TempDir(), "global-bundle.pem")
+	if err := os.WriteFile(bundle, []byte("-----BEGIN CERTIFICATE-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(envOf(map[string]string{
+		"FLEET_PROVIDER":                "rds",
+		"FLEET_RDS_CA_BUNDLE":           bundle,
+		"FLEET_SECRETSMANAGER_ENDPOINT": "http://127.0.0.1:4566",
+	}))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.RDSCABundle != bundle || c.SecretsManagerEndpoint != "http://127.0.0.1:4566" {
+		t.Errorf("got bundle %q endpoint %q", c.RDSCABundle, c.SecretsManagerEndpoint)
+	}
+	if d := Default(); d.RDSCABundle != "" || d.SecretsManagerEndpoint != "" {
+		t.Errorf("defaults: got bundle %q endpoint %q, want both empty", d.RDSCABundle, d.SecretsManagerEndpoint)
 	}
 }
 

@@ -12,7 +12,8 @@ import (
 )
 
 // errorCodes maps RDS API error codes (smithy.APIError.ErrorCode) to the
-// provider's sentinels.
+// provider's sentinels. Secrets Manager's (read by the connector) need no
+// entry: ThrottlingException is here, the rest are classified by status.
 var errorCodes = map[string]error{
 	"DBInstanceNotFound":      provider.ErrNotFound,
 	"DBInstanceNotFoundFault": provider.ErrNotFound,
@@ -48,7 +49,7 @@ var errorCodes = map[string]error{
 	"InvalidAction":               provider.ErrInvalid,
 }
 
-// translate wraps an error from the RDS client in the matching provider
+// translate wraps an error from an AWS client in the matching provider
 // sentinel, keeping the original in the chain. Context cancellation is
 // returned as is; an API error with an unknown code is classified by its
 // HTTP status (5xx unavailable, else invalid); a transport failure after

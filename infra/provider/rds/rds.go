@@ -5,7 +5,14 @@
 // minutes: Create returns at once with the instance creating, and callers
 // poll Describe.
 //
-// Package rdsfake serves the RDS API locally for tests.
+// The Connector logs in to the instances: as the master user, with the
+// password it reads from the instance's managed secret in Secrets Manager,
+// and always over TLS with the server's certificate verified
+// (sslmode=verify-full against the RDS CA bundle).
+//
+// Package rdsfake serves the RDS API and smfake the Secrets Manager API
+// locally for tests; rdstest joins them to a private TLS-only PostgreSQL
+// server.
 package rds
 
 import (

@@ -158,6 +158,14 @@ func (s *Server) createDBInstance(r Request) (any, *apiError) {
 	}
 	if managed {
 		inst.SecretArn = fmt.Sprintf("arn:aws:secretsmanager:%s:%s:secret:rds!db-%s-%06d", Region, accountID, key, s.seq)
+		if s.managedSecrets != nil {
+			arn, err := s.managedSecrets(key, inst.MasterUsername)
+			if err != nil {
+				return nil, &apiError{HTTPStatus: http.StatusInternalServerError, Code: "InternalFailure",
+					Message: fmt.Sprintf("create the master user secret: %v", err), Type: "Receiver"}
+			}
+			inst.SecretArn = arn
+		}
 	}
 	s.instances[key] = inst
 	return dbInstanceResult{DBInstance: inst.xml()}, nil

@@ -41,7 +41,10 @@ type Instance struct {
 	MultiAZ            bool
 	PubliclyAccessible bool
 	BackupRetention    int
-	Tags               map[string]string
+	// Host, when set, is the endpoint address reported instead of the
+	// fake's DNS name (SetEndpoint), so clients reach a real server.
+	Host string
+	Tags map[string]string
 	// ReplicaOf is the source identifier of a read replica.
 	ReplicaOf string
 	// Replicas are the identifiers of this instance's read replicas.
@@ -57,8 +60,11 @@ func (i Instance) clone() Instance {
 }
 
 // Address is the endpoint host name the fake reports once an instance has
-// left the creating state.
+// left the creating state: Host when set, else an RDS-like DNS name.
 func (i Instance) Address() string {
+	if i.Host != "" {
+		return i.Host
+	}
 	return fmt.Sprintf("%s.cfake0000000.%s.rds.amazonaws.com", i.Identifier, Region)
 }
 

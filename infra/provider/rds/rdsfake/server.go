@@ -12,6 +12,11 @@
 // test drive each instance's status and inject errors. It does not check
 // signatures.
 //
+// Two hooks join it to real servers: SetManagedSecrets creates each managed
+// master secret in a Secrets Manager fake (smfake), and SetEndpoint points
+// an instance's reported endpoint at a PostgreSQL server the test runs
+// (rdstest wires both).
+//
 // Point a client at it with the endpoint override:
 //
 //	srv := rdsfake.New()
@@ -56,6 +61,9 @@ type Server struct {
 	faults    map[string][]Fault
 	hooks     map[string][]func()
 	seq       int
+	// managedSecrets creates the master secret of a new instance with
+	// ManageMasterUserPassword; nil: a made-up ARN with no secret behind.
+	managedSecrets func(identifier, username string) (arn string, err error)
 }
 
 // Request is one API call the fake received.
@@ -201,6 +209,32 @@ func (s *Server) SetStatus(id, status string) bool {
 		inst.Status = status
 	}
 	return ok
+}
+
+// SetEndpoint points the reported endpoint of an instance at host and port,
+// for example a private PostgreSQL server the test runs, so clients that
+// connect to what Describe reports reach it. It reports false when there
+// is no such instance.
+func (s *Server) SetEndpoint(id, host string, port int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	inst, ok := s.instances[id]
+	if ok {
+		inst.Host, inst.Port = host, port
+	}
+	return ok
+}
+
+// SetManagedSecrets makes CreateDBInstance with ManageMasterUserPassword
+// call create(identifier, masterUsername) to create the instance's master
+// secret, as RDS does in Secrets Manager, and report the ARN it returns as
+// MasterUserSecret.SecretArn. smfake.Server.CreateManagedSecret fits. create
+// runs with the fake's lock held: it must not call the Server's methods. An
+// error answers the request with InternalFailure.
+func (s *Server) SetManagedSecrets(create func(identifier, username string) (arn string, err error)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.managedSecrets = create
 }
 
 // Remove forgets an instance, as RDS does when a deletion completes. It

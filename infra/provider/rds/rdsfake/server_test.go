@@ -1,6 +1,7 @@
 package rdsfake_test
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -71,5 +72,43 @@ func TestRejectsWhatRDSRejects(t *testing.T) {
 	}
 	if got := len(srv.Requests("")); got != 6 {
 		t.Errorf("recorded %d requests, want 6", got)
+	}
+}
+
+func TestManagedSecretsHookAndEndpoint(t *testing.T) {
+	t.Parallel()
+	srv := rdsfake.New()
+	t.Cleanup(srv.Close)
+	var calls []string
+	srv.SetManagedSecrets(func(identifier, username string) (string, error) {
+		calls = append(calls, identifier+"/"+username)
+		if identifier == "db-broken" {
+			return "", errors.New("secret store down")
+		}
+		return "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-made-by-hook", nil
+	})
+	create := url.Values{"Action": {"CreateDBInstance"}, "Version": {"2014-10-31"}, "DBInstanceIdentifier": {"db-1"},
+		"DBInstanceClass": {"db.t4g.micro"}, "Engine": {"postgres"}, "ManageMasterUserPassword": {"true"}, "MasterUsername": {"master"}}
+	if code, body := post(t, srv, create); code != http.StatusOK || !strings.Contains(body, "<SecretArn>arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-made-by-hook</SecretArn>") {
+		t.Errorf("create: got %d %s, want the hook's ARN", code, body)
+	}
+	create.Set("DBInstanceIdentifier", "db-broken")
+	if code, body := post(t, srv, create); code != http.StatusInternalServerError || !strings.Contains(body, "<Code>InternalFailure</Code>") {
+		t.Errorf("create with a failing hook: got %d %s, want 500 InternalFailure", code, body)
+	}
+	if len(calls) != 2 || calls[0] != "db-1/master" {
+		t.Errorf("hook calls: got %v", calls)
+	}
+	if _, ok := srv.Instance("db-broken"); ok {
+		t.Error("an instance whose secret could not be made was kept")
+	}
+
+	if !srv.SetEndpoint("db-1", "127.0.0.1", 6543) || srv.SetEndpoint("nope", "127.0.0.1", 1) {
+		t.Error("SetEndpoint: want true for db-1, false for an unknown instance")
+	}
+	srv.SetStatus("db-1", rdsfake.StatusAvailable)
+	_, body := post(t, srv, url.Values{"Action": {"DescribeDBInstances"}, "Version": {"2014-10-31"}, "DBInstanceIdentifier": {"db-1"}})
+	if !strings.Contains(body, "<Endpoint><Address>127.0.0.1</Address><Port>6543</Port>") {
+		t.Errorf("describe after SetEndpoint: got %s", body)
 	}
 }
