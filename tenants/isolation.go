@@ -66,6 +66,9 @@ func EnsureTenant(ctx context.Context, conn Execer, n Names) error {
 	role := pgx.Identifier{n.Role}.Sanitize()
 	schema := pgx.Identifier{n.Schema}.Sanitize()
 	for _, stmt := range []string{
+		// A non-superuser admin (the RDS master user) may only create a
+		// schema owned by a role it is a member of.
+		"GRANT " + role + " TO CURRENT_USER",
 		"CREATE SCHEMA IF NOT EXISTS " + schema + " AUTHORIZATION " + role,
 		"ALTER SCHEMA " + schema + " OWNER TO " + role,
 		"REVOKE ALL ON SCHEMA " + schema + " FROM PUBLIC",

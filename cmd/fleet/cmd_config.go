@@ -59,5 +59,8 @@ func configView(c config.Config) map[string]any {
 		"max_tenants_per_instance": c.MaxTenantsPerInstance,
 		"aws_region":               c.AWSRegion,
 		"rds_endpoint":             c.RDSEndpoint,
+		"secretsmanager_endpoint":  c.SecretsManagerEndpoint,
+		"rds_ca_bundle":            c.RDSCABundle,
+		"secret_key":               c.SecretKey,
 	}
 }

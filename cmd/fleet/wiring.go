@@ -141,12 +141,18 @@ func newProvider(ctx context.Context, a *app) (provider.Provider, error) {
 // newConnector builds the configured provider's connector: each provider
 // reaches its own instances with its own credentials, so the local admin
 // URL is never sent to an RDS host.
-func newConnector(a *app) (provider.Connector, error) {
+func newConnector(ctx context.Context, a *app) (provider.Connector, error) {
 	switch a.cfg.Provider {
 	case local.Name:
 		return local.NewConnector(local.ConnectorConfig{AdminURL: a.cfg.LocalAdminURL})
+	case rds.Name:
+		return rds.NewConnector(ctx, rds.ConnectorConfig{
+			AWS:      awsclient.Settings{Region: a.cfg.AWSRegion, Endpoint: a.cfg.SecretsManagerEndpoint},
+			CABundle: a.cfg.RDSCABundle,
+			Logger:   a.log,
+		})
 	}
-	return nil, fmt.Errorf("provider %q has no connector yet", a.cfg.Provider)
+	return nil, fmt.Errorf("unknown provider %q", a.cfg.Provider)
 }
 
 // openSessions builds the provider's connector and the fleet's sessions on
@@ -169,7 +175,7 @@ func (s *services) openSessions(ctx context.Context, a *app) error {
 			a.log.WarnContext(ctx, "FLEET_SECRET_KEY is not set: generated a secret key for tenant logins and kept it in the control plane; set FLEET_SECRET_KEY in production")
 		}
 	}
-	if s.connector, err = newConnector(a); err != nil {
+	if s.connector, err = newConnector(ctx, a); err != nil {
 		return err
 	}
 	s.sessions, err = sessions.New(sessions.Config{Connector: s.connector, Key: key})
