@@ -26,7 +26,8 @@ var (
 )
 
 // Catalog reads and writes the tenants and instances tables of the control
-// plane (migration 00001), the source of truth of every route. Over a pool
+// plane (migration 00001), the source of truth of every route, and reads
+// the route key (migration 00030). Over a pool
 // it is safe for concurrent use.
 type Catalog struct {
 	db CatalogDB
@@ -329,6 +330,24 @@ func (c *Catalog) Route(ctx context.Context, id string) (Route, error) {
 		return Route{}, fmt.Errorf("tenants: read route of %s: %w", id, err)
 	}
 	return r, nil
+}
+
+// ErrNoRouteKey means the control plane holds no route key (migration
+// 00030 has not run).
+var ErrNoRouteKey = errors.New("tenants: no route key in the control plane")
+
+// RouteKey returns the fleet's secret key for the MACs of routes cached in
+// Redis (table route_key, migration 00030). The error never holds the key.
+func (c *Catalog) RouteKey(ctx context.Context) ([]byte, error) {
+	var key []byte
+	err := c.db.QueryRow(ctx, `SELECT key FROM route_key`).Scan(&key)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNoRouteKey
+	}
+	if err != nil {
+		return nil, fmt.Errorf("tenants: read route key: %w", err)
+	}
+	return key, nil
 }
 
 func isUniqueViolation(err error) bool {

@@ -56,6 +56,9 @@ func newServices(ctx context.Context, a *app) (*services, error) {
 	if s.router, err = tenants.NewRouter(tenants.RouterConfig{Source: s.catalog, Redis: a.redis, Fleet: a.cfg.Name, Logger: a.log}); err != nil {
 		return nil, err
 	}
+	if err := a.registry.Register(s.router.Collector()); err != nil {
+		return nil, fmt.Errorf("register router metrics: %w", err)
+	}
 	if err := s.router.Start(ctx); err != nil {
 		return nil, err
 	}
