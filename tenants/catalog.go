@@ -21,7 +21,7 @@ var (
 	// ErrInstanceExists means an instance with the id already exists.
 	ErrInstanceExists = errors.New("tenants: instance already exists")
 	// ErrInvalidValue marks a field value the catalog refuses (an unknown
-	// tier or status, an empty name).
+	// tier or status, an empty name or one with hidden characters).
 	ErrInvalidValue = errors.New("tenants: invalid value")
 )
 
@@ -111,8 +111,10 @@ func scanInstance(row pgx.Row) (Instance, error) {
 	return i, err
 }
 
-// CreateTenant inserts a tenant. ID, Name and Tier are required; Status
-// defaults to pending. It fails with ErrTenantExists when the id is taken.
+// CreateTenant inserts a tenant. ID, Name (ValidateName: no control,
+// bidi or zero-width characters) and Tier are required; Status defaults to
+// pending. It fails with ErrTenantExists when the id is taken, and with an
+// error matching ErrInvalidValue before any SQL for a bad field.
 func (c *Catalog) CreateTenant(ctx context.Context, t Tenant) (Tenant, error) {
 	if err := ValidateID(t.ID); err != nil {
 		return Tenant{}, err
@@ -120,8 +122,11 @@ func (c *Catalog) CreateTenant(ctx context.Context, t Tenant) (Tenant, error) {
 	if t.Status == "" {
 		t.Status = TenantPending
 	}
-	if t.Name == "" || !t.Tier.Valid() || !t.Status.Valid() {
-		return Tenant{}, fmt.Errorf("%w: tenant %s needs a name, a tier (shared|dedicated) and a known status", ErrInvalidValue, t.ID)
+	if err := ValidateName(t.Name); err != nil {
+		return Tenant{}, fmt.Errorf("tenants: name of tenant %s: %w", t.ID, err)
+	}
+	if !t.Tier.Valid() || !t.Status.Valid() {
+		return Tenant{}, fmt.Errorf("%w: tenant %s needs a tier (shared|dedicated) and a known status", ErrInvalidValue, t.ID)
 	}
 	row := c.db.QueryRow(ctx, `INSERT INTO tenants (id, name, tier, status, status_reason)
 		VALUES ($1, $2, $3, $4, $5) RETURNING `+tenantColumns,

@@ -1,11 +1,16 @@
 package intake
 
 import (
+	"regexp"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
+
+// hiddenText is the oracle for characters no accepted text may hold:
+// control, format (bidi, zero-width) and line/paragraph separators.
+var hiddenText = regexp.MustCompile(`[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]`)
 
 // checkAccepted asserts what any request that passes normalize holds.
 func checkAccepted(t *testing.T, r Request) {
@@ -23,6 +28,11 @@ func checkAccepted(t *testing.T, r Request) {
 	if !utf8.ValidString(n.Name) || utf8.RuneCountInString(n.Name) > MaxNameLen || n.Name == "" {
 		t.Fatalf("accepted name %q", n.Name)
 	}
+	for _, v := range []string{n.Name, n.TicketKey, n.DeliveryID, n.RequestedBy} {
+		if hiddenText.MatchString(v) {
+			t.Fatalf("accepted %q with a hidden character", v)
+		}
+	}
 }
 
 func FuzzParseJira(f *testing.F) {
@@ -31,6 +41,8 @@ func FuzzParseJira(f *testing.F) {
 	f.Add(jiraIssue(JiraIssueCreated, "OPS-3", "B", nil, map[string]any{"customfield_10042": []any{[]any{"nested"}}}))
 	f.Add([]byte(`{"webhookEvent":"jira:issue_created","issue":{"key":"K","fields":{"labels":null,"summary":null}}}`))
 	f.Add([]byte(`{"webhookEvent":"jira:issue_created","issue":{"key":"K","fields":{"labels":["tenant:"]}}}`))
+	f.Add(jiraIssue(JiraIssueCreated, "OPS-4", "\u202eknaB emcA", []string{"tenant:acme"}, nil))
+	f.Add(jiraIssue(JiraIssueCreated, "OPS-5\u200b", "Acme\u200bBank", []string{"tenant:acme"}, nil))
 	f.Add([]byte(`[]`))
 	f.Add([]byte(`{} {}`))
 	f.Add([]byte("\xff"))
@@ -52,6 +64,8 @@ func FuzzParseTicket(f *testing.F) {
 	f.Add([]byte(`{"ticket_id":"T-1","tenant_id":"acme'; drop table x; --"}`))
 	f.Add([]byte(`{"ticket_id":"","tenant_id":"acme"}`))
 	f.Add([]byte(`{"ticket_id":"T","tenant_id":"a\u0000b","name":"\u0007"}`))
+	f.Add([]byte(`{"ticket_id":"T","tenant_id":"acme","name":"\u202eknaB emcA"}`))
+	f.Add([]byte(`{"ticket_id":"T","tenant_id":"acme","name":"Acme\u200b\u2066Bank\u2069","requested_by":"ada\u2028"}`))
 	f.Add([]byte(`{"ticket_id":1}`))
 	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, body []byte) {
