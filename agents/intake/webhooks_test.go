@@ -216,6 +216,13 @@ func TestRejectedTouchesNothing(t *testing.T) {
 		{"ticket trailing data", func(t *testing.T) answer {
 			return e.ticket(t, "msg_6", []byte(`{"ticket_id":"T-6","tenant_id":"acme"} {}`))
 		}, 400, ""},
+		{"jira trailing data", func(t *testing.T) answer {
+			body := jiraIssue(JiraIssueCreated, "OPS-1", "x", []string{"tenant:acme"}, nil)
+			return e.jira(t, "", append(body, `{"webhookEvent":"jira:issue_created"}`...))
+		}, 400, ""},
+		{"api trailing data", func(t *testing.T) answer {
+			return e.api(t, []byte(`{"tenant_id":"acme"} {"tenant_id":"evil"}`), nil)
+		}, 400, ""},
 		{"api injection", func(t *testing.T) answer {
 			return e.api(t, mustJSON(apiBody{TenantID: injection}), nil)
 		}, 422, "tenant_id"},

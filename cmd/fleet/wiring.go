@@ -46,10 +46,13 @@ func newServices(ctx context.Context, a *app) (*services, error) {
 	if s.intake, err = intake.New(intake.Config{
 		DB:           a.db,
 		Queue:        a.queue,
-		JiraSecret:   a.cfg.WebhookSecret,
-		TicketSecret: a.cfg.WebhookSecret,
-		Jira:         intake.JiraMapping{TenantField: a.cfg.JiraTenantField, TierField: a.cfg.JiraTierField},
-		Logger:       a.log,
+		JiraSecret:   a.cfg.JiraWebhookSecret,
+		TicketSecret: a.cfg.TicketWebhookSecret,
+		Jira: intake.JiraMapping{
+			Projects: a.cfg.JiraProjects, IssueTypes: a.cfg.JiraIssueTypes,
+			TenantField: a.cfg.JiraTenantField, TierField: a.cfg.JiraTierField,
+		},
+		Logger: a.log,
 	}); err != nil {
 		return nil, err
 	}
