@@ -321,3 +321,97 @@ func flipHex(s string) string {
 	}
 	return string(b)
 }
+
+// keylessSource is the real catalog with a route key that cannot be used.
+type keylessSource struct {
+	RouteSource
+	key []byte
+	err error
+}
+
+func (k keylessSource) RouteKey(context.Context) ([]byte, error) { return k.key, k.err }
+
+// TestNoRouteKeyIgnoresRedis: a Router that cannot read a usable route key
+// serves the catalog and never a Redis hash; its Publish invalidates
+// instead of writing an unsigned route.
+func TestNoRouteKeyIgnoresRedis(t *testing.T) {
+	t.Parallel()
+	f := setup(t, nil)
+	ctx := context.Background()
+	f.addTenant(t, "keyless")
+	want, err := f.cat.Route(ctx, "keyless")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.router.Resolve(ctx, "keyless"); err != nil {
+		t.Fatal(err)
+	}
+	for name, src := range map[string]keylessSource{
+		"key unreadable": {RouteSource: f.cat, err: ErrNoRouteKey},
+		"key too short":  {RouteSource: f.cat, key: []byte("short")},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f.setHash(t, "keyless", with(f.hash(t, "keyless"), "host", "203.0.113.9"))
+			counted := &countingSource{RouteSource: src}
+			r := f.routerOver(t, counted)
+			got, err := r.Resolve(ctx, "keyless")
+			if err != nil || got != want {
+				t.Fatalf("got %+v, %v; want the catalog's %+v", got, err, want)
+			}
+			if n := counted.routes.Load(); n != 1 {
+				t.Errorf("read the catalog %d times, want 1", n)
+			}
+			if err := r.Publish(ctx, "keyless"); err != nil {
+				t.Fatalf("Publish: %v", err)
+			}
+			if h := f.hash(t, "keyless"); len(h) != 0 {
+				t.Errorf("after Publish without a key Redis holds %v, want the hash invalidated", h)
+			}
+			if _, err := f.router.Resolve(ctx, "keyless"); err != nil { // rewrites a signed hash
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestRouteKeyRotation: after the key is rotated in the control plane, a
+// Router still holding the old key reads it again when a hash signed with
+// the new one fails, and serves that hash from Redis.
+func TestRouteKeyRotation(t *testing.T) {
+	t.Parallel()
+	f := setup(t, nil)
+	ctx := context.Background()
+	f.addTenant(t, "rotated")
+	src := &countingSource{RouteSource: f.cat}
+	old := f.routerOver(t, src)
+	if _, err := old.Resolve(ctx, "rotated"); err != nil {
+		t.Fatal(err)
+	}
+	// Pretend the old key was read long ago, so a failure may re-read it.
+	ks := *old.key.Load()
+	ks.loaded = time.Now().Add(-time.Hour)
+	old.key.Store(&ks)
+	if _, err := f.cp.Exec(ctx, `UPDATE route_key SET key = sha256(gen_random_uuid()::text::bytea), rotated_at = now()`); err != nil {
+		t.Fatal(err)
+	}
+	fresh := f.routerOver(t, f.cat)
+	if err := fresh.Publish(ctx, "rotated"); err != nil { // signs with the new key
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the old router dropping its entry", func() bool {
+		old.mu.RLock()
+		defer old.mu.RUnlock()
+		_, cached := old.entries["rotated"]
+		return !cached
+	})
+	before := src.routes.Load()
+	if _, err := old.Resolve(ctx, "rotated"); err != nil {
+		t.Fatal(err)
+	}
+	if n := src.routes.Load() - before; n != 0 {
+		t.Errorf("read the catalog %d times after the rotation, want 0 (the new hash verified)", n)
+	}
+	if n := rejectedCount(t, old, rejectMAC); n != 0 {
+		t.Errorf("rejected{reason=mac}: got %g, want 0", n)
+	}
+}

@@ -59,12 +59,17 @@ func (m JiraMapping) allows(issueKey string, fields map[string]json.RawMessage) 
 	case !containsFold(m.Projects, refuse.project):
 		refuse.why = fmt.Sprintf("project %.40q may not onboard", refuse.project)
 		return refuse
-	case len(m.IssueTypes) > 0 && (scope.IssueType == nil ||
-		!(containsFold(m.IssueTypes, scope.IssueType.Name) || containsFold(m.IssueTypes, scope.IssueType.ID))):
+	case len(m.IssueTypes) > 0 && !m.allowsType(scope):
 		refuse.why = fmt.Sprintf("issue type %.40q may not onboard", refuse.issueType)
 		return refuse
 	}
 	return nil
+}
+
+// allowsType reports whether the issue type, by name or id, is listed.
+func (m JiraMapping) allowsType(scope jiraScope) bool {
+	t := scope.IssueType
+	return t != nil && (containsFold(m.IssueTypes, t.Name) || containsFold(m.IssueTypes, t.ID))
 }
 
 // containsFold reports whether list holds v, ignoring case; an empty v is
