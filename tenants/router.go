@@ -280,9 +280,10 @@ func (r *Router) routeKey(ctx context.Context, stale *routeKeyState) (*routeKeyS
 // storeRouteScript writes a signed route hash. KEYS[1] the hash; ARGV[1]
 // version, ARGV[2] TTL in ms, ARGV[3] mode, ARGV[4] a MAC, then the
 // field/value pairs. Mode "newer" writes unless Redis holds this version
-// or a newer one; mode "replace" overwrites a rejected hash, only while it
-// still carries the rejected MAC ARGV[4] (empty for none), so a route another
-// process wrote meanwhile stays. A key of another type is replaced.
+// or a newer one; mode "replace" overwrites a rejected hash, only while
+// it still carries the rejected MAC ARGV[4] (empty for none), so a route
+// another process wrote meanwhile stays. A key of another type is
+// replaced.
 var storeRouteScript = redis.NewScript(`
 local kind = redis.call('TYPE', KEYS[1]).ok
 if kind ~= 'hash' and kind ~= 'none' then
