@@ -51,10 +51,33 @@ type Config struct {
 	// (FLEET_API_TOKEN, yaml api_token). Default empty: `fleet run` generates
 	// one and prints it once. It is a secret and is redacted when printed.
 	APIToken string `yaml:"api_token"`
-	// WebhookSecret is the HMAC secret of the ticket webhooks
-	// (FLEET_WEBHOOK_SECRET, yaml webhook_secret). Default empty: webhooks are
-	// refused with 401 until it is set. A secret, redacted when printed.
+	// JiraWebhookSecret is the HMAC-SHA256 secret Jira signs /webhooks/jira
+	// with (FLEET_JIRA_WEBHOOK_SECRET, yaml jira_webhook_secret). Default
+	// empty: Jira webhooks are refused with 401. At least 16 characters and
+	// different from TicketWebhookSecret. A secret, redacted when printed.
+	JiraWebhookSecret string `yaml:"jira_webhook_secret"`
+	// TicketWebhookSecret is the Standard Webhooks secret of
+	// /webhooks/tickets (FLEET_TICKET_WEBHOOK_SECRET, yaml
+	// ticket_webhook_secret): "whsec_<base64>" is the base64-decoded key,
+	// anything else is used as bytes. Default empty: ticket webhooks are
+	// refused with 401. At least 16 characters. A secret, redacted when
+	// printed.
+	TicketWebhookSecret string `yaml:"ticket_webhook_secret"`
+	// WebhookSecret is retired (FLEET_WEBHOOK_SECRET, yaml webhook_secret):
+	// one secret for both webhooks let whoever holds the ticket system's
+	// secret forge Jira deliveries and the other way round. Setting it is a
+	// validation error naming the two variables that replace it.
 	WebhookSecret string `yaml:"webhook_secret"`
+	// JiraProjects are the keys of the Jira projects whose issues may
+	// onboard tenants (FLEET_JIRA_PROJECTS, comma separated, yaml
+	// jira_projects), compared case-insensitively. Default empty: no Jira
+	// issue onboards; deliveries are answered 200 and logged.
+	JiraProjects []string `yaml:"jira_projects"`
+	// JiraIssueTypes narrows Jira onboarding to these issue types, by name
+	// or id, case-insensitively (FLEET_JIRA_ISSUE_TYPES, comma separated,
+	// yaml jira_issue_types). Default empty: any issue type of an allowed
+	// project.
+	JiraIssueTypes []string `yaml:"jira_issue_types"`
 	// JiraTenantField is a Jira custom field (e.g. customfield_10042) that
 	// carries the tenant id, winning over the tenant:<id> label when filled
 	// (FLEET_JIRA_TENANT_FIELD, yaml jira_tenant_field). Default empty: labels.
@@ -155,6 +178,16 @@ var namePattern = regexp.MustCompile(`^[a-z][a-z0-9]{0,11}$`)
 
 var jiraFieldPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,63}$`)
 
+// jiraProjectPattern is a Jira project key (Jira's own rule allows up to
+// 255 characters, letters, digits and underscores, starting with a letter).
+var jiraProjectPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,254}$`)
+
+// jiraIssueTypePattern is an issue type name or id: printable, no comma.
+var jiraIssueTypePattern = regexp.MustCompile(`^[^,\p{Cc}\p{Cf}\p{Zl}\p{Zp}]{1,255}$`)
+
+// minWebhookSecretLen is the shortest webhook secret accepted.
+const minWebhookSecretLen = 16
+
 // KnownRoles are the roles a fleet process can run.
 var KnownRoles = []string{"api", "scheduler", "worker"}
 
@@ -227,6 +260,14 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str("FLEET_PUBLIC_ORIGIN", &c.PublicOrigin)
 	str("FLEET_API_TOKEN", &c.APIToken)
 	str("FLEET_WEBHOOK_SECRET", &c.WebhookSecret)
+	str("FLEET_JIRA_WEBHOOK_SECRET", &c.JiraWebhookSecret)
+	str("FLEET_TICKET_WEBHOOK_SECRET", &c.TicketWebhookSecret)
+	if v := getenv("FLEET_JIRA_PROJECTS"); v != "" {
+		c.JiraProjects = SplitList(v)
+	}
+	if v := getenv("FLEET_JIRA_ISSUE_TYPES"); v != "" {
+		c.JiraIssueTypes = SplitList(v)
+	}
 	str("FLEET_JIRA_TENANT_FIELD", &c.JiraTenantField)
 	str("FLEET_JIRA_TIER_FIELD", &c.JiraTierField)
 	str("FLEET_LOG_FORMAT", &c.LogFormat)
@@ -317,6 +358,28 @@ func (c Config) Validate() error {
 	}
 	if c.SecretKey == "" && c.Provider == "rds" {
 		bad("FLEET_SECRET_KEY is required with FLEET_PROVIDER=rds (tenant login passwords derive from it)")
+	}
+	if c.WebhookSecret != "" {
+		bad("FLEET_WEBHOOK_SECRET is retired (one secret for both webhooks lets either sender forge the other): " +
+			"set FLEET_JIRA_WEBHOOK_SECRET and FLEET_TICKET_WEBHOOK_SECRET to two different secrets")
+	}
+	for key, secret := range map[string]string{"FLEET_JIRA_WEBHOOK_SECRET": c.JiraWebhookSecret, "FLEET_TICKET_WEBHOOK_SECRET": c.TicketWebhookSecret} {
+		if secret != "" && len(secret) < minWebhookSecretLen {
+			bad("%s must be at least %d characters", key, minWebhookSecretLen)
+		}
+	}
+	if c.JiraWebhookSecret != "" && c.JiraWebhookSecret == c.TicketWebhookSecret {
+		bad("FLEET_JIRA_WEBHOOK_SECRET and FLEET_TICKET_WEBHOOK_SECRET must differ: one source's secret must not sign another's deliveries")
+	}
+	for _, p := range c.JiraProjects {
+		if !jiraProjectPattern.MatchString(p) {
+			bad("FLEET_JIRA_PROJECTS must list Jira project keys such as OPS, got %q", p)
+		}
+	}
+	for _, it := range c.JiraIssueTypes {
+		if !jiraIssueTypePattern.MatchString(it) {
+			bad("FLEET_JIRA_ISSUE_TYPES must list issue type names or ids (printable, up to 255 characters), got %q", it)
+		}
 	}
 	for key, field := range map[string]string{"FLEET_JIRA_TENANT_FIELD": c.JiraTenantField, "FLEET_JIRA_TIER_FIELD": c.JiraTierField} {
 		if field != "" && !jiraFieldPattern.MatchString(field) {
@@ -484,6 +547,10 @@ func (c Config) Redacted() Config {
 	c.APIToken = hide(c.APIToken)
 	c.WebhookSecret = hide(c.WebhookSecret)
 	c.SecretKey = hide(c.SecretKey)
+	c.JiraWebhookSecret = hide(c.JiraWebhookSecret)
+	c.TicketWebhookSecret = hide(c.TicketWebhookSecret)
+	c.JiraProjects = append([]string(nil), c.JiraProjects...)
+	c.JiraIssueTypes = append([]string(nil), c.JiraIssueTypes...)
 	c.DatabaseURL = Redact(c.DatabaseURL)
 	c.RedisURL = Redact(c.RedisURL)
 	c.LocalAdminURL = Redact(c.LocalAdminURL)

@@ -79,6 +79,14 @@ func TestLoadValidationErrors(t *testing.T) {
 		{"secrets manager endpoint", map[string]string{"FLEET_SECRETSMANAGER_ENDPOINT": "ftp://x"}, []string{"FLEET_SECRETSMANAGER_ENDPOINT must be an http:// or https:// URL"}},
 		{"missing ca bundle", map[string]string{"FLEET_RDS_CA_BUNDLE": "/nonexistent/global-bundle.pem"}, []string{"FLEET_RDS_CA_BUNDLE must name a readable PEM file"}},
 		{"ca bundle is a directory", map[string]string{"FLEET_RDS_CA_BUNDLE": os.TempDir()}, []string{"FLEET_RDS_CA_BUNDLE"}},
+		{"retired shared webhook secret", map[string]string{"FLEET_WEBHOOK_SECRET": "one-secret-for-both-hooks"},
+			[]string{"FLEET_WEBHOOK_SECRET is retired", "FLEET_JIRA_WEBHOOK_SECRET", "FLEET_TICKET_WEBHOOK_SECRET"}},
+		{"same secret for both webhooks", map[string]string{"FLEET_JIRA_WEBHOOK_SECRET": "same-secret-0123456", "FLEET_TICKET_WEBHOOK_SECRET": "same-secret-0123456"},
+			[]string{"must differ"}},
+		{"short jira secret", map[string]string{"FLEET_JIRA_WEBHOOK_SECRET": "short"}, []string{"FLEET_JIRA_WEBHOOK_SECRET must be at least 16"}},
+		{"short ticket secret", map[string]string{"FLEET_TICKET_WEBHOOK_SECRET": "short"}, []string{"FLEET_TICKET_WEBHOOK_SECRET must be at least 16"}},
+		{"bad jira project", map[string]string{"FLEET_JIRA_PROJECTS": "OPS, bad key"}, []string{`FLEET_JIRA_PROJECTS must list Jira project keys such as OPS, got "bad key"`}},
+		{"bidi in a jira issue type", map[string]string{"FLEET_JIRA_ISSUE_TYPES": "Onboarding,Task\u202e"}, []string{"FLEET_JIRA_ISSUE_TYPES"}},
 		{"several at once", map[string]string{"FLEET_LOG_FORMAT": "xml", "FLEET_PROVIDER": "gcp"}, []string{"FLEET_LOG_FORMAT", "FLEET_PROVIDER must be local or rds"}},
 	}
 	for _, tc := range cases {
@@ -91,6 +99,11 @@ func TestLoadValidationErrors(t *testing.T) {
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			for k, v := range tc.env {
+				if strings.Contains(k, "SECRET") && strings.Contains(err.Error(), v) {
+					t.Errorf("error %q echoes the secret of %s", err, k)
 				}
 			}
 		})
@@ -149,20 +162,47 @@ func TestLoadYAMLUnknownKey(t *testing.T) {
 	}
 }
 
+func TestLoadWebhookSecretsAndJiraAllowlist(t *testing.T) {
+	t.Parallel()
+	c, err := Load(envOf(map[string]string{
+		"FLEET_JIRA_WEBHOOK_SECRET":   "jira-secret-0123456",
+		"FLEET_TICKET_WEBHOOK_SECRET": "whsec_dGlja2V0LXNlY3JldC0wMTIzNDU2",
+		"FLEET_JIRA_PROJECTS":         "OPS, onb ,",
+		"FLEET_JIRA_ISSUE_TYPES":      "Onboarding, Service Request",
+	}))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.JiraWebhookSecret != "jira-secret-0123456" || c.TicketWebhookSecret != "whsec_dGlja2V0LXNlY3JldC0wMTIzNDU2" {
+		t.Errorf("secrets: got %q, %q", c.JiraWebhookSecret, c.TicketWebhookSecret)
+	}
+	if got := strings.Join(c.JiraProjects, "|"); got != "OPS|onb" {
+		t.Errorf("JiraProjects = %q, want OPS|onb", got)
+	}
+	if got := strings.Join(c.JiraIssueTypes, "|"); got != "Onboarding|Service Request" {
+		t.Errorf("JiraIssueTypes = %q, want Onboarding|Service Request", got)
+	}
+	d, err := Load(envOf(nil))
+	if err != nil || d.JiraWebhookSecret != "" || d.TicketWebhookSecret != "" || len(d.JiraProjects) != 0 || len(d.JiraIssueTypes) != 0 {
+		t.Errorf("defaults: got %+v, %v; want no secrets and no Jira project", d, err)
+	}
+}
+
 func TestRedactedHidesSecrets(t *testing.T) {
 	t.Parallel()
 	c, err := Load(envOf(map[string]string{
-		"FLEET_API_TOKEN":      "supersecrettoken123",
-		"FLEET_WEBHOOK_SECRET": "hooksecret",
-		"FLEET_DATABASE_URL":   "postgres://fleet:pa55word@db:5432/fleet",
-		"FLEET_REDIS_URL":      "redis://:redispass@cache:6379/0",
+		"FLEET_API_TOKEN":             "supersecrettoken123",
+		"FLEET_JIRA_WEBHOOK_SECRET":   "jirahooksecret-0123",
+		"FLEET_TICKET_WEBHOOK_SECRET": "tickethooksecret-0123",
+		"FLEET_DATABASE_URL":          "postgres://fleet:pa55word@db:5432/fleet",
+		"FLEET_REDIS_URL":             "redis://:redispass@cache:6379/0",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := c.Redacted()
-	for _, secret := range []string{"supersecrettoken123", "hooksecret", "pa55word", "redispass"} {
-		for _, field := range []string{r.APIToken, r.WebhookSecret, r.DatabaseURL, r.RedisURL, r.LocalAdminURL} {
+	for _, secret := range []string{"supersecrettoken123", "jirahooksecret-0123", "tickethooksecret-0123", "pa55word", "redispass"} {
+		for _, field := range []string{r.APIToken, r.WebhookSecret, r.JiraWebhookSecret, r.TicketWebhookSecret, r.DatabaseURL, r.RedisURL, r.LocalAdminURL} {
 			if strings.Contains(field, secret) {
 				t.Errorf("redacted config still contains %q in %q", secret, field)
 			}

@@ -21,12 +21,13 @@ var (
 	// ErrInstanceExists means an instance with the id already exists.
 	ErrInstanceExists = errors.New("tenants: instance already exists")
 	// ErrInvalidValue marks a field value the catalog refuses (an unknown
-	// tier or status, an empty name).
+	// tier or status, an empty name or one with hidden characters).
 	ErrInvalidValue = errors.New("tenants: invalid value")
 )
 
 // Catalog reads and writes the tenants and instances tables of the control
-// plane (migration 00001), the source of truth of every route. Over a pool
+// plane (migration 00001), the source of truth of every route, and reads
+// the route key (migration 00030). Over a pool
 // it is safe for concurrent use.
 type Catalog struct {
 	db CatalogDB
@@ -110,8 +111,10 @@ func scanInstance(row pgx.Row) (Instance, error) {
 	return i, err
 }
 
-// CreateTenant inserts a tenant. ID, Name and Tier are required; Status
-// defaults to pending. It fails with ErrTenantExists when the id is taken.
+// CreateTenant inserts a tenant. ID, Name (ValidateName: no control,
+// bidi or zero-width characters) and Tier are required; Status defaults to
+// pending. It fails with ErrTenantExists when the id is taken, and with an
+// error matching ErrInvalidValue before any SQL for a bad field.
 func (c *Catalog) CreateTenant(ctx context.Context, t Tenant) (Tenant, error) {
 	if err := ValidateID(t.ID); err != nil {
 		return Tenant{}, err
@@ -119,8 +122,11 @@ func (c *Catalog) CreateTenant(ctx context.Context, t Tenant) (Tenant, error) {
 	if t.Status == "" {
 		t.Status = TenantPending
 	}
-	if t.Name == "" || !t.Tier.Valid() || !t.Status.Valid() {
-		return Tenant{}, fmt.Errorf("%w: tenant %s needs a name, a tier (shared|dedicated) and a known status", ErrInvalidValue, t.ID)
+	if err := ValidateName(t.Name); err != nil {
+		return Tenant{}, fmt.Errorf("tenants: name of tenant %s: %w", t.ID, err)
+	}
+	if !t.Tier.Valid() || !t.Status.Valid() {
+		return Tenant{}, fmt.Errorf("%w: tenant %s needs a tier (shared|dedicated) and a known status", ErrInvalidValue, t.ID)
 	}
 	row := c.db.QueryRow(ctx, `INSERT INTO tenants (id, name, tier, status, status_reason)
 		VALUES ($1, $2, $3, $4, $5) RETURNING `+tenantColumns,
@@ -329,6 +335,24 @@ func (c *Catalog) Route(ctx context.Context, id string) (Route, error) {
 		return Route{}, fmt.Errorf("tenants: read route of %s: %w", id, err)
 	}
 	return r, nil
+}
+
+// ErrNoRouteKey means the control plane holds no route key (migration
+// 00030 has not run).
+var ErrNoRouteKey = errors.New("tenants: no route key in the control plane")
+
+// RouteKey returns the fleet's secret key for the MACs of routes cached in
+// Redis (table route_key, migration 00030). The error never holds the key.
+func (c *Catalog) RouteKey(ctx context.Context) ([]byte, error) {
+	var key []byte
+	err := c.db.QueryRow(ctx, `SELECT key FROM route_key`).Scan(&key)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNoRouteKey
+	}
+	if err != nil {
+		return nil, fmt.Errorf("tenants: read route key: %w", err)
+	}
+	return key, nil
 }
 
 func isUniqueViolation(err error) bool {

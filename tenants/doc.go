@@ -31,6 +31,14 @@
 // Invalidate announce a change on a Redis channel and every started Router
 // drops its entry. A wiped Redis loses nothing.
 //
+// Redis is not trusted with where traffic goes: a route hash read from
+// Redis is used only if its role and schema are the ones NamesFor derives
+// from the tenant id and its HMAC verifies under the fleet's route key,
+// which lives in the control plane (Catalog.RouteKey), never in Redis. A
+// hash that fails is never used: the Router logs a warning, counts it
+// (Router.Collector), serves the route from Postgres and rewrites the
+// hash. An in-process cache hit runs no check.
+//
 // # Pools and admission
 //
 // Pools holds one pgxpool per shared instance and one per dedicated
@@ -43,8 +51,16 @@
 // first, admits Interactive before Batch work (WithPriority) and keeps a
 // connection for interactive work, and fails after the acquire deadline
 // with a *PoolExhaustedError (ErrPoolExhausted) that WriteUnavailable maps
-// to 503 + Retry-After. Middleware puts the request's tenant in its
-// context.
+// to 503 + Retry-After.
+//
+// # HTTP
+//
+// Middleware puts the request's tenant in its context. The tenant id of a
+// request (the X-Tenant-ID header or a path value) is a claim, not a
+// proof: MiddlewareConfig.Authorize, which the application must supply,
+// decides whether the authenticated request may act for that tenant.
+// Middleware panics when it is built without one; a refused request gets
+// 403 before any lookup or SQL.
 //
 // # Statistics and drain
 //

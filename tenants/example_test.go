@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
@@ -22,14 +23,27 @@ import (
 // Example shows application code: an HTTP handler that gets its tenant from
 // the middleware, reads and writes the tenant's own tables in one scoped
 // transaction, runs a batch job at batch priority, and maps an exhausted
-// pool to 503 + Retry-After. The set-up (a scratch fleet with one tenant
-// "acme-bank" owning a table notes) is in exampleFleet.
+// pool to 503 + Retry-After. The middleware's Authorize hook checks the
+// tenant named by the request against the application's own
+// authentication (here a stand-in: a user header and a membership table);
+// a user asking for another tenant gets 403. The set-up (a scratch fleet
+// with one tenant "acme-bank" owning a table notes) is in exampleFleet.
 func Example() {
 	router, pools, cleanup := exampleFleet()
 	defer cleanup()
 	ctx := context.Background()
 
-	handler := tenants.Middleware(tenants.MiddlewareConfig{Resolver: router},
+	// Who may act for which tenant: in a real application, from the
+	// session or the token's claims, never from the tenant header itself.
+	members := map[string]string{"ada": "acme-bank", "mallory": "evil-corp"}
+	authorize := func(r *http.Request, tenantID string) error {
+		if members[r.Header.Get("X-Example-User")] != tenantID {
+			return errors.New("not a member of this tenant")
+		}
+		return nil
+	}
+
+	handler := tenants.Middleware(tenants.MiddlewareConfig{Resolver: router, Authorize: authorize},
 		http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			tenant, _ := tenants.TenantFromContext(r.Context())
 			var count int
@@ -50,11 +64,14 @@ func Example() {
 			fmt.Fprintf(w, "%s has %d note(s)", tenant, count)
 		}))
 
-	req := httptest.NewRequest("POST", "/notes", nil)
-	req.Header.Set("X-Tenant-ID", "acme-bank")
-	rec := httptest.NewRecorder()
-	handler.ServeHTTP(rec, req)
-	fmt.Println(rec.Code, rec.Body.String())
+	for _, user := range []string{"ada", "mallory"} {
+		req := httptest.NewRequest("POST", "/notes", nil)
+		req.Header.Set("X-Example-User", user)
+		req.Header.Set("X-Tenant-ID", "acme-bank")
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, req)
+		fmt.Println(user, rec.Code, strings.TrimSpace(rec.Body.String()))
+	}
 
 	// A batch job: admitted after interactive work, never from the
 	// connection kept for it.
@@ -68,7 +85,8 @@ func Example() {
 	_, err := router.Resolve(ctx, "no-such-tenant")
 	fmt.Println(errors.Is(err, tenants.ErrTenantNotFound))
 	// Output:
-	// 200 acme-bank has 1 note(s)
+	// ada 200 acme-bank has 1 note(s)
+	// mallory 403 not allowed to act for this tenant
 	// batch count: 1
 	// true
 }

@@ -34,10 +34,24 @@ func WriteUnavailable(w http.ResponseWriter, err error) bool {
 // DefaultTenantHeader is the request header Middleware reads by default.
 const DefaultTenantHeader = "X-Tenant-ID"
 
+// Authorize decides whether an authenticated request may act for a
+// tenant: nil allows it, any error refuses it (403). The tenant id comes
+// from the request (a header or the path), so anyone can name any tenant:
+// the hook must check the id against who the application authenticated
+// (a session, a token's claims, an mTLS identity), for example that the
+// user belongs to the tenant. It runs before anything else touches the
+// tenant: no SQL, no Redis, for a refused request. It must not panic.
+type Authorize func(r *http.Request, tenantID string) error
+
 // MiddlewareConfig configures Middleware.
 type MiddlewareConfig struct {
 	// Resolver checks that the tenant exists and is active. Required.
 	Resolver Resolver
+	// Authorize decides whether the request may act for the tenant it
+	// names. Required: Middleware panics without it. There is no default
+	// and no "allow all": the application must say who may act for which
+	// tenant.
+	Authorize Authorize
 	// PathValue, when set, names the path wildcard holding the tenant id
 	// (as in "/t/{tenant}/..."); it wins over the header when present.
 	// Default empty: the header only.
@@ -45,17 +59,32 @@ type MiddlewareConfig struct {
 	// Header is the request header holding the tenant id. Default
 	// X-Tenant-ID.
 	Header string
-	// Logger receives resolution failures other than bad or unknown ids.
-	// Default: discard.
+	// Logger receives refused requests (tenant, method and path; never
+	// the hook's error, which may describe the caller) and resolution
+	// failures other than bad or unknown ids. Default: discard.
 	Logger *slog.Logger
 }
 
-// Middleware resolves the request's tenant (from the path value or the
-// header), and puts its id and route in the request context for next
+// Middleware takes the request's tenant id (from the path value or the
+// header), asks cfg.Authorize whether the request may act for it, resolves
+// it and puts its id and route in the request context for next
 // (TenantFromContext, RouteFromContext). It answers 400 for a missing or
-// invalid id (naming the rule broken), 404 for an unknown tenant, 403 for
-// a tenant that is not active, and 503 when routing fails.
+// invalid id (naming the rule broken), 403 when Authorize refuses (before
+// any lookup, so a refused caller learns nothing, not even whether the
+// tenant exists), 404 for an unknown tenant, 403 for a tenant that is not
+// active, and 503 when routing fails.
+//
+// Middleware panics when cfg has no Resolver or no Authorize: a missing
+// authorization hook is a programming error, caught when the handler is
+// built rather than as an open door at run time.
 func Middleware(cfg MiddlewareConfig, next http.Handler) http.Handler {
+	if cfg.Resolver == nil {
+		panic("tenants: Middleware needs MiddlewareConfig.Resolver")
+	}
+	if cfg.Authorize == nil {
+		panic("tenants: Middleware needs MiddlewareConfig.Authorize: the application must decide which " +
+			"authenticated requests may act for which tenant; the tenant id of a request is not proof of anything")
+	}
 	header := cmp.Or(cfg.Header, DefaultTenantHeader)
 	logger := cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -72,6 +101,12 @@ func Middleware(cfg MiddlewareConfig, next http.Handler) http.Handler {
 		}
 		if err := ValidateID(id); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if err := cfg.Authorize(r, id); err != nil {
+			logger.InfoContext(r.Context(), "tenant access refused", slog.String("tenant", id),
+				slog.String("method", r.Method), slog.String("path", r.URL.Path))
+			http.Error(w, "not allowed to act for this tenant", http.StatusForbidden)
 			return
 		}
 		route, err := cfg.Resolver.Resolve(r.Context(), id)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
@@ -29,6 +30,7 @@ func TestMain(m *testing.M) {
 type fixture struct {
 	fleet    string
 	cat      *Catalog
+	cp       *pgxpool.Pool // the control plane
 	cpURL    string
 	rdb      *redis.Client
 	redisURL string
@@ -53,7 +55,7 @@ func setup(t testing.TB, adjust func(*PoolsConfig)) *fixture {
 	t.Cleanup(func() { dropFleetRoles(t, f.fleet) })
 	cfg := cptest.ServerConfig(t)
 	cpURL, cpPool := cptest.Database(t)
-	f.cpURL, f.cat = cpURL, NewCatalog(cpPool)
+	f.cpURL, f.cp, f.cat = cpURL, cpPool, NewCatalog(cpPool)
 	f.redisURL, f.rdb = cptest.RedisDB(t)
 	f.dataDB = cptest.ScratchDatabase(t)
 	f.adminURL = config.WithDatabase(cfg.DatabaseURL, f.dataDB)

@@ -35,31 +35,23 @@ func (r Route) PoolKey() string {
 	return "instance:" + r.InstanceID
 }
 
-// fields flattens the route into Redis hash field/value pairs.
-func (r Route) fields() []any {
-	return []any{
-		"tenant", r.TenantID, "tier", string(r.Tier), "status", string(r.Status),
-		"instance", r.InstanceID, "host", r.Host, "port", strconv.Itoa(r.Port),
-		"database", r.Database, "schema", r.Schema, "role", r.Role,
-		"version", strconv.FormatInt(r.Version, 10),
-	}
-}
-
-// routeFromHash parses a Redis hash written by fields; ok is false when the
-// hash is missing or malformed.
-func routeFromHash(h map[string]string) (Route, bool) {
+// routeFromHash parses a Redis hash written by routeMAC.fields and returns
+// the route and its expiry (unix ms); ok is false when the hash is missing
+// or malformed. It checks nothing else: routeMAC.check does.
+func routeFromHash(h map[string]string) (r Route, expires int64, ok bool) {
 	if len(h) == 0 {
-		return Route{}, false
+		return Route{}, 0, false
 	}
 	port, err1 := strconv.Atoi(h["port"])
 	version, err2 := strconv.ParseInt(h["version"], 10, 64)
-	r := Route{
+	expires, err3 := strconv.ParseInt(h["expires"], 10, 64)
+	r = Route{
 		TenantID: h["tenant"], Tier: Tier(h["tier"]), Status: TenantStatus(h["status"]),
 		InstanceID: h["instance"], Host: h["host"], Port: port, Database: h["database"],
 		Schema: h["schema"], Role: h["role"], Version: version,
 	}
-	if err1 != nil || err2 != nil || !r.Tier.Valid() || !r.Status.Valid() || r.TenantID == "" {
-		return Route{}, false
+	if err1 != nil || err2 != nil || err3 != nil || !r.Tier.Valid() || !r.Status.Valid() || r.TenantID == "" {
+		return Route{}, 0, false
 	}
-	return r, true
+	return r, expires, true
 }

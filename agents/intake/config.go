@@ -23,10 +23,12 @@ type Config struct {
 	Queue *queue.Client
 
 	// JiraSecret is the HMAC-SHA256 secret Jira signs webhooks with
-	// (X-Hub-Signature: sha256=<hex>). Empty: every Jira webhook gets 401.
+	// (X-Hub-Signature: sha256=<hex>); FLEET_JIRA_WEBHOOK_SECRET in the
+	// fleet binary. Empty: every Jira webhook gets 401.
 	JiraSecret string
 	// TicketSecret is the Standard Webhooks secret of the generic ticket
-	// webhook: "whsec_<base64>" is the base64-decoded key, anything else
+	// webhook (FLEET_TICKET_WEBHOOK_SECRET in the fleet binary), never the
+	// Jira one: "whsec_<base64>" is the base64-decoded key, anything else
 	// is used as raw bytes. Empty: every ticket webhook gets 401.
 	TicketSecret string
 	// Jira maps Jira issues to requests. Defaults as documented on

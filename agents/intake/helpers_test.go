@@ -30,6 +30,9 @@ const (
 	// testTicketSecret is "whsec_" + base64("ticket-test-key").
 	testTicketSecret = "whsec_dGlja2V0LXRlc3Qta2V5"
 	testToken        = "test-api-token-0123456789"
+	// testJiraProject is the project jiraIssue files issues in, and the
+	// one project setup allows.
+	testJiraProject = "OPS"
 )
 
 var testTicketKey = []byte("ticket-test-key")
@@ -84,6 +87,7 @@ func setup(t *testing.T, tweak ...func(*Config)) *env {
 		Queue:           qc,
 		JiraSecret:      testJiraSecret,
 		TicketSecret:    testTicketSecret,
+		Jira:            JiraMapping{Projects: []string{testJiraProject}},
 		ReconcileMinAge: -1,
 		WaitPoll:        10 * time.Millisecond,
 		Logger:          cptest.DiscardLogger(),
@@ -193,9 +197,13 @@ func standardHeaders(key []byte, id string, ts time.Time, body []byte) http.Head
 	return h
 }
 
-// jiraIssue builds a Jira issue webhook body.
+// jiraIssue builds a Jira issue webhook body: a Task of project
+// testJiraProject unless extra sets "project" or "issuetype" (nil makes
+// the field null).
 func jiraIssue(event, key, summary string, labels []string, extra map[string]any) []byte {
-	fields := map[string]any{"summary": summary, "labels": labels}
+	fields := map[string]any{"summary": summary, "labels": labels,
+		"project":   map[string]any{"id": "10000", "key": testJiraProject, "name": "Operations"},
+		"issuetype": map[string]any{"id": "10002", "name": "Task"}}
 	for k, v := range extra {
 		fields[k] = v
 	}

@@ -52,6 +52,16 @@ func (in *Intake) serveJira(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req, ignored, err := parseJira(body, in.cfg.Jira)
+	var refused *jiraNotAllowedError
+	if errors.As(err, &refused) {
+		// 200: Jira retries any other answer. Nothing is stored.
+		in.log.WarnContext(r.Context(), "jira onboarding refused: not on the allowlist",
+			slog.String("reason", refused.why), slog.String("project", truncate(refused.project, 40)),
+			slog.String("issue_type", truncate(refused.issueType, 40)), slog.String("issue", truncate(refused.issueKey, 40)),
+			slog.String("delivery", truncate(r.Header.Get(HeaderJiraDelivery), 80)), slog.String("remote", r.RemoteAddr))
+		httpapi.WriteJSON(w, http.StatusOK, map[string]any{"ignored": true, "reason": refused.why})
+		return
+	}
 	if err != nil {
 		in.reject(w, r, SourceJira, err)
 		return

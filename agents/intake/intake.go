@@ -29,6 +29,10 @@ func New(cfg Config) (*Intake, error) {
 		return nil, err
 	}
 	key, _ := ticketKey(cfg.TicketSecret) // checked by validate
+	if cfg.JiraSecret != "" && len(cfg.Jira.Projects) == 0 {
+		cfg.Logger.Warn("Jira onboarding is off: no project is allowed to onboard (FLEET_JIRA_PROJECTS is empty); " +
+			"signed Jira deliveries are answered 200 and onboard nothing")
+	}
 	return &Intake{cfg: cfg, ticketKey: key, log: cfg.Logger}, nil
 }
 

@@ -20,11 +20,22 @@ import (
 // issue, else from a label TenantLabelPrefix+<id>. The tier comes from
 // TierField, else from a label TierLabelPrefix+<tier>, else DefaultTier.
 // The display name is the issue summary. An issue with no tenant id is not
-// an onboarding request and is ignored.
+// an onboarding request and is ignored. Only issues of the allowed
+// Projects (and IssueTypes, when set) onboard; the others are refused
+// before their fields are read.
 type JiraMapping struct {
 	// Events are the webhook events that may onboard. Default
 	// jira:issue_created and jira:issue_updated.
 	Events []string
+	// Projects are the keys of the Jira projects whose issues may onboard
+	// (fields.project.key, compared case-insensitively). Default empty: no
+	// issue onboards; every delivery that would is answered 200 "ignored"
+	// and logged, and New logs a warning when a Jira secret is set.
+	Projects []string
+	// IssueTypes, when set, also requires the issue type (fields.issuetype
+	// name or id, case-insensitively) to be one of these. Default empty:
+	// any issue type of an allowed project.
+	IssueTypes []string
 	// TenantLabelPrefix marks the label carrying the tenant id. Default
 	// "tenant:".
 	TenantLabelPrefix string
@@ -72,6 +83,7 @@ func (m JiraMapping) validate() error {
 			errs = append(errs, fmt.Errorf("jira field %q is not a field id", f))
 		}
 	}
+	errs = append(errs, m.validateAllowlist()...)
 	return errors.Join(errs...)
 }
 
@@ -90,7 +102,9 @@ type jiraEvent struct {
 
 // parseJira maps a Jira webhook body to a request. A body that is valid
 // but not an onboarding request (another event, no tenant id) returns a
-// non-empty ignore reason. The request is not validated yet.
+// non-empty ignore reason; an issue of a project or issue type that may
+// not onboard returns a *jiraNotAllowedError, before its other fields are
+// read. The request is not validated yet.
 func parseJira(body []byte, m JiraMapping) (Request, string, error) {
 	var ev jiraEvent
 	if err := decodeJSON(body, &ev, false); err != nil {
@@ -103,6 +117,9 @@ func parseJira(body []byte, m JiraMapping) (Request, string, error) {
 		return Request{}, "the event carries no issue", nil
 	}
 	f := ev.Issue.Fields
+	if err := m.allows(ev.Issue.Key, f); err != nil {
+		return Request{}, "", err
+	}
 	var labels []string
 	if raw, ok := f["labels"]; ok && !isNull(raw) {
 		if err := json.Unmarshal(raw, &labels); err != nil {

@@ -8,8 +8,9 @@ import (
 
 func TestParseJira(t *testing.T) {
 	t.Parallel()
-	def := JiraMapping{}.withDefaults()
-	field := JiraMapping{TenantField: "customfield_10042", TierField: "customfield_10043"}.withDefaults()
+	ops := []string{testJiraProject}
+	def := JiraMapping{Projects: ops}.withDefaults()
+	field := JiraMapping{Projects: ops, TenantField: "customfield_10042", TierField: "customfield_10043"}.withDefaults()
 	tests := []struct {
 		name    string
 		m       JiraMapping
@@ -66,7 +67,7 @@ func TestParseJira(t *testing.T) {
 		},
 		{
 			name: "custom prefixes",
-			m:    JiraMapping{TenantLabelPrefix: "onboard-", TierLabelPrefix: "placement-", DefaultTier: "dedicated"}.withDefaults(),
+			m:    JiraMapping{Projects: ops, TenantLabelPrefix: "onboard-", TierLabelPrefix: "placement-", DefaultTier: "dedicated"}.withDefaults(),
 			body: jiraIssue(JiraIssueCreated, "OPS-8", "H", []string{"onboard-hotel"}, nil),
 			want: Request{TenantID: "hotel", Tier: "dedicated", Name: "H", TicketKey: "OPS-8"},
 		},
@@ -126,7 +127,7 @@ func TestParseJira(t *testing.T) {
 		{
 			name:  "labels not a list",
 			m:     def,
-			body:  []byte(`{"webhookEvent":"jira:issue_created","issue":{"key":"X-1","fields":{"labels":"tenant:x"}}}`),
+			body:  []byte(`{"webhookEvent":"jira:issue_created","issue":{"key":"OPS-1","fields":{"project":{"key":"OPS"},"labels":"tenant:x"}}}`),
 			errIs: errMalformed,
 		},
 		{
@@ -173,7 +174,7 @@ func TestParseJira(t *testing.T) {
 func TestParseJiraTruncatesSummary(t *testing.T) {
 	t.Parallel()
 	body := jiraIssue(JiraIssueCreated, "OPS-1", strings.Repeat("é", MaxNameLen+50), []string{"tenant:acme"}, nil)
-	got, _, err := parseJira(body, JiraMapping{}.withDefaults())
+	got, _, err := parseJira(body, JiraMapping{Projects: []string{testJiraProject}}.withDefaults())
 	if err != nil {
 		t.Fatalf("parseJira: %v", err)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/tenantfleet/tenantfleet/tenants"
@@ -29,8 +28,8 @@ func (s Source) Valid() bool {
 
 // Limits on the free-text fields of a request, in characters (runes).
 const (
-	// MaxNameLen bounds a tenant's display name.
-	MaxNameLen = 200
+	// MaxNameLen bounds a tenant's display name (tenants.MaxNameLen).
+	MaxNameLen = tenants.MaxNameLen
 	// MaxKeyLen bounds a delivery id, a ticket key and requested_by.
 	MaxKeyLen = 200
 )
@@ -127,8 +126,9 @@ func (r Request) normalize() (Request, error) {
 	return r, nil
 }
 
-// checkText accepts valid UTF-8 of at most max runes without control
-// characters.
+// checkText accepts valid UTF-8 of at most max runes without control,
+// invisible formatting (bidi, zero-width) or separator characters
+// (tenants.ValidateText).
 func checkText(field, v string, max int) error {
 	if !utf8.ValidString(v) {
 		return invalid(field, "must be valid UTF-8")
@@ -136,8 +136,8 @@ func checkText(field, v string, max int) error {
 	if n := utf8.RuneCountInString(v); n > max {
 		return invalid(field, fmt.Sprintf("must be at most %d characters, got %d", max, n))
 	}
-	if strings.ContainsFunc(v, unicode.IsControl) {
-		return invalid(field, "must not contain control characters")
+	if err := tenants.ValidateText(v); err != nil {
+		return &InvalidRequestError{Field: field, Reason: strings.TrimPrefix(err.Error(), "tenants: "), Err: err}
 	}
 	return nil
 }

@@ -216,6 +216,13 @@ func TestRejectedTouchesNothing(t *testing.T) {
 		{"ticket trailing data", func(t *testing.T) answer {
 			return e.ticket(t, "msg_6", []byte(`{"ticket_id":"T-6","tenant_id":"acme"} {}`))
 		}, 400, ""},
+		{"jira trailing data", func(t *testing.T) answer {
+			body := jiraIssue(JiraIssueCreated, "OPS-1", "x", []string{"tenant:acme"}, nil)
+			return e.jira(t, "", append(body, `{"webhookEvent":"jira:issue_created"}`...))
+		}, 400, ""},
+		{"api trailing data", func(t *testing.T) answer {
+			return e.api(t, []byte(`{"tenant_id":"acme"} {"tenant_id":"evil"}`), nil)
+		}, 400, ""},
 		{"api injection", func(t *testing.T) answer {
 			return e.api(t, mustJSON(apiBody{TenantID: injection}), nil)
 		}, 422, "tenant_id"},
@@ -227,6 +234,24 @@ func TestRejectedTouchesNothing(t *testing.T) {
 		{"api unknown field", func(t *testing.T) answer {
 			return e.api(t, []byte(`{"tenant_id":"acme","teir":"shared"}`), nil)
 		}, 400, ""},
+		{"jira bidi override in the summary", func(t *testing.T) answer {
+			return e.jira(t, "", jiraIssue(JiraIssueCreated, "OPS-1", "\u202eknaB emcA", []string{"tenant:acme"}, nil))
+		}, 422, "name"},
+		{"ticket zero-width space in the name", func(t *testing.T) answer {
+			return e.ticket(t, "msg_7", mustJSON(ticketBody{TicketID: "T-7", TenantID: "acme", Name: "Acme\u200bBank"}))
+		}, 422, "name"},
+		{"ticket isolate in requested_by", func(t *testing.T) answer {
+			return e.ticket(t, "msg_8", mustJSON(ticketBody{TicketID: "T-8", TenantID: "acme", RequestedBy: "ada\u2066x\u2069"}))
+		}, 422, "requested_by"},
+		{"api bidi override in the name", func(t *testing.T) answer {
+			return e.api(t, mustJSON(apiBody{TenantID: "acme", Name: "\u202eknaB emcA"}), nil)
+		}, 422, "name"},
+		{"api byte order mark in the name", func(t *testing.T) answer {
+			return e.api(t, mustJSON(apiBody{TenantID: "acme", Name: "\ufeffAcme"}), nil)
+		}, 422, "name"},
+		{"api line separator in the name", func(t *testing.T) answer {
+			return e.api(t, mustJSON(apiBody{TenantID: "acme", Name: "Acme\u2028Bank"}), nil)
+		}, 422, "name"},
 		{"api requested_by too long", func(t *testing.T) answer {
 			h := http.Header{}
 			h.Set(HeaderRequestedBy, strings.Repeat("x", MaxKeyLen+1))

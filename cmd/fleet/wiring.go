@@ -48,15 +48,21 @@ func newServices(ctx context.Context, a *app) (*services, error) {
 	if s.intake, err = intake.New(intake.Config{
 		DB:           a.db,
 		Queue:        a.queue,
-		JiraSecret:   a.cfg.WebhookSecret,
-		TicketSecret: a.cfg.WebhookSecret,
-		Jira:         intake.JiraMapping{TenantField: a.cfg.JiraTenantField, TierField: a.cfg.JiraTierField},
-		Logger:       a.log,
+		JiraSecret:   a.cfg.JiraWebhookSecret,
+		TicketSecret: a.cfg.TicketWebhookSecret,
+		Jira: intake.JiraMapping{
+			Projects: a.cfg.JiraProjects, IssueTypes: a.cfg.JiraIssueTypes,
+			TenantField: a.cfg.JiraTenantField, TierField: a.cfg.JiraTierField,
+		},
+		Logger: a.log,
 	}); err != nil {
 		return nil, err
 	}
 	if s.router, err = tenants.NewRouter(tenants.RouterConfig{Source: s.catalog, Redis: a.redis, Fleet: a.cfg.Name, Logger: a.log}); err != nil {
 		return nil, err
+	}
+	if err := a.registry.Register(s.router.Collector()); err != nil {
+		return nil, fmt.Errorf("register router metrics: %w", err)
 	}
 	if err := s.router.Start(ctx); err != nil {
 		return nil, err
