@@ -1,6 +1,9 @@
 package config
 
 import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -87,6 +90,9 @@ func TestLoadValidationErrors(t *testing.T) {
 		{"short ticket secret", map[string]string{"FLEET_TICKET_WEBHOOK_SECRET": "short"}, []string{"FLEET_TICKET_WEBHOOK_SECRET must be at least 16"}},
 		{"bad jira project", map[string]string{"FLEET_JIRA_PROJECTS": "OPS, bad key"}, []string{`FLEET_JIRA_PROJECTS must list Jira project keys such as OPS, got "bad key"`}},
 		{"bidi in a jira issue type", map[string]string{"FLEET_JIRA_ISSUE_TYPES": "Onboarding,Task\u202e"}, []string{"FLEET_JIRA_ISSUE_TYPES"}},
+		{"short secret key", map[string]string{"FLEET_SECRET_KEY": strings.Repeat("ab", 31)}, []string{"FLEET_SECRET_KEY must be at least 32 bytes"}},
+		{"secret key neither hex nor base64", map[string]string{"FLEET_SECRET_KEY": strings.Repeat("not base64!", 8)}, []string{"FLEET_SECRET_KEY must be at least 32 bytes"}},
+		{"rds without a secret key", map[string]string{"FLEET_PROVIDER": "rds"}, []string{"FLEET_SECRET_KEY is required with FLEET_PROVIDER=rds"}},
 		{"several at once", map[string]string{"FLEET_LOG_FORMAT": "xml", "FLEET_PROVIDER": "gcp"}, []string{"FLEET_LOG_FORMAT", "FLEET_PROVIDER must be local or rds"}},
 	}
 	for _, tc := range cases {
@@ -102,7 +108,7 @@ func TestLoadValidationErrors(t *testing.T) {
 				}
 			}
 			for k, v := range tc.env {
-				if strings.Contains(k, "SECRET") && strings.Contains(err.Error(), v) {
+				if strings.Contains(strings.ReplaceAll(k, "SECRETSMANAGER", ""), "SECRET") && strings.Contains(err.Error(), v) {
 					t.Errorf("error %q echoes the secret of %s", err, k)
 				}
 			}
@@ -118,6 +124,7 @@ func TestLoadRDSConnectorSettings(t *testing.T) {
 	}
 	c, err := Load(envOf(map[string]string{
 		"FLEET_PROVIDER":                "rds",
+		"FLEET_SECRET_KEY":              strings.Repeat("ab", 32),
 		"FLEET_RDS_CA_BUNDLE":           bundle,
 		"FLEET_SECRETSMANAGER_ENDPOINT": "http://127.0.0.1:4566",
 	}))
@@ -304,5 +311,22 @@ func TestRedactedHidesQueryPasswords(t *testing.T) {
 		if strings.Contains(field, "querypass") {
 			t.Errorf("redacted config leaks a password parameter: %q", field)
 		}
+	}
+}
+
+func TestSecretKeyBytesDecodesHexAndBase64(t *testing.T) {
+	t.Parallel()
+	want := bytes.Repeat([]byte{0xab}, 32)
+	for _, enc := range []string{hex.EncodeToString(want), base64.StdEncoding.EncodeToString(want), base64.RawURLEncoding.EncodeToString(want)} {
+		got, err := Config{SecretKey: enc}.SecretKeyBytes()
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("SecretKeyBytes(%q) = %x, %v; want %x", enc, got, err, want)
+		}
+	}
+	if got, err := (Config{}).SecretKeyBytes(); got != nil || err != nil {
+		t.Errorf("empty key: %x, %v; want nil, nil", got, err)
+	}
+	if r := (Config{SecretKey: hex.EncodeToString(want)}).Redacted(); strings.Contains(r.SecretKey, hex.EncodeToString(want)) {
+		t.Error("Redacted shows the secret key")
 	}
 }
