@@ -2,8 +2,8 @@
 
 package redistest
 
-import "syscall"
+import "os/exec"
 
-// dieWithParent has no portable equivalent outside Linux: there the
+// startCmd starts cmd. Outside Linux there is no parent-death signal: the
 // processes are ended by the tests' cleanups only.
-func dieWithParent() *syscall.SysProcAttr { return nil }
+func startCmd(cmd *exec.Cmd) error { return cmd.Start() }

@@ -39,10 +39,10 @@ type SentinelOptions struct {
 	TLS *Certs
 }
 
-// StartSentinels runs the sentinels and waits until each knows the
-// master's replicas (at least one when the master has any) and every
-// other sentinel, so that a failover can be agreed on.
-func StartSentinels(t testing.TB, o SentinelOptions) []*Server {
+// StartSentinels fills the defaults of o, runs the sentinels and waits
+// until each knows the master's replicas and every other sentinel, so
+// that a failover can be agreed on.
+func StartSentinels(t testing.TB, o *SentinelOptions) []*Server {
 	t.Helper()
 	if o.MasterName == "" {
 		o.MasterName = "mymaster"
@@ -59,7 +59,7 @@ func StartSentinels(t testing.TB, o SentinelOptions) []*Server {
 	sentinels := make([]*Server, 0, o.Count)
 	for range o.Count {
 		dir := t.TempDir()
-		sentinels = append(sentinels, startProcess(t, dir, "redis-sentinel", nil, func(port int) string {
+		sentinels = append(sentinels, startProcess(t, dir, "redis-sentinel", "+monitor master", func(port int) string {
 			var b strings.Builder
 			fmt.Fprintf(&b, "bind 127.0.0.1\ndir %s\nlogfile %s\n", dir, filepath.Join(dir, "redis.log"))
 			if o.TLS != nil {
@@ -81,7 +81,7 @@ func StartSentinels(t testing.TB, o SentinelOptions) []*Server {
 			return b.String()
 		}))
 	}
-	waitSentinelsAgree(t, sentinels, o)
+	waitSentinelsAgree(t, sentinels, *o)
 	return sentinels
 }
 

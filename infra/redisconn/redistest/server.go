@@ -64,7 +64,7 @@ func Start(t testing.TB, o Options) *Server {
 	if o.ReplicaOf != nil {
 		o.ReplicaOf.replicasWanted++
 	}
-	return startProcess(t, dir, "redis-server", nil, func(port int) string {
+	return startProcess(t, dir, "redis-server", "Ready to accept connections", func(port int) string {
 		var b strings.Builder
 		fmt.Fprintf(&b, "bind 127.0.0.1 ::1\nsave \"\"\nappendonly no\ndir %s\nlogfile %s\n", dir, filepath.Join(dir, "redis.log"))
 		if o.TLS != nil {
@@ -93,9 +93,10 @@ func writeTLS(b *strings.Builder, c *Certs) {
 func quote(s string) string { return strconv.Quote(s) }
 
 // startProcess writes the configuration conf(port) for a free port, runs
-// binary on it and waits for its log to say it is ready. A port taken in
-// the meantime by someone else is retried with another one.
-func startProcess(t testing.TB, dir, binary string, extraArgs []string, conf func(port int) string) *Server {
+// binary on it and waits for its log to say ready (a line containing
+// readyMark; Redis listens before it logs it). A port taken in the meantime
+// by someone else is retried with another one.
+func startProcess(t testing.TB, dir, binary, readyMark string, conf func(port int) string) *Server {
 	t.Helper()
 	path, err := exec.LookPath(binary)
 	if err != nil {
@@ -111,15 +112,14 @@ func startProcess(t testing.TB, dir, binary string, extraArgs []string, conf fun
 		logFile := filepath.Join(dir, "redis.log")
 		_ = os.Remove(logFile)
 		s := &Server{Port: port, dir: dir, log: logFile, exited: make(chan struct{})}
-		s.cmd = exec.Command(path, append([]string{confFile}, extraArgs...)...)
+		s.cmd = exec.Command(path, confFile)
 		s.cmd.Dir = dir
-		s.cmd.SysProcAttr = dieWithParent()
-		if err := s.cmd.Start(); err != nil {
+		if err := startCmd(s.cmd); err != nil {
 			t.Fatalf("redistest: start %s: %v", binary, err)
 		}
 		go func() { _ = s.cmd.Wait(); close(s.exited) }()
 		t.Cleanup(s.Kill)
-		err := s.waitReady(10 * time.Second)
+		err := s.waitReady(readyMark, 10*time.Second)
 		if err == nil {
 			return s
 		}
@@ -133,13 +133,13 @@ func startProcess(t testing.TB, dir, binary string, extraArgs []string, conf fun
 
 var errPortTaken = errors.New("port already in use")
 
-// waitReady waits until the log says the process accepts connections.
-func (s *Server) waitReady(within time.Duration) error {
+// waitReady waits until the log has a line containing mark.
+func (s *Server) waitReady(mark string, within time.Duration) error {
 	deadline := time.Now().Add(within)
 	for {
 		raw, _ := os.ReadFile(s.log)
 		switch {
-		case bytes.Contains(raw, []byte("Ready to accept connections")):
+		case bytes.Contains(raw, []byte(mark)):
 			return nil
 		case bytes.Contains(raw, []byte("Address already in use")):
 			return errPortTaken
