@@ -21,48 +21,6 @@ import (
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
-// sentinelGroup is a private master, its replica and three sentinels, all
-// password-protected, and the FLEET_REDIS_URL that reaches them.
-type sentinelGroup struct {
-	master, replica *redistest.Server
-	sentinels       []*redistest.Server
-	opts            redistest.SentinelOptions
-	url             string
-}
-
-func startSentinelGroup(t *testing.T) sentinelGroup {
-	t.Helper()
-	const dataPass, sentinelPass = "data-pass-3", "sentinel-pass-4"
-	g := sentinelGroup{master: redistest.Start(t, redistest.Options{Password: dataPass})}
-	g.replica = redistest.Start(t, redistest.Options{Password: dataPass, ReplicaOf: g.master})
-	redistest.WaitReplicaSynced(t, g.replica, dataPass, nil)
-	g.opts = redistest.SentinelOptions{Master: g.master, MasterPassword: dataPass, Password: sentinelPass}
-	g.sentinels = redistest.StartSentinels(t, &g.opts)
-	addrs := make([]string, len(g.sentinels))
-	for i, s := range g.sentinels {
-		addrs[i] = s.Addr()
-	}
-	g.url = fmt.Sprintf("redis-sentinel://:%s@%s/0?master=mymaster&sentinel_password=%s", dataPass, strings.Join(addrs, ","), sentinelPass)
-	return g
-}
-
-// waitPromoted waits until a sentinel names the replica as the master.
-func (g sentinelGroup) waitPromoted(t *testing.T) {
-	t.Helper()
-	sc := redistest.SentinelClient(t, g.sentinels[0], g.opts)
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		addr, err := redistest.MasterAddr(context.Background(), sc, g.opts.MasterName)
-		if err == nil && addr == g.replica.Addr() {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the sentinels did not promote the replica within 60s (master now %q, %v)\nsentinel:\n%s\nreplica:\n%s", addr, err, g.sentinels[0].Log(), g.replica.Log())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // waitUntil polls cond every 10ms until it holds or within passes.
 func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -80,20 +38,20 @@ func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool
 // password is refused.
 func TestSentinelURLReachesTheMaster(t *testing.T) {
 	t.Parallel()
-	g := startSentinelGroup(t)
-	target, client := open(t, redisconn.Config{URL: strings.Replace(g.url, "/0?", "/6?", 1)})
+	g := redistest.StartGroup(t)
+	target, client := open(t, redisconn.Config{URL: strings.Replace(g.URL, "/0?", "/6?", 1)})
 	ctx := context.Background()
 	if err := client.Set(ctx, "via-sentinel", "yes", 0).Err(); err != nil {
 		t.Fatalf("SET through Sentinel: %v", err)
 	}
 	info, err := client.Do(ctx, "CLIENT", "INFO").Text()
-	if err != nil || !strings.Contains(info, " db=6 ") || !strings.Contains(info, fmt.Sprintf("laddr=%s ", g.master.Addr())) {
-		t.Errorf("CLIENT INFO through Sentinel = %q, %v; want the master %s, db=6", info, err, g.master.Addr())
+	if err != nil || !strings.Contains(info, " db=6 ") || !strings.Contains(info, fmt.Sprintf("laddr=%s ", g.Master.Addr())) {
+		t.Errorf("CLIENT INFO through Sentinel = %q, %v; want the master %s, db=6", info, err, g.Master.Addr())
 	}
 	if !target.Sentinel() {
 		t.Error("Sentinel() = false for a redis-sentinel:// URL")
 	}
-	err = pingErr(t, redisconn.Config{URL: strings.Replace(g.url, "sentinel-pass-4", "wrong-sentinel-5", 1)})
+	err = pingErr(t, redisconn.Config{URL: strings.Replace(g.URL, redistest.GroupSentinelPassword, "wrong-sentinel-5", 1)})
 	if err == nil || strings.Contains(err.Error(), "wrong-sentinel-5") {
 		t.Errorf("wrong sentinel password: %v, want a refusal that does not echo it", err)
 	}
@@ -149,8 +107,8 @@ type failoverFigures struct {
 // statistics are published to the new master.
 func TestSentinelFailoverKeepsWorkFlowing(t *testing.T) {
 	t.Parallel()
-	g := startSentinelGroup(t)
-	target, err := redisconn.New(redisconn.Config{URL: g.url})
+	g := redistest.StartGroup(t)
+	target, err := redisconn.New(redisconn.Config{URL: g.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,8 +261,8 @@ func TestSentinelFailoverKeepsWorkFlowing(t *testing.T) {
 
 	waitUntil(t, 30*time.Second, "100 tasks processed before the failover", func() bool { return processed() >= 100 })
 	killedAt := time.Now()
-	g.master.Kill()
-	g.waitPromoted(t)
+	g.Master.Kill()
+	g.WaitPromoted(t)
 	figures.promoted = time.Since(killedAt)
 	atFailover := enqueued.Load()
 	waitUntil(t, 60*time.Second, "100 more tasks enqueued after the promotion", func() bool { return enqueued.Load() >= atFailover+100 })
@@ -392,8 +350,8 @@ func TestSentinelFailoverKeepsWorkFlowing(t *testing.T) {
 	if n, err := statsClient.Exists(ctx, tenants.StatsKey(fleet, "ha-test")).Result(); err != nil || n != 1 {
 		t.Errorf("pool statistics key on the new master: exists %d, %v", n, err)
 	}
-	if info, err := statsClient.Do(ctx, "CLIENT", "INFO").Text(); err != nil || !strings.Contains(info, "laddr="+g.replica.Addr()+" ") {
-		t.Errorf("the client is not on the promoted replica %s: %q, %v", g.replica.Addr(), info, err)
+	if info, err := statsClient.Do(ctx, "CLIENT", "INFO").Text(); err != nil || !strings.Contains(info, "laddr="+g.Replica.Addr()+" ") {
+		t.Errorf("the client is not on the promoted replica %s: %q, %v", g.Replica.Addr(), info, err)
 	}
 
 	t.Logf("failover figures: %d tasks; promoted %s after the kill; longest enqueue %s (%d failed calls retried); "+

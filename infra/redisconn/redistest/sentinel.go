@@ -173,3 +173,56 @@ func (c Certs) ClientTLS(t testing.TB) *tls.Config {
 	}
 	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 }
+
+// Group is a private Sentinel deployment: a password-protected master, one
+// replica and three password-protected sentinels, with the FLEET_REDIS_URL
+// that reaches it (database 0).
+type Group struct {
+	Master, Replica *Server
+	Sentinels       []*Server
+	Options         SentinelOptions
+	// URL is redis-sentinel://:<data password>@<sentinels>/0?master=mymaster&sentinel_password=<password>.
+	URL string
+}
+
+// Passwords of a Group's data nodes and sentinels.
+const (
+	GroupDataPassword     = "data-pass-3"
+	GroupSentinelPassword = "sentinel-pass-4"
+)
+
+// StartGroup starts a Group and waits until the replica is in sync and the
+// sentinels know each other and the replica.
+func StartGroup(t testing.TB) *Group {
+	t.Helper()
+	g := &Group{Master: Start(t, Options{Password: GroupDataPassword})}
+	g.Replica = Start(t, Options{Password: GroupDataPassword, ReplicaOf: g.Master})
+	WaitReplicaSynced(t, g.Replica, GroupDataPassword, nil)
+	g.Options = SentinelOptions{Master: g.Master, MasterPassword: GroupDataPassword, Password: GroupSentinelPassword}
+	g.Sentinels = StartSentinels(t, &g.Options)
+	addrs := make([]string, len(g.Sentinels))
+	for i, s := range g.Sentinels {
+		addrs[i] = s.Addr()
+	}
+	g.URL = fmt.Sprintf("redis-sentinel://:%s@%s/0?master=%s&sentinel_password=%s",
+		GroupDataPassword, strings.Join(addrs, ","), g.Options.MasterName, GroupSentinelPassword)
+	return g
+}
+
+// WaitPromoted waits until a sentinel names the replica as the master.
+func (g *Group) WaitPromoted(t testing.TB) {
+	t.Helper()
+	sc := SentinelClient(t, g.Sentinels[0], g.Options)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		addr, err := MasterAddr(context.Background(), sc, g.Options.MasterName)
+		if err == nil && addr == g.Replica.Addr() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redistest: the sentinels did not promote the replica within 60s (master now %q, %v)\nsentinel:\n%s\nreplica:\n%s",
+				addr, err, g.Sentinels[0].logTail(), g.Replica.logTail())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
