@@ -92,7 +92,6 @@ type failoverFigures struct {
 	enqueueRetries       int64         // failed Enqueue calls retried
 	processingGap        time.Duration // longest pause between two processed tasks
 	publishRetries       int64         // failed Router.Publish calls retried
-	resolveFallbacks     int64         // Resolve calls made while Redis failed (served from Postgres)
 	duplicates, reQueued int
 }
 

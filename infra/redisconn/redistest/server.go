@@ -12,6 +12,7 @@ package redistest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -112,7 +113,8 @@ func startProcess(t testing.TB, dir, binary, readyMark string, conf func(port in
 		logFile := filepath.Join(dir, "redis.log")
 		_ = os.Remove(logFile)
 		s := &Server{Port: port, dir: dir, log: logFile, exited: make(chan struct{})}
-		s.cmd = exec.Command(path, confFile)
+		// Ended by Kill (a cleanup) or the parent-death signal, not a context.
+		s.cmd = exec.CommandContext(context.Background(), path, confFile) //nolint:gosec // redis-server or redis-sentinel from PATH, on a file written above
 		s.cmd.Dir = dir
 		if err := startCmd(s.cmd); err != nil {
 			t.Fatalf("redistest: start %s: %v", binary, err)
@@ -192,7 +194,7 @@ func (s *Server) Exited() bool {
 // freePort asks the kernel for a free TCP port on the loopback.
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("redistest: find a free port: %v", err)
 	}
