@@ -52,9 +52,11 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("FLEET_REDIS_CERT_FILE and FLEET_REDIS_KEY_FILE must be set together"))
 	}
 	if t != nil && t.tls == nil {
-		for key, v := range map[string]string{"FLEET_REDIS_CA_FILE": c.CAFile, "FLEET_REDIS_CERT_FILE": c.CertFile, "FLEET_REDIS_KEY_FILE": c.KeyFile} {
-			if v != "" {
-				errs = append(errs, fmt.Errorf("%s is set but FLEET_REDIS_URL does not use TLS (rediss:// or rediss-sentinel://)", key))
+		for _, f := range []struct{ key, value string }{
+			{"FLEET_REDIS_CA_FILE", c.CAFile}, {"FLEET_REDIS_CERT_FILE", c.CertFile}, {"FLEET_REDIS_KEY_FILE", c.KeyFile},
+		} {
+			if f.value != "" {
+				errs = append(errs, fmt.Errorf("%s is set but FLEET_REDIS_URL does not use TLS (rediss:// or rediss-sentinel://)", f.key))
 			}
 		}
 	}
@@ -166,6 +168,3 @@ func (t *Target) String() string {
 	}
 	return scheme + " " + where + " db " + strconv.Itoa(t.db)
 }
-
-// Addrs returns the server's address, or the sentinels' addresses.
-func (t *Target) Addrs() []string { return append([]string(nil), t.addrs...) }
