@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/tenantfleet/tenantfleet/infra/redisconn"
 )
 
 // Config is the whole configuration of a fleet process. Each field documents
@@ -31,7 +33,22 @@ type Config struct {
 	DatabaseURL string `yaml:"database_url"`
 	// RedisURL is the Redis URL for queues, routing cache and pool statistics
 	// (FLEET_REDIS_URL, yaml redis_url). Default redis://127.0.0.1:6379/0.
+	// Forms: redis://[user:pass@]host:port/db, rediss://... (TLS) and
+	// redis-sentinel://[user:pass@]host1:26379,host2:26379/db?master=NAME
+	// (rediss-sentinel:// with TLS; sentinel_username and sentinel_password
+	// parameters); see redisconn.ParseURL. Its password is redacted.
 	RedisURL string `yaml:"redis_url"`
+	// RedisCAFile is a PEM bundle of the certificate authorities trusted for
+	// the Redis servers' TLS certificates (FLEET_REDIS_CA_FILE, yaml
+	// redis_ca_file). Default empty: the system roots. Only with rediss://
+	// or rediss-sentinel://; certificates are always verified.
+	RedisCAFile string `yaml:"redis_ca_file"`
+	// RedisCertFile and RedisKeyFile are a PEM client certificate and key for
+	// Redis servers that require one (FLEET_REDIS_CERT_FILE,
+	// FLEET_REDIS_KEY_FILE, yaml redis_cert_file, redis_key_file). Default
+	// empty: none. Both or neither, only with TLS.
+	RedisCertFile string `yaml:"redis_cert_file"`
+	RedisKeyFile  string `yaml:"redis_key_file"`
 	// HTTPAddr is the listen address of the api role (FLEET_HTTP_ADDR, yaml
 	// http_addr). Default 127.0.0.1:8080.
 	HTTPAddr string `yaml:"http_addr"`
@@ -255,6 +272,9 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	}
 	str("FLEET_DATABASE_URL", &c.DatabaseURL)
 	str("FLEET_REDIS_URL", &c.RedisURL)
+	str("FLEET_REDIS_CA_FILE", &c.RedisCAFile)
+	str("FLEET_REDIS_CERT_FILE", &c.RedisCertFile)
+	str("FLEET_REDIS_KEY_FILE", &c.RedisKeyFile)
 	str("FLEET_HTTP_ADDR", &c.HTTPAddr)
 	str("FLEET_METRICS_ADDR", &c.MetricsAddr)
 	str("FLEET_PUBLIC_ORIGIN", &c.PublicOrigin)
@@ -334,8 +354,8 @@ func (c Config) Validate() error {
 			}
 		}
 	}
-	if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-		bad("FLEET_REDIS_URL must be a redis:// URL with a host, got %q", Redact(c.RedisURL))
+	if err := c.Redis().Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		bad("FLEET_HTTP_ADDR must be host:port, got %q", c.HTTPAddr)
@@ -487,6 +507,15 @@ func WithDatabase(raw, name string) string {
 	return u.String()
 }
 
+// Redis returns the Redis settings, for redisconn.New.
+func (c Config) Redis() redisconn.Config {
+	return redisconn.Config{URL: c.RedisURL, CAFile: c.RedisCAFile, CertFile: c.RedisCertFile, KeyFile: c.RedisKeyFile}
+}
+
+// secretParamPattern matches query parameter names that carry a secret
+// (password=, sentinel_password=, sslpassword=, token=...).
+var secretParamPattern = regexp.MustCompile(`(?i)pass|secret|token`)
+
 // redactedValue replaces a secret in a printed connection string; the
 // same mask url.URL.Redacted uses.
 const redactedValue = "xxxxx"
@@ -504,7 +533,7 @@ func isKeywordValue(raw string) bool {
 
 // Redact hides the secrets of a connection string so it can be printed or
 // logged: the password of a URL's user info and its password-bearing query
-// parameters (password=, sslpassword=), or the password settings of a
+// parameters (password=, sslpassword=, sentinel_password=, token=...), or the password settings of a
 // key/value connection string. A string that is neither a URL nor a
 // key/value string is not echoed at all.
 func Redact(raw string) string {
@@ -518,7 +547,7 @@ func Redact(raw string) string {
 	if u.RawQuery != "" {
 		q := u.Query() // malformed pairs are dropped, never echoed
 		for k := range q {
-			if strings.Contains(strings.ToLower(k), "password") {
+			if secretParamPattern.MatchString(k) {
 				q[k] = []string{redactedValue}
 			}
 		}

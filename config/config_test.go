@@ -68,6 +68,9 @@ func TestLoadValidationErrors(t *testing.T) {
 		{"bad log format", map[string]string{"FLEET_LOG_FORMAT": "xml"}, []string{"FLEET_LOG_FORMAT must be text or json"}},
 		{"bad database url", map[string]string{"FLEET_DATABASE_URL": "mysql://x/y"}, []string{"FLEET_DATABASE_URL must be a postgres:// URL"}},
 		{"bad redis url", map[string]string{"FLEET_REDIS_URL": "127.0.0.1:6379"}, []string{"FLEET_REDIS_URL"}},
+		{"sentinel without master", map[string]string{"FLEET_REDIS_URL": "redis-sentinel://:pw@s1,s2/0"}, []string{"FLEET_REDIS_URL", "?master=NAME"}},
+		{"redis CA without TLS", map[string]string{"FLEET_REDIS_CA_FILE": "/etc/ca.pem"}, []string{"FLEET_REDIS_CA_FILE is set but FLEET_REDIS_URL does not use TLS"}},
+		{"redis cert without key", map[string]string{"FLEET_REDIS_URL": "rediss://h/0", "FLEET_REDIS_CERT_FILE": "/c.pem"}, []string{"FLEET_REDIS_CERT_FILE and FLEET_REDIS_KEY_FILE"}},
 		{"short token", map[string]string{"FLEET_API_TOKEN": "abc"}, []string{"FLEET_API_TOKEN must be at least 16"}},
 		{"unknown role", map[string]string{"FLEET_ROLES": "api,cook"}, []string{`unknown role "cook"`}},
 		{"bad name", map[string]string{"FLEET_NAME": "Fleet-1"}, []string{"FLEET_NAME"}},
@@ -192,6 +195,52 @@ func TestLoadWebhookSecretsAndJiraAllowlist(t *testing.T) {
 	d, err := Load(envOf(nil))
 	if err != nil || d.JiraWebhookSecret != "" || d.TicketWebhookSecret != "" || len(d.JiraProjects) != 0 || len(d.JiraIssueTypes) != 0 {
 		t.Errorf("defaults: got %+v, %v; want no secrets and no Jira project", d, err)
+	}
+}
+
+func TestLoadRedisForms(t *testing.T) {
+	t.Parallel()
+	for _, raw := range []string{
+		"redis://:pw@cache:6379/0",
+		"rediss://fleet:pw@cache:6380/1",
+		"redis-sentinel://:pw@s1:26379,s2:26379/0?master=mymaster&sentinel_password=spw",
+		"rediss-sentinel://s1,[::1]:26380/2?master=mymaster",
+	} {
+		c, err := Load(envOf(map[string]string{"FLEET_REDIS_URL": raw, "FLEET_REDIS_CA_FILE": tlsOnly(raw, "/etc/ca.pem")}))
+		if err != nil {
+			t.Errorf("Load with FLEET_REDIS_URL=%s: %v", Redact(raw), err)
+			continue
+		}
+		if got := c.Redis(); got.URL != raw || got.CAFile != tlsOnly(raw, "/etc/ca.pem") {
+			t.Errorf("Redis() = %+v, want the URL and CA file", got)
+		}
+	}
+}
+
+// tlsOnly returns v for a TLS Redis URL, else "".
+func tlsOnly(raw, v string) string {
+	if strings.HasPrefix(raw, "rediss") {
+		return v
+	}
+	return ""
+}
+
+func TestRedactHidesPasswordsOfEveryURLForm(t *testing.T) {
+	t.Parallel()
+	cases := map[string]string{
+		"redis://:userinfo-pw@cache:6379/0": "redis://:xxxxx@cache:6379/0",
+		"redis-sentinel://app:userinfo-pw@s1:26379,s2:26379/0?master=m&sentinel_password=query-pw": "redis-sentinel://app:xxxxx@s1:26379,s2:26379/0?master=m&sentinel_password=xxxxx",
+		"postgres://fleet@db/fleet?password=query-pw&sslmode=require":                              "postgres://fleet@db/fleet?password=xxxxx&sslmode=require",
+		"redis-sentinel://:userinfo-pw@[::1]:26379,[::1]:26380/0?master=m":                         "(unparseable URL)",
+	}
+	for raw, want := range cases {
+		got := Redact(raw)
+		if got != want {
+			t.Errorf("Redact(%q) = %q, want %q", raw, got, want)
+		}
+		if strings.Contains(got, "userinfo-pw") || strings.Contains(got, "query-pw") {
+			t.Errorf("Redact(%q) leaks a password: %q", raw, got)
+		}
 	}
 }
 

@@ -12,11 +12,11 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/tenantfleet/tenantfleet/config"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
+	"github.com/tenantfleet/tenantfleet/infra/redisconn"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
@@ -133,9 +133,11 @@ func exampleFleet() (*tenants.Router, *tenants.Pools, func()) {
 	cp, err := controlplane.Open(ctx, config.WithDatabase(cfg.DatabaseURL, cpDB), cptest.DiscardLogger())
 	must(err)
 	undo = append(undo, cp.Close)
-	opts, err := redis.ParseURL(cfg.RedisURL)
+	// redisconn reads every form of FLEET_REDIS_URL (TLS, Sentinel); any
+	// redis.UniversalClient will do.
+	target, err := redisconn.New(cfg.Redis())
 	must(err)
-	rdb := redis.NewClient(opts)
+	rdb := target.NewClient()
 	undo = append(undo, func() {
 		keys, _ := rdb.Keys(ctx, fleet+":*").Result()
 		for _, k := range keys {

@@ -18,18 +18,22 @@ import (
 	"github.com/tenantfleet/tenantfleet/config"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/metrics"
+	"github.com/tenantfleet/tenantfleet/infra/redisconn"
 	"github.com/tenantfleet/tenantfleet/queue"
 )
 
 // app holds the connections every role shares.
 type app struct {
-	cfg       config.Config
-	log       *slog.Logger
-	db        *pgxpool.Pool
-	redis     *redis.Client
-	queue     *queue.Client
-	inspector *asynq.Inspector
-	registry  *prometheus.Registry
+	cfg   config.Config
+	log   *slog.Logger
+	db    *pgxpool.Pool
+	redis *redis.Client
+	// redisTarget makes the Redis clients that components open themselves
+	// (Asynqmon).
+	redisTarget *redisconn.Target
+	queue       *queue.Client
+	inspector   *asynq.Inspector
+	registry    *prometheus.Registry
 }
 
 // newLogger builds the process logger from the configured format and level.
@@ -50,26 +54,27 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 	if err != nil {
 		return nil, err
 	}
-	opts, err := redis.ParseURL(cfg.RedisURL)
+	target, err := redisconn.New(cfg.Redis())
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("redis url: %w", err)
+		return nil, err
 	}
-	rdb := redis.NewClient(opts)
+	rdb := target.NewClient()
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		db.Close()
 		_ = rdb.Close()
-		return nil, fmt.Errorf("redis at %s: %w", config.Redact(cfg.RedisURL), err)
+		return nil, fmt.Errorf("redis at %s: %w", target, err)
 	}
 	inspector := asynq.NewInspectorFromRedisClient(rdb)
 	return &app{
-		cfg:       cfg,
-		log:       log,
-		db:        db,
-		redis:     rdb,
-		queue:     queue.NewClient(rdb),
-		inspector: inspector,
-		registry:  metrics.NewRegistry(inspector, slices.Sorted(maps.Keys(queue.Weights()))),
+		cfg:         cfg,
+		log:         log,
+		db:          db,
+		redis:       rdb,
+		redisTarget: target,
+		queue:       queue.NewClient(rdb),
+		inspector:   inspector,
+		registry:    metrics.NewRegistry(inspector, slices.Sorted(maps.Keys(queue.Weights()))),
 	}, nil
 }
 

@@ -36,6 +36,9 @@ func configView(c config.Config) map[string]any {
 	return map[string]any{
 		"database_url":             c.DatabaseURL,
 		"redis_url":                c.RedisURL,
+		"redis_ca_file":            c.RedisCAFile,
+		"redis_cert_file":          c.RedisCertFile,
+		"redis_key_file":           c.RedisKeyFile,
 		"http_addr":                c.HTTPAddr,
 		"metrics_addr":             c.MetricsAddr,
 		"public_origin":            c.PublicOrigin,

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"slices"
 
-	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
 
 	"github.com/tenantfleet/tenantfleet/config"
@@ -127,11 +126,7 @@ func startRole(ctx context.Context, a *app, svc *services, role string) (stopper
 		}
 		return s, s.Start(ctx)
 	case "api":
-		redisOpt, err := asynq.ParseRedisURI(a.cfg.RedisURL)
-		if err != nil {
-			return nil, err
-		}
-		mon := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: redisOpt})
+		mon := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: a.redisTarget.ConnOpt()})
 		srv, err := httpapi.New(httpapi.Config{
 			Addr:            a.cfg.HTTPAddr,
 			Token:           a.cfg.APIToken,

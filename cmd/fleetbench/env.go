@@ -20,6 +20,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/config"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/provider/local"
+	"github.com/tenantfleet/tenantfleet/infra/redisconn"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
@@ -84,11 +85,11 @@ func newEnv(ctx context.Context, cfg config.Config, stderr io.Writer, adjust fun
 		return nil, err
 	}
 	e.cat = tenants.NewCatalog(e.cp)
-	ropts, err := redis.ParseURL(cfg.RedisURL)
+	target, err := redisconn.New(cfg.Redis())
 	if err != nil {
-		return nil, fmt.Errorf("parse FLEET_REDIS_URL: %w", err)
+		return nil, err
 	}
-	e.rdb = redis.NewClient(ropts)
+	e.rdb = target.NewClient()
 
 	if e.data, err = pgx.Connect(ctx, e.dataURL); err != nil {
 		return nil, err

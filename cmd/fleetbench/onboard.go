@@ -29,6 +29,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
 	"github.com/tenantfleet/tenantfleet/infra/provider/local"
+	"github.com/tenantfleet/tenantfleet/infra/redisconn"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 	"github.com/tenantfleet/tenantfleet/tenants/migrations"
@@ -209,7 +210,7 @@ func startOnboardFleet(ctx context.Context, cfg config.Config, log *slog.Logger)
 	if f.cp, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
 		return nil, err
 	}
-	if err := f.leaseRedis(ctx, cfg.RedisURL); err != nil {
+	if err := f.leaseRedis(ctx, cfg.Redis()); err != nil {
 		return nil, err
 	}
 	q := queue.NewClient(f.rdb)
@@ -264,14 +265,12 @@ func startOnboardFleet(ctx context.Context, cfg config.Config, log *slog.Logger)
 // leaseRedis takes one of Redis databases 1 to 15 with the lease scheme of
 // the tests (a key per database in database 0), since Asynq's keys cannot
 // be prefixed.
-func (f *onboardFleet) leaseRedis(ctx context.Context, redisURL string) error {
-	opts, err := redis.ParseURL(redisURL)
+func (f *onboardFleet) leaseRedis(ctx context.Context, rc redisconn.Config) error {
+	target, err := redisconn.New(rc)
 	if err != nil {
-		return fmt.Errorf("parse FLEET_REDIS_URL: %w", err)
+		return err
 	}
-	lopts := *opts
-	lopts.DB = 0
-	f.leases = redis.NewClient(&lopts)
+	f.leases = target.WithDB(0).NewClient()
 	f.leaseOwner = "fleetbench_" + f.fleet
 	for db := 1; db <= 15; db++ {
 		key := "tenantfleet:test:redisdb:" + strconv.Itoa(db)
@@ -281,9 +280,7 @@ func (f *onboardFleet) leaseRedis(ctx context.Context, redisURL string) error {
 		}
 		if ok {
 			f.redisDB, f.leaseKey = db, key
-			dopts := *opts
-			dopts.DB = db
-			f.rdb = redis.NewClient(&dopts)
+			f.rdb = target.WithDB(db).NewClient()
 			return f.rdb.FlushDB(ctx).Err()
 		}
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/config"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/provider/local"
+	"github.com/tenantfleet/tenantfleet/infra/redisconn"
 )
 
 // ServerConfig is the fleet configuration the tests run against, read from
@@ -123,13 +124,12 @@ func RedisDB(t testing.TB) (string, *redis.Client) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	base := ServerConfig(t).RedisURL
-	opts, err := redis.ParseURL(base)
+	cfg := ServerConfig(t)
+	base, err := redisconn.New(cfg.Redis())
 	if err != nil {
-		t.Fatalf("cptest: parse redis url: %v", err)
+		t.Fatalf("cptest: %v", err)
 	}
-	opts.DB = 0
-	leases := redis.NewClient(opts)
+	leases := base.WithDB(0).NewClient()
 	defer leases.Close()
 	owner := UniqueName("lease_")
 	for {
@@ -142,7 +142,7 @@ func RedisDB(t testing.TB) (string, *redis.Client) {
 			if !ok {
 				continue
 			}
-			return leasedDB(t, base, opts, db, key, owner)
+			return leasedDB(t, cfg.RedisURL, base, db, key, owner)
 		}
 		select {
 		case <-ctx.Done():
@@ -152,11 +152,9 @@ func RedisDB(t testing.TB) (string, *redis.Client) {
 	}
 }
 
-func leasedDB(t testing.TB, baseURL string, base *redis.Options, db int, key, owner string) (string, *redis.Client) {
+func leasedDB(t testing.TB, baseURL string, base *redisconn.Target, db int, key, owner string) (string, *redis.Client) {
 	t.Helper()
-	opts := *base
-	opts.DB = db
-	client := redis.NewClient(&opts)
+	client := base.WithDB(db).NewClient()
 	if err := client.FlushDB(context.Background()).Err(); err != nil {
 		t.Fatalf("cptest: flush leased redis db %d: %v", db, err)
 	}
@@ -164,7 +162,7 @@ func leasedDB(t testing.TB, baseURL string, base *redis.Options, db int, key, ow
 		ctx := context.Background()
 		_ = client.FlushDB(ctx).Err()
 		_ = client.Close()
-		release := redis.NewClient(base)
+		release := base.WithDB(0).NewClient()
 		defer release.Close()
 		if v, _ := release.Get(ctx, key).Result(); v == owner {
 			release.Del(ctx, key)
@@ -172,7 +170,7 @@ func leasedDB(t testing.TB, baseURL string, base *redis.Options, db int, key, ow
 	})
 	u, err := url.Parse(baseURL)
 	if err != nil {
-		t.Fatalf("cptest: parse redis url: %v", err)
+		t.Fatalf("cptest: FLEET_REDIS_URL is not a URL net/url can rewrite")
 	}
 	u.Path = fmt.Sprintf("/%d", db)
 	return u.String(), client
