@@ -200,10 +200,19 @@ func (e *env) checkAllOrNothing(t *testing.T, pg *privateCluster, inst instance)
 		var version int64
 		var hasVersions, widgets, gadgets, status bool
 		var traced int
-		err := tx.QueryRow(ctx, `SELECT to_regclass($4) IS NOT NULL, to_regclass($1) IS NOT NULL, to_regclass($2) IS NOT NULL,
-			EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1) AND attname = 'status' AND NOT attisdropped),
-			(SELECT count(*) FROM public.mig_trace WHERE schema = $3)`,
-			q("widgets"), q("gadgets"), names.Schema, q("goose_db_version")).Scan(&hasVersions, &widgets, &gadgets, &status, &traced)
+		// pg_class and pg_attribute are read as tables, in the
+		// transaction's snapshot; to_regclass would use a fresh catalog
+		// snapshot and see a migration that committed after the snapshot
+		// the version table and the trace are read in.
+		err := tx.QueryRow(ctx, `WITH rel AS (
+				SELECT c.oid, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1)
+			SELECT EXISTS (SELECT 1 FROM rel WHERE relname = 'goose_db_version'),
+			       EXISTS (SELECT 1 FROM rel WHERE relname = 'widgets'),
+			       EXISTS (SELECT 1 FROM rel WHERE relname = 'gadgets'),
+			       EXISTS (SELECT 1 FROM pg_attribute a JOIN rel ON rel.oid = a.attrelid
+			               WHERE rel.relname = 'widgets' AND a.attname = 'status' AND NOT a.attisdropped),
+			       (SELECT count(*) FROM public.mig_trace WHERE schema = $1)`,
+			names.Schema).Scan(&hasVersions, &widgets, &gadgets, &status, &traced)
 		if err == nil && hasVersions {
 			err = tx.QueryRow(ctx, `SELECT coalesce(max(version_id), 0) FROM `+q("goose_db_version")+` WHERE is_applied`).Scan(&version)
 		}
