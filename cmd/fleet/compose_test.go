@@ -78,7 +78,8 @@ func TestComposeRequiresTokenAndPublishesOnLoopback(t *testing.T) {
 		// Short syntax "127.0.0.1:8080:8080/tcp", or the long form with host_ip.
 		s, isString := p.(string)
 		long, isMap := p.(map[string]any)
-		if !(isString && strings.HasPrefix(s, "127.0.0.1:")) && !(isMap && long["host_ip"] == "127.0.0.1") {
+		loopback := (isString && strings.HasPrefix(s, "127.0.0.1:")) || (isMap && long["host_ip"] == "127.0.0.1")
+		if !loopback {
 			t.Errorf("port %v is not published on loopback only", p)
 		}
 	}

@@ -211,7 +211,8 @@ func TestMetricsOnSeparateAddress(t *testing.T) {
 		}
 	}
 	s.Stop()
-	if _, err := http.Get("http://" + s.MetricsAddr() + "/metrics"); err == nil {
+	if resp, err := http.Get("http://" + s.MetricsAddr() + "/metrics"); err == nil {
+		_ = resp.Body.Close()
 		t.Error("metrics listener still answers after Stop")
 	}
 }
