@@ -11,7 +11,6 @@ import (
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/agents/provision"
-	"github.com/tenantfleet/tenantfleet/config"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/infra/redisconn/redistest"
 	"github.com/tenantfleet/tenantfleet/tenants"
@@ -30,22 +29,9 @@ func TestFleetCarriesOnThroughASentinelFailover(t *testing.T) {
 	fleet := cptest.UniqueName("h")[:9]
 	cptest.DropFleetOnCleanup(t, fleet)
 	env := map[string]string{"FLEET_DATABASE_URL": dbURL, "FLEET_REDIS_URL": g.URL, "FLEET_NAME": fleet}
-	cfg, err := config.Load(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	a, err := openApp(ctx, cfg, cptest.DiscardLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.close()
-	svc, err := newServices(ctx, a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.close()
+	a, svc := wireFleet(t, ctx, env)
 	for _, role := range []string{"worker", "scheduler"} {
 		c, err := startRole(ctx, a, svc, role)
 		if err != nil {

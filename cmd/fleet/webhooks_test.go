@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tenantfleet/tenantfleet/config"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
 )
@@ -33,21 +32,8 @@ func TestWebhookSecretsPerSource(t *testing.T) {
 	env := map[string]string{"FLEET_DATABASE_URL": dbURL, "FLEET_REDIS_URL": redisURL, "FLEET_NAME": fleet,
 		"FLEET_JIRA_WEBHOOK_SECRET": jiraSecret, "FLEET_TICKET_WEBHOOK_SECRET": ticketSecret,
 		"FLEET_JIRA_PROJECTS": "OPS"}
-	cfg, err := config.Load(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	a, err := openApp(ctx, cfg, cptest.DiscardLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.close()
-	svc, err := newServices(ctx, a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.close()
+	a, svc := wireFleet(t, ctx, env)
 	srv, err := httpapi.New(httpapi.Config{Addr: "127.0.0.1:0", Token: "webhook-test-token-0123", Registry: a.registry, Logger: a.log})
 	if err != nil {
 		t.Fatal(err)
