@@ -9,6 +9,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/infra/load"
 	"github.com/tenantfleet/tenantfleet/queue"
 )
@@ -116,7 +117,7 @@ func TestWipedRedisRunIsReconciled(t *testing.T) {
 	}
 	src.SetFor("ia", load.Reading{CPUPercent: 10})
 
-	sched, err := queue.NewScheduler(queue.SchedulerConfig{Client: e.queue})
+	sched, err := queue.NewScheduler(queue.SchedulerConfig{Client: e.queue, Logger: cptest.DiscardLogger()})
 	if err != nil {
 		t.Fatalf("NewScheduler: %v", err)
 	}
