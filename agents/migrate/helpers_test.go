@@ -87,6 +87,7 @@ type options struct {
 	leaseTTL    time.Duration
 	// reconcileMinAge: default 0 (the reconciler looks at every tenant).
 	reconcileMinAge time.Duration
+	redisURL        string // default: a leased database of the test server
 }
 
 func testContext(t testing.TB) context.Context {
@@ -123,7 +124,16 @@ func setup(t testing.TB, o options) *env {
 		}
 	})
 	e.cpURL, e.cp = cptest.Database(t)
-	e.redisURL, e.rdb = cptest.RedisDB(t)
+	if o.redisURL != "" {
+		opts, err := redis.ParseURL(o.redisURL)
+		if err != nil {
+			t.Fatalf("redis url: %v", err)
+		}
+		e.redisURL, e.rdb = o.redisURL, redis.NewClient(opts)
+		t.Cleanup(func() { _ = e.rdb.Close() })
+	} else {
+		e.redisURL, e.rdb = cptest.RedisDB(t)
+	}
 	e.queue = queue.NewClient(e.rdb)
 	t.Cleanup(func() { _ = e.queue.Close() })
 	e.catalog = tenants.NewCatalog(e.cp)
