@@ -106,7 +106,7 @@ func (r *Runner) runByKey(ctx context.Context, key string, sum []byte) (Started,
 		err = r.enqueueAll(ctx, st.ID, list, 0, joinChain)
 	}
 	if err != nil {
-		return st, fmt.Errorf("%w (the run is recorded: the reconciler enqueues the rest)", err)
+		return st, fmt.Errorf("%w (run %d is recorded: the reconciler enqueues the rest)", err, st.ID)
 	}
 	return st, nil
 }

@@ -186,7 +186,7 @@ func (r *Runner) start(ctx context.Context, spec Spec, key string, sum []byte) (
 	}
 	started := Started{ID: runID, Status: RunRunning}
 	if err := r.enqueueAll(ctx, runID, first, 0, joinChain); err != nil {
-		return started, fmt.Errorf("%w (the run is recorded: the reconciler enqueues the rest)", err)
+		return started, fmt.Errorf("%w (run %d is recorded: the reconciler enqueues the rest)", err, runID)
 	}
 	return started, nil
 }
