@@ -35,6 +35,13 @@ const (
 	maxTenantErrorLength = 2000
 )
 
+// Defaults of the reconciler's part of Config.
+const (
+	DefaultReconcileEvery  = 30 * time.Second
+	DefaultReconcileMinAge = 10 * time.Second
+	DefaultReconcileBatch  = 500
+)
+
 // Config configures a Runner.
 type Config struct {
 	// DB is the control-plane pool: migration runs, tenants, instances.
@@ -97,6 +104,23 @@ type Config struct {
 	// MaxTaskRetry is the Asynq retry budget of a task whose handler
 	// failed outside the migration (control plane unreachable). Default 10.
 	MaxTaskRetry int
+
+	// ReconcileEvery is the period of the reconciler entry added by
+	// RegisterSchedule: the tenants of running runs whose task Redis lost
+	// are enqueued again, finished runs closed. Default 30s; at least 1s.
+	ReconcileEvery time.Duration
+	// ReconcileMinAge is how long a tenant's row must stay untouched
+	// before the reconciler looks at its task, so a run being started or
+	// retried is left to the call doing it. Default 10s; negative means 0.
+	ReconcileMinAge time.Duration
+	// ReconcileBatch is how many tenants the reconciler reads per query.
+	// Default 500.
+	ReconcileBatch int
+	// ReconcileQueue is the queue of the reconciler's task. Default
+	// queue.QueueDefault, so it does not wait behind a backlog of tenant
+	// tasks.
+	ReconcileQueue string
+
 	// Logger receives run and tenant logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -113,6 +137,15 @@ func (c Config) withDefaults() Config {
 	c.RetryBackoff = cmp.Or(c.RetryBackoff, DefaultRetryBackoff)
 	c.TaskTimeout = cmp.Or(c.TaskTimeout, DefaultTaskTimeout)
 	c.MaxTaskRetry = cmp.Or(c.MaxTaskRetry, DefaultMaxTaskRetry)
+	c.ReconcileEvery = cmp.Or(c.ReconcileEvery, DefaultReconcileEvery)
+	switch {
+	case c.ReconcileMinAge == 0:
+		c.ReconcileMinAge = DefaultReconcileMinAge
+	case c.ReconcileMinAge < 0:
+		c.ReconcileMinAge = 0
+	}
+	c.ReconcileBatch = cmp.Or(c.ReconcileBatch, DefaultReconcileBatch)
+	c.ReconcileQueue = cmp.Or(c.ReconcileQueue, queue.QueueDefault)
 	c.Logger = cmp.Or(c.Logger, slog.Default())
 	return c
 }
@@ -149,6 +182,12 @@ func (c Config) validate() error {
 	}
 	if c.LeaseTTL > 0 && c.LeaseTTL < 300*time.Millisecond {
 		errs = append(errs, fmt.Errorf("lease ttl %s: below 300ms", c.LeaseTTL))
+	}
+	if c.ReconcileEvery < time.Second {
+		errs = append(errs, fmt.Errorf("reconcile every %s: below 1s", c.ReconcileEvery))
+	}
+	if c.ReconcileBatch < 1 {
+		errs = append(errs, fmt.Errorf("reconcile batch %d: must be at least 1", c.ReconcileBatch))
 	}
 	if c.MaxAttempts < 1 {
 		errs = append(errs, fmt.Errorf("max attempts %d: must be at least 1", c.MaxAttempts))

@@ -15,8 +15,11 @@
 //
 // The per-tenant advisory lock and version table of tenants/migrations make
 // every rerun a no-op for work already done, so a run survives killed
-// workers, a restarted Redis or PostgreSQL: Resume re-enqueues every tenant
-// that is not finished, and Retry re-runs the failed ones.
+// workers, a wiped Redis or a restarted PostgreSQL: the reconciler (a
+// periodic task) enqueues again every unfinished tenant whose task Redis
+// lost and closes runs whose tenants are all finished, Resume re-enqueues
+// every tenant that is not finished, and Retry re-runs the failed ones.
+// StartOnce takes an idempotency key, so a retried request starts one run.
 //
 // See docs/migrations.md.
 package migrate

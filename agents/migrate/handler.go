@@ -193,13 +193,27 @@ func (r *Runner) backoff(attempt int) time.Duration {
 	return r.cfg.RetryBackoff << min(max(attempt-1, 0), 6)
 }
 
-// handOver enqueues the follow-up of the current task after delay.
+// handOver enqueues the follow-up of the current task after delay, if the
+// current task's chain still holds the tenant. A chain replaced meanwhile
+// (by Resume, or by the reconciler after Redis lost this chain's head)
+// ends here: the chain holding the tenant carries on.
 func (r *Runner) handOver(ctx context.Context, w work, delay time.Duration) error {
 	current, _ := asynq.GetTaskID(ctx)
 	if current == "" {
 		current = taskID(w.RunID, w.TenantID, 0, 0)
 	}
-	return r.enqueue(ctx, w.RunID, w.TenantID, nextHop(current), delay)
+	next := nextHop(current)
+	ok, err := r.chains.claim(ctx, w.RunID, w.TenantID, next, current)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		queue.Logger(ctx).DebugContext(ctx, "another task chain holds the tenant; this one ends",
+			slog.Int64("run", w.RunID), slog.String("tenant", w.TenantID), slog.String("task_id", current))
+		return nil
+	}
+	_, err = r.enqueue(ctx, w.RunID, w.TenantID, next, delay)
+	return err
 }
 
 // advance moves the run on after one of its tenants finished: the last
@@ -236,7 +250,7 @@ func (r *Runner) advance(ctx context.Context, w work, reenqueue bool) error {
 			if err != nil {
 				return err
 			}
-			if err := r.enqueueAll(ctx, w.RunID, rest, 0); err != nil {
+			if err := r.enqueueAll(ctx, w.RunID, rest, 0, joinChain); err != nil {
 				return err
 			}
 		}

@@ -1,6 +1,7 @@
 package migrate_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io/fs"
@@ -84,6 +85,9 @@ type options struct {
 	maxAttempts int
 	adminURL    string // default: the test server
 	leaseTTL    time.Duration
+	// reconcileMinAge: default 0 (the reconciler looks at every tenant).
+	reconcileMinAge time.Duration
+	redisURL        string // default: a leased database of the test server
 }
 
 func testContext(t testing.TB) context.Context {
@@ -120,7 +124,16 @@ func setup(t testing.TB, o options) *env {
 		}
 	})
 	e.cpURL, e.cp = cptest.Database(t)
-	e.redisURL, e.rdb = cptest.RedisDB(t)
+	if o.redisURL != "" {
+		opts, err := redis.ParseURL(o.redisURL)
+		if err != nil {
+			t.Fatalf("redis url: %v", err)
+		}
+		e.redisURL, e.rdb = o.redisURL, redis.NewClient(opts)
+		t.Cleanup(func() { _ = e.rdb.Close() })
+	} else {
+		e.redisURL, e.rdb = cptest.RedisDB(t)
+	}
 	e.queue = queue.NewClient(e.rdb)
 	t.Cleanup(func() { _ = e.queue.Close() })
 	e.catalog = tenants.NewCatalog(e.cp)
@@ -145,6 +158,7 @@ func (e *env) newRunner(t testing.TB, o options) *migrate.Runner {
 		Sessions: e.sessions, Load: o.load, LeaseTTL: o.leaseTTL,
 		MaxAttempts: o.maxAttempts, RetryBackoff: 100 * time.Millisecond,
 		PauseRecheck: 200 * time.Millisecond, LoadTTL: time.Millisecond,
+		ReconcileEvery: time.Second, ReconcileMinAge: cmp.Or(o.reconcileMinAge, -1),
 		Logger: cptest.DiscardLogger(),
 	})
 	if err != nil {
@@ -206,13 +220,14 @@ func (e *env) addInstance(t testing.TB, id string, n int, database string, host 
 	return in
 }
 
-// startWorker starts a worker running r's handler on the maintenance
-// queue, stopped when the test ends.
+// startWorker starts a worker running r's handlers on the maintenance
+// queue (tenant tasks) and the default queue (the reconciler), stopped when
+// the test ends.
 func (e *env) startWorker(t testing.TB, r *migrate.Runner, concurrency int) *queue.Worker {
 	t.Helper()
 	w, err := queue.NewWorker(queue.WorkerConfig{
 		Redis: e.rdb, Concurrency: concurrency, TaskCheckInterval: 20 * time.Millisecond,
-		ShutdownTimeout: 5 * time.Second, Queues: map[string]int{queue.QueueMaintenance: 1},
+		ShutdownTimeout: 5 * time.Second, Queues: map[string]int{queue.QueueMaintenance: 1, queue.QueueDefault: 1},
 		Logger: cptest.DiscardLogger(),
 	})
 	if err != nil {

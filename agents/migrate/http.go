@@ -29,6 +29,10 @@ const maxSpecBytes = 1 << 20
 // every default. The bounds are Spec's (concurrency 1 to MaxConcurrency,
 // canary 0 to MaxCanary, cpu_threshold above 0 to 100, lag_threshold 0 to
 // MaxLagThreshold); a value outside them is 422, malformed JSON 400.
+//
+// An Idempotency-Key header makes retries start one run (StartOnce): a
+// repeat with the same body answers 202 with the first run, "duplicate":
+// true; a repeat with another body answers 422 and starts nothing.
 type StartRequest struct {
 	Tenants      []string `json:"tenants,omitempty"`
 	Instance     string   `json:"instance,omitempty"`
@@ -45,6 +49,9 @@ type StartResponse struct {
 	ID     int64  `json:"id"`
 	Status string `json:"status"`
 	URL    string `json:"url"`
+	// Duplicate is true when the request's Idempotency-Key had started
+	// this run before: nothing new was started, Status is the run's now.
+	Duplicate bool `json:"duplicate"`
 }
 
 // RegisterRoutes mounts the migration API on srv: start a run, read a run
@@ -83,9 +90,10 @@ func (r *Runner) serveStart(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 	}
-	id, err := r.Start(req.Context(), spec)
+	st, err := r.StartOnce(req.Context(), req.Header.Get(HeaderIdempotencyKey), spec)
+	id := st.ID
 	switch {
-	case errors.Is(err, ErrInvalidSpec) || errors.Is(err, ErrNoTenants):
+	case errors.Is(err, ErrInvalidSpec) || errors.Is(err, ErrNoTenants) || errors.Is(err, ErrIdempotencyKeyReused):
 		httpapi.WriteError(w, http.StatusUnprocessableEntity, err.Error())
 		return
 	case err != nil && id == 0:
@@ -98,7 +106,7 @@ func (r *Runner) serveStart(w http.ResponseWriter, req *http.Request) {
 	}
 	url := "/api/v1/migrations/" + strconv.FormatInt(id, 10)
 	w.Header().Set("Location", url)
-	httpapi.WriteJSON(w, http.StatusAccepted, StartResponse{ID: id, Status: string(RunRunning), URL: url})
+	httpapi.WriteJSON(w, http.StatusAccepted, StartResponse{ID: id, Status: string(st.Status), URL: url, Duplicate: st.Duplicate})
 }
 
 func (r *Runner) serveGet(w http.ResponseWriter, req *http.Request) {

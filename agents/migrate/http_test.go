@@ -14,35 +14,53 @@ import (
 
 const testToken = "migrate-test-token-0123456789"
 
+// startAPI serves r's routes on a free local port until the test ends and
+// returns the base URL.
+func startAPI(t *testing.T, r *migrate.Runner) string {
+	t.Helper()
+	srv, err := httpapi.New(httpapi.Config{Addr: "127.0.0.1:0", Token: testToken, Logger: cptest.DiscardLogger()})
+	if err != nil {
+		t.Fatalf("httpapi.New: %v", err)
+	}
+	r.RegisterRoutes(srv)
+	if err := srv.Start(testContext(t)); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(srv.Stop)
+	return "http://" + srv.Addr()
+}
+
+// apiCall sends an authenticated request with body (none when empty) and
+// the header name/value pairs given, and returns the status and body.
+func apiCall(t *testing.T, base, method, path, body string, header ...string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(testContext(t), method, base+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Errorf("%s %s: %v", method, path, err)
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
 func TestAPIStartsAndReportsARun(t *testing.T) {
 	t.Parallel()
 	e := setup(t, options{})
 	e.addInstance(t, "ia", 4, "", "", 0)
 	e.startWorker(t, e.runner, 4)
-	srv, err := httpapi.New(httpapi.Config{Addr: "127.0.0.1:0", Token: testToken, Logger: cptest.DiscardLogger()})
-	if err != nil {
-		t.Fatalf("httpapi.New: %v", err)
-	}
-	e.runner.RegisterRoutes(srv)
-	if err := srv.Start(testContext(t)); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(srv.Stop)
-	base := "http://" + srv.Addr()
+	base := startAPI(t, e.runner)
 	callAs := func(contentType, method, path, body string) (int, []byte) {
 		t.Helper()
-		req, _ := http.NewRequestWithContext(testContext(t), method, base+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+testToken)
-		if body != "" {
-			req.Header.Set("Content-Type", contentType)
+		if body == "" {
+			return apiCall(t, base, method, path, body)
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatalf("%s %s: %v", method, path, err)
-		}
-		defer resp.Body.Close()
-		out, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, out
+		return apiCall(t, base, method, path, body, "Content-Type", contentType)
 	}
 	call := func(method, path, body string) (int, []byte) {
 		t.Helper()

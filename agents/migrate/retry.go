@@ -48,7 +48,7 @@ func (r *Runner) Retry(ctx context.Context, runID int64) (int, error) {
 		return 0, nil
 	}
 	r.log.InfoContext(ctx, "migration run retried", slog.Int64("run", runID), slog.Int("tenants", len(list)))
-	if err := r.enqueueAll(ctx, runID, list, 0); err != nil {
+	if err := r.enqueueAll(ctx, runID, list, 0, replaceChain); err != nil {
 		return len(list), fmt.Errorf("%w (Resume %d enqueues the rest)", err, runID)
 	}
 	return len(list), nil
@@ -83,21 +83,29 @@ func (r *Runner) Resume(ctx context.Context, runID int64) (int, error) {
 		return 0, err
 	}
 	if len(list) == 0 {
-		if phase == phaseCanary {
-			// The last canary's task died before it promoted or stopped
-			// the run: do it now.
-			return 0, r.advance(ctx, work{RunID: runID, Canary: true}, true)
-		}
-		_, err := r.finishRun(ctx, runID)
-		return 0, err
+		return 0, r.settle(ctx, runID, phase)
 	}
 	r.log.InfoContext(ctx, "migration run resumed", slog.Int64("run", runID), slog.Int("tenants", len(list)))
-	return len(list), r.enqueueAll(ctx, runID, list, resumes)
+	return len(list), r.enqueueAll(ctx, runID, list, resumes, replaceChain)
+}
+
+// settle moves on a running run none of whose tenants of the phase is
+// unfinished: the last task died before it did. In the canary phase the
+// canaries' verdict promotes (and enqueues the rest) or stops the run;
+// in the main phase the run is closed.
+func (r *Runner) settle(ctx context.Context, runID int64, phase string) error {
+	if phase == phaseCanary {
+		return r.advance(ctx, work{RunID: runID, Canary: true}, true)
+	}
+	_, err := r.finishRun(ctx, runID)
+	return err
 }
 
 // ResumeRunning resumes every running run; a worker may call it at start,
-// so a fleet restarted after a crash finishes its runs. It returns the
-// number of tenants enqueued.
+// so a fleet restarted after a crash finishes its runs without waiting for
+// Asynq to recover the dead worker's tasks. It returns the number of
+// tenants enqueued. The reconciler (Reconcile) is the gentler repair: it
+// enqueues only the tenants whose task is gone.
 func (r *Runner) ResumeRunning(ctx context.Context) (int, error) {
 	rows, err := r.cfg.DB.Query(ctx, `SELECT id FROM migration_runs WHERE status = 'running' ORDER BY id`)
 	if err != nil {

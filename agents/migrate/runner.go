@@ -25,7 +25,10 @@ type Runner struct {
 	log      *slog.Logger
 	catalog  *tenants.Catalog
 	sem      *semaphore
+	chains   *chains
 	throttle *throttle
+	// inspector reads tasks for the reconciler; it shares cfg.Redis.
+	inspector *asynq.Inspector
 
 	mu        sync.Mutex
 	instances map[string]cachedInstance
@@ -47,14 +50,17 @@ func New(cfg Config) (*Runner, error) {
 		log:       cfg.Logger.With(slog.String("agent", "migrate")),
 		catalog:   tenants.NewCatalog(cfg.DB),
 		sem:       newSemaphore(cfg.Redis, cfg.Fleet, cfg.LeaseTTL),
+		chains:    newChains(cfg.Redis, cfg.Fleet),
 		throttle:  newThrottle(cfg.Load, cfg.LoadTTL, cfg.StaleReading),
+		inspector: asynq.NewInspectorFromRedisClient(cfg.Redis),
 		instances: map[string]cachedInstance{},
 	}, nil
 }
 
-// Register mounts the migrate:tenant handler on w.
+// Register mounts the migrate:tenant and migrate:reconcile handlers on w.
 func (r *Runner) Register(w *queue.Worker) {
 	w.HandleFunc(queue.TypeMigrateTenant, r.handle)
+	w.HandleFunc(TypeReconcile, r.processReconcile)
 }
 
 // instance returns the instance's catalog row, cached for a while.
@@ -82,9 +88,10 @@ func (r *Runner) instance(ctx context.Context, id string) (tenants.Instance, err
 const hopRetention = 5 * time.Minute
 
 // enqueue puts one tenant task on the queue under id, after delay. A task
-// already there with that id is not an error. First tasks keep their id for
-// queue.DefaultRetention, hand-overs for hopRetention.
-func (r *Runner) enqueue(ctx context.Context, runID int64, tenantID, id string, delay time.Duration) error {
+// already there with that id is not an error (the result says Duplicate).
+// First tasks keep their id for queue.DefaultRetention, hand-overs for
+// hopRetention. The caller has made id the tenant's chain head.
+func (r *Runner) enqueue(ctx context.Context, runID int64, tenantID, id string, delay time.Duration) (queue.Enqueued, error) {
 	retention := queue.DefaultRetention
 	if strings.Contains(id, ":h") {
 		retention = hopRetention
@@ -101,16 +108,45 @@ func (r *Runner) enqueue(ctx context.Context, runID int64, tenantID, id string, 
 	}
 	task, err := queue.NewTask(queue.TypeMigrateTenant, queue.MigratePayload{RunID: runID, TenantID: tenantID})
 	if err != nil {
-		return err
+		return queue.Enqueued{}, err
 	}
-	if _, err := r.cfg.Queue.Enqueue(ctx, task, opts...); err != nil {
-		return fmt.Errorf("migrate: run %d tenant %s: %w", runID, tenantID, err)
+	res, err := r.cfg.Queue.Enqueue(ctx, task, opts...)
+	if err != nil {
+		return res, fmt.Errorf("migrate: run %d tenant %s: %w", runID, tenantID, err)
 	}
-	return nil
+	return res, nil
 }
 
-// enqueueAll enqueues the tasks of tenants, a few at a time.
-func (r *Runner) enqueueAll(ctx context.Context, runID int64, list []queued, resume int) error {
+// chainStart says how the first task of a new chain takes its tenant.
+type chainStart int
+
+const (
+	// joinChain takes the tenant only when no chain holds it or this very
+	// task already heads it: a start that is repeated (a promotion re-run
+	// after a crash, a repeated idempotent request) enqueues nothing new.
+	joinChain chainStart = iota
+	// replaceChain takes the tenant from whatever chain holds it (Retry,
+	// Resume); the old chain ends at its next hand-over.
+	replaceChain
+)
+
+// startChain makes id the tenant's chain head as mode says, then enqueues
+// it. It reports whether the task was enqueued (false: another chain holds
+// the tenant, or the task was there already).
+func (r *Runner) startChain(ctx context.Context, runID int64, tenantID, id string, mode chainStart) (bool, error) {
+	if mode == replaceChain {
+		if err := r.chains.replace(ctx, runID, tenantID, id); err != nil {
+			return false, err
+		}
+	} else if ok, err := r.chains.claim(ctx, runID, tenantID, id, ""); err != nil || !ok {
+		return false, err
+	}
+	res, err := r.enqueue(ctx, runID, tenantID, id, 0)
+	return err == nil && !res.Duplicate, err
+}
+
+// enqueueAll starts the chains of tenants, a few at a time.
+func (r *Runner) enqueueAll(ctx context.Context, runID int64, list []queued, resume int, mode chainStart) error {
 	const parallel = 8
 	var (
 		wg    sync.WaitGroup
@@ -121,7 +157,7 @@ func (r *Runner) enqueueAll(ctx context.Context, runID int64, list []queued, res
 	for range parallel {
 		wg.Go(func() {
 			for q := range next {
-				if err := r.enqueue(ctx, runID, q.TenantID, taskID(runID, q.TenantID, q.Round, resume), 0); err != nil {
+				if _, err := r.startChain(ctx, runID, q.TenantID, taskID(runID, q.TenantID, q.Round, resume), mode); err != nil {
 					mu.Lock()
 					first = cmpErr(first, err)
 					mu.Unlock()

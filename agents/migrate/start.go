@@ -95,7 +95,7 @@ func (s Spec) validate(versions []int64) error {
 			errs = append(errs, err)
 		}
 	}
-	if utf8.RuneCountInString(s.RequestedBy) > maxRequestedBy || strings.IndexFunc(s.RequestedBy, unicode.IsControl) >= 0 {
+	if !plainText(s.RequestedBy, maxRequestedBy) {
 		errs = append(errs, fmt.Errorf("requested_by: at most %d characters, no control characters", maxRequestedBy))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -104,19 +104,28 @@ func (s Spec) validate(versions []int64) error {
 	return nil
 }
 
+// plainText reports whether s is at most limit characters of UTF-8 with no
+// control characters: safe to store and to log.
+func plainText(s string, limit int) bool {
+	return utf8.ValidString(s) && utf8.RuneCountInString(s) <= limit && strings.IndexFunc(s, unicode.IsControl) < 0
+}
+
 // Start records a run and enqueues its tenants (only the canary ones when
 // Canary is set), then returns the run id without waiting. Only active
 // tenants placed on an instance are migrated; a tenant named in
 // spec.Tenants that is not one is an error.
 func (r *Runner) Start(ctx context.Context, spec Spec) (int64, error) {
-	spec = spec.withDefaults()
-	if err := spec.validate(r.cfg.Migrator.Versions()); err != nil {
-		return 0, err
-	}
+	st, err := r.StartOnce(ctx, "", spec)
+	return st.ID, err
+}
+
+// start is Start and StartOnce: key is the idempotency key ("" for none),
+// sum the spec's fingerprint.
+func (r *Runner) start(ctx context.Context, spec Spec, key string, sum []byte) (Started, error) {
 	target := cmp.Or(spec.Version, r.cfg.Migrator.Latest())
 	list, err := r.selectTenants(ctx, spec)
 	if err != nil {
-		return 0, err
+		return Started{}, err
 	}
 	canary := min(spec.Canary, len(list))
 	phase, canaryRows := phaseMain, 0
@@ -128,23 +137,43 @@ func (r *Runner) Start(ctx context.Context, spec Spec) (int64, error) {
 	for i, t := range list {
 		ids[i], instances[i] = t.ID, t.InstanceID
 	}
+	var keyArg *string
+	if key != "" {
+		keyArg = &key
+	} else {
+		sum = nil
+	}
 	var runID int64
 	err = pgx.BeginFunc(ctx, r.cfg.DB, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `INSERT INTO migration_runs (phase, target_version, instance_id,
-			concurrency, canary, cpu_threshold, lag_threshold_ms, requested_by)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+		err := tx.QueryRow(ctx, `INSERT INTO migration_runs (phase, target_version, instance_id,
+			concurrency, canary, cpu_threshold, lag_threshold_ms, requested_by, idempotency_key, request_sha256)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+			ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id`,
 			phase, target, spec.Instance, spec.Concurrency, canary, spec.CPUThreshold,
-			spec.LagThreshold.Milliseconds(), spec.RequestedBy).Scan(&runID); err != nil {
+			spec.LagThreshold.Milliseconds(), spec.RequestedBy, keyArg, sum).Scan(&runID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errKeyTaken
+		}
+		if err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO migration_run_tenants (run_id, tenant_id, instance_id, ordinal, canary)
+		_, err = tx.Exec(ctx, `INSERT INTO migration_run_tenants (run_id, tenant_id, instance_id, ordinal, canary)
 			SELECT $1, t.id, t.instance_id, t.ord, t.ord <= $4
 			FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS t(id, instance_id, ord)`,
 			runID, ids, instances, canaryRows)
 		return err
 	})
+	if errors.Is(err, errKeyTaken) {
+		// A request with the same key committed while this one selected
+		// its tenants.
+		st, err := r.runByKey(ctx, key, sum)
+		if errors.Is(err, errKeyFree) {
+			err = fmt.Errorf("migrate: record run: idempotency key conflict, but no run has the key: %w", err)
+		}
+		return st, err
+	}
 	if err != nil {
-		return 0, fmt.Errorf("migrate: record run: %w", err)
+		return Started{}, fmt.Errorf("migrate: record run: %w", err)
 	}
 	r.log.InfoContext(ctx, "migration run started", slog.Int64("run", runID), slog.Int("tenants", len(list)),
 		slog.Int64("target", target), slog.Int("concurrency", spec.Concurrency), slog.Int("canary", canary))
@@ -155,10 +184,11 @@ func (r *Runner) Start(ctx context.Context, spec Spec) (int64, error) {
 		}
 		first = append(first, queued{TenantID: t.ID})
 	}
-	if err := r.enqueueAll(ctx, runID, first, 0); err != nil {
-		return runID, fmt.Errorf("%w (the run is recorded: Resume %d enqueues the rest)", err, runID)
+	started := Started{ID: runID, Status: RunRunning}
+	if err := r.enqueueAll(ctx, runID, first, 0, joinChain); err != nil {
+		return started, fmt.Errorf("%w (run %d is recorded: the reconciler enqueues the rest)", err, runID)
 	}
-	return runID, nil
+	return started, nil
 }
 
 // selectTenants returns the active, placed tenants spec selects, by id.

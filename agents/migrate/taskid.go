@@ -14,13 +14,18 @@ import (
 //	migrate:<run>:<tenant>            the first task of the tenant
 //	...:r<n>                          the n-th Retry of the run re-running it
 //	...:x<n>                          the n-th Resume of the run
+//	...:c<ms>                         a chain the reconciler started for a
+//	                                  tenant whose chain head Redis lost
+//	                                  (ms: the pass's start, Unix ms)
 //	...:h<n>                          the n-th hand-over: a task that must
 //	                                  wait (busy instance, no free slot, a
 //	                                  transient failure) enqueues its
 //	                                  follow-up and returns
 //
 // A task's follow-up id is derived from its own id, so a handler re-run
-// after a crash hands over to the same follow-up.
+// after a crash hands over to the same follow-up. Redis keeps the id of
+// each tenant's newest task, its chain head (chain.go), which the
+// reconciler checks and a hand-over must hold.
 
 // taskID is the id of a tenant's task in round round after resume resume.
 func taskID(runID int64, tenantID string, round, resume int) string {

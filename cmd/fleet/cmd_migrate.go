@@ -23,7 +23,8 @@ func init() {
 }
 
 const migrateUsage = `usage:
-  fleet migrate up [--tenants a,b,...] [--instance X] [--concurrency 5] [--canary N] [--wait]
+  fleet migrate up [--tenants a,b,...] [--instance X] [--concurrency 5] [--canary N]
+                   [--idempotency-key KEY] [--wait]
   fleet migrate status [RUN] [--json]     (default: the latest run)
   fleet migrate retry RUN [--wait]        (re-runs only the failed tenants)`
 
@@ -71,6 +72,7 @@ func migrateUp(ctx context.Context, env *cliEnv, args []string) error {
 	concurrency := fs.Int("concurrency", 5, fmt.Sprintf("tenants migrating at once per instance, fleet-wide (1 to %d)", migrate.MaxConcurrency))
 	canary := fs.Int("canary", 0, fmt.Sprintf("migrate this many tenants first; stop the run if one fails (at most %d)", migrate.MaxCanary))
 	wait := fs.Bool("wait", false, "show progress until the run ends; exit non-zero if any tenant failed")
+	key := fs.String("idempotency-key", "", "start at most one run for this key: repeated, it names the run the key started")
 	if pos, err := parseInterleaved(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
@@ -84,14 +86,19 @@ func migrateUp(ctx context.Context, env *cliEnv, args []string) error {
 		Concurrency: *concurrency, Canary: *canary, RequestedBy: cliUser(),
 	}
 	return withRunner(ctx, env, func(r *migrate.Runner) error {
-		id, err := r.Start(ctx, spec)
+		st, err := r.StartOnce(ctx, *key, spec)
 		if errors.Is(err, migrate.ErrInvalidSpec) {
 			return fmt.Errorf("%w: %w", errUsage, err)
 		}
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(env.stdout, "migration run %d started\n", id)
+		id := st.ID
+		if st.Duplicate {
+			fmt.Fprintf(env.stdout, "migration run %d was started with this idempotency key (%s)\n", id, st.Status)
+		} else {
+			fmt.Fprintf(env.stdout, "migration run %d started\n", id)
+		}
 		if !*wait {
 			return nil
 		}

@@ -213,7 +213,7 @@ func (s *services) registerHandlers(w *queue.Worker) {
 
 // registerSchedules adds the periodic entries to the scheduler.
 func (s *services) registerSchedules(sched *queue.Scheduler) error {
-	return errors.Join(s.intake.RegisterSchedule(sched))
+	return errors.Join(s.intake.RegisterSchedule(sched), s.migrate.RegisterSchedule(sched))
 }
 
 // registerRoutes adds the webhooks and the REST API to the HTTP server.
