@@ -24,6 +24,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tenantfleet/tenantfleet/infra/testca"
 )
 
 // BinEnv names the environment variable that overrides where the
@@ -46,7 +48,7 @@ type Options struct {
 	HBA string
 	// TLS turns ssl on with this server certificate and key. Default nil:
 	// ssl off.
-	TLS *ServerCert
+	TLS *testca.Cert
 	// ListenAddresses is listen_addresses. Default "127.0.0.1".
 	ListenAddresses string
 }

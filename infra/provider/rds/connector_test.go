@@ -17,10 +17,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantfleet/tenantfleet/infra/awsclient"
-	"github.com/tenantfleet/tenantfleet/infra/pgtest"
 	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/infra/provider/rds"
 	"github.com/tenantfleet/tenantfleet/infra/provider/rds/rdstest"
+	"github.com/tenantfleet/tenantfleet/infra/testca"
 )
 
 // rdsInstance is one RDS instance created through the provider on an
@@ -167,7 +167,7 @@ func TestConnectorAdminOverVerifiedTLS(t *testing.T) {
 
 	t.Run("a CA that did not sign the server fails verification", func(t *testing.T) {
 		other := newConnector(t, rds.ConnectorConfig{AWS: r.env.AWS(r.env.Secrets.URL()),
-			CABundle: pgtest.NewCA(t, "some other CA").WriteBundle(t)})
+			CABundle: testca.New(t, "some other CA").WriteBundle(t)})
 		_, err := other.Admin(ctx, r.ep)
 		var verr *tls.CertificateVerificationError
 		if !errors.As(err, &verr) || !strings.Contains(err.Error(), "unknown authority") {

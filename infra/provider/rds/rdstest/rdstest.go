@@ -37,6 +37,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/infra/provider/rds"
 	"github.com/tenantfleet/tenantfleet/infra/provider/rds/rdsfake"
 	"github.com/tenantfleet/tenantfleet/infra/provider/rds/smfake"
+	"github.com/tenantfleet/tenantfleet/infra/testca"
 )
 
 // Host is the address the private server's certificate names (with
@@ -66,7 +67,7 @@ type Env struct {
 	// Server is the private PostgreSQL server instances' endpoints point at.
 	Server *pgtest.Cluster
 	// CA signed the server's certificate.
-	CA *pgtest.CA
+	CA *testca.CA
 	// CABundle is a PEM file holding CA's certificate, what
 	// ConnectorConfig.CABundle names.
 	CABundle string
@@ -78,7 +79,7 @@ type Env struct {
 // ends.
 func Start(t testing.TB) *Env {
 	t.Helper()
-	ca := pgtest.NewCA(t, "rdstest CA")
+	ca := testca.New(t, "rdstest CA")
 	e := &Env{
 		RDS:     rdsfake.New(),
 		Secrets: smfake.New(),
