@@ -45,9 +45,9 @@ type Record struct {
 	// first, one more after each retry of the failed request and each
 	// re-enqueue of a task that completed without finishing it.
 	TaskAttempt int        `json:"task_attempt"`
-	CreatedAt  time.Time  `json:"created_at"`
-	UpdatedAt  time.Time  `json:"updated_at"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+	FinishedAt  *time.Time `json:"finished_at,omitempty"`
 }
 
 // TaskID is the deterministic id of the request's current tenant:onboard
