@@ -153,8 +153,9 @@ func (in *Intake) nextAttempt(ctx context.Context, rec Record) (Record, bool, er
 // AbandonFunc settles a request whose task Redis archived while the
 // request was unfinished (a worker killed on the task's last attempt, or
 // failing the request failed). It must mark the request failed with reason
-// (MarkFailed) and may undo what the request's work left behind; an error
-// leaves the request for the next reconciler pass.
+// (MarkFailed), and may undo what the request's work left behind. Leaving
+// the request unfinished (returning nil when it cannot settle it yet, an
+// error when something broke) leaves it for the next reconciler pass.
 type AbandonFunc func(ctx context.Context, rec Record, reason string) error
 
 // OnAbandoned sets what the reconciler does with an abandoned request. The

@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/tenantfleet/tenantfleet/agents/intake"
@@ -15,9 +16,15 @@ import (
 // so no attempt is at work on it, it fails the onboarding the way a last
 // attempt would: the tenant failed (unless it made it to active), the
 // request failed with reason, the alert raised. A tenant leased by a live
-// attempt is left for the next reconciler pass (ErrBusy).
+// attempt (a wake-up may be finishing the onboarding) is left for the next
+// reconciler pass.
 func (a *Agent) failAbandoned(ctx context.Context, rec intake.Record, reason string) error {
 	l, err := a.holdLease(ctx, rec.TenantID, "abandoned:"+rec.TaskID())
+	if errors.Is(err, ErrBusy) {
+		queue.Logger(ctx).InfoContext(ctx, "abandoned onboarding: tenant busy, the next reconciler pass retries",
+			slog.String("tenant", rec.TenantID), slog.Int64("request_id", rec.ID))
+		return nil
+	}
 	if err != nil {
 		return err
 	}

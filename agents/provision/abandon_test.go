@@ -91,6 +91,21 @@ func TestArchivedOnboardingFailsVisiblyAndRetryOnboards(t *testing.T) {
 	}
 
 	ctx := queue.WithLogger(e.ctx, e.taskLogger())
+	// While another attempt holds the tenant (a wake-up may be finishing
+	// the onboarding), the reconciler leaves it alone.
+	if _, err := e.db.Exec(e.ctx, `INSERT INTO provision_leases (tenant_id, owner, token, until)
+		VALUES ('orphan', 'wake-up', 'live', now() + interval '1 hour')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.intake.Reconcile(ctx); err != nil {
+		t.Fatalf("Reconcile while busy: %v", err)
+	}
+	if rec, _ := e.intake.Get(e.ctx, acc.RequestID); rec.Status != intake.StatusEnqueued {
+		t.Fatalf("request while the tenant is busy: got %s, want enqueued", rec.Status)
+	}
+	if _, err := e.db.Exec(e.ctx, `DELETE FROM provision_leases WHERE tenant_id = 'orphan'`); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := e.intake.Reconcile(ctx); err != nil {
 		t.Fatalf("Reconcile: %v", err)
 	}
@@ -117,9 +132,13 @@ func TestArchivedOnboardingFailsVisiblyAndRetryOnboards(t *testing.T) {
 		t.Fatalf("retry: got %+v, want task %s enqueued", retried, want)
 	}
 	e.startWorker(2)
-	e.waitActive("orphan")
-	if rec, _ := e.intake.Get(e.ctx, acc.RequestID); rec.Status != intake.StatusDone {
-		t.Errorf("request after retry: got %s, want done", rec.Status)
+	wctx, cancel := context.WithTimeout(e.ctx, 60*time.Second)
+	defer cancel()
+	if rec, err := e.intake.Wait(wctx, acc.RequestID); err != nil || rec.Status != intake.StatusDone {
+		t.Fatalf("request after retry: got %s, %v; want done", rec.Status, err)
+	}
+	if got := e.tenantStatus("orphan"); got != tenants.TenantActive {
+		t.Errorf("tenant after retry: got %s, want active", got)
 	}
 	if got := e.provisionDone("orphan"); got != 1 {
 		t.Errorf("tenant.provision done entries: got %d, want 1", got)
