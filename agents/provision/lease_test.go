@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/queue"
@@ -160,77 +161,98 @@ func TestOnboardRunsOnceWhileCopiesCompete(t *testing.T) {
 }
 
 // TestLostLeaseStopsTheWork: when another attempt takes the lease over,
-// the renewal notices and cancels the work: a statement blocked mid-saga is
-// interrupted, nothing after it runs, and the release leaves the new
-// holder's lease alone.
+// or the control plane stops renewing it, the renewal cancels the work: a
+// statement blocked mid-saga is interrupted, nothing after it runs, and the
+// release leaves a new holder's lease alone.
 func TestLostLeaseStopsTheWork(t *testing.T) {
-	slow := newSlowStep(StepEnsure)
-	slow.armed.Store(false)
-	e := setup(t, func(c *Config) {
-		c.LeaseTTL = 300 * time.Millisecond
-		c.afterStep = slow.hook
-	})
-	t.Cleanup(slow.let)
-	e.onboard("warmup", tenants.Shared)
-	acc := e.submit("victim", tenants.Shared)
-	slow.armed.Store(true)
-	result := make(chan error, 1)
-	go func() { result <- e.agent.HandleOnboard(e.ctx, onboardTask(t, acc)) }()
-	slow.waitEntered(t)
-	slow.armed.Store(false)
+	tests := []struct {
+		name string
+		// lose makes the lease lost; tx holds the saga's progress row.
+		lose func(e *env, tx pgx.Tx) error
+		want string
+	}{
+		{"taken over", func(e *env, _ pgx.Tx) error {
+			_, err := e.db.Exec(e.ctx, `UPDATE provision_leases SET owner = 'thief', token = 'thief',
+				until = now() + interval '1 hour' WHERE tenant_id = 'victim'`)
+			return err
+		}, "taken over"},
+		{"not renewable", func(e *env, tx pgx.Tx) error {
+			_, err := tx.Exec(e.ctx, `SELECT 1 FROM provision_leases WHERE tenant_id = 'victim' FOR UPDATE`)
+			return err
+		}, "not renewed in time"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			slow := newSlowStep(StepEnsure)
+			slow.armed.Store(false)
+			e := setup(t, func(c *Config) {
+				c.LeaseTTL = 300 * time.Millisecond
+				c.afterStep = slow.hook
+			})
+			t.Cleanup(slow.let)
+			e.onboard("warmup", tenants.Shared)
+			acc := e.submit("victim", tenants.Shared)
+			slow.armed.Store(true)
+			result := make(chan error, 1)
+			go func() { result <- e.agent.HandleOnboard(e.ctx, onboardTask(t, acc)) }()
+			slow.waitEntered(t)
+			slow.armed.Store(false)
 
-	// The test holds the progress row, so the saga's next step write
-	// blocks; then another attempt takes the lease.
-	tx, err := e.db.Begin(e.ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = tx.Rollback(e.ctx) }()
-	if _, err := tx.Exec(e.ctx, `SELECT 1 FROM tenant_onboarding WHERE tenant_id = 'victim' FOR UPDATE`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.db.Exec(e.ctx, `UPDATE provision_leases SET owner = 'thief', token = 'thief', until = now() + interval '1 hour'
-		WHERE tenant_id = 'victim'`); err != nil {
-		t.Fatal(err)
-	}
-	slow.let()
-	select {
-	case err = <-result:
-	case <-time.After(60 * time.Second):
-		t.Fatal("the saga went on blocked after its lease was taken over")
-	}
-	if !errors.Is(err, ErrLeaseLost) || !errors.As(err, new(*queue.NotReadyError)) {
-		t.Errorf("got %v, want a NotReady ErrLeaseLost", err)
-	}
-	if err := tx.Rollback(e.ctx); err != nil {
-		t.Fatal(err)
-	}
-	if p, err := e.agent.Progress(e.ctx, "victim"); err != nil || p.Step != StepEnsure {
-		t.Errorf("progress: got %+v, %v; want stopped after %s", p, err, StepEnsure)
-	}
-	if got := e.tenantStatus("victim"); got != tenants.TenantProvisioning {
-		t.Errorf("tenant: got %s, want provisioning", got)
-	}
-	var owner string
-	if err := e.db.QueryRow(e.ctx, `SELECT owner FROM provision_leases WHERE tenant_id = 'victim'`).Scan(&owner); err != nil || owner != "thief" {
-		t.Errorf("lease after release: got %q, %v; want the thief's, untouched", owner, err)
-	}
-	if got := e.provisionDone("victim"); got != 0 {
-		t.Errorf("tenant.provision done entries: got %d, want 0", got)
-	}
+			// The test holds the progress row, so the saga's next step
+			// write blocks; then the lease is lost.
+			tx, err := e.db.Begin(e.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = tx.Rollback(e.ctx) }()
+			if _, err := tx.Exec(e.ctx, `SELECT 1 FROM tenant_onboarding WHERE tenant_id = 'victim' FOR UPDATE`); err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.lose(e, tx); err != nil {
+				t.Fatal(err)
+			}
+			slow.let()
+			select {
+			case err = <-result:
+			case <-time.After(60 * time.Second):
+				t.Fatal("the saga went on blocked after its lease was lost")
+			}
+			if !errors.Is(err, ErrLeaseLost) || !errors.As(err, new(*queue.NotReadyError)) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want a NotReady ErrLeaseLost, %s", err, tt.want)
+			}
+			if err := tx.Rollback(e.ctx); err != nil {
+				t.Fatal(err)
+			}
+			if p, err := e.agent.Progress(e.ctx, "victim"); err != nil || p.Step != StepEnsure {
+				t.Errorf("progress: got %+v, %v; want stopped after %s", p, err, StepEnsure)
+			}
+			if got := e.tenantStatus("victim"); got != tenants.TenantProvisioning {
+				t.Errorf("tenant: got %s, want provisioning", got)
+			}
+			if got := e.provisionDone("victim"); got != 0 {
+				t.Errorf("tenant.provision done entries: got %d, want 0", got)
+			}
+			if tt.name == "taken over" {
+				var owner string
+				if err := e.db.QueryRow(e.ctx, `SELECT owner FROM provision_leases WHERE tenant_id = 'victim'`).Scan(&owner); err != nil || owner != "thief" {
+					t.Errorf("lease after release: got %q, %v; want the thief's, untouched", owner, err)
+				}
+			}
 
-	// Once the other holder's lease expires, the next attempt finishes.
-	if _, err := e.db.Exec(e.ctx, `UPDATE provision_leases SET until = now() - interval '1 second' WHERE tenant_id = 'victim'`); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.agent.HandleOnboard(e.ctx, onboardTask(t, acc)); err != nil {
-		t.Fatalf("next attempt: %v", err)
-	}
-	if rec, _ := e.intake.Get(e.ctx, acc.RequestID); rec.Status != intake.StatusDone {
-		t.Errorf("request: got %s, want done", rec.Status)
-	}
-	if got := e.provisionDone("victim"); got != 1 {
-		t.Errorf("tenant.provision done entries: got %d, want 1", got)
+			// Once the lease expires, the next attempt finishes.
+			if _, err := e.db.Exec(e.ctx, `UPDATE provision_leases SET until = now() - interval '1 second' WHERE tenant_id = 'victim'`); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.agent.HandleOnboard(e.ctx, onboardTask(t, acc)); err != nil {
+				t.Fatalf("next attempt: %v", err)
+			}
+			if rec, _ := e.intake.Get(e.ctx, acc.RequestID); rec.Status != intake.StatusDone {
+				t.Errorf("request: got %s, want done", rec.Status)
+			}
+			if got := e.provisionDone("victim"); got != 1 {
+				t.Errorf("tenant.provision done entries: got %d, want 1", got)
+			}
+		})
 	}
 }
 
