@@ -33,7 +33,7 @@ const ReconcileEntry = "intake-reconcile"
 // Any number of reconcilers may run at once: the task ids and the attempt
 // counter arbitrate, and a second pass right after a first adds nothing.
 // A request that cannot be settled is logged and left for the next pass;
-// the pass stops at the first enqueue that fails (Redis down).
+// the pass stops at the first request Redis cannot be asked about (down).
 func (in *Intake) Reconcile(ctx context.Context) (int, error) {
 	minAge := in.cfg.ReconcileMinAge.Seconds()
 	var n int
@@ -50,8 +50,8 @@ func (in *Intake) Reconcile(ctx context.Context) (int, error) {
 			if queued {
 				n++
 			}
-			var enqErr *enqueueError
-			if errors.As(err, &enqErr) {
+			var qErr *queueError
+			if errors.As(err, &qErr) {
 				return n, errors.Join(append(errs, err)...)
 			}
 			if err != nil {
@@ -66,11 +66,12 @@ func (in *Intake) Reconcile(ctx context.Context) (int, error) {
 	}
 }
 
-// enqueueError marks a reconcile step that could not reach the queue.
-type enqueueError struct{ err error }
+// queueError marks a reconcile step that could not reach Redis: the pass
+// stops there.
+type queueError struct{ err error }
 
-func (e *enqueueError) Error() string { return e.err.Error() }
-func (e *enqueueError) Unwrap() error { return e.err }
+func (e *queueError) Error() string { return e.err.Error() }
+func (e *queueError) Unwrap() error { return e.err }
 
 // reconcile settles one unfinished request and reports whether it put a
 // task on the queue.
@@ -78,7 +79,7 @@ func (in *Intake) reconcile(ctx context.Context, rec Record) (bool, error) {
 	log := in.log.With(slog.Int64("request_id", rec.ID), slog.String("tenant", rec.TenantID))
 	res, err := in.enqueueTask(ctx, rec)
 	if err != nil {
-		return false, &enqueueError{fmt.Errorf("intake: reconcile request %d: %w", rec.ID, err)}
+		return false, &queueError{fmt.Errorf("intake: reconcile request %d: %w", rec.ID, err)}
 	}
 	if !res.Duplicate {
 		log.InfoContext(ctx, "onboarding re-enqueued", slog.String("task_id", res.ID))
@@ -89,7 +90,7 @@ func (in *Intake) reconcile(ctx context.Context, rec Record) (bool, error) {
 		return false, nil // gone since the enqueue: the next pass enqueues it
 	}
 	if err != nil {
-		return false, &enqueueError{fmt.Errorf("intake: reconcile request %d: %w", rec.ID, err)}
+		return false, &queueError{fmt.Errorf("intake: reconcile request %d: %w", rec.ID, err)}
 	}
 	switch task.State {
 	case asynq.TaskStateArchived:
@@ -110,7 +111,7 @@ func (in *Intake) reconcile(ctx context.Context, rec Record) (bool, error) {
 			slog.String("lost_task_id", task.ID), slog.String("task_id", next.TaskID()))
 		if _, err := in.enqueueTask(ctx, next); err != nil {
 			// Stored as the current attempt: the next pass enqueues it.
-			return false, &enqueueError{fmt.Errorf("intake: reconcile request %d: %w", rec.ID, err)}
+			return false, &queueError{fmt.Errorf("intake: reconcile request %d: %w", rec.ID, err)}
 		}
 		return true, in.exec(ctx, markEnqueuedSQL, rec.ID)
 	default:
