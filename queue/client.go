@@ -13,12 +13,14 @@ import (
 // id, and a repeat is reported as a duplicate rather than an error.
 type Client struct {
 	asynq *asynq.Client
+	rdb   redis.UniversalClient
+	insp  *asynq.Inspector
 }
 
 // NewClient returns a client over an existing Redis connection, which the
 // caller keeps ownership of.
 func NewClient(rdb redis.UniversalClient) *Client {
-	return &Client{asynq: asynq.NewClientFromRedisClient(rdb)}
+	return &Client{asynq: asynq.NewClientFromRedisClient(rdb), rdb: rdb, insp: asynq.NewInspectorFromRedisClient(rdb)}
 }
 
 // Enqueued says what became of an enqueue.
@@ -47,7 +49,7 @@ func (c *Client) Enqueue(ctx context.Context, task *asynq.Task, opts ...asynq.Op
 }
 
 // Close releases the client; the Redis connection stays open.
-func (c *Client) Close() error { return c.asynq.Close() }
+func (c *Client) Close() error { return errors.Join(c.asynq.Close(), c.insp.Close()) }
 
 func taskIDOf(opts []asynq.Option) string {
 	for _, o := range opts {

@@ -7,7 +7,11 @@
 // Redeliveries collapse: a webhook delivery id or a ticket key seen before
 // answers with the request already stored, and a request for a tenant whose
 // onboarding is still in flight joins it. The reconciler re-enqueues every
-// unfinished request, so a Redis that lost its queues loses no onboarding.
+// unfinished request, so a Redis that lost its queues loses no onboarding;
+// it fails a request whose task Redis archived unfinished (OnAbandoned) and
+// gives a request whose task completed without finishing it a new task
+// attempt, so every request ends done or failed. Retry sends a failed
+// tenant's request round again under its next task attempt.
 //
 // The provisioning agent reports back through MarkDone and MarkFailed;
 // callers that wait (fleet tenants onboard --wait) use Get or Wait.

@@ -1,6 +1,7 @@
 package intake
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ const (
 	RouteTickets = "POST /webhooks/tickets"
 	RouteSubmit  = "POST /api/v1/tenants"
 	RouteGet     = "GET /api/v1/intake/{id}"
+	RouteRetry   = "POST /api/v1/tenants/{id}/retry"
 )
 
 // Headers read by the handlers.
@@ -38,6 +40,7 @@ func (in *Intake) Register(srv *httpapi.Server) {
 	srv.Handle(RouteTickets, http.HandlerFunc(in.serveTicket))
 	srv.HandleAPI(RouteSubmit, http.HandlerFunc(in.serveSubmit))
 	srv.HandleAPI(RouteGet, http.HandlerFunc(in.serveGet))
+	srv.HandleAPI(RouteRetry, http.HandlerFunc(in.serveRetry))
 }
 
 // serveJira takes a Jira Cloud issue webhook. The signature is checked on
@@ -130,6 +133,38 @@ func (in *Intake) serveGet(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, http.StatusInternalServerError, "internal error")
 	default:
 		httpapi.WriteJSON(w, http.StatusOK, rec)
+	}
+}
+
+// serveRetry sends a failed tenant's onboarding round again: 202 with the
+// new task id, 404 for an unknown tenant, 409 when it is not failed. The
+// body, if any, must be an empty JSON object.
+func (in *Intake) serveRetry(w http.ResponseWriter, r *http.Request) {
+	body, ok := in.readBody(w, r, SourceAPI)
+	if !ok {
+		return
+	}
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := decodeJSON(body, &struct{}{}, true); err != nil {
+			in.reject(w, r, SourceAPI, err)
+			return
+		}
+	}
+	acc, err := in.Retry(r.Context(), r.PathValue("id"), r.Header.Get(HeaderRequestedBy))
+	var notRetryable *NotRetryableError
+	switch {
+	case errors.Is(err, ErrNotFound):
+		httpapi.WriteError(w, http.StatusNotFound, "no such tenant")
+	case errors.As(err, &notRetryable):
+		answer := map[string]any{"error": notRetryable.Error(), "tenant_id": notRetryable.TenantID}
+		if rec := notRetryable.Request; rec != nil {
+			answer["request_id"], answer["task_id"], answer["status"] = rec.ID, rec.TaskID(), rec.Status
+		}
+		httpapi.WriteJSON(w, http.StatusConflict, answer)
+	case err != nil:
+		in.reject(w, r, SourceAPI, err)
+	default:
+		httpapi.WriteJSON(w, http.StatusAccepted, acc)
 	}
 }
 

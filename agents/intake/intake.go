@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -20,6 +21,7 @@ type Intake struct {
 	cfg       Config
 	ticketKey []byte
 	log       *slog.Logger
+	abandonFn atomic.Pointer[AbandonFunc]
 }
 
 // New builds an Intake from cfg, filling defaults and validating it.
@@ -143,7 +145,10 @@ func (in *Intake) Wait(ctx context.Context, id int64) (Record, error) {
 // MarkDone marks request id done and records it in the audit log; the
 // provisioning agent calls it when the tenant is onboarded. Idempotent.
 func (in *Intake) MarkDone(ctx context.Context, id int64) error {
-	return pgx.BeginFunc(ctx, in.cfg.DB, func(tx pgx.Tx) error { return MarkDoneTx(ctx, tx, id) })
+	return pgx.BeginFunc(ctx, in.cfg.DB, func(tx pgx.Tx) error {
+		_, err := MarkDoneTx(ctx, tx, id)
+		return err
+	})
 }
 
 // MarkFailed marks request id failed with reason and records it in the

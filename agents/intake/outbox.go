@@ -20,12 +20,12 @@ var ErrAlreadyDone = errors.New("intake: request already done")
 const ActionOnboard = "tenant.onboard"
 
 const recordColumns = `id, source, coalesce(delivery_id, ''), coalesce(ticket_key, ''), tenant_id, name,
-	tier, requested_by, status, error, attempts, created_at, updated_at, finished_at`
+	tier, requested_by, status, error, attempts, created_at, updated_at, finished_at, task_attempt`
 
 func scanRecord(row pgx.Row) (Record, error) {
 	var r Record
 	err := row.Scan(&r.ID, &r.Source, &r.DeliveryID, &r.TicketKey, &r.TenantID, &r.Name,
-		&r.Tier, &r.RequestedBy, &r.Status, &r.Error, &r.Attempts, &r.CreatedAt, &r.UpdatedAt, &r.FinishedAt)
+		&r.Tier, &r.RequestedBy, &r.Status, &r.Error, &r.Attempts, &r.CreatedAt, &r.UpdatedAt, &r.FinishedAt, &r.TaskAttempt)
 	return r, err
 }
 
@@ -148,17 +148,19 @@ SET status = $2, error = $3, finished_at = now(), updated_at = now()
 WHERE id = $1`
 
 // MarkDoneTx marks request id done inside the caller's transaction, so the
-// provisioning agent can commit it with the tenant's activation. Marking a
-// done request again is a no-op; a failed one becomes done.
-func MarkDoneTx(ctx context.Context, tx pgx.Tx, id int64) error {
+// provisioning agent can commit it with the tenant's activation, and
+// reports whether it did. Marking a done request again is a no-op that
+// reports false, so the caller records the completion once; a failed one
+// becomes done.
+func MarkDoneTx(ctx context.Context, tx pgx.Tx, id int64) (bool, error) {
 	rec, err := get(ctx, tx, id, true)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if rec.Status == StatusDone {
-		return nil
+		return false, nil
 	}
-	return finish(ctx, tx, rec, StatusDone, "")
+	return true, finish(ctx, tx, rec, StatusDone, "")
 }
 
 // MarkFailedTx marks request id failed with reason inside the caller's

@@ -1,12 +1,15 @@
 package intake
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantfleet/tenantfleet/queue"
 )
@@ -14,46 +17,159 @@ import (
 // ReconcileEntry names the reconciler's scheduler entry.
 const ReconcileEntry = "intake-reconcile"
 
-// Reconcile re-enqueues every unfinished request (pending or enqueued)
-// untouched for ReconcileMinAge, because Redis may have lost its task. It
-// returns how many tasks it put back on the queue. A task still on the
-// queue (or retained after it ran) keeps its deterministic id, so the
-// enqueue collapses and is not counted: any number of reconcilers may run
-// at once, and a second pass right after a first adds nothing.
+// Reconcile makes sure every unfinished request (pending or enqueued,
+// untouched for ReconcileMinAge) has a live task, and returns how many tasks
+// it put on the queue. For each request it enqueues the current task again:
+//
+//   - the id is free (Redis lost the task): the task is back on the queue;
+//   - the task is pending, active, scheduled or retrying: nothing to do (the
+//     enqueue collapses into it);
+//   - the task is archived (a worker was killed on its last attempt, or
+//     failing the request failed): the request is abandoned, which marks it
+//     failed with the reason (see OnAbandoned);
+//   - the task completed without finishing the request (lost): the request
+//     moves to its next task attempt and that task is enqueued.
+//
+// Any number of reconcilers may run at once: the task ids and the attempt
+// counter arbitrate, and a second pass right after a first adds nothing.
+// A request that cannot be settled is logged and left for the next pass;
+// the pass stops at the first request Redis cannot be asked about (down).
 func (in *Intake) Reconcile(ctx context.Context) (int, error) {
 	minAge := in.cfg.ReconcileMinAge.Seconds()
 	var n int
 	var after int64
+	var errs []error
 	for {
 		recs, err := in.unfinished(ctx, minAge, after)
 		if err != nil {
-			return n, err
+			return n, errors.Join(append(errs, err)...)
 		}
 		for _, rec := range recs {
 			after = rec.ID
-			res, err := in.enqueueTask(ctx, rec)
-			if err != nil {
-				return n, fmt.Errorf("intake: reconcile request %d: %w", rec.ID, err)
-			}
-			q := markEnqueuedSQL
-			if res.Duplicate {
-				if rec.Status == StatusEnqueued {
-					continue
-				}
-				q = markSeenSQL
-			} else {
+			queued, err := in.reconcile(ctx, rec)
+			if queued {
 				n++
-				in.log.InfoContext(ctx, "onboarding re-enqueued", slog.Int64("request_id", rec.ID),
-					slog.String("tenant", rec.TenantID), slog.String("task_id", res.ID))
 			}
-			if _, err := in.cfg.DB.Exec(ctx, q, rec.ID); err != nil {
-				return n, fmt.Errorf("intake: reconcile request %d: %w", rec.ID, err)
+			var qErr *queueError
+			if errors.As(err, &qErr) {
+				return n, errors.Join(append(errs, err)...)
+			}
+			if err != nil {
+				in.log.WarnContext(ctx, "outbox: request not settled, next pass retries",
+					slog.Int64("request_id", rec.ID), slog.String("tenant", rec.TenantID), slog.Any("error", err))
+				errs = append(errs, err)
 			}
 		}
 		if len(recs) < in.cfg.ReconcileBatch {
-			return n, nil
+			return n, errors.Join(errs...)
 		}
 	}
+}
+
+// queueError marks a reconcile step that could not reach Redis: the pass
+// stops there.
+type queueError struct{ err error }
+
+func (e *queueError) Error() string { return e.err.Error() }
+func (e *queueError) Unwrap() error { return e.err }
+
+// reconcile settles one unfinished request and reports whether it put a
+// task on the queue.
+func (in *Intake) reconcile(ctx context.Context, rec Record) (bool, error) {
+	log := in.log.With(slog.Int64("request_id", rec.ID), slog.String("tenant", rec.TenantID))
+	res, err := in.enqueueTask(ctx, rec)
+	if err != nil {
+		return false, &queueError{fmt.Errorf("intake: reconcile request %d: %w", rec.ID, err)}
+	}
+	if !res.Duplicate {
+		log.InfoContext(ctx, "onboarding re-enqueued", slog.String("task_id", res.ID))
+		return true, in.exec(ctx, markEnqueuedSQL, rec.ID)
+	}
+	task, err := in.cfg.Queue.Lookup(ctx, queue.QueueCritical, rec.TaskID())
+	if errors.Is(err, queue.ErrTaskNotFound) {
+		return false, nil // gone since the enqueue: the next pass enqueues it
+	}
+	if err != nil {
+		return false, &queueError{fmt.Errorf("intake: reconcile request %d: %w", rec.ID, err)}
+	}
+	switch task.State {
+	case asynq.TaskStateArchived:
+		reason := fmt.Sprintf("onboarding task %s archived after %d failed runs: %s",
+			task.ID, task.Retried, cmp.Or(task.LastErr, "no error recorded"))
+		log.WarnContext(ctx, "onboarding task archived without finishing its request; failing it",
+			slog.String("task_id", task.ID), slog.String("reason", reason))
+		if err := in.abandon(ctx, rec, reason); err != nil {
+			return false, fmt.Errorf("intake: fail abandoned request %d: %w", rec.ID, err)
+		}
+		return false, nil
+	case asynq.TaskStateCompleted:
+		next, ok, err := in.nextAttempt(ctx, rec)
+		if err != nil || !ok {
+			return false, err // !ok: another reconciler moved it, or it finished
+		}
+		log.WarnContext(ctx, "onboarding task completed without finishing its request; enqueued a new attempt",
+			slog.String("lost_task_id", task.ID), slog.String("task_id", next.TaskID()))
+		if _, err := in.enqueueTask(ctx, next); err != nil {
+			// Stored as the current attempt: the next pass enqueues it.
+			return false, &queueError{fmt.Errorf("intake: reconcile request %d: %w", rec.ID, err)}
+		}
+		return true, in.exec(ctx, markEnqueuedSQL, rec.ID)
+	default:
+		// In flight. A pending request whose enqueue was not recorded
+		// learns it is on the queue.
+		if rec.Status == StatusPending {
+			return false, in.exec(ctx, markSeenSQL, rec.ID)
+		}
+		return false, nil
+	}
+}
+
+func (in *Intake) exec(ctx context.Context, sql string, id int64) error {
+	if _, err := in.cfg.DB.Exec(ctx, sql, id); err != nil {
+		return fmt.Errorf("intake: reconcile request %d: %w", id, err)
+	}
+	return nil
+}
+
+// nextAttemptSQL moves an unfinished request to its next task attempt,
+// unless another reconciler did first.
+const nextAttemptSQL = `UPDATE intake_requests
+SET task_attempt = task_attempt + 1, status = 'pending', updated_at = now()
+WHERE id = $1 AND task_attempt = $2 AND status IN ('pending', 'enqueued')
+RETURNING ` + recordColumns
+
+// nextAttempt moves rec to its next task attempt; false when rec changed
+// meanwhile.
+func (in *Intake) nextAttempt(ctx context.Context, rec Record) (Record, bool, error) {
+	next, err := scanRecord(in.cfg.DB.QueryRow(ctx, nextAttemptSQL, rec.ID, rec.TaskAttempt))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Record{}, false, nil
+	}
+	if err != nil {
+		return Record{}, false, fmt.Errorf("intake: next attempt of request %d: %w", rec.ID, err)
+	}
+	return next, true, nil
+}
+
+// AbandonFunc settles a request whose task Redis archived while the
+// request was unfinished (a worker killed on the task's last attempt, or
+// failing the request failed). It must mark the request failed with reason
+// (MarkFailed), and may undo what the request's work left behind. Leaving
+// the request unfinished (returning nil when it cannot settle it yet, an
+// error when something broke) leaves it for the next reconciler pass.
+type AbandonFunc func(ctx context.Context, rec Record, reason string) error
+
+// OnAbandoned sets what the reconciler does with an abandoned request. The
+// default marks the request failed; the provisioning agent sets its own
+// when it is built, so the tenant is marked failed too and the alert
+// raised. Safe to call at any time.
+func (in *Intake) OnAbandoned(f AbandonFunc) { in.abandonFn.Store(&f) }
+
+func (in *Intake) abandon(ctx context.Context, rec Record, reason string) error {
+	if f := in.abandonFn.Load(); f != nil && *f != nil {
+		return (*f)(ctx, rec, reason)
+	}
+	return in.MarkFailed(ctx, rec.ID, reason)
 }
 
 func (in *Intake) unfinished(ctx context.Context, minAgeSecs float64, after int64) ([]Record, error) {

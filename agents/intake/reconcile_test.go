@@ -2,10 +2,14 @@ package intake
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/hibiken/asynq"
 
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/queue"
@@ -175,5 +179,141 @@ func TestReconcileSchedule(t *testing.T) {
 			t.Fatalf("task %s not re-enqueued by the scheduled reconciler", acc.TaskID)
 		case <-time.After(50 * time.Millisecond):
 		}
+	}
+}
+
+// TestReconcileFailsArchivedRequest: a request whose task Redis archived
+// (a worker killed on the last attempt) is failed with the reason, visibly,
+// and no longer blocks its tenant.
+func TestReconcileFailsArchivedRequest(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := t.Context()
+	acc, err := e.in.Submit(ctx, Request{TenantID: "stuck-co", RequestedBy: "ada"})
+	if err != nil {
+		t.Fatalf("Submit: %v", err)
+	}
+	if err := e.insp.ArchiveTask(queue.QueueCritical, acc.TaskID); err != nil {
+		t.Fatalf("archive: %v", err)
+	}
+	if n, err := e.in.Reconcile(ctx); err != nil || n != 0 {
+		t.Fatalf("Reconcile: got %d, %v; want 0 re-enqueued", n, err)
+	}
+	rec, err := e.in.Get(ctx, acc.RequestID)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	if rec.Status != StatusFailed || !strings.Contains(rec.Error, "archived") || rec.FinishedAt == nil {
+		t.Fatalf("request: got %s %q, want failed with a reason naming the archived task", rec.Status, rec.Error)
+	}
+	if got := e.auditOutcomes(t)["failed"]; got != 1 {
+		t.Errorf("failed audit entries: got %d, want 1", got)
+	}
+	again, err := e.in.Submit(ctx, Request{TenantID: "stuck-co"})
+	if err != nil {
+		t.Fatalf("Submit again: %v", err)
+	}
+	if again.Duplicate || again.RequestID == acc.RequestID {
+		t.Errorf("new request for the tenant: got %+v, want a new request, not a duplicate of the stuck one", again)
+	}
+	if n, err := e.in.Reconcile(ctx); err != nil || n != 0 {
+		t.Errorf("second pass: got %d, %v; want 0", n, err)
+	}
+}
+
+// TestReconcileAbandonHook: the reconciler hands an archived request to
+// the function set with OnAbandoned; an error leaves it for the next pass.
+func TestReconcileAbandonHook(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := t.Context()
+	acc, err := e.in.Submit(ctx, Request{TenantID: "hooked"})
+	if err != nil {
+		t.Fatalf("Submit: %v", err)
+	}
+	if err := e.insp.ArchiveTask(queue.QueueCritical, acc.TaskID); err != nil {
+		t.Fatalf("archive: %v", err)
+	}
+	var got []string
+	e.in.OnAbandoned(func(_ context.Context, rec Record, reason string) error {
+		got = append(got, reason)
+		if len(got) == 1 {
+			return errors.New("tenant busy")
+		}
+		return e.in.MarkFailed(ctx, rec.ID, "hook: "+reason)
+	})
+	if _, err := e.in.Reconcile(ctx); err == nil || !strings.Contains(err.Error(), "tenant busy") {
+		t.Fatalf("first pass: got %v, want the hook's error", err)
+	}
+	if rec, _ := e.in.Get(ctx, acc.RequestID); rec.Status != StatusEnqueued {
+		t.Fatalf("after a failed hook: got %s, want still enqueued", rec.Status)
+	}
+	if _, err := e.in.Reconcile(ctx); err != nil {
+		t.Fatalf("second pass: %v", err)
+	}
+	rec, _ := e.in.Get(ctx, acc.RequestID)
+	if rec.Status != StatusFailed || !strings.HasPrefix(rec.Error, "hook: onboarding task "+acc.TaskID+" archived") {
+		t.Errorf("request: got %s %q, want failed by the hook", rec.Status, rec.Error)
+	}
+	if len(got) != 2 {
+		t.Errorf("hook calls: got %d, want 2", len(got))
+	}
+}
+
+// TestReconcileReenqueuesLostTaskUnderNextAttempt: a task that completed
+// without finishing its request keeps its id in Redis for a day, so the
+// reconciler moves the request to its next attempt and enqueues that.
+func TestReconcileReenqueuesLostTaskUnderNextAttempt(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := t.Context()
+	acc, err := e.in.Submit(ctx, Request{TenantID: "lost-co"})
+	if err != nil {
+		t.Fatalf("Submit: %v", err)
+	}
+	// A handler that returns without finishing the request.
+	w, err := queue.NewWorker(queue.WorkerConfig{Redis: e.rdb, Logger: cptest.DiscardLogger(), Queues: map[string]int{queue.QueueCritical: 1}})
+	if err != nil {
+		t.Fatalf("NewWorker: %v", err)
+	}
+	w.HandleFunc(queue.TypeTenantOnboard, func(context.Context, *asynq.Task) error { return nil })
+	if err := w.Start(ctx); err != nil {
+		t.Fatalf("worker start: %v", err)
+	}
+	t.Cleanup(w.Stop)
+	qc := queue.NewClient(e.rdb)
+	t.Cleanup(func() { _ = qc.Close() })
+	waitUntil(t, "task completed", func() bool {
+		info, err := qc.Lookup(ctx, queue.QueueCritical, acc.TaskID)
+		return err == nil && info.State == asynq.TaskStateCompleted
+	})
+	w.Stop()
+
+	if n, err := e.in.Reconcile(ctx); err != nil || n != 1 {
+		t.Fatalf("Reconcile: got %d, %v; want 1", n, err)
+	}
+	rec, _ := e.in.Get(ctx, acc.RequestID)
+	want := OnboardTaskID(acc.RequestID, 2)
+	if rec.Status != StatusEnqueued || rec.TaskAttempt != 2 || rec.TaskID() != want || rec.Attempts != 2 {
+		t.Fatalf("request: got %s attempt %d task %s attempts %d, want enqueued attempt 2 task %s attempts 2",
+			rec.Status, rec.TaskAttempt, rec.TaskID(), rec.Attempts, want)
+	}
+	if got := e.criticalTasks(t); !slices.Equal(got, []string{want}) {
+		t.Errorf("critical queue: got %v, want [%s]", got, want)
+	}
+	if n, err := e.in.Reconcile(ctx); err != nil || n != 0 {
+		t.Errorf("second pass: got %d, %v; want 0", n, err)
+	}
+}
+
+// waitUntil polls cond every 20ms until it holds, failing after 30s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

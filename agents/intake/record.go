@@ -1,6 +1,7 @@
 package intake
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/tenantfleet/tenantfleet/queue"
@@ -39,14 +40,30 @@ type Record struct {
 	// Error is the failure reason of a failed request.
 	Error string `json:"error,omitempty"`
 	// Attempts counts the enqueues that put a new task on the queue.
-	Attempts   int        `json:"attempts"`
-	CreatedAt  time.Time  `json:"created_at"`
-	UpdatedAt  time.Time  `json:"updated_at"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	Attempts int `json:"attempts"`
+	// TaskAttempt numbers the request's current task (see TaskID): 1 at
+	// first, one more after each retry of the failed request and each
+	// re-enqueue of a task that completed without finishing it.
+	TaskAttempt int        `json:"task_attempt"`
+	CreatedAt   time.Time  `json:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at"`
+	FinishedAt  *time.Time `json:"finished_at,omitempty"`
 }
 
-// TaskID is the deterministic id of the request's tenant:onboard task.
-func (r Record) TaskID() string { return queue.OnboardTaskID(r.ID) }
+// TaskID is the deterministic id of the request's current tenant:onboard
+// task, OnboardTaskID(r.ID, r.TaskAttempt).
+func (r Record) TaskID() string { return OnboardTaskID(r.ID, r.TaskAttempt) }
+
+// OnboardTaskID is the id of attempt n of request id's tenant:onboard
+// task: queue.OnboardTaskID(id) ("onboard:<id>") for the first,
+// "onboard:<id>:attempt:<n>" after. Redis keeps a finished task's id for a
+// day (queue.DefaultRetention), so a new attempt needs a new id.
+func OnboardTaskID(id int64, n int) string {
+	if n <= 1 {
+		return queue.OnboardTaskID(id)
+	}
+	return fmt.Sprintf("%s:attempt:%d", queue.OnboardTaskID(id), n)
+}
 
 // Accepted is the answer to a stored request.
 type Accepted struct {

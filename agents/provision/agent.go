@@ -12,8 +12,8 @@ var (
 	// is being created; the task is retried (and woken early when the
 	// instance is ready).
 	ErrWaitingForInstance = errors.New("provision: waiting for an instance")
-	// ErrBusy means another task is onboarding or offboarding the same
-	// tenant right now.
+	// ErrBusy means another task (or another attempt of the same one) is
+	// onboarding or offboarding the same tenant right now.
 	ErrBusy = errors.New("provision: tenant busy in another task")
 	// ErrPermanent marks a failure that no retry will fix (a tenant id
 	// already taken by an offboarded tenant, an instance that failed).
@@ -25,13 +25,17 @@ type Agent struct {
 	cfg Config
 }
 
-// New validates cfg, fills its defaults and returns the agent.
+// New validates cfg, fills its defaults and returns the agent. It makes
+// itself cfg.Intake's handler of abandoned requests (intake.OnAbandoned),
+// so a request whose task was archived unfinished fails its tenant too.
 func New(cfg Config) (*Agent, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Agent{cfg: cfg}, nil
+	a := &Agent{cfg: cfg}
+	cfg.Intake.OnAbandoned(a.failAbandoned)
+	return a, nil
 }
 
 // Register registers the agent's handlers on w: tenant:onboard,

@@ -29,6 +29,9 @@ const (
 	DefaultInstanceMaxRetry  = 10
 	DefaultOffboardMaxRetry  = 10
 	DefaultCapacityThreshold = provider.DefaultCapacityThreshold
+	DefaultLeaseTTL          = 30 * time.Second
+	// MinLeaseTTL is the shortest LeaseTTL accepted.
+	MinLeaseTTL = 100 * time.Millisecond
 )
 
 // Config holds the agent's dependencies and knobs.
@@ -90,6 +93,12 @@ type Config struct {
 	// OffboardMaxRetry is the retry budget EnqueueOffboard gives
 	// tenant:offboard. Default 10.
 	OffboardMaxRetry int
+	// LeaseTTL is how long a tenant's lease lasts unless renewed: the
+	// task at work on a tenant renews it every LeaseTTL/3 and stops if it
+	// cannot, and a worker killed mid-task keeps the tenant from other
+	// tasks this long (Asynq gives a killed worker's task back after one
+	// to two minutes anyway). Default 30s; at least MinLeaseTTL.
+	LeaseTTL time.Duration
 	// Logger receives logs outside task handlers (handlers log through
 	// queue.Logger). Default slog.Default().
 	Logger *slog.Logger
@@ -98,8 +107,8 @@ type Config struct {
 	Now func() time.Time
 
 	// afterStep, when set, runs after each saga step completes; an error
-	// (or a panic) stops the saga there, as a killed worker would. Tests
-	// only.
+	// (or a panic) stops the saga there, as a killed worker would, and a
+	// hook that blocks makes the step slow. Tests only.
 	afterStep func(step string) error
 }
 
@@ -119,6 +128,7 @@ func (c Config) withDefaults() Config {
 	c.WakeMaxRetry = cmp.Or(c.WakeMaxRetry, DefaultWakeMaxRetry)
 	c.InstanceMaxRetry = cmp.Or(c.InstanceMaxRetry, DefaultInstanceMaxRetry)
 	c.OffboardMaxRetry = cmp.Or(c.OffboardMaxRetry, DefaultOffboardMaxRetry)
+	c.LeaseTTL = cmp.Or(c.LeaseTTL, DefaultLeaseTTL)
 	c.Logger = cmp.Or(c.Logger, slog.Default())
 	if c.Now == nil {
 		c.Now = time.Now
@@ -148,6 +158,9 @@ func (c Config) validate() error {
 	}
 	if c.MaxTenants < 1 || c.MaxChecks < 1 || c.CheckDelay < 0 || c.PlacementPoll <= 0 {
 		errs = append(errs, errors.New("MaxTenants and MaxChecks must be positive, CheckDelay not negative"))
+	}
+	if c.LeaseTTL < MinLeaseTTL {
+		errs = append(errs, fmt.Errorf("LeaseTTL %s: must be at least %s", c.LeaseTTL, MinLeaseTTL))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("provision: config: %w", err)

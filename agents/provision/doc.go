@@ -6,7 +6,10 @@
 // Every handler is idempotent. The onboarding saga records its progress in
 // the control plane (tenant_onboarding) and each step checks what exists
 // before acting, so a worker killed at any step finishes the job on retry
-// without duplicating or orphaning a role, schema or database. Long
+// without duplicating or orphaning a role, schema or database. One attempt
+// at a time works on a tenant: a lease with a random token per attempt,
+// renewed while the work runs, never taken over while live, and fencing the
+// saga's last transaction. Long
 // provider operations never block a worker: instance:create starts them and
 // instance:check polls with ProcessIn.
 package provision

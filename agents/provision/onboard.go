@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -32,24 +33,35 @@ const AlertOnboardFailed = "tenant_onboard_failed"
 // instance's database, ensure the tenant's role, schema and grants, migrate
 // its schema, activate it, publish its route, and mark the request done.
 // Each step checks what exists, so a retry after a crash at any point
-// finishes the job. A permanent failure, or any failure on the task's last
-// attempt, marks the tenant and the request failed and raises the
-// tenant_onboard_failed alert.
+// finishes the job, and one attempt at a time works on a tenant (its
+// lease). A permanent failure, or any failure (a panic included) on the
+// last attempt of the request's own task, marks the tenant and the request
+// failed and raises the tenant_onboard_failed alert.
 func (a *Agent) HandleOnboard(ctx context.Context, t *asynq.Task) error {
 	p, err := queue.Decode[queue.OnboardPayload](t)
 	if err != nil {
 		return err
 	}
 	taskID, inWorker := asynq.GetTaskID(ctx)
-	// The intake's task is the onboarding's own; others are wake-ups sent
-	// by instance:create, which never fail the tenant.
-	own := !inWorker || taskID == queue.OnboardTaskID(p.RequestID)
-	owner := taskID
+	holder := taskID
 	if !inWorker {
-		owner = "direct:" + strconv.FormatInt(p.RequestID, 10)
+		holder = "direct:" + strconv.FormatInt(p.RequestID, 10)
 	}
 	start := time.Now()
 	log := queue.Logger(ctx).With(slog.String("tenant", p.TenantID), slog.Int64("request_id", p.RequestID))
+	// own reports whether this task is the request's current task (the
+	// intake's; others are wake-ups sent by instance:create, or a stale
+	// attempt), which alone may fail the tenant or wait for its lease.
+	own := func() (bool, error) {
+		if !inWorker {
+			return true, nil
+		}
+		rec, err := a.cfg.Intake.Get(ctx, p.RequestID)
+		if errors.Is(err, intake.ErrNotFound) {
+			return true, nil
+		}
+		return err == nil && rec.TaskID() == taskID, err
+	}
 	// outcome runs before the tenant's lease is released: a wake-up task
 	// that takes the lease next must find the tenant and the request
 	// already failed, not re-claim the tenant between the two updates.
@@ -57,12 +69,21 @@ func (a *Agent) HandleOnboard(ctx context.Context, t *asynq.Task) error {
 		switch {
 		case err == nil:
 			return nil
-		case errors.Is(err, ErrBusy) && !own:
-			log.DebugContext(ctx, "onboarding already running in another task")
-			return nil
-		case errors.Is(err, ErrBusy):
-			// Another task holds the tenant's lease: wait for it without
-			// spending the retry budget or failing a tenant it works on.
+		case errors.Is(err, ErrBusy) || errors.Is(err, ErrLeaseLost):
+			// Another attempt holds the tenant's lease (or took it from
+			// this one): wait for it without spending the retry budget or
+			// failing a tenant it works on. A wake-up just gives up.
+			mine, oerr := own()
+			if oerr != nil {
+				return errors.Join(err, oerr)
+			}
+			if !mine {
+				log.DebugContext(ctx, "onboarding already running in another task", slog.Any("reason", err))
+				return nil
+			}
+			if errors.Is(err, ErrLeaseLost) {
+				log.WarnContext(ctx, "onboarding stopped: its lease was lost", slog.Any("reason", err))
+			}
 			return queue.NotReady(a.cfg.WaitRetryDelay, err)
 		case errors.Is(err, ErrWaitingForInstance):
 			// Waiting for an instance being created is not a failure: it
@@ -70,36 +91,73 @@ func (a *Agent) HandleOnboard(ctx context.Context, t *asynq.Task) error {
 			// so the onboarding keeps its retry budget for real errors.
 			log.InfoContext(ctx, "onboarding waits for an instance", slog.Any("reason", err))
 			return queue.NotReady(a.cfg.WaitRetryDelay, err)
-		case errors.Is(err, ErrPermanent) || (own && lastAttempt(ctx)):
-			if ferr := a.fail(ctx, p, err, time.Since(start)); ferr != nil {
-				return errors.Join(err, ferr)
+		case errors.Is(err, ErrPermanent):
+			return a.failFor(ctx, p, err, start)
+		case lastAttempt(ctx):
+			mine, oerr := own()
+			if oerr != nil {
+				// Archived without an outcome: the intake reconciler
+				// fails the request.
+				return errors.Join(err, oerr)
 			}
-			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+			if mine {
+				return a.failFor(ctx, p, err, start)
+			}
+			a.recordError(ctx, p.TenantID, err)
+			return err
 		default:
 			a.recordError(ctx, p.TenantID, err)
 			return err
 		}
 	}
-	return a.onboard(ctx, p, owner, outcome)
+	return a.onboard(ctx, p, holder, outcome)
 }
 
-// onboard takes the tenant's lease for owner, runs the saga, and passes its
+// failFor fails the onboarding for good and tells Asynq not to retry.
+func (a *Agent) failFor(ctx context.Context, p queue.OnboardPayload, err error, start time.Time) error {
+	if ferr := a.fail(ctx, p, err, time.Since(start)); ferr != nil {
+		return errors.Join(err, ferr)
+	}
+	return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+}
+
+// onboard takes the tenant's lease for holder, runs the saga under it (in
+// the lease's context, which ends if the lease is lost), and passes its
 // error to outcome while still holding the lease.
-func (a *Agent) onboard(ctx context.Context, p queue.OnboardPayload, owner string, outcome func(error) error) error {
+func (a *Agent) onboard(ctx context.Context, p queue.OnboardPayload, holder string, outcome func(error) error) error {
 	names, err := tenants.NamesFor(a.cfg.Fleet, p.TenantID)
 	if err != nil {
 		return outcome(fmt.Errorf("%w: %w", ErrPermanent, err))
 	}
-	release, err := a.lease(ctx, p.TenantID, owner)
+	l, err := a.holdLease(ctx, p.TenantID, holder)
 	if err != nil {
 		return outcome(err)
 	}
-	defer release()
-	return outcome(a.saga(ctx, p, names))
+	defer l.release()
+	err = a.runSaga(l, p, names)
+	if err != nil && l.lost() && !errors.Is(err, ErrLeaseLost) {
+		err = fmt.Errorf("%w: %w", context.Cause(l.ctx), err)
+	}
+	return outcome(err)
 }
 
-// saga runs the onboarding steps; the caller holds the tenant's lease.
-func (a *Agent) saga(ctx context.Context, p queue.OnboardPayload, names tenants.Names) error {
+// runSaga runs the saga and turns a panic into an error wrapping
+// queue.ErrPanic, so that a panic on the last attempt still fails the
+// onboarding instead of leaving its request unfinished.
+func (a *Agent) runSaga(l *tenantLease, p queue.OnboardPayload, names tenants.Names) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			queue.Logger(l.ctx).ErrorContext(l.ctx, "onboarding panicked", slog.String("tenant", p.TenantID),
+				slog.Any("panic", r), slog.String("stack", string(debug.Stack())))
+			err = fmt.Errorf("%w: %v", queue.ErrPanic, r)
+		}
+	}()
+	return a.saga(l.ctx, p, names, l)
+}
+
+// saga runs the onboarding steps; the caller holds the tenant's lease l,
+// and ctx ends if it is lost.
+func (a *Agent) saga(ctx context.Context, p queue.OnboardPayload, names tenants.Names, l *tenantLease) error {
 	rec, err := a.cfg.Intake.Get(ctx, p.RequestID)
 	if errors.Is(err, intake.ErrNotFound) {
 		return fmt.Errorf("%w: %w", ErrPermanent, err)
@@ -188,8 +246,16 @@ func (a *Agent) saga(ctx context.Context, p queue.OnboardPayload, names tenants.
 		return err
 	}
 
+	// The last step commits only while this attempt holds the lease, and
+	// records the completion once: a copy that finds the request done
+	// writes nothing.
+	marked := false
 	err = pgx.BeginFunc(ctx, a.cfg.DB, func(tx pgx.Tx) error {
-		if err := intake.MarkDoneTx(ctx, tx, rec.ID); err != nil {
+		if err := l.fence(ctx, tx); err != nil {
+			return err
+		}
+		var err error
+		if marked, err = intake.MarkDoneTx(ctx, tx, rec.ID); err != nil || !marked {
 			return err
 		}
 		if _, err := tx.Exec(ctx, stepSQL, tenant.ID, StepDone); err != nil {
@@ -206,6 +272,9 @@ func (a *Agent) saga(ctx context.Context, p queue.OnboardPayload, names tenants.
 	})
 	if err != nil {
 		return fmt.Errorf("provision: finish onboarding of %s: %w", tenant.ID, err)
+	}
+	if !marked {
+		return nil // finished by another attempt
 	}
 	queue.Logger(ctx).InfoContext(ctx, "tenant onboarded", slog.String("tenant", tenant.ID),
 		slog.String("tier", string(tenant.Tier)), slog.String("instance", inst.ID))

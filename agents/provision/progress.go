@@ -2,11 +2,8 @@ package provision
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // The steps of the onboarding saga, in order, as recorded in
@@ -25,10 +22,6 @@ const (
 
 // Steps lists the saga's steps in order.
 var Steps = []string{StepLoad, StepClaim, StepPlace, StepPrepare, StepEnsure, StepMigrate, StepActivate, StepPublish, StepDone}
-
-// leaseTTL bounds how long a crashed task keeps a tenant from other tasks
-// (the same task's retries take it back at once).
-const leaseTTL = 2 * time.Minute
 
 // The progress record. tenant_onboarding has a foreign key to tenants, so
 // the row is written once the tenant row exists (StepClaim).
@@ -83,33 +76,4 @@ func (a *Agent) Progress(ctx context.Context, tenantID string) (Progress, error)
 		return Progress{}, fmt.Errorf("provision: progress of %s: %w", tenantID, err)
 	}
 	return p, nil
-}
-
-// leases live in a table of their own so that a lease can be taken before
-// the tenant row exists.
-const (
-	claimLeaseSQL = `INSERT INTO provision_leases (tenant_id, owner, until)
-VALUES ($1, $2, now() + make_interval(secs => $3))
-ON CONFLICT (tenant_id) DO UPDATE SET owner = excluded.owner, until = excluded.until
-WHERE provision_leases.owner = excluded.owner OR provision_leases.until < now()
-RETURNING owner`
-	releaseLeaseSQL = `DELETE FROM provision_leases WHERE tenant_id = $1 AND owner = $2`
-)
-
-// lease takes the tenant for owner: one task at a time works on a tenant.
-// A task's retries share its owner, so a retry after a crash takes the
-// lease back at once; other tasks wait for it to expire. release gives it
-// back.
-func (a *Agent) lease(ctx context.Context, tenantID, owner string) (release func(), err error) {
-	var got string
-	err = a.cfg.DB.QueryRow(ctx, claimLeaseSQL, tenantID, owner, leaseTTL.Seconds()).Scan(&got)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("%w: %s", ErrBusy, tenantID)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("provision: lease %s: %w", tenantID, err)
-	}
-	return func() {
-		_, _ = a.cfg.DB.Exec(context.WithoutCancel(ctx), releaseLeaseSQL, tenantID, owner)
-	}, nil
 }

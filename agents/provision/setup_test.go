@@ -84,7 +84,8 @@ func setup(t *testing.T, mutate ...func(*Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.intake, err = intake.New(intake.Config{DB: db, Queue: e.queue, TicketSecret: "test-secret", Logger: cptest.DiscardLogger()})
+	e.intake, err = intake.New(intake.Config{DB: db, Queue: e.queue, TicketSecret: "test-secret",
+		ReconcileMinAge: -1, Logger: cptest.DiscardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +122,7 @@ func setup(t *testing.T, mutate ...func(*Config)) *env {
 // startWorker runs the agent on a real worker until the test ends.
 func (e *env) startWorker(concurrency int) {
 	e.t.Helper()
-	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	logger := e.taskLogger()
 	w, err := queue.NewWorker(queue.WorkerConfig{Redis: e.rdb, Concurrency: concurrency,
 		TaskCheckInterval: 20 * time.Millisecond, ShutdownTimeout: 5 * time.Second, Logger: logger})
 	if err != nil {
@@ -267,6 +268,34 @@ func (e *env) serverState() (dbs, roles []string, schemas map[string][]string) {
 		schemas[d] = s
 	}
 	return dbs, roles, schemas
+}
+
+// taskLogger is a logger writing JSON lines to the test's log buffer, for
+// handlers called directly (queue.WithLogger), as the worker's would.
+func (e *env) taskLogger() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+// provisionDone counts tenantID's tenant.provision done audit entries.
+func (e *env) provisionDone(tenantID string) int {
+	e.t.Helper()
+	var n int
+	if err := e.db.QueryRow(e.ctx, `SELECT count(*) FROM audit_log WHERE tenant_id = $1 AND action = $2 AND outcome = 'done'`,
+		tenantID, ActionProvision).Scan(&n); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+// countLines counts the log lines holding every part.
+func countLines(logs string, parts ...string) int {
+	n := 0
+	for line := range strings.SplitSeq(logs, "\n") {
+		if line != "" && hasLine(line, parts...) {
+			n++
+		}
+	}
+	return n
 }
 
 func sorted(s []string) []string { s = slices.Clone(s); slices.Sort(s); return s }

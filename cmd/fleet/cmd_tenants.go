@@ -20,7 +20,7 @@ import (
 
 func init() {
 	commands["tenants"] = command{
-		summary: "list, show, onboard and offboard tenants (fleet tenants help)",
+		summary: "list, show, onboard, retry and offboard tenants (fleet tenants help)",
 		run:     runTenants,
 	}
 	commands["instances"] = command{
@@ -33,6 +33,7 @@ const tenantsUsage = `usage:
   fleet tenants list [--status S] [--tier T] [--instance I] [--json]
   fleet tenants show ID [--json]
   fleet tenants onboard ID --name NAME [--tier shared|dedicated] [--wait]
+  fleet tenants retry ID [--wait]
   fleet tenants offboard ID [--drop] [--wait]`
 
 func runTenants(ctx context.Context, env *cliEnv, args []string) error {
@@ -48,6 +49,8 @@ func runTenants(ctx context.Context, env *cliEnv, args []string) error {
 		return tenantsShow(ctx, env, rest)
 	case "onboard":
 		return tenantsOnboard(ctx, env, rest)
+	case "retry":
+		return tenantsRetry(ctx, env, rest)
 	case "offboard":
 		return tenantsOffboard(ctx, env, rest)
 	}
@@ -192,15 +195,51 @@ func tenantsOnboard(ctx context.Context, env *cliEnv, args []string) error {
 		if !*wait {
 			return nil
 		}
-		rec, err := in.Wait(ctx, acc.RequestID)
+		return waitOnboarded(ctx, env, in, acc)
+	})
+}
+
+// waitOnboarded waits until the accepted request is done or failed.
+func waitOnboarded(ctx context.Context, env *cliEnv, in *intake.Intake, acc intake.Accepted) error {
+	rec, err := in.Wait(ctx, acc.RequestID)
+	if err != nil {
+		return err
+	}
+	if rec.Status != intake.StatusDone {
+		return fmt.Errorf("onboarding %s %s: %s", rec.TenantID, rec.Status, rec.Error)
+	}
+	fmt.Fprintf(env.stdout, "tenant %s is active\n", rec.TenantID)
+	return nil
+}
+
+// tenantsRetry sends a failed tenant's onboarding round again.
+func tenantsRetry(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "tenants retry")
+	wait := fs.Bool("wait", false, "wait until the tenant is active or failed")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("%w: fleet tenants retry ID [--wait]", errUsage)
+	}
+	if err := tenants.ValidateID(pos[0]); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	return withApp(ctx, env, func(a *app) error {
+		in, err := intake.New(intake.Config{DB: a.db, Queue: a.queue, Logger: a.log})
 		if err != nil {
 			return err
 		}
-		if rec.Status != intake.StatusDone {
-			return fmt.Errorf("onboarding %s %s: %s", rec.TenantID, rec.Status, rec.Error)
+		acc, err := in.Retry(ctx, pos[0], cliUser())
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(env.stdout, "tenant %s is active\n", rec.TenantID)
-		return nil
+		fmt.Fprintf(env.stdout, "retrying %s: request %d, task %s (%s)\n", acc.TenantID, acc.RequestID, acc.TaskID, acc.Status)
+		if !*wait {
+			return nil
+		}
+		return waitOnboarded(ctx, env, in, acc)
 	})
 }
 
