@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
-	"os"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -299,11 +298,4 @@ func (e *env) instancePool(t testing.TB, inst instance) *pgxpool.Pool {
 		t.Fatalf("pool: %v", err)
 	}
 	return pool
-}
-
-func getenvOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }

@@ -2,112 +2,15 @@ package migrate_test
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"os/user"
-	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
+	"github.com/tenantfleet/tenantfleet/infra/pgtest"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
-
-// pgBin is where the PostgreSQL 15 server binaries are.
-var pgBin = getenvOr("MIGRATE_TEST_PG_BIN", "/usr/lib/postgresql/15/bin")
-
-// privateCluster is a PostgreSQL server of the test's own, so the test may
-// crash and restart it without disturbing anyone.
-type privateCluster struct {
-	dir  string
-	port int
-	run  func(args ...string) error
-}
-
-// startCluster initdb's a cluster in a temporary directory, starts it on a
-// free port and stops it when the test ends. As root, the server runs as
-// the postgres user.
-func startCluster(t *testing.T) *privateCluster {
-	t.Helper()
-	if _, err := os.Stat(filepath.Join(pgBin, "pg_ctl")); err != nil {
-		t.Fatalf("PostgreSQL binaries not found in %s (set MIGRATE_TEST_PG_BIN): %v", pgBin, err)
-	}
-	dir, err := os.MkdirTemp("", "migrate-pg-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	var prefix []string
-	if os.Geteuid() == 0 {
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			t.Fatalf("running as root needs a postgres user: %v", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		if err := os.Chown(dir, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-		prefix = []string{"runuser", "-u", "postgres", "--"}
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close()
-	c := &privateCluster{dir: dir, port: port}
-	c.run = func(args ...string) error {
-		args[0] = filepath.Join(pgBin, args[0])
-		all := append(append([]string{}, prefix...), args...)
-		// Output goes to a file, not a pipe: the server started by pg_ctl
-		// inherits it and would hold a pipe open for its whole life.
-		out, err := os.CreateTemp(dir, "cmd-*.out")
-		if err != nil {
-			return err
-		}
-		defer out.Close()
-		cmd := exec.Command(all[0], all[1:]...)
-		cmd.Stdout, cmd.Stderr = out, out
-		if err := cmd.Run(); err != nil {
-			text, _ := os.ReadFile(out.Name())
-			return fmt.Errorf("%v: %w\n%s", args, err, text)
-		}
-		return nil
-	}
-	data := filepath.Join(dir, "data")
-	if err := c.run("initdb", "-D", data, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.run("pg_ctl", "-D", data, "-l", filepath.Join(dir, "log"), "-w", "-o", c.options(), "start"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.run("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop"); err != nil {
-			t.Logf("stop private cluster: %v", err)
-		}
-	})
-	return c
-}
-
-func (c *privateCluster) options() string {
-	return fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50", c.port, c.dir)
-}
-
-func (c *privateCluster) url(database string) string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.port, database)
-}
-
-// restart crashes the server (immediate shutdown: no checkpoint, backends
-// killed, crash recovery at start) and starts it again.
-func (c *privateCluster) restart() error {
-	return c.run("pg_ctl", "-D", filepath.Join(c.dir, "data"), "-m", "immediate", "-w", "-o", c.options(), "restart")
-}
 
 // TestPostgresRestartMidRun crashes the instance's PostgreSQL while tenants
 // migrate: every tenant is then either at a version with all of that
@@ -115,9 +18,9 @@ func (c *privateCluster) restart() error {
 // all or nothing), and the run completes by itself afterwards.
 func TestPostgresRestartMidRun(t *testing.T) {
 	t.Parallel()
-	pg := startCluster(t)
+	pg := pgtest.Start(t, pgtest.Options{Settings: map[string]string{"fsync": "off", "max_connections": "50"}})
 	ctx := testContext(t)
-	admin, err := pgx.Connect(ctx, pg.url("postgres"))
+	admin, err := pgx.Connect(ctx, pg.URL("postgres"))
 	if err != nil {
 		t.Fatalf("connect to private cluster: %v", err)
 	}
@@ -126,8 +29,8 @@ func TestPostgresRestartMidRun(t *testing.T) {
 	}
 	_ = admin.Close(ctx)
 
-	e := setup(t, options{fsys: tracedSteps, adminURL: pg.url("postgres"), maxAttempts: 50})
-	a := e.addInstance(t, "ia", 30, "tenants", "127.0.0.1", pg.port)
+	e := setup(t, options{fsys: tracedSteps, adminURL: pg.URL("postgres"), maxAttempts: 50})
+	a := e.addInstance(t, "ia", 30, "tenants", "127.0.0.1", pg.Port)
 	e.createTrace(t, a)
 	e.startWorker(t, e.runner, 6)
 
@@ -143,7 +46,7 @@ func TestPostgresRestartMidRun(t *testing.T) {
 		return st.Counts.Succeeded >= 5
 	})
 	before, _ := e.runner.Progress(ctx, id)
-	if err := pg.restart(); err != nil {
+	if err := pg.Restart(); err != nil {
 		t.Fatalf("restart: %v", err)
 	}
 	st, _ := e.runner.Progress(ctx, id)
@@ -177,14 +80,14 @@ func TestPostgresRestartMidRun(t *testing.T) {
 // objects of each transactional migration (and its trace row) exist exactly
 // when its version is recorded. It returns how many tenants sit between
 // version 0 and 3.
-func (e *env) checkAllOrNothing(t *testing.T, pg *privateCluster, inst instance) int {
+func (e *env) checkAllOrNothing(t *testing.T, pg *pgtest.Cluster, inst instance) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var conn *pgx.Conn
 	waitFor(t, "the private cluster to accept connections", func() bool {
 		var err error
-		conn, err = pgx.Connect(ctx, pg.url(inst.database))
+		conn, err = pgx.Connect(ctx, pg.URL(inst.database))
 		return err == nil
 	})
 	defer conn.Close(ctx)
