@@ -79,7 +79,7 @@ func parseChaosFlags(args []string, stderr io.Writer) (chaosOptions, error) {
 	fs.DurationVar(&o.killEvery, "kill-every", 0, "SIGKILL a random worker this often and restart it (0: never)")
 	fs.DurationVar(&o.flushAt, "flush-redis-at", 0, "FLUSHDB the fleet's Redis database once, this long after the first webhook (0: never)")
 	fs.BoolVar(&o.migrate, "migrate", false, "deploy a release with one more tenant migration in the middle and start a fleet migration run of it")
-	fs.DurationVar(&o.migrateAt, "migrate-at", 2*time.Second, "with -migrate: when the deploy starts, after the first webhook; the run starts once no old worker is left")
+	fs.DurationVar(&o.migrateAt, "migrate-at", time.Second, "with -migrate: when the deploy starts, after the first webhook; the run starts once no old worker is left")
 	fs.Float64Var(&o.migrateCPU, "migrate-cpu", 100, "with -migrate: the run's cpu_threshold (the fleet's default is 70; the server's load here is shared with whatever else runs)")
 	fs.BoolVar(&o.repeatPost, "migrate-repeat", true, "with -migrate: send the POST a second time with the same Idempotency-Key, as a client does whose first answer was lost")
 	fs.DurationVar(&o.offboardAt, "offboard-at", 3*time.Second, "when offboarding starts, after the first webhook")
@@ -87,7 +87,7 @@ func parseChaosFlags(args []string, stderr io.Writer) (chaosOptions, error) {
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "bound on the fault phase (submitting everything)")
 	fs.IntVar(&o.concurrency, "concurrency", 4, "FLEET_WORKER_CONCURRENCY of each worker (the server's connections are shared)")
 	fs.IntVar(&o.maxTenants, "max-tenants-per-instance", 200, "FLEET_MAX_TENANTS_PER_INSTANCE, so shared instances get created during the run")
-	fs.DurationVar(&o.shutdown, "shutdown-timeout", 3*time.Second, "FLEET_SHUTDOWN_TIMEOUT of the processes (the deploy's graceful stop)")
+	fs.DurationVar(&o.shutdown, "shutdown-timeout", time.Second, "FLEET_SHUTDOWN_TIMEOUT of the processes (the deploy's graceful stop)")
 	fs.StringVar(&o.logDir, "logs", "", "keep the fleet processes' logs in this directory (default: a temp dir, removed)")
 	fs.DurationVar(&o.progressTick, "progress", 2*time.Second, "how often a progress line goes to stderr")
 	if err := fs.Parse(args); err != nil {
@@ -198,7 +198,7 @@ func runChaos(ctx context.Context, cfg config.Config, args []string, stdout, std
 	}
 	faultTime := time.Since(start)
 	fmt.Fprintf(stderr, "[%5.1fs] faults stopped; waiting up to %s for the work to finish\n", faultTime.Seconds(), o.settle)
-	if err := f.waitWorkersReady(ctx, 60*time.Second); err != nil {
+	if err := f.waitReady(ctx, 60*time.Second, 0); err != nil {
 		fmt.Fprintf(stderr, "not every worker is running: %v\n", err)
 	}
 

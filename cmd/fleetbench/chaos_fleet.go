@@ -160,23 +160,20 @@ func startChaosFleet(ctx context.Context, cfg config.Config, fc chaosFleetConfig
 	// workers, which do the work, get it in the deploy.
 	apiBin := cmp.Or(f.nextBin, f.baseBin)
 	f.workerBin = f.baseBin
-	if f.api, err = f.startProc("api", apiBin, "--roles", "api,scheduler"); err != nil {
+	f.mu.Lock()
+	f.api, err = f.startProc("api", apiBin, "--roles", "api,scheduler")
+	for i := 0; err == nil && i < fc.workers; i++ {
+		var p *fleetProc
+		if p, err = f.startWorker(i); err == nil {
+			f.workers = append(f.workers, p)
+		}
+	}
+	f.mu.Unlock()
+	if err != nil {
 		return nil, err
 	}
-	if err := f.api.waitReady(ctx, 60*time.Second); err != nil {
+	if err := f.waitReady(ctx, 60*time.Second, 0); err != nil {
 		return nil, err
-	}
-	for i := range fc.workers {
-		p, err := f.startWorker(i)
-		if err != nil {
-			return nil, err
-		}
-		f.workers = append(f.workers, p)
-	}
-	for _, p := range f.workers {
-		if err := p.waitReady(ctx, 60*time.Second); err != nil {
-			return nil, err
-		}
 	}
 	return f, nil
 }
@@ -283,7 +280,7 @@ func (f *chaosFleet) watch(p *fleetProc) {
 		return
 	}
 	f.crashes++
-	fmt.Fprintf(f.stderr, "%s exited on its own (%v); log %s\n", p.name, p.err, p.log.Name())
+	fmt.Fprintf(f.stderr, "%s exited on its own (%v): %s\n", p.name, p.err, p.lastLine())
 	if f.crashes > maxCrashes {
 		fmt.Fprintf(f.stderr, "more than %d crashes: not restarting %s\n", maxCrashes, p.name)
 		return
@@ -332,25 +329,28 @@ func (f *chaosFleet) killRandomWorker() (string, error) {
 }
 
 // deploy rolls the workers onto the second release, as a deploy would:
-// the new processes start, and once they run the old ones get SIGTERM and
-// their shutdown timeout to finish what they hold. It returns when no
-// process of the old release is left, so no task of the migration run
-// started next can reach one.
+// the new processes start, and once one of them runs the old ones get
+// SIGTERM and their shutdown timeout to finish what they hold (waiting for
+// all of them would take long: the killer keeps killing new ones). It
+// returns when no process of the old release is left, so no task of the
+// migration run started next can reach one.
 func (f *chaosFleet) deploy(ctx context.Context) error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.workerBin = f.nextBin
 	old := append([]*fleetProc(nil), f.workers...)
+	var err error
 	for i := range f.workers {
-		np, err := f.startWorker(i)
-		if err != nil {
-			return err
+		var np *fleetProc
+		if np, err = f.startWorker(i); err != nil {
+			break
 		}
 		f.workers[i] = np
 	}
-	var errs []error
-	for _, p := range f.workers {
-		errs = append(errs, p.waitReady(ctx, 60*time.Second))
+	f.mu.Unlock()
+	// Old processes are out of their slots now: neither the killer nor
+	// the crash watch touches them again.
+	if err == nil {
+		err = f.waitReady(ctx, 60*time.Second, 1)
 	}
 	var wg sync.WaitGroup
 	stopErrs := make([]error, len(old))
@@ -358,19 +358,43 @@ func (f *chaosFleet) deploy(ctx context.Context) error {
 		wg.Go(func() { stopErrs[i] = p.stop(f.cfg.shutdown + 10*time.Second) })
 	}
 	wg.Wait()
-	return errors.Join(append(errs, stopErrs...)...)
+	return errors.Join(append([]error{err}, stopErrs...)...)
 }
 
-// waitWorkersReady waits until every current worker runs.
-func (f *chaosFleet) waitWorkersReady(ctx context.Context, timeout time.Duration) error {
-	f.mu.Lock()
-	workers := append([]*fleetProc(nil), f.workers...)
-	f.mu.Unlock()
-	var errs []error
-	for _, p := range workers {
-		errs = append(errs, p.waitReady(ctx, timeout))
+// waitReady waits until the api runs and at least workers of the worker
+// slots (0: all of them) do. A process that dies first is replaced by the
+// crash watch, and its replacement is waited for.
+func (f *chaosFleet) waitReady(ctx context.Context, timeout time.Duration, workers int) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		f.mu.Lock()
+		api, procs := f.api, append([]*fleetProc(nil), f.workers...)
+		f.mu.Unlock()
+		want := len(procs)
+		if workers > 0 {
+			want = min(workers, len(procs))
+		}
+		var waiting []string
+		running := 0
+		for _, p := range procs {
+			if p.isReady() {
+				running++
+			} else {
+				waiting = append(waiting, p.log.Name())
+			}
+		}
+		if !api.isReady() {
+			waiting = append(waiting, api.log.Name())
+		} else if running >= want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not running within %s: see %s", timeout, strings.Join(waiting, ", "))
+		}
+		if !sleepCtx(ctx, 50*time.Millisecond) {
+			return ctx.Err()
+		}
 	}
-	return errors.Join(errs...)
 }
 
 // counts returns the kills and crashes so far.

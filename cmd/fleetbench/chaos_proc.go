@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -81,19 +80,31 @@ func (p *fleetProc) stop(grace time.Duration) error {
 	}
 }
 
-// waitReady waits until the process logged readyLine, exited, or ctx or
-// timeout ended.
-func (p *fleetProc) waitReady(ctx context.Context, timeout time.Duration) error {
+// isReady reports whether the process logged readyLine.
+func (p *fleetProc) isReady() bool {
 	select {
 	case <-p.ready:
-		return nil
-	case <-p.exited:
-		return fmt.Errorf("%s exited before it was ready: %w (log %s)", p.name, p.err, p.log.Name())
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(timeout):
-		return fmt.Errorf("%s not ready within %s (log %s)", p.name, timeout, p.log.Name())
+		return true
+	default:
+		return false
 	}
+}
+
+// lastLine returns the last line of the process's log (at most 300
+// bytes of it): why a process that died on its own died.
+func (p *fleetProc) lastLine() string {
+	b, err := os.ReadFile(p.log.Name())
+	if err != nil {
+		return ""
+	}
+	b = bytes.TrimSpace(b)
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		b = b[i+1:]
+	}
+	if len(b) > 300 {
+		b = b[:300]
+	}
+	return string(b)
 }
 
 // readyWriter copies a child's output and closes ready at the first line
