@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantfleet/tenantfleet/config"
@@ -29,21 +30,25 @@ type chaosResult struct {
 	Stuck      int     `json:"stuck"`
 	Seconds    float64 `json:"seconds"`
 
-	Accepted          int            `json:"accepted"`
-	Rejected          int            `json:"rejected"`
-	OffboardRequested int            `json:"offboard_requested"`
-	Unmigrated        int            `json:"unmigrated"`
-	Broken            int            `json:"broken"`
-	MigrationFailed   int            `json:"migration_failed"`
-	Runs              []string       `json:"runs,omitempty"`
-	Workers           int            `json:"workers"`
-	Kills             int            `json:"kills"`
-	Flushes           int            `json:"flushes"`
-	Crashes           int            `json:"crashes"`
-	FaultSeconds      float64        `json:"fault_seconds"`
-	LostBy            map[string]int `json:"lost_by,omitempty"`
-	DuplicatesBy      map[string]int `json:"duplicates_by,omitempty"`
-	StuckBy           map[string]int `json:"stuck_by,omitempty"`
+	Accepted          int      `json:"accepted"`
+	Rejected          int      `json:"rejected"`
+	OffboardRequested int      `json:"offboard_requested"`
+	Unmigrated        int      `json:"unmigrated"`
+	Broken            int      `json:"broken"`
+	MigrationFailed   int      `json:"migration_failed"`
+	Runs              []string `json:"runs,omitempty"`
+	Workers           int      `json:"workers"`
+	Kills             int      `json:"kills"`
+	Flushes           int      `json:"flushes"`
+	Crashes           int      `json:"crashes"`
+	FaultSeconds      float64  `json:"fault_seconds"`
+	// StuckAfterDrain is the stuck figure again after -drain more time
+	// (with -drain only): stuck work that finishes late is slow, the
+	// rest is stuck for good.
+	StuckAfterDrain *int           `json:"stuck_after_drain,omitempty"`
+	LostBy          map[string]int `json:"lost_by,omitempty"`
+	DuplicatesBy    map[string]int `json:"duplicates_by,omitempty"`
+	StuckBy         map[string]int `json:"stuck_by,omitempty"`
 }
 
 // chaosOptions are the flags of `fleetbench chaos`.
@@ -60,6 +65,7 @@ type chaosOptions struct {
 	repeatPost   bool
 	offboardAt   time.Duration
 	settle       time.Duration
+	drain        time.Duration
 	timeout      time.Duration
 	concurrency  int
 	maxTenants   int
@@ -84,6 +90,7 @@ func parseChaosFlags(args []string, stderr io.Writer) (chaosOptions, error) {
 	fs.BoolVar(&o.repeatPost, "migrate-repeat", true, "with -migrate: send the POST a second time with the same Idempotency-Key, as a client does whose first answer was lost")
 	fs.DurationVar(&o.offboardAt, "offboard-at", 3*time.Second, "when offboarding starts, after the first webhook")
 	fs.DurationVar(&o.settle, "settle", 60*time.Second, "after the faults stop, how long work may take to finish before it counts as stuck")
+	fs.DurationVar(&o.drain, "drain", 0, "after the audit, wait up to this much longer for stuck work and count it again (0: don't)")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "bound on the fault phase (submitting everything)")
 	fs.IntVar(&o.concurrency, "concurrency", 4, "FLEET_WORKER_CONCURRENCY of each worker (the server's connections are shared)")
 	fs.IntVar(&o.maxTenants, "max-tenants-per-instance", 200, "FLEET_MAX_TENANTS_PER_INSTANCE, so shared instances get created during the run")
@@ -108,6 +115,9 @@ func parseChaosFlags(args []string, stderr io.Writer) (chaosOptions, error) {
 	}
 	if o.migrateCPU <= 0 || o.migrateCPU > 100 {
 		errs = append(errs, errors.New("-migrate-cpu must be above 0 and at most 100"))
+	}
+	if o.drain < 0 {
+		errs = append(errs, errors.New("-drain must not be negative"))
 	}
 	if o.settle <= 0 || o.timeout <= 0 || o.progressTick <= 0 || o.shutdown <= 0 {
 		errs = append(errs, errors.New("-settle, -timeout, -progress and -shutdown-timeout must be positive"))
@@ -205,18 +215,8 @@ func runChaos(ctx context.Context, cfg config.Config, args []string, stdout, std
 	accepted, offboards := st.snapshot()
 	a := chaosAudit{cp: f.cp, adminURL: f.adminURL, fleet: f.fleet, accepted: accepted, offboards: offboards,
 		runs: min(len(st.runIDs), 1), marker: o.migrate && len(st.runIDs) > 0}
-	deadline := time.Now().Add(o.settle)
-	for {
-		stuck, err := a.stuck(ctx)
-		if err != nil {
-			return err
-		}
-		if len(stuck) == 0 || time.Now().After(deadline) {
-			break
-		}
-		if !sleepCtx(ctx, 250*time.Millisecond) {
-			return ctx.Err()
-		}
+	if _, err := a.waitFinished(ctx, o.settle); err != nil {
+		return err
 	}
 	seconds := time.Since(start)
 	stopProgress()
@@ -225,6 +225,22 @@ func runChaos(ctx context.Context, cfg config.Config, args []string, stdout, std
 	if err != nil {
 		return err
 	}
+	if len(res.Lost)+len(res.Stuck) > 0 {
+		fmt.Fprintln(stderr, "lost or unfinished work, and where it is:")
+		insp := asynq.NewInspectorFromRedisClient(f.lease.client)
+		explainFailures(ctx, f.cp, insp, offboards, stderr)
+	}
+	var stuckAfterDrain *int
+	if o.drain > 0 && len(res.Stuck) > 0 {
+		fmt.Fprintf(stderr, "[%5.1fs] waiting up to -drain %s more for the stuck work\n", time.Since(start).Seconds(), o.drain)
+		left, err := a.waitFinished(ctx, o.drain)
+		if err != nil {
+			return err
+		}
+		n := sum(left)
+		stuckAfterDrain = &n
+		fmt.Fprintf(stderr, "[%5.1fs] stuck after the drain: %d %v\n", time.Since(start).Seconds(), n, left)
+	}
 	kills, crashes := f.counts()
 	st.mu.Lock()
 	out := chaosResult{Scenario: "chaos", Submitted: st.submitted, Active: res.Active, Offboarded: res.Offboarded,
@@ -232,7 +248,7 @@ func runChaos(ctx context.Context, cfg config.Config, args []string, stdout, std
 		Accepted: len(st.accepted), Rejected: st.rejected, OffboardRequested: len(st.offboards),
 		Unmigrated: res.Unmigrated, Broken: res.Broken, MigrationFailed: res.MigrationFailed, Runs: res.RunStatus,
 		Workers: o.workers, Kills: kills, Flushes: st.flushes, Crashes: crashes, FaultSeconds: round(faultTime.Seconds()),
-		LostBy: nonZero(res.Lost), DuplicatesBy: res.Duplicates, StuckBy: res.Stuck}
+		StuckAfterDrain: stuckAfterDrain, LostBy: nonZero(res.Lost), DuplicatesBy: res.Duplicates, StuckBy: res.Stuck}
 	st.mu.Unlock()
 	return printResult(stdout, out)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -85,6 +86,21 @@ func (a chaosAudit) stuck(ctx context.Context) (map[string]int, error) {
 		return nil, fmt.Errorf("audit: unfinished work: %w", err)
 	}
 	return nonZero(map[string]int{"onboarding": onboarding, "offboarding": offboarding, "migration": migration}), nil
+}
+
+// waitFinished polls stuck until nothing is unfinished or timeout passed,
+// and returns what is left.
+func (a chaosAudit) waitFinished(ctx context.Context, timeout time.Duration) (map[string]int, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		stuck, err := a.stuck(ctx)
+		if err != nil || len(stuck) == 0 || time.Now().After(deadline) {
+			return stuck, err
+		}
+		if !sleepCtx(ctx, 250*time.Millisecond) {
+			return stuck, ctx.Err()
+		}
+	}
 }
 
 // run audits everything.
