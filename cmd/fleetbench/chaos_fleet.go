@@ -450,16 +450,16 @@ func (f *chaosFleet) startMigration(ctx context.Context, key string, cpuThreshol
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	switch resp.StatusCode {
-	case http.StatusAccepted:
+	switch {
+	case resp.StatusCode/100 == 2: // 202 for a new run; a replayed key may answer otherwise
 		var out struct {
 			ID int64 `json:"id"`
 		}
 		if err := json.Unmarshal(raw, &out); err != nil || out.ID <= 0 {
-			return 0, fmt.Errorf("POST /api/v1/migrations: 202 without a run id: %s", raw)
+			return 0, fmt.Errorf("POST /api/v1/migrations: %d without a run id: %s", resp.StatusCode, raw)
 		}
 		return out.ID, nil
-	case http.StatusUnprocessableEntity:
+	case resp.StatusCode == http.StatusUnprocessableEntity:
 		if bytes.Contains(raw, []byte("no tenant")) {
 			return 0, errNoTenantsYet
 		}
