@@ -143,7 +143,6 @@ func startChaosFleet(ctx context.Context, cfg config.Config, fc chaosFleetConfig
 		"FLEET_HTTP_ADDR="+addr,
 		"FLEET_METRICS_ADDR=",
 		"FLEET_API_TOKEN="+f.token,
-		"FLEET_WEBHOOK_SECRET=whsec_"+base64.StdEncoding.EncodeToString(secret),
 		"FLEET_NAME="+f.fleet,
 		"FLEET_SECRET_KEY="+hex.EncodeToString(key),
 		"FLEET_PROVIDER=local",
@@ -155,6 +154,11 @@ func startChaosFleet(ctx context.Context, cfg config.Config, fc chaosFleetConfig
 		"FLEET_SHUTDOWN_TIMEOUT="+fc.shutdown.String(),
 		"FLEET_MAX_TENANTS_PER_INSTANCE="+strconv.Itoa(fc.maxTenants),
 	)
+	secretVar, err := ticketSecretVariable(ctx, f.baseBin, f.env)
+	if err != nil {
+		return nil, err
+	}
+	f.env = append(f.env, secretVar+"=whsec_"+base64.StdEncoding.EncodeToString(secret))
 	// The api process runs the release the migration run needs from the
 	// start: it only starts runs (and the scheduler only enqueues); the
 	// workers, which do the work, get it in the deploy.
@@ -223,6 +227,27 @@ func goBuild(ctx context.Context, dir, out string, flags ...string) error {
 		return fmt.Errorf("go %s: %w\n%s", strings.Join(args, " "), err, msg)
 	}
 	return nil
+}
+
+// ticketSecretVariable names the variable that holds the secret of
+// /webhooks/tickets in the fleet binary bin: FLEET_TICKET_WEBHOOK_SECRET
+// where `fleet config` knows it (one secret per webhook source), else the
+// older shared FLEET_WEBHOOK_SECRET.
+func ticketSecretVariable(ctx context.Context, bin string, env []string) (string, error) {
+	cmd := exec.CommandContext(ctx, bin, "config") //nolint:gosec // G204: the fleet binary this scenario built
+	cmd.Env = env
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("fleet config: %w", err)
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(out, &keys); err != nil {
+		return "", fmt.Errorf("fleet config printed no JSON object: %w", err)
+	}
+	if _, ok := keys["ticket_webhook_secret"]; ok {
+		return "FLEET_TICKET_WEBHOOK_SECRET", nil
+	}
+	return "FLEET_WEBHOOK_SECRET", nil
 }
 
 // environWithoutFleet is this process's environment without FLEET_*
