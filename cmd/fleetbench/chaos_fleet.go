@@ -252,10 +252,13 @@ func ticketSecretVariable(ctx context.Context, bin string, env []string) (string
 
 // environWithoutFleet is this process's environment without FLEET_*
 // variables: the children get exactly the fleet configuration set here.
+// Only the Redis TLS files (FLEET_REDIS_*_FILE) pass through, since the
+// children reach the same server.
 func environWithoutFleet() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "FLEET_") {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "FLEET_") || strings.HasPrefix(name, "FLEET_REDIS_") && strings.HasSuffix(name, "_FILE") {
 			env = append(env, kv)
 		}
 	}
