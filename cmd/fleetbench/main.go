@@ -8,6 +8,7 @@
 //	fleetbench scoped [-n 5000]
 //	fleetbench onboard [-tenants 200 -rate 10]
 //	fleetbench migrate [-tenants 1000 -concurrency 5]
+//	fleetbench chaos [-tenants 300 -workers 3 -kill-every 2s -flush-redis-at 5s -migrate -offboard 30]
 package main
 
 import (
@@ -32,7 +33,7 @@ func main() {
 	}
 }
 
-const usage = `usage: fleetbench noisy|scoped|onboard|migrate [flags]  (fleetbench <scenario> -h lists the flags)`
+const usage = `usage: fleetbench noisy|scoped|onboard|migrate|chaos [flags]  (fleetbench <scenario> -h lists the flags)`
 
 // run runs one scenario named by args[0].
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -52,6 +53,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runOnboard(ctx, cfg, args[1:], stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, cfg, args[1:], stdout, stderr)
+	case "chaos":
+		return runChaos(ctx, cfg, args[1:], stdout, stderr)
 	default:
 		return fmt.Errorf("unknown scenario %q: %s", args[0], usage)
 	}

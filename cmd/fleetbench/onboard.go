@@ -1,21 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -29,7 +23,6 @@ import (
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
 	"github.com/tenantfleet/tenantfleet/infra/provider/local"
-	"github.com/tenantfleet/tenantfleet/infra/redisconn"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 	"github.com/tenantfleet/tenantfleet/tenants/migrations"
@@ -166,28 +159,24 @@ func runOnboard(ctx context.Context, cfg config.Config, args []string, stdout, s
 // onboardFleet is the in-process fleet of the onboard scenario.
 type onboardFleet struct {
 	fleet, cpDB, adminURL string
-	redisDB               int
-	leaseKey, leaseOwner  string
 	concurrency           int
 	secret                []byte
 	cp                    *pgxpool.Pool
-	rdb                   *redis.Client
-	leases                *redis.Client
+	lease                 *redisLease
+	rdb                   *redis.Client // the leased database
 	router                *tenants.Router
 	worker                *queue.Worker
 	srv                   *httpapi.Server
 	prov                  *local.Provider
 	conn                  *local.Connector
-	http                  *http.Client
-	base                  string
+	tickets               ticketSender
 	log                   *slog.Logger
 }
 
 func startOnboardFleet(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *onboardFleet, err error) {
 	suffix := randomHex()
 	f := &onboardFleet{fleet: "fo" + suffix, cpDB: "fleetbench_cp_" + suffix, log: log,
-		concurrency: cfg.WorkerConcurrency, secret: []byte("fleetbench-" + suffix),
-		http: &http.Client{Timeout: 30 * time.Second}}
+		concurrency: cfg.WorkerConcurrency, secret: []byte("fleetbench-" + suffix)}
 	defer func() {
 		if err != nil {
 			f.close()
@@ -210,9 +199,10 @@ func startOnboardFleet(ctx context.Context, cfg config.Config, log *slog.Logger)
 	if f.cp, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
 		return nil, err
 	}
-	if err := f.leaseRedis(ctx, cfg.Redis()); err != nil {
+	if f.lease, err = leaseRedisDB(ctx, cfg.Redis(), "fleetbench_"+f.fleet); err != nil {
 		return nil, err
 	}
+	f.rdb = f.lease.client
 	q := queue.NewClient(f.rdb)
 	cat := tenants.NewCatalog(f.cp)
 	if f.router, err = tenants.NewRouter(tenants.RouterConfig{Source: cat, Redis: f.rdb, Fleet: f.fleet, Logger: log}); err != nil {
@@ -258,62 +248,13 @@ func startOnboardFleet(ctx context.Context, cfg config.Config, log *slog.Logger)
 	if err := f.srv.Start(ctx); err != nil {
 		return nil, err
 	}
-	f.base = "http://" + f.srv.Addr()
+	f.tickets = ticketSender{base: "http://" + f.srv.Addr(), secret: f.secret, http: &http.Client{Timeout: 30 * time.Second}}
 	return f, nil
-}
-
-// leaseRedis takes one of Redis databases 1 to 15 with the lease scheme of
-// the tests (a key per database in database 0), since Asynq's keys cannot
-// be prefixed.
-func (f *onboardFleet) leaseRedis(ctx context.Context, rc redisconn.Config) error {
-	target, err := redisconn.New(rc)
-	if err != nil {
-		return err
-	}
-	f.leases = target.WithDB(0).NewClient()
-	f.leaseOwner = "fleetbench_" + f.fleet
-	for db := 1; db <= 15; db++ {
-		key := "tenantfleet:test:redisdb:" + strconv.Itoa(db)
-		ok, err := f.leases.SetNX(ctx, key, f.leaseOwner, 30*time.Minute).Result()
-		if err != nil {
-			return fmt.Errorf("lease a redis database: %w", err)
-		}
-		if ok {
-			f.redisDB, f.leaseKey = db, key
-			f.rdb = target.WithDB(db).NewClient()
-			return f.rdb.FlushDB(ctx).Err()
-		}
-	}
-	return errors.New("no free redis database (1-15) to lease")
 }
 
 // sendTicket posts one signed generic ticket webhook and wants a 202.
 func (f *onboardFleet) sendTicket(ctx context.Context, id string) error {
-	body, _ := json.Marshal(map[string]string{"ticket_id": "BENCH-" + id, "tenant_id": id, "name": id,
-		"tier": "shared", "requested_by": "fleetbench"})
-	msgID := "msg_" + id + "_" + f.fleet
-	ts := strconv.FormatInt(time.Now().Unix(), 10)
-	mac := hmac.New(sha256.New, f.secret)
-	mac.Write([]byte(msgID + "." + ts + "."))
-	mac.Write(body)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.base+"/webhooks/tickets", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("webhook-id", msgID)
-	req.Header.Set("webhook-timestamp", ts)
-	req.Header.Set("webhook-signature", "v1,"+base64.StdEncoding.EncodeToString(mac.Sum(nil)))
-	resp, err := f.http.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return fmt.Errorf("webhook answered %d: %s", resp.StatusCode, strings.TrimSpace(string(msg)))
-	}
-	return nil
+	return f.tickets.send(ctx, "BENCH-"+id, id, "msg_"+id+"_"+f.fleet)
 }
 
 // close stops the fleet and removes its databases, roles and Redis data.
@@ -339,14 +280,8 @@ func (f *onboardFleet) close() {
 		f.cp.Close()
 	}
 	var errs []error
-	if f.rdb != nil {
-		errs = append(errs, f.rdb.FlushDB(ctx).Err(), f.rdb.Close())
-	}
-	if f.leases != nil {
-		if v, _ := f.leases.Get(ctx, f.leaseKey).Result(); v == f.leaseOwner {
-			errs = append(errs, f.leases.Del(ctx, f.leaseKey).Err())
-		}
-		errs = append(errs, f.leases.Close())
+	if f.lease != nil {
+		errs = append(errs, f.lease.release(ctx))
 	}
 	errs = append(errs, dropFleet(ctx, f.adminURL, f.fleet, f.cpDB))
 	if err := errors.Join(errs...); err != nil {
