@@ -38,12 +38,24 @@ func isFailure(err error) bool {
 	return err != nil && !errors.As(err, &nr)
 }
 
+// LeaseExpiredRetryDelay is how soon a task whose worker died (Asynq's
+// recoverer found its lease expired, a minute or two after the death) runs
+// again. The task did not fail on its own: backing off further would only
+// add to the time the death already cost. It still counts against the
+// task's retries, so a task that kills every worker it runs on ends
+// archived rather than looping.
+const LeaseExpiredRetryDelay = time.Second
+
 // retryDelay is the worker's asynq RetryDelayFunc: a NotReadyError's own
-// delay, else Asynq's exponential backoff.
+// delay, LeaseExpiredRetryDelay for a task recovered from a dead worker,
+// else Asynq's exponential backoff.
 func retryDelay(n int, err error, t *asynq.Task) time.Duration {
 	var nr *NotReadyError
-	if errors.As(err, &nr) {
+	switch {
+	case errors.As(err, &nr):
 		return nr.Delay
+	case errors.Is(err, asynq.ErrLeaseExpired):
+		return LeaseExpiredRetryDelay
 	}
 	return asynq.DefaultRetryDelayFunc(n, err, t)
 }
