@@ -56,13 +56,18 @@ func store(ctx context.Context, tx pgx.Tx, r Request) (Record, bool, error) {
 	case !errors.Is(err, pgx.ErrNoRows):
 		return Record{}, false, fmt.Errorf("offboard: find request of %s: %w", r.TenantID, err)
 	}
-	if err := admits(r.Action, status); err != nil {
-		// A repeat of the request that offboarded the tenant answers as
-		// that request, so a retried call is not an error.
-		latest, lerr := scanRecord(tx.QueryRow(ctx, latestSQL, r.TenantID))
-		if lerr == nil && status == tenants.TenantOffboarded && latest.Action == r.Action && latest.Status == StatusDone {
+	if status == tenants.TenantOffboarded {
+		// A repeat of the request that offboarded (or purged) the tenant
+		// answers as that request, so a retried call is not an error.
+		latest, err := scanRecord(tx.QueryRow(ctx, latestSQL, r.TenantID))
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return Record{}, false, fmt.Errorf("offboard: find request of %s: %w", r.TenantID, err)
+		}
+		if err == nil && latest.Action == r.Action && latest.Status == StatusDone {
 			return latest, true, auditRequest(ctx, tx, r, latest, true)
 		}
+	}
+	if err := admits(r.Action, status); err != nil {
 		return Record{}, false, fmt.Errorf("%w: tenant %s: %w", ErrConflict, r.TenantID, err)
 	}
 	rec, err := scanRecord(tx.QueryRow(ctx, insertSQL, r.TenantID, r.Action, r.RequestedBy))

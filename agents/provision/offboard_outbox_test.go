@@ -71,6 +71,8 @@ func TestReconcilerFinishesOffboardingsAfterRedisWipe(t *testing.T) {
 	e.onboard("never-queued", tenants.Shared)
 	e.onboard("wiped-away", tenants.Shared)
 	e.onboard("stays-on", tenants.Shared)
+	e.onboard("purged-co", tenants.Shared)
+	e.offboardNow("purged-co", offboard.ActionArchive)
 	if _, member, _ := e.access("never-queued"); !member {
 		t.Fatal("before offboarding the application role should be a member of the tenant role")
 	}
@@ -97,6 +99,7 @@ func TestReconcilerFinishesOffboardingsAfterRedisWipe(t *testing.T) {
 	if wiped.Status != offboard.StatusEnqueued {
 		t.Fatalf("request: status %s, want enqueued", wiped.Status)
 	}
+	purged := e.requestOffboard("purged-co", offboard.ActionPurge)
 	if err := e.rdb.FlushDB(e.ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -106,10 +109,10 @@ func TestReconcilerFinishesOffboardingsAfterRedisWipe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 2 {
-		t.Errorf("re-enqueued %d, want 2", n)
+	if n != 3 {
+		t.Errorf("re-enqueued %d, want 3", n)
 	}
-	for _, id := range []int64{lost.RequestID, wiped.RequestID} {
+	for _, id := range []int64{lost.RequestID, wiped.RequestID, purged.RequestID} {
 		if rec := e.waitOffboarding(id); rec.Status != offboard.StatusDone {
 			t.Fatalf("request %d: %s %q, want done", id, rec.Status, rec.Error)
 		}
@@ -117,8 +120,17 @@ func TestReconcilerFinishesOffboardingsAfterRedisWipe(t *testing.T) {
 	if exists, member, login := e.access("never-queued"); !exists || member || login {
 		t.Errorf("archived tenant role: exists %v, app role member %v, login %v; want true, false, false", exists, member, login)
 	}
-	if exists, _, _ := e.access("wiped-away"); exists {
-		t.Error("dropped tenant role still exists")
+	for _, id := range []string{"wiped-away", "purged-co"} {
+		if exists, _, _ := e.access(id); exists {
+			t.Errorf("%s: role still exists after drop or purge", id)
+		}
+	}
+	_, _, schemas := e.serverState()
+	inst, _ := e.catalog.GetInstance(e.ctx, SharedInstanceID(1))
+	for _, s := range schemas[inst.Database] {
+		if strings.Contains(s, "purged_co") || strings.Contains(s, "wiped_away") {
+			t.Errorf("schema %s survived its drop or purge", s)
+		}
 	}
 	for _, id := range []string{"never-queued", "wiped-away"} {
 		if got := e.tenantStatus(id); got != tenants.TenantOffboarded {
