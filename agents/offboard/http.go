@@ -25,15 +25,15 @@ const HeaderRequestedBy = "X-Requested-By"
 // maxBodyBytes bounds a POST body.
 const maxBodyBytes = 64 << 10
 
-// OffboardBody is the optional JSON body of POST
+// RequestBody is the optional JSON body of POST
 // /api/v1/tenants/{id}/offboard; no body archives the tenant's schema.
-type OffboardBody struct {
+type RequestBody struct {
 	// Drop deletes the tenant's schema, its archives, its role (and a
 	// dedicated tenant's instance) instead of archiving the schema.
 	Drop bool `json:"drop"`
 }
 
-// Accepted answers a POST with 202 and where to follow the request.
+// acceptedJSON answers a POST with 202 and where to follow the request.
 type acceptedJSON struct {
 	Accepted
 	URL string `json:"url"`
@@ -48,7 +48,7 @@ func (o *Outbox) Register(srv *httpapi.Server) {
 }
 
 func (o *Outbox) serveOffboard(w http.ResponseWriter, r *http.Request) {
-	var body OffboardBody
+	var body RequestBody
 	if !readBody(w, r, &body) {
 		return
 	}
