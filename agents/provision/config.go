@@ -27,7 +27,6 @@ const (
 	DefaultWaitRetryDelay    = 5 * time.Second
 	DefaultWakeMaxRetry      = 3
 	DefaultInstanceMaxRetry  = 10
-	DefaultOffboardMaxRetry  = 10
 	DefaultCapacityThreshold = provider.DefaultCapacityThreshold
 )
 
@@ -87,9 +86,6 @@ type Config struct {
 	// InstanceMaxRetry is the retry budget of instance:create and
 	// instance:check on provider errors that are worth retrying. Default 10.
 	InstanceMaxRetry int
-	// OffboardMaxRetry is the retry budget EnqueueOffboard gives
-	// tenant:offboard. Default 10.
-	OffboardMaxRetry int
 	// Logger receives logs outside task handlers (handlers log through
 	// queue.Logger). Default slog.Default().
 	Logger *slog.Logger
@@ -118,7 +114,6 @@ func (c Config) withDefaults() Config {
 	c.WaitRetryDelay = cmp.Or(c.WaitRetryDelay, DefaultWaitRetryDelay)
 	c.WakeMaxRetry = cmp.Or(c.WakeMaxRetry, DefaultWakeMaxRetry)
 	c.InstanceMaxRetry = cmp.Or(c.InstanceMaxRetry, DefaultInstanceMaxRetry)
-	c.OffboardMaxRetry = cmp.Or(c.OffboardMaxRetry, DefaultOffboardMaxRetry)
 	c.Logger = cmp.Or(c.Logger, slog.Default())
 	if c.Now == nil {
 		c.Now = time.Now
