@@ -246,6 +246,11 @@ func (a *Agent) hook(step string) error {
 // failed, or a re-onboarding of an offboarded tenant: reclaim), and
 // records the onboarding's progress row.
 func (a *Agent) claim(ctx context.Context, rec intake.Record) (tenants.Tenant, error) {
+	if rec.Restore {
+		if _, err := a.cfg.Catalog.GetTenant(ctx, rec.TenantID); errors.Is(err, tenants.ErrTenantNotFound) {
+			return tenants.Tenant{}, fmt.Errorf("%w: tenant %s was never offboarded: nothing to restore", ErrPermanent, rec.TenantID)
+		}
+	}
 	tenant, err := a.cfg.Catalog.CreateTenant(ctx, tenants.Tenant{
 		ID: rec.TenantID, Name: rec.Name, Tier: rec.Tier, Status: tenants.TenantProvisioning,
 	})

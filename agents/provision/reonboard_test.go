@@ -304,6 +304,9 @@ func TestRestoreRefusedWithoutArchive(t *testing.T) {
 	if rec, _ := e.intake.Get(e.ctx, newcomer.RequestID); rec.Status != intake.StatusFailed || !strings.Contains(rec.Error, "nothing to restore") {
 		t.Errorf("request: %s %q, want failed: nothing to restore", rec.Status, rec.Error)
 	}
+	if _, err := e.catalog.GetTenant(e.ctx, "newcomer"); !errors.Is(err, tenants.ErrTenantNotFound) {
+		t.Errorf("the refused restore created the tenant: %v", err)
+	}
 
 	e.onboard("dropped", tenants.Shared)
 	e.offboardNow("dropped", offboard.ActionDrop)
