@@ -32,8 +32,13 @@ func (p OnboardPayload) Validate() error {
 // onboarding, so re-enqueues (reconciler, retries) collapse into one task.
 func OnboardTaskID(requestID int64) string { return fmt.Sprintf("onboard:%d", requestID) }
 
-// OffboardPayload asks the provisioning agent to offboard a tenant.
+// OffboardPayload asks the provisioning agent to offboard (or purge) a
+// tenant. The stored request (agents/offboard) is the source of truth; a
+// payload without RequestID comes from a fleet that had no offboarding
+// outbox, and the agent records it before acting on it.
 type OffboardPayload struct {
+	// RequestID is the offboarding request (outbox row) id.
+	RequestID int64 `json:"request_id,omitempty"`
 	// TenantID is the tenant to offboard.
 	TenantID string `json:"tenant_id"`
 	// Drop drops the schema or database instead of archiving it.
@@ -46,6 +51,9 @@ type OffboardPayload struct {
 func (p OffboardPayload) Validate() error {
 	if p.TenantID == "" {
 		return errors.New("tenant_id is required")
+	}
+	if p.RequestID < 0 {
+		return errors.New("request_id must not be negative")
 	}
 	return nil
 }

@@ -10,8 +10,12 @@ import "time"
 const (
 	// TypeTenantOnboard provisions a tenant from a stored intake request.
 	TypeTenantOnboard = "tenant:onboard"
-	// TypeTenantOffboard removes a tenant's route and access.
+	// TypeTenantOffboard removes a tenant's route and access and archives
+	// or drops its data, for one stored offboarding request.
 	TypeTenantOffboard = "tenant:offboard"
+	// TypeTenantPurge drops an offboarded tenant's archived schemas and its
+	// role, for one stored purge request.
+	TypeTenantPurge = "tenant:purge"
 	// TypeInstanceCreate asks the provider for a new instance.
 	TypeInstanceCreate = "instance:create"
 	// TypeInstanceCheck polls a provider operation that is still running.
@@ -26,6 +30,9 @@ const (
 	TypeBatchRun = "batch:run"
 	// TypeOutboxReconcile re-enqueues intake requests that are not finished.
 	TypeOutboxReconcile = "outbox:reconcile"
+	// TypeOffboardReconcile re-enqueues offboarding and purge requests that
+	// are not finished.
+	TypeOffboardReconcile = "offboard:reconcile"
 )
 
 // Queue names.

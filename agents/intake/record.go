@@ -36,7 +36,9 @@ type Record struct {
 	Name        string       `json:"name"`
 	Tier        tenants.Tier `json:"tier"`
 	RequestedBy string       `json:"requested_by"`
-	Status      Status       `json:"status"`
+	// Restore: re-onboard an offboarded tenant with its archived schema.
+	Restore bool   `json:"restore,omitempty"`
+	Status  Status `json:"status"`
 	// Error is the failure reason of a failed request.
 	Error string `json:"error,omitempty"`
 	// Attempts counts the enqueues that put a new task on the queue.

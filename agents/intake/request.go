@@ -55,6 +55,11 @@ type Request struct {
 	Tier tenants.Tier
 	// RequestedBy names who asked, for the audit log. Default: the source.
 	RequestedBy string
+	// Restore asks, for a tenant that was offboarded with its schema
+	// archived, that the newest archive be restored instead of a fresh
+	// schema created. A request to restore a tenant that has no archive
+	// fails.
+	Restore bool
 }
 
 // ErrInvalidRequest marks a request rejected before anything was stored.

@@ -12,6 +12,8 @@ type ticketBody struct {
 	Name        string `json:"name"`
 	Tier        string `json:"tier"`
 	RequestedBy string `json:"requested_by"`
+	// Restore re-onboards an offboarded tenant with its archived schema.
+	Restore bool `json:"restore"`
 }
 
 // parseTicket maps a generic ticket body to a request, not yet validated
@@ -31,6 +33,7 @@ func parseTicket(body []byte) (Request, error) {
 		Name:        t.Name,
 		Tier:        tenants.Tier(t.Tier),
 		RequestedBy: t.RequestedBy,
+		Restore:     t.Restore,
 	}, nil
 }
 
@@ -40,6 +43,8 @@ type apiBody struct {
 	TenantID string `json:"tenant_id"`
 	Name     string `json:"name"`
 	Tier     string `json:"tier"`
+	// Restore re-onboards an offboarded tenant with its archived schema.
+	Restore bool `json:"restore"`
 }
 
 // parseAPI maps an API body to a request, not yet validated.
@@ -48,5 +53,5 @@ func parseAPI(body []byte) (Request, error) {
 	if err := decodeJSON(body, &b, true); err != nil {
 		return Request{}, err
 	}
-	return Request{Source: SourceAPI, TenantID: b.TenantID, Name: b.Name, Tier: tenants.Tier(b.Tier)}, nil
+	return Request{Source: SourceAPI, TenantID: b.TenantID, Name: b.Name, Tier: tenants.Tier(b.Tier), Restore: b.Restore}, nil
 }

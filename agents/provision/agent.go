@@ -39,10 +39,11 @@ func New(cfg Config) (*Agent, error) {
 }
 
 // Register registers the agent's handlers on w: tenant:onboard,
-// tenant:offboard, instance:create and instance:check.
+// tenant:offboard, tenant:purge, instance:create and instance:check.
 func (a *Agent) Register(w *queue.Worker) {
 	w.HandleFunc(queue.TypeTenantOnboard, a.HandleOnboard)
 	w.HandleFunc(queue.TypeTenantOffboard, a.HandleOffboard)
+	w.HandleFunc(queue.TypeTenantPurge, a.HandleOffboard)
 	w.HandleFunc(queue.TypeInstanceCreate, a.HandleInstanceCreate)
 	w.HandleFunc(queue.TypeInstanceCheck, a.HandleInstanceCheck)
 }

@@ -27,7 +27,6 @@ const (
 	DefaultWaitRetryDelay    = 5 * time.Second
 	DefaultWakeMaxRetry      = 3
 	DefaultInstanceMaxRetry  = 10
-	DefaultOffboardMaxRetry  = 10
 	DefaultCapacityThreshold = provider.DefaultCapacityThreshold
 	DefaultLeaseTTL          = 30 * time.Second
 	// MinLeaseTTL is the shortest LeaseTTL accepted.
@@ -90,9 +89,6 @@ type Config struct {
 	// InstanceMaxRetry is the retry budget of instance:create and
 	// instance:check on provider errors that are worth retrying. Default 10.
 	InstanceMaxRetry int
-	// OffboardMaxRetry is the retry budget EnqueueOffboard gives
-	// tenant:offboard. Default 10.
-	OffboardMaxRetry int
 	// LeaseTTL is how long a tenant's lease lasts unless renewed: the
 	// task at work on a tenant renews it every LeaseTTL/3 and stops if it
 	// cannot, and a worker killed mid-task keeps the tenant from other
@@ -127,7 +123,6 @@ func (c Config) withDefaults() Config {
 	c.WaitRetryDelay = cmp.Or(c.WaitRetryDelay, DefaultWaitRetryDelay)
 	c.WakeMaxRetry = cmp.Or(c.WakeMaxRetry, DefaultWakeMaxRetry)
 	c.InstanceMaxRetry = cmp.Or(c.InstanceMaxRetry, DefaultInstanceMaxRetry)
-	c.OffboardMaxRetry = cmp.Or(c.OffboardMaxRetry, DefaultOffboardMaxRetry)
 	c.LeaseTTL = cmp.Or(c.LeaseTTL, DefaultLeaseTTL)
 	c.Logger = cmp.Or(c.Logger, slog.Default())
 	if c.Now == nil {

@@ -1,7 +1,9 @@
 // Package provision is the provisioning agent: it onboards tenants (the
 // tenant:onboard saga), creates and polls instances (instance:create,
-// instance:check), places shared tenants by capacity, and offboards tenants
-// (tenant:offboard).
+// instance:check), places shared tenants by capacity, offboards and purges
+// tenants (tenant:offboard, tenant:purge, each carrying out one request
+// stored by agents/offboard), and onboards an offboarded tenant again, with
+// a fresh schema or its archived one restored.
 //
 // Every handler is idempotent. The onboarding saga records its progress in
 // the control plane (tenant_onboarding) and each step checks what exists

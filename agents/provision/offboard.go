@@ -10,132 +10,169 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/tenantfleet/tenantfleet/agents/audit"
+	"github.com/tenantfleet/tenantfleet/agents/offboard"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
 // ActionOffboard is the audit action of offboardings.
-const ActionOffboard = "tenant.offboard"
-
-// OffboardTaskID is the deterministic task id of a tenant's offboarding.
-func OffboardTaskID(tenantID string) string { return "offboard:" + tenantID }
-
-// EnqueueOffboard queues the offboarding of tenantID on the critical queue
-// under a deterministic task id (a repeat within the retention collapses
-// into one task). drop deletes the tenant's schema (and a dedicated
-// tenant's instance) instead of archiving it; by names who asked, for the
-// audit log. The retry budget is DefaultOffboardMaxRetry.
-func EnqueueOffboard(ctx context.Context, client *queue.Client, tenantID string, drop bool, by string) (queue.Enqueued, error) {
-	if err := tenants.ValidateID(tenantID); err != nil {
-		return queue.Enqueued{}, err
-	}
-	if by == "" {
-		by = "unknown"
-	}
-	task, err := queue.NewTask(queue.TypeTenantOffboard, queue.OffboardPayload{TenantID: tenantID, Drop: drop, RequestedBy: by})
-	if err != nil {
-		return queue.Enqueued{}, err
-	}
-	return client.Enqueue(ctx, task, asynq.TaskID(OffboardTaskID(tenantID)), asynq.Queue(queue.QueueCritical),
-		asynq.MaxRetry(DefaultOffboardMaxRetry), asynq.Retention(queue.DefaultRetention))
-}
+const ActionOffboard = offboard.AuditOffboard
 
 // ArchivedSchemaName is the name an offboarded tenant's schema is renamed
-// to: "archived_<schema>_<yyyymmdd>" (at most 60 bytes).
+// to: "archived_<schema>_<yyyymmdd>" (at most 60 bytes). A second archive
+// of the same schema on the same day gets "_2", "_3", ... up to "_99".
 func ArchivedSchemaName(schema, date string) string { return "archived_" + schema + "_" + date }
 
-// HandleOffboard handles tenant:offboard. The route goes first (status
+// offboardStepData is the test hook's name for the point where an
+// offboarding has dealt with the data but not yet recorded it.
+const offboardStepData = "offboard-data"
+
+// maxArchivesPerDay bounds the suffixes ArchivedSchemaName takes on one
+// day, which keeps archive names within PostgreSQL's 63 bytes.
+const maxArchivesPerDay = 99
+
+// HandleOffboard handles tenant:offboard and tenant:purge, each for one
+// request stored by agents/offboard. The route goes first (status
 // offboarding and a router invalidation, so no process keeps routing to
 // the tenant), then access (the application role loses its membership of
-// the tenant role), then the data: the schema is renamed to
-// ArchivedSchemaName, or dropped with the tenant role when Drop is set (a
-// dedicated tenant's instance is deleted too). The tenant ends offboarded
-// and the audit log says who asked and what was done. Every step is
-// idempotent.
+// the tenant role, the tenant role its login), then the data: an archive
+// renames the schema to the name planned in tenant_archives; a drop or a
+// purge drops the schema, every archive of it and the tenant role (and a
+// dedicated tenant's instance). The tenant ends offboarded and the request
+// done in one transaction with the audit entry. Every step is idempotent,
+// so a retry after a crash anywhere finishes the job. A permanent failure,
+// or any failure on the task's last attempt, marks the request failed and
+// raises the tenant_offboard_failed alert; the tenant stays offboarding
+// (not routed) until offboarded again.
 func (a *Agent) HandleOffboard(ctx context.Context, t *asynq.Task) error {
 	p, err := queue.Decode[queue.OffboardPayload](t)
 	if err != nil {
 		return err
 	}
-	err = a.offboard(ctx, p)
-	if errors.Is(err, tenants.ErrTenantNotFound) || errors.Is(err, ErrPermanent) || errors.Is(err, tenants.ErrInvalidID) {
-		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	rec, err := a.offboardRequest(ctx, t.Type(), p)
+	if errors.Is(err, offboard.ErrConflict) && p.RequestID == 0 {
+		queue.Logger(ctx).InfoContext(ctx, "offboarding task of an older fleet has nothing to do",
+			slog.String("tenant", p.TenantID), slog.Any("reason", err))
+		return nil
 	}
-	return err
+	if err != nil {
+		if permanentOffboard(err) {
+			return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+		}
+		return err
+	}
+	err = a.offboardLeased(ctx, rec)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrBusy):
+		// An onboarding holds the tenant: wait for it without spending
+		// the retry budget.
+		return queue.NotReady(a.cfg.WaitRetryDelay, err)
+	case permanentOffboard(err) || lastAttempt(ctx):
+		if ferr := a.failOffboard(ctx, rec, err); ferr != nil {
+			return errors.Join(err, ferr)
+		}
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	default:
+		return err
+	}
 }
 
-func (a *Agent) offboard(ctx context.Context, p queue.OffboardPayload) error {
-	log := queue.Logger(ctx).With(slog.String("tenant", p.TenantID))
-	names, err := tenants.NamesFor(a.cfg.Fleet, p.TenantID)
+func permanentOffboard(err error) bool {
+	return errors.Is(err, ErrPermanent) || errors.Is(err, tenants.ErrTenantNotFound) ||
+		errors.Is(err, tenants.ErrInvalidID) || errors.Is(err, offboard.ErrNotFound) ||
+		errors.Is(err, offboard.ErrInvalidRequest) || errors.Is(err, offboard.ErrConflict)
+}
+
+// offboardRequest reads the stored request the task carries out. A task
+// enqueued by a fleet without the outbox names none: its request is
+// stored now.
+func (a *Agent) offboardRequest(ctx context.Context, taskType string, p queue.OffboardPayload) (offboard.Record, error) {
+	if p.RequestID == 0 {
+		action := offboard.ActionArchive
+		switch {
+		case taskType == queue.TypeTenantPurge:
+			action = offboard.ActionPurge
+		case p.Drop:
+			action = offboard.ActionDrop
+		}
+		return offboard.Store(ctx, a.cfg.DB, offboard.Request{TenantID: p.TenantID, Action: action, RequestedBy: p.RequestedBy})
+	}
+	rec, err := offboard.Get(ctx, a.cfg.DB, p.RequestID)
+	if err != nil {
+		return offboard.Record{}, err
+	}
+	if rec.TenantID != p.TenantID {
+		return offboard.Record{}, fmt.Errorf("%w: offboarding request %d is for tenant %s, not %s", ErrPermanent, rec.ID, rec.TenantID, p.TenantID)
+	}
+	return rec, nil
+}
+
+// offboardLeased carries out rec holding the tenant's lease, so no
+// onboarding works on the tenant meanwhile.
+func (a *Agent) offboardLeased(ctx context.Context, rec offboard.Record) error {
+	if rec.Status.Finished() {
+		return nil // a late duplicate
+	}
+	names, err := tenants.NamesFor(a.cfg.Fleet, rec.TenantID)
 	if err != nil {
 		return err
 	}
-	taskID, _ := asynq.GetTaskID(ctx)
-	release, err := a.lease(ctx, p.TenantID, "offboard:"+taskID)
+	release, err := a.lease(ctx, rec.TenantID, rec.TaskID())
 	if err != nil {
 		return err
 	}
 	defer release()
-	tenant, err := a.cfg.Catalog.GetTenant(ctx, p.TenantID)
+	return a.offboard(ctx, rec, names)
+}
+
+// offboard runs the offboarding's steps; the caller holds the lease.
+func (a *Agent) offboard(ctx context.Context, rec offboard.Record, names tenants.Names) error {
+	tenant, err := a.cfg.Catalog.GetTenant(ctx, rec.TenantID)
 	if err != nil {
 		return err
 	}
-	if tenant.Status == tenants.TenantOffboarded {
-		return nil
-	}
-	if tenant.Status == tenants.TenantProvisioning {
-		return fmt.Errorf("provision: tenant %s is being onboarded; offboard it once that ends", tenant.ID)
-	}
 	if tenant.Status != tenants.TenantOffboarding {
-		if _, err := a.cfg.Catalog.SetTenantStatus(ctx, tenant.ID, tenants.TenantOffboarding, "offboarding requested by "+p.RequestedBy); err != nil {
+		// An onboarding that raced the request may have activated the
+		// tenant again after it was marked offboarding.
+		if _, err := a.cfg.Catalog.SetTenantStatus(ctx, tenant.ID, tenants.TenantOffboarding,
+			string(rec.Action)+" requested by "+rec.RequestedBy); err != nil {
 			return err
 		}
 	}
 	if err := a.cfg.Router.Invalidate(ctx, tenant.ID); err != nil {
 		return err
 	}
-	details := map[string]any{"drop": p.Drop, "tier": string(tenant.Tier), "instance_id": tenant.InstanceID}
-	if tenant.InstanceID != "" && tenant.Database != "" {
-		inst, err := a.cfg.Catalog.GetInstance(ctx, tenant.InstanceID)
-		if err != nil {
+	details := map[string]any{"drop": rec.Action.Destroys(), "tier": string(tenant.Tier), "instance_id": tenant.InstanceID}
+	archived := false
+	if rec.Action == offboard.ActionArchive {
+		if archived, err = a.archiveTenant(ctx, rec, tenant, names, details); err != nil {
 			return err
 		}
-		archived := ArchivedSchemaName(names.Schema, a.cfg.Now().UTC().Format("20060102"))
-		err = a.withDDL(ctx, inst, func(ctx context.Context, admin *pgxpool.Pool) error {
-			if err := tenants.RevokeTenant(ctx, admin, names); err != nil {
-				return err
-			}
-			if p.Drop {
-				return tenants.DropTenant(ctx, admin, names)
-			}
-			return archiveSchema(ctx, admin, names.Schema, archived)
-		})
-		if err != nil {
-			return err
-		}
-		if p.Drop {
-			details["dropped"] = names.Schema
-		} else {
-			details["archived_schema"] = archived
-		}
-		if p.Drop && inst.Tier == tenants.Dedicated {
-			if err := a.deleteInstance(ctx, inst); err != nil {
-				return err
-			}
-			details["instance_deleted"] = true
-		}
+	} else if err := a.purgeTenant(ctx, tenant, names, details); err != nil {
+		return err
+	}
+	if err := a.hook(offboardStepData); err != nil {
+		return err
 	}
 	err = pgx.BeginFunc(ctx, a.cfg.DB, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `UPDATE tenants SET status = 'offboarded', status_reason = $2,
 			route_version = route_version + 1, updated_at = now() WHERE id = $1`,
-			tenant.ID, "offboarded by "+p.RequestedBy); err != nil {
+			tenant.ID, offboardedReason(rec)); err != nil {
 			return err
 		}
-		return audit.Record(ctx, tx, audit.Entry{
-			Actor: p.RequestedBy, Action: ActionOffboard, TenantID: tenant.ID,
-			Outcome: audit.OutcomeDone, Details: details,
-		})
+		if archived {
+			if err := offboard.MarkArchivedTx(ctx, tx, rec.ID); err != nil {
+				return err
+			}
+		}
+		if rec.Action.Destroys() {
+			if err := offboard.MarkPurgedTx(ctx, tx, tenant.ID); err != nil {
+				return err
+			}
+		}
+		return offboard.MarkDoneTx(ctx, tx, rec.ID, details)
 	})
 	if err != nil {
 		return fmt.Errorf("provision: finish offboarding of %s: %w", tenant.ID, err)
@@ -143,37 +180,132 @@ func (a *Agent) offboard(ctx context.Context, p queue.OffboardPayload) error {
 	if err := a.cfg.Router.Invalidate(ctx, tenant.ID); err != nil {
 		return err
 	}
-	log.InfoContext(ctx, "tenant offboarded", slog.Bool("drop", p.Drop))
+	queue.Logger(ctx).InfoContext(ctx, "tenant offboarded", slog.String("tenant", tenant.ID),
+		slog.String("action", string(rec.Action)), slog.Bool("drop", rec.Action.Destroys()))
 	return nil
 }
 
-// archiveSchema renames schema to archived, unless it is gone already (a
-// previous attempt renamed it).
-func archiveSchema(ctx context.Context, admin *pgxpool.Pool, schema, archived string) error {
-	var exists bool
-	if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, schema).Scan(&exists); err != nil {
-		return fmt.Errorf("provision: look up schema %s: %w", schema, err)
+func offboardedReason(rec offboard.Record) string {
+	switch rec.Action {
+	case offboard.ActionPurge:
+		return "purged by " + rec.RequestedBy
+	case offboard.ActionDrop:
+		return "offboarded (dropped) by " + rec.RequestedBy
 	}
-	if !exists {
-		return nil
-	}
-	if _, err := admin.Exec(ctx, "ALTER SCHEMA "+pgx.Identifier{schema}.Sanitize()+" RENAME TO "+pgx.Identifier{archived}.Sanitize()); err != nil {
-		return fmt.Errorf("provision: archive schema %s: %w", schema, err)
-	}
-	return nil
+	return "offboarded by " + rec.RequestedBy
 }
 
-// deleteInstance deletes a dedicated instance at the provider and records
-// it deleted.
-func (a *Agent) deleteInstance(ctx context.Context, inst tenants.Instance) error {
-	if inst.Status == tenants.InstanceDeleted {
-		return nil
+// archiveTenant revokes the tenant's access and renames its schema to the
+// archive name planned for rec (planned now on the first attempt). It
+// reports whether the archive exists afterwards.
+func (a *Agent) archiveTenant(ctx context.Context, rec offboard.Record, tenant tenants.Tenant, names tenants.Names, details map[string]any) (bool, error) {
+	if tenant.InstanceID == "" || tenant.Database == "" {
+		return false, nil // never placed: no data
 	}
-	a.cfg.Sessions.Forget(inst)
-	if inst.ProviderRef != "" {
-		if err := a.cfg.Provider.Delete(ctx, inst.ProviderRef); err != nil {
-			return fmt.Errorf("provision: delete instance %s: %w", inst.ID, err)
+	inst, err := a.cfg.Catalog.GetInstance(ctx, tenant.InstanceID)
+	if err != nil {
+		return false, err
+	}
+	plan, planned, err := offboard.PlannedArchive(ctx, a.cfg.DB, rec.ID)
+	if err != nil {
+		return false, err
+	}
+	if !planned {
+		name, err := a.freeArchiveName(ctx, inst, names.Schema)
+		if err != nil {
+			return false, err
+		}
+		if plan, err = offboard.PlanArchive(ctx, a.cfg.DB, offboard.Archive{
+			TenantID: tenant.ID, RequestID: rec.ID, InstanceID: inst.ID, Database: inst.Database, Schema: name,
+		}); err != nil {
+			return false, err
 		}
 	}
-	return a.cfg.Catalog.SetInstanceStatus(ctx, inst.ID, tenants.InstanceDeleted, "tenant offboarded with drop")
+	var archived bool
+	err = a.withDDL(ctx, inst, func(ctx context.Context, admin *pgxpool.Pool) error {
+		if err := tenants.RevokeTenant(ctx, admin, names); err != nil {
+			return err
+		}
+		archived, err = archiveSchema(ctx, admin, names.Schema, plan.Schema)
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	if archived {
+		details["archived_schema"] = plan.Schema
+	}
+	return archived, nil
+}
+
+// freeArchiveName returns the first of ArchivedSchemaName(schema, today),
+// then with "_2" ... "_99", that no schema of inst's database has (a
+// catalog read).
+func (a *Agent) freeArchiveName(ctx context.Context, inst tenants.Instance, schema string) (string, error) {
+	base := ArchivedSchemaName(schema, a.cfg.Now().UTC().Format("20060102"))
+	candidates := []string{base}
+	for n := 2; n <= maxArchivesPerDay; n++ {
+		candidates = append(candidates, fmt.Sprintf("%s_%d", base, n))
+	}
+	admin, err := a.cfg.Sessions.Admin(ctx, inst)
+	if err != nil {
+		return "", err
+	}
+	rows, err := admin.Query(ctx, `SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname = ANY($1)`, candidates)
+	if err != nil {
+		return "", fmt.Errorf("provision: list archives of %s: %w", schema, err)
+	}
+	taken, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return "", fmt.Errorf("provision: list archives of %s: %w", schema, err)
+	}
+	used := make(map[string]bool, len(taken))
+	for _, s := range taken {
+		used[s] = true
+	}
+	for _, c := range candidates {
+		if !used[c] {
+			return c, nil
+		}
+	}
+	return "", fmt.Errorf("%w: %d archives of %s today already; purge some first", ErrPermanent, maxArchivesPerDay, schema)
+}
+
+// archiveSchema renames schema to archived unless a previous attempt did,
+// and reports whether the archive exists.
+func archiveSchema(ctx context.Context, admin *pgxpool.Pool, schema, archived string) (bool, error) {
+	live, err := schemaExists(ctx, admin, schema)
+	if err != nil || !live {
+		if err != nil {
+			return false, err
+		}
+		return schemaExists(ctx, admin, archived)
+	}
+	if _, err := admin.Exec(ctx, "ALTER SCHEMA "+pgx.Identifier{schema}.Sanitize()+" RENAME TO "+pgx.Identifier{archived}.Sanitize()); err != nil {
+		return false, fmt.Errorf("provision: archive schema %s: %w", schema, err)
+	}
+	return true, nil
+}
+
+// schemaExists reads the catalog of admin's database.
+func schemaExists(ctx context.Context, admin *pgxpool.Pool, schema string) (bool, error) {
+	var exists bool
+	if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)`, schema).Scan(&exists); err != nil {
+		return false, fmt.Errorf("provision: look up schema %s: %w", schema, err)
+	}
+	return exists, nil
+}
+
+// failOffboard marks the request failed for good and raises the alert.
+func (a *Agent) failOffboard(ctx context.Context, rec offboard.Record, cause error) error {
+	ctx = context.WithoutCancel(ctx)
+	retried, _ := asynq.GetRetryCount(ctx)
+	queue.Logger(ctx).ErrorContext(ctx, "tenant offboarding failed",
+		slog.String("alert", offboard.AlertOffboardFailed),
+		slog.String("tenant", rec.TenantID),
+		slog.Int64("request_id", rec.ID),
+		slog.String("action", string(rec.Action)),
+		slog.Int("retried", retried),
+		slog.String("reason", cause.Error()))
+	return offboard.MarkFailed(ctx, a.cfg.DB, rec.ID, cause.Error())
 }

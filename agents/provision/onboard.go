@@ -211,6 +211,9 @@ func (a *Agent) saga(ctx context.Context, p queue.OnboardPayload, names tenants.
 	}
 
 	if err := a.withDDL(ctx, inst, func(ctx context.Context, admin *pgxpool.Pool) error {
+		if err := a.restoreSchema(ctx, admin, rec, names); err != nil {
+			return err
+		}
 		if err := tenants.EnsureTenant(ctx, admin, names); err != nil {
 			return err
 		}
@@ -308,9 +311,15 @@ func (a *Agent) hook(step string) error {
 }
 
 // claim creates the tenant row in status provisioning, or takes over the
-// existing one (a retry, or a new request for a tenant whose onboarding
-// failed), and records the onboarding's progress row.
+// existing one (a retry, a new request for a tenant whose onboarding
+// failed, or a re-onboarding of an offboarded tenant: reclaim), and
+// records the onboarding's progress row.
 func (a *Agent) claim(ctx context.Context, rec intake.Record) (tenants.Tenant, error) {
+	if rec.Restore {
+		if _, err := a.cfg.Catalog.GetTenant(ctx, rec.TenantID); errors.Is(err, tenants.ErrTenantNotFound) {
+			return tenants.Tenant{}, fmt.Errorf("%w: tenant %s was never offboarded: nothing to restore", ErrPermanent, rec.TenantID)
+		}
+	}
 	tenant, err := a.cfg.Catalog.CreateTenant(ctx, tenants.Tenant{
 		ID: rec.TenantID, Name: rec.Name, Tier: rec.Tier, Status: tenants.TenantProvisioning,
 	})
@@ -320,8 +329,23 @@ func (a *Agent) claim(ctx context.Context, rec intake.Record) (tenants.Tenant, e
 			return tenants.Tenant{}, err
 		}
 		switch {
-		case tenant.Status == tenants.TenantOffboarding || tenant.Status == tenants.TenantOffboarded:
-			return tenants.Tenant{}, fmt.Errorf("%w: tenant id %s belongs to an offboarded tenant", ErrPermanent, tenant.ID)
+		case tenant.Status == tenants.TenantOffboarding:
+			return tenants.Tenant{}, fmt.Errorf("%w: tenant %s is being offboarded; onboard it again once that ends", ErrPermanent, tenant.ID)
+		case tenant.Status == tenants.TenantOffboarded:
+			// Re-onboarding: fresh, or restoring its archived schema.
+			if tenant, err = a.reclaim(ctx, rec); err != nil {
+				return tenants.Tenant{}, err
+			}
+		case rec.Restore:
+			if err := a.claimRestore(ctx, tenant, rec); err != nil {
+				return tenants.Tenant{}, err
+			}
+			if tenant.Status == tenants.TenantPending || tenant.Status == tenants.TenantFailed {
+				if _, err := a.cfg.Catalog.SetTenantStatus(ctx, tenant.ID, tenants.TenantProvisioning, ""); err != nil {
+					return tenants.Tenant{}, err
+				}
+				tenant.Status = tenants.TenantProvisioning
+			}
 		case tenant.Tier != rec.Tier:
 			return tenants.Tenant{}, fmt.Errorf("%w: tenant %s exists with tier %s, request asks for %s", ErrPermanent, tenant.ID, tenant.Tier, rec.Tier)
 		case tenant.Status == tenants.TenantPending || tenant.Status == tenants.TenantFailed:
@@ -335,6 +359,8 @@ func (a *Agent) claim(ctx context.Context, rec intake.Record) (tenants.Tenant, e
 			err = fmt.Errorf("%w: %w", ErrPermanent, err)
 		}
 		return tenants.Tenant{}, err
+	} else if rec.Restore {
+		return tenants.Tenant{}, fmt.Errorf("%w: tenant %s was never offboarded: nothing to restore", ErrPermanent, rec.TenantID)
 	}
 	if err := a.recordStart(ctx, tenant.ID, rec.ID); err != nil {
 		return tenants.Tenant{}, err

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/tenantfleet/tenantfleet/agents/intake"
+	"github.com/tenantfleet/tenantfleet/agents/offboard"
 	"github.com/tenantfleet/tenantfleet/infra/provider/local"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
@@ -154,12 +156,12 @@ func callRecovering(fn func() error) (err error) {
 	return fn()
 }
 
-func TestOnboardRejectsOffboardedTenantID(t *testing.T) {
+// An onboarding that arrives while the tenant's offboarding is in flight
+// fails (visibly) and leaves the offboarding to finish.
+func TestOnboardRefusedWhileOffboarding(t *testing.T) {
 	e := setup(t)
 	e.onboard("gone-co", tenants.Shared)
-	if _, err := e.catalog.SetTenantStatus(e.ctx, "gone-co", tenants.TenantOffboarded, "test"); err != nil {
-		t.Fatal(err)
-	}
+	off := e.requestOffboard("gone-co", offboard.ActionArchive)
 	acc, err := e.intake.Submit(e.ctx, intake.Request{TenantID: "gone-co", TicketKey: "TCK-again", RequestedBy: "bob"})
 	if err != nil {
 		t.Fatal(err)
@@ -169,10 +171,16 @@ func TestOnboardRejectsOffboardedTenantID(t *testing.T) {
 		t.Fatalf("got %v, want ErrPermanent", err)
 	}
 	rec, _ := e.intake.Get(e.ctx, acc.RequestID)
-	if rec.Status != intake.StatusFailed {
-		t.Errorf("request: got %s, want failed", rec.Status)
+	if rec.Status != intake.StatusFailed || !strings.Contains(rec.Error, "being offboarded") {
+		t.Errorf("request: got %s %q, want failed: being offboarded", rec.Status, rec.Error)
+	}
+	if got := e.tenantStatus("gone-co"); got != tenants.TenantOffboarding {
+		t.Errorf("tenant: got %s, want offboarding (untouched)", got)
+	}
+	if err := e.agent.HandleOffboard(e.ctx, offboardTask(t, off)); err != nil {
+		t.Fatal(err)
 	}
 	if got := e.tenantStatus("gone-co"); got != tenants.TenantOffboarded {
-		t.Errorf("tenant: got %s, want offboarded (untouched)", got)
+		t.Errorf("tenant: got %s, want offboarded", got)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tenantfleet/tenantfleet/agents/intake"
+	"github.com/tenantfleet/tenantfleet/agents/offboard"
 	"github.com/tenantfleet/tenantfleet/config"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/infra/provider"
@@ -41,6 +42,7 @@ type env struct {
 	catalog  *tenants.Catalog
 	router   *tenants.Router
 	intake   *intake.Intake
+	outbox   *offboard.Outbox
 	provider provider.Provider
 	sessions *sessions.Sessions
 	agent    *Agent
@@ -89,6 +91,11 @@ func setup(t *testing.T, mutate ...func(*Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.outbox, err = offboard.New(offboard.Config{DB: db, Queue: e.queue, Redis: rdb, Router: e.router,
+		ReconcileMinAge: -1, Logger: cptest.DiscardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	prov, err := local.New(ctx, local.Config{AdminURL: e.adminURL})
 	if err != nil {
 		t.Fatal(err)
@@ -129,6 +136,7 @@ func (e *env) startWorker(concurrency int) {
 		e.t.Fatal(err)
 	}
 	e.agent.Register(w)
+	e.outbox.RegisterHandlers(w)
 	if err := w.Start(e.ctx); err != nil {
 		e.t.Fatal(err)
 	}
@@ -161,10 +169,19 @@ func onboardTask(t *testing.T, acc intake.Accepted) *asynq.Task {
 func (e *env) onboard(id string, tier tenants.Tier) intake.Accepted {
 	e.t.Helper()
 	acc := e.submit(id, tier)
+	e.runOnboarding(acc)
+	return acc
+}
+
+// runOnboarding runs acc's onboarding by calling the handler directly,
+// running instance:create for the instances it waits for.
+func (e *env) runOnboarding(acc intake.Accepted) {
+	e.t.Helper()
+	id := acc.TenantID
 	for range 5 {
 		err := e.agent.HandleOnboard(e.ctx, onboardTask(e.t, acc))
 		if err == nil {
-			return acc
+			return
 		}
 		if !errors.Is(err, ErrWaitingForInstance) {
 			e.t.Fatalf("onboard %s: %v", id, err)
@@ -176,7 +193,6 @@ func (e *env) onboard(id string, tier tenants.Tier) intake.Accepted {
 		e.runCreating()
 	}
 	e.t.Fatalf("onboard %s: still waiting for an instance", id)
-	return acc
 }
 
 // runCreating runs instance:create for every instance still creating, as a
@@ -316,11 +332,35 @@ func hasLine(logs string, parts ...string) bool {
 	return false
 }
 
-func offboardTask(t *testing.T, id string, drop bool) *asynq.Task {
+// requestOffboard stores an offboarding (or purge) request for id through
+// the outbox, which also enqueues its task.
+func (e *env) requestOffboard(id string, action offboard.Action) offboard.Accepted {
+	e.t.Helper()
+	acc, err := e.outbox.Submit(e.ctx, offboard.Request{TenantID: id, Action: action, RequestedBy: "dave"})
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", action, id, err)
+	}
+	return acc
+}
+
+// offboardTask is the task the outbox enqueued for acc.
+func offboardTask(t *testing.T, acc offboard.Accepted) *asynq.Task {
 	t.Helper()
-	task, err := queue.NewTask(queue.TypeTenantOffboard, queue.OffboardPayload{TenantID: id, Drop: drop, RequestedBy: "dave"})
+	task, err := queue.NewTask(acc.Action.TaskType(), queue.OffboardPayload{RequestID: acc.RequestID, TenantID: acc.TenantID,
+		Drop: acc.Action.Destroys(), RequestedBy: "dave"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return task
+}
+
+// offboardNow requests an offboarding (or purge) of id and runs its task
+// by calling the handler directly (no worker).
+func (e *env) offboardNow(id string, action offboard.Action) offboard.Accepted {
+	e.t.Helper()
+	acc := e.requestOffboard(id, action)
+	if err := e.agent.HandleOffboard(e.ctx, offboardTask(e.t, acc)); err != nil {
+		e.t.Fatalf("%s %s: %v", action, id, err)
+	}
+	return acc
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tenantfleet/tenantfleet/agents/offboard"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/tenants"
 	"github.com/tenantfleet/tenantfleet/tenants/migrations"
@@ -64,9 +65,7 @@ func TestProvisioningGivesPlantedTrapNothing(t *testing.T) {
 
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	e.agent.cfg.Now = func() time.Time { return now }
-	if err := e.agent.HandleOffboard(e.ctx, offboardTask(t, "attacker-co", false)); err != nil {
-		t.Fatalf("offboard: %v", err)
-	}
+	e.offboardNow("attacker-co", offboard.ActionArchive)
 	trap.Schema = ArchivedSchemaName(attacker.Schema, "20261201")
 	trap.AssertGainedNothing(t, admin, false)
 	var canLogin bool

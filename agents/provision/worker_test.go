@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/tenantfleet/tenantfleet/agents/intake"
+	"github.com/tenantfleet/tenantfleet/agents/offboard"
 	"github.com/tenantfleet/tenantfleet/infra/provider/local"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
@@ -185,13 +186,10 @@ func TestOffboardRemovesRouteAndAccess(t *testing.T) {
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	e.agent.cfg.Now = func() time.Time { return now }
 	for _, c := range []struct {
-		id   string
-		drop bool
-	}{{"leaver", false}, {"dropper", true}} {
-		if _, err := EnqueueOffboard(e.ctx, e.queue, c.id, c.drop, "dave"); err != nil {
-			t.Fatal(err)
-		}
-		task := offboardTask(t, c.id, c.drop)
+		id     string
+		action offboard.Action
+	}{{"leaver", offboard.ActionArchive}, {"dropper", offboard.ActionDrop}} {
+		task := offboardTask(t, e.requestOffboard(c.id, c.action))
 		if err := e.agent.HandleOffboard(e.ctx, task); err != nil {
 			t.Fatalf("offboard %s: %v", c.id, err)
 		}

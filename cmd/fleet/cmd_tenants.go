@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/tenantfleet/tenantfleet/agents/intake"
-	"github.com/tenantfleet/tenantfleet/agents/provision"
+	"github.com/tenantfleet/tenantfleet/agents/offboard"
 	"github.com/tenantfleet/tenantfleet/config"
 	"github.com/tenantfleet/tenantfleet/infra/restapi"
 	"github.com/tenantfleet/tenantfleet/tenants"
@@ -20,7 +20,7 @@ import (
 
 func init() {
 	commands["tenants"] = command{
-		summary: "list, show, onboard, retry and offboard tenants (fleet tenants help)",
+		summary: "list, show, onboard, retry, offboard and purge tenants (fleet tenants help)",
 		run:     runTenants,
 	}
 	commands["instances"] = command{
@@ -32,9 +32,15 @@ func init() {
 const tenantsUsage = `usage:
   fleet tenants list [--status S] [--tier T] [--instance I] [--json]
   fleet tenants show ID [--json]
-  fleet tenants onboard ID --name NAME [--tier shared|dedicated] [--wait]
+  fleet tenants onboard ID --name NAME [--tier shared|dedicated] [--restore] [--wait]
   fleet tenants retry ID [--wait]
-  fleet tenants offboard ID [--drop] [--wait]`
+  fleet tenants offboard ID [--drop] [--wait]
+  fleet tenants purge ID [--wait]
+
+An offboarded tenant can be onboarded again: with a fresh schema, or with
+--restore its newest archived schema back (migrated to the latest version).
+purge drops an offboarded tenant's archived schemas and its role; the audit
+history stays.`
 
 func runTenants(ctx context.Context, env *cliEnv, args []string) error {
 	if len(args) == 0 || args[0] == "help" {
@@ -52,7 +58,9 @@ func runTenants(ctx context.Context, env *cliEnv, args []string) error {
 	case "retry":
 		return tenantsRetry(ctx, env, rest)
 	case "offboard":
-		return tenantsOffboard(ctx, env, rest)
+		return tenantsOffboard(ctx, env, rest, false)
+	case "purge":
+		return tenantsOffboard(ctx, env, rest, true)
 	}
 	fmt.Fprintln(env.stderr, tenantsUsage)
 	return fmt.Errorf("%w: unknown tenants command %q", errUsage, sub)
@@ -168,13 +176,14 @@ func tenantsOnboard(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "tenants onboard")
 	name := fs.String("name", "", "display name (required)")
 	tier := fs.String("tier", "shared", "shared or dedicated")
+	restore := fs.Bool("restore", false, "onboard an offboarded tenant again with its newest archived schema")
 	wait := fs.Bool("wait", false, "wait until the tenant is active or failed")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 || *name == "" {
-		return fmt.Errorf("%w: fleet tenants onboard ID --name NAME [--tier shared|dedicated] [--wait]", errUsage)
+		return fmt.Errorf("%w: fleet tenants onboard ID --name NAME [--tier shared|dedicated] [--restore] [--wait]", errUsage)
 	}
 	return withApp(ctx, env, func(a *app) error {
 		in, err := intake.New(intake.Config{DB: a.db, Queue: a.queue, Logger: a.log})
@@ -183,6 +192,7 @@ func tenantsOnboard(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		acc, err := in.Submit(ctx, intake.Request{
 			Source: intake.SourceCLI, TenantID: pos[0], Name: *name, Tier: tenants.Tier(*tier), RequestedBy: cliUser(),
+			Restore: *restore,
 		})
 		var invalid *intake.InvalidRequestError
 		if errors.As(err, &invalid) {
@@ -243,51 +253,63 @@ func tenantsRetry(ctx context.Context, env *cliEnv, args []string) error {
 	})
 }
 
-func tenantsOffboard(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlags(env, "tenants offboard")
-	drop := fs.Bool("drop", false, "drop the schema or database instead of archiving it")
-	wait := fs.Bool("wait", false, "wait until the tenant is offboarded")
+// tenantsOffboard offboards a tenant (archive, or drop), or with purge
+// purges an offboarded one, through the offboarding outbox.
+func tenantsOffboard(ctx context.Context, env *cliEnv, args []string, purge bool) error {
+	name, usage := "offboard", "fleet tenants offboard ID [--drop] [--wait]"
+	if purge {
+		name, usage = "purge", "fleet tenants purge ID [--wait]"
+	}
+	fs := newFlags(env, "tenants "+name)
+	drop := new(bool)
+	if !purge {
+		drop = fs.Bool("drop", false, "drop the schema, its archives and the role (a dedicated tenant's instance) instead of archiving")
+	}
+	wait := fs.Bool("wait", false, "wait until the request is done or failed")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return fmt.Errorf("%w: fleet tenants offboard ID [--drop] [--wait]", errUsage)
+		return fmt.Errorf("%w: %s", errUsage, usage)
 	}
-	id := pos[0]
-	if err := tenants.ValidateID(id); err != nil {
+	action := offboard.ActionArchive
+	switch {
+	case purge:
+		action = offboard.ActionPurge
+	case *drop:
+		action = offboard.ActionDrop
+	}
+	req := offboard.Request{TenantID: pos[0], Action: action, RequestedBy: cliUser()}
+	if err := tenants.ValidateID(req.TenantID); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	return withApp(ctx, env, func(a *app) error {
-		catalog := tenants.NewCatalog(a.db)
-		if _, err := catalog.GetTenant(ctx, id); err != nil {
-			return err
-		}
-		enq, err := provision.EnqueueOffboard(ctx, a.queue, id, *drop, cliUser())
+		out, err := offboard.New(offboard.Config{DB: a.db, Queue: a.queue, Logger: a.log})
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(env.stdout, "offboarding %s: task %s\n", id, enq.ID)
+		acc, err := out.Submit(ctx, req)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "%s %s: request %d, task %s (%s)\n", action, acc.TenantID, acc.RequestID, acc.TaskID, acc.Status)
 		if !*wait {
 			return nil
 		}
-		ticker := time.NewTicker(250 * time.Millisecond)
-		defer ticker.Stop()
-		for {
-			t, err := catalog.GetTenant(ctx, id)
-			if err != nil {
-				return err
-			}
-			if t.Status == tenants.TenantOffboarded {
-				fmt.Fprintf(env.stdout, "tenant %s is offboarded\n", id)
-				return nil
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-ticker.C:
-			}
+		rec, err := out.Wait(ctx, acc.RequestID)
+		if err != nil {
+			return err
 		}
+		if rec.Status != offboard.StatusDone {
+			return fmt.Errorf("%s %s %s: %s", action, rec.TenantID, rec.Status, rec.Error)
+		}
+		if purge {
+			fmt.Fprintf(env.stdout, "tenant %s is purged\n", rec.TenantID)
+		} else {
+			fmt.Fprintf(env.stdout, "tenant %s is offboarded\n", rec.TenantID)
+		}
+		return nil
 	})
 }
 

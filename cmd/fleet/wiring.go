@@ -9,6 +9,7 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
+	"github.com/tenantfleet/tenantfleet/agents/offboard"
 	"github.com/tenantfleet/tenantfleet/agents/provision"
 	"github.com/tenantfleet/tenantfleet/infra/awsclient"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
@@ -32,6 +33,7 @@ type services struct {
 	catalog   *tenants.Catalog
 	router    *tenants.Router
 	intake    *intake.Intake
+	offboard  *offboard.Outbox
 	provider  provider.Provider
 	connector provider.Connector
 	sessions  *sessions.Sessions
@@ -65,6 +67,10 @@ func newServices(ctx context.Context, a *app) (*services, error) {
 		return nil, fmt.Errorf("register router metrics: %w", err)
 	}
 	if err := s.router.Start(ctx); err != nil {
+		return nil, err
+	}
+	if s.offboard, err = offboard.New(offboard.Config{DB: a.db, Queue: a.queue, Redis: a.redis, Router: s.router, Logger: a.log}); err != nil {
+		s.close()
 		return nil, err
 	}
 	if s.provider, err = newProvider(ctx, a); err != nil {
@@ -207,18 +213,20 @@ func (s *services) close() {
 // registerHandlers registers every agent's task handlers on the worker.
 func (s *services) registerHandlers(w *queue.Worker) {
 	s.intake.RegisterHandlers(w)
+	s.offboard.RegisterHandlers(w)
 	s.provision.Register(w)
 	s.migrate.Register(w)
 }
 
 // registerSchedules adds the periodic entries to the scheduler.
 func (s *services) registerSchedules(sched *queue.Scheduler) error {
-	return errors.Join(s.intake.RegisterSchedule(sched), s.migrate.RegisterSchedule(sched))
+	return errors.Join(s.intake.RegisterSchedule(sched), s.migrate.RegisterSchedule(sched), s.offboard.RegisterSchedule(sched))
 }
 
 // registerRoutes adds the webhooks and the REST API to the HTTP server.
 func (s *services) registerRoutes(srv *httpapi.Server) {
 	s.intake.Register(srv)
+	s.offboard.Register(srv)
 	restapi.New(s.catalog).Register(srv)
 	s.migrate.RegisterRoutes(srv)
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/tenantfleet/tenantfleet/agents/provision"
+	"github.com/tenantfleet/tenantfleet/agents/offboard"
 	"github.com/tenantfleet/tenantfleet/queue"
 )
 
@@ -40,17 +40,19 @@ func explainFailures(ctx context.Context, cp *pgxpool.Pool, insp *asynq.Inspecto
 		}
 		rows.Close()
 	}
-	rows, err = cp.Query(ctx, `SELECT r.id, coalesce(t.status, 'missing'), coalesce(t.status_reason, '')
+	rows, err = cp.Query(ctx, `SELECT r.id, coalesce(t.status, 'missing'), coalesce(t.status_reason, ''),
+		       coalesce((SELECT max(o.id) FROM offboard_requests o WHERE o.tenant_id = r.id), 0)
 		FROM unnest($1::text[]) AS r(id) LEFT JOIN tenants t USING (id)
 		WHERE t.status IS DISTINCT FROM 'offboarded' ORDER BY 1 LIMIT $2`, offboards, explainLimit)
 	if err == nil {
 		for rows.Next() {
 			var tenant, status, reason string
-			if rows.Scan(&tenant, &status, &reason) != nil {
+			var request int64
+			if rows.Scan(&tenant, &status, &reason, &request) != nil {
 				break
 			}
-			fmt.Fprintf(w, "  offboarding %s: tenant %s %q; task %s\n", tenant, status, reason,
-				taskState(insp, queue.QueueCritical, provision.OffboardTaskID(tenant)))
+			fmt.Fprintf(w, "  offboarding %s: tenant %s %q, request %d; task %s\n", tenant, status, reason, request,
+				taskState(insp, queue.QueueCritical, offboard.TaskID(request)))
 		}
 		rows.Close()
 	}

@@ -1,0 +1,151 @@
+package offboard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenantfleet/tenantfleet/queue"
+)
+
+// Outbox takes offboarding and purge requests, stores them and enqueues
+// their tasks, and reconciles the unfinished ones. It is safe for
+// concurrent use, and any number of processes may run one over the same
+// control plane.
+type Outbox struct {
+	cfg       Config
+	inspector *asynq.Inspector // nil without Config.Redis
+	log       *slog.Logger
+}
+
+// New builds an Outbox from cfg, filling defaults and validating it.
+func New(cfg Config) (*Outbox, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	o := &Outbox{cfg: cfg, log: cfg.Logger}
+	if cfg.Redis != nil {
+		o.inspector = asynq.NewInspectorFromRedisClient(cfg.Redis)
+	}
+	return o, nil
+}
+
+// Submit validates r, then in one transaction stores it (or finds the
+// request it repeats), marks the tenant offboarding (no longer routed) and
+// writes the audit entry; then it invalidates the tenant's route and
+// enqueues the request's task. An invalid request fails with
+// ErrInvalidRequest before any SQL runs; an unknown tenant with
+// tenants.ErrTenantNotFound; a request the tenant's state does not allow
+// with ErrConflict. Once the request is stored, a failed enqueue is not an
+// error: the answer says StatusPending and the reconciler enqueues it.
+func (o *Outbox) Submit(ctx context.Context, r Request) (Accepted, error) {
+	r, err := r.normalize()
+	if err != nil {
+		return Accepted{}, err
+	}
+	var (
+		rec       Record
+		duplicate bool
+	)
+	err = pgx.BeginFunc(ctx, o.cfg.DB, func(tx pgx.Tx) error {
+		rec, duplicate, err = store(ctx, tx, r)
+		return err
+	})
+	if err != nil {
+		return Accepted{}, err
+	}
+	log := o.log.With(slog.Int64("request_id", rec.ID), slog.String("tenant", rec.TenantID),
+		slog.String("action", string(rec.Action)))
+	if duplicate {
+		log.InfoContext(ctx, "offboarding request repeated", slog.String("status", string(rec.Status)))
+	} else {
+		log.InfoContext(ctx, "offboarding request accepted", slog.String("requested_by", r.RequestedBy))
+	}
+	if rec.Status.Finished() {
+		return acceptedOf(rec, duplicate), nil
+	}
+	if o.cfg.Router != nil {
+		if err := o.cfg.Router.Invalidate(ctx, rec.TenantID); err != nil {
+			log.WarnContext(ctx, "route invalidation failed, the task retries it", slog.Any("error", err))
+		}
+	}
+	status, err := o.enqueue(ctx, rec)
+	if err != nil {
+		log.WarnContext(ctx, "offboarding enqueue failed, the reconciler will retry", slog.Any("error", err))
+	} else {
+		rec.Status = status
+	}
+	return acceptedOf(rec, duplicate), nil
+}
+
+// enqueue puts the request's task on the critical queue under its
+// deterministic id and records it. It returns the request's status
+// afterwards.
+func (o *Outbox) enqueue(ctx context.Context, rec Record) (Status, error) {
+	res, err := o.enqueueTask(ctx, rec)
+	if err != nil {
+		return rec.Status, err
+	}
+	q := markEnqueuedSQL
+	if res.Duplicate {
+		q = markSeenSQL
+	}
+	var status Status
+	err = o.cfg.DB.QueryRow(ctx, q, rec.ID).Scan(&status)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		// Finished meanwhile, or already marked enqueued: read it back.
+		cur, err := Get(ctx, o.cfg.DB, rec.ID)
+		if err != nil {
+			return rec.Status, err
+		}
+		return cur.Status, nil
+	case err != nil:
+		return rec.Status, fmt.Errorf("offboard: mark request %d enqueued: %w", rec.ID, err)
+	}
+	return status, nil
+}
+
+func (o *Outbox) enqueueTask(ctx context.Context, rec Record) (queue.Enqueued, error) {
+	task, err := queue.NewTask(rec.Action.TaskType(), queue.OffboardPayload{
+		RequestID: rec.ID, TenantID: rec.TenantID, Drop: rec.Action.Destroys(), RequestedBy: rec.RequestedBy,
+	})
+	if err != nil {
+		return queue.Enqueued{}, err
+	}
+	return o.cfg.Queue.Enqueue(ctx, task,
+		asynq.TaskID(rec.TaskID()),
+		asynq.Queue(queue.QueueCritical),
+		asynq.MaxRetry(o.cfg.MaxRetry),
+		asynq.Retention(queue.DefaultRetention))
+}
+
+// Get returns stored request id, or an error matching ErrNotFound.
+func (o *Outbox) Get(ctx context.Context, id int64) (Record, error) {
+	return Get(ctx, o.cfg.DB, id)
+}
+
+// Wait polls request id until it is finished (done or failed) or ctx ends,
+// and returns it as last read. A failed request is returned without error:
+// its Status and Error say so.
+func (o *Outbox) Wait(ctx context.Context, id int64) (Record, error) {
+	tick := time.NewTicker(o.cfg.WaitPoll)
+	defer tick.Stop()
+	for {
+		rec, err := o.Get(ctx, id)
+		if err != nil || rec.Status.Finished() {
+			return rec, err
+		}
+		select {
+		case <-ctx.Done():
+			return rec, fmt.Errorf("offboard: wait for request %d: %w", id, context.Cause(ctx))
+		case <-tick.C:
+		}
+	}
+}

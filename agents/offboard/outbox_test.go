@@ -1,0 +1,303 @@
+package offboard
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
+	"github.com/tenantfleet/tenantfleet/infra/httpapi"
+	"github.com/tenantfleet/tenantfleet/queue"
+	"github.com/tenantfleet/tenantfleet/tenants"
+)
+
+const testToken = "test-api-token-0123456789"
+
+type env struct {
+	ctx     context.Context
+	db      *pgxpool.Pool
+	rdb     *redis.Client
+	out     *Outbox
+	catalog *tenants.Catalog
+	base    string
+}
+
+func setup(t *testing.T) *env {
+	t.Helper()
+	_, db := cptest.Database(t)
+	_, rdb := cptest.RedisDB(t)
+	out, err := New(Config{DB: db, Queue: queue.NewClient(rdb), Redis: rdb, ReconcileMinAge: -1, Logger: cptest.DiscardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := httpapi.New(httpapi.Config{Addr: "127.0.0.1:0", Token: testToken, Logger: cptest.DiscardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.Register(srv)
+	if err := srv.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	return &env{ctx: t.Context(), db: db, rdb: rdb, out: out, catalog: tenants.NewCatalog(db), base: "http://" + srv.Addr()}
+}
+
+func (e *env) tenant(t *testing.T, id string, status tenants.TenantStatus) {
+	t.Helper()
+	if _, err := e.catalog.CreateTenant(e.ctx, tenants.Tenant{ID: id, Name: id, Tier: tenants.Shared, Status: status}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) status(t *testing.T, id string) tenants.TenantStatus {
+	t.Helper()
+	tn, err := e.catalog.GetTenant(e.ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tn.Status
+}
+
+func (e *env) count(t *testing.T, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := e.db.QueryRow(e.ctx, sql, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// finish marks a request done as the provisioning agent would, with the
+// tenant offboarded.
+func (e *env) finish(t *testing.T, id int64, tenantID string) {
+	t.Helper()
+	tx, err := e.db.Begin(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(e.ctx) //nolint:errcheck // after commit
+	if _, err := tx.Exec(e.ctx, `UPDATE tenants SET status = 'offboarded' WHERE id = $1`, tenantID); err != nil {
+		t.Fatal(err)
+	}
+	if err := MarkDoneTx(e.ctx, tx, id, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSubmitStoresMarksAuditsAndEnqueues(t *testing.T) {
+	e := setup(t)
+	e.tenant(t, "acme", tenants.TenantActive)
+	acc, err := e.out.Submit(e.ctx, Request{TenantID: "acme", RequestedBy: "dave"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acc.Action != ActionArchive || acc.Status != StatusEnqueued || acc.Duplicate || acc.TaskID != TaskID(acc.RequestID) {
+		t.Errorf("accepted %+v", acc)
+	}
+	if got := e.status(t, "acme"); got != tenants.TenantOffboarding {
+		t.Errorf("tenant status %s, want offboarding", got)
+	}
+	if n := e.count(t, `SELECT count(*) FROM audit_log WHERE tenant_id = 'acme' AND action = $1 AND outcome = 'accepted' AND actor = 'dave'`, AuditOffboard); n != 1 {
+		t.Errorf("accepted audit entries: %d, want 1", n)
+	}
+	info, err := asynq.NewInspectorFromRedisClient(e.rdb).GetTaskInfo(queue.QueueCritical, acc.TaskID)
+	if err != nil {
+		t.Fatalf("task %s: %v", acc.TaskID, err)
+	}
+	var p queue.OffboardPayload
+	if err := json.Unmarshal(info.Payload, &p); err != nil || p.RequestID != acc.RequestID || p.TenantID != "acme" || p.Drop {
+		t.Errorf("payload %s (%v)", info.Payload, err)
+	}
+	if info.Type != queue.TypeTenantOffboard || info.MaxRetry != DefaultMaxRetry {
+		t.Errorf("task %s max retry %d", info.Type, info.MaxRetry)
+	}
+
+	// Repeats, concurrent or not, join it.
+	var wg sync.WaitGroup
+	ids := make([]int64, 8)
+	for i := range ids {
+		wg.Go(func() {
+			a, err := e.out.Submit(e.ctx, Request{TenantID: "acme", RequestedBy: "dave"})
+			if err != nil || !a.Duplicate {
+				t.Errorf("repeat: %+v, %v", a, err)
+			}
+			ids[i] = a.RequestID
+		})
+	}
+	wg.Wait()
+	for _, id := range ids {
+		if id != acc.RequestID {
+			t.Errorf("repeat stored request %d, want %d", id, acc.RequestID)
+		}
+	}
+	if n := e.count(t, `SELECT count(*) FROM offboard_requests`); n != 1 {
+		t.Errorf("requests stored: %d, want 1", n)
+	}
+	if _, err := e.out.Submit(e.ctx, Request{TenantID: "acme", Action: ActionDrop}); !errors.Is(err, ErrConflict) {
+		t.Errorf("drop while an archive is in flight: %v, want ErrConflict", err)
+	}
+
+	e.finish(t, acc.RequestID, "acme")
+	again, err := e.out.Submit(e.ctx, Request{TenantID: "acme"})
+	if err != nil || !again.Duplicate || again.RequestID != acc.RequestID || again.Status != StatusDone {
+		t.Errorf("archive after done: %+v, %v; want the done request as a duplicate", again, err)
+	}
+	if _, err := e.out.Submit(e.ctx, Request{TenantID: "acme", Action: ActionDrop}); !errors.Is(err, ErrConflict) {
+		t.Errorf("drop of an archived tenant: %v, want ErrConflict (purge it)", err)
+	}
+	purge, err := e.out.Submit(e.ctx, Request{TenantID: "acme", Action: ActionPurge, RequestedBy: "erin"})
+	if err != nil || purge.Duplicate || purge.Action != ActionPurge {
+		t.Fatalf("purge: %+v, %v", purge, err)
+	}
+	if info, err := asynq.NewInspectorFromRedisClient(e.rdb).GetTaskInfo(queue.QueueCritical, purge.TaskID); err != nil || info.Type != queue.TypeTenantPurge {
+		t.Errorf("purge task: %v %v", info, err)
+	}
+	if n := e.count(t, `SELECT count(*) FROM audit_log WHERE tenant_id = 'acme' AND action = $1 AND outcome = 'accepted'`, AuditPurge); n != 1 {
+		t.Errorf("purge audit entries: %d, want 1", n)
+	}
+}
+
+func TestSubmitRefusals(t *testing.T) {
+	e := setup(t)
+	e.tenant(t, "busy-co", tenants.TenantProvisioning)
+	e.tenant(t, "live-co", tenants.TenantActive)
+	for _, c := range []struct {
+		name string
+		r    Request
+		want error
+	}{
+		{"invalid id", Request{TenantID: "Robert'); DROP TABLE tenants;--"}, ErrInvalidRequest},
+		{"unknown action", Request{TenantID: "live-co", Action: "shred"}, ErrInvalidRequest},
+		{"control characters", Request{TenantID: "live-co", RequestedBy: "eve\n2026 INFO forged"}, ErrInvalidRequest},
+		{"unknown tenant", Request{TenantID: "nobody"}, tenants.ErrTenantNotFound},
+		{"being onboarded", Request{TenantID: "busy-co"}, ErrConflict},
+		{"purge of an active tenant", Request{TenantID: "live-co", Action: ActionPurge}, ErrConflict},
+	} {
+		if _, err := e.out.Submit(e.ctx, c.r); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		}
+	}
+	if n := e.count(t, `SELECT count(*) FROM offboard_requests`); n != 0 {
+		t.Errorf("refused requests stored %d rows", n)
+	}
+	if got := e.status(t, "live-co"); got != tenants.TenantActive {
+		t.Errorf("refused purge changed the tenant to %s", got)
+	}
+}
+
+// A request stored while Redis was unreachable is enqueued by the
+// reconciler; a second pass adds nothing.
+func TestReconcileEnqueuesWhatNeverReachedRedis(t *testing.T) {
+	e := setup(t)
+	e.tenant(t, "acme", tenants.TenantActive)
+	dead := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
+	t.Cleanup(func() { _ = dead.Close() })
+	down, err := New(Config{DB: e.db, Queue: queue.NewClient(dead), Logger: cptest.DiscardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := down.Submit(e.ctx, Request{TenantID: "acme"})
+	if err != nil || acc.Status != StatusPending {
+		t.Fatalf("submit with Redis down: %+v, %v; want stored, pending", acc, err)
+	}
+	if n, err := e.out.Reconcile(e.ctx); err != nil || n != 1 {
+		t.Fatalf("reconcile: %d, %v; want 1", n, err)
+	}
+	rec, _ := e.out.Get(e.ctx, acc.RequestID)
+	if rec.Status != StatusEnqueued || rec.Attempts != 1 {
+		t.Errorf("request: %s after %d enqueues, want enqueued after 1", rec.Status, rec.Attempts)
+	}
+	if n, err := e.out.Reconcile(e.ctx); err != nil || n != 0 {
+		t.Errorf("second pass: %d, %v; want 0", n, err)
+	}
+}
+
+type answer struct {
+	Status int
+	Body   map[string]any
+}
+
+func (e *env) call(t *testing.T, method, path, body string, auth bool) answer {
+	t.Helper()
+	req, err := http.NewRequestWithContext(e.ctx, method, e.base+path, bytes.NewBufferString(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if auth {
+		req.Header.Set("Authorization", "Bearer "+testToken)
+	}
+	req.Header.Set(HeaderRequestedBy, "frank")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	a := answer{Status: resp.StatusCode}
+	_ = json.NewDecoder(resp.Body).Decode(&a.Body)
+	return a
+}
+
+func TestHTTPOffboardAndPurge(t *testing.T) {
+	e := setup(t)
+	e.tenant(t, "acme", tenants.TenantActive)
+	e.tenant(t, "globex", tenants.TenantActive)
+	if a := e.call(t, "POST", "/api/v1/tenants/acme/offboard", "", false); a.Status != http.StatusUnauthorized {
+		t.Errorf("without token: %d, want 401", a.Status)
+	}
+	if got := e.status(t, "acme"); got != tenants.TenantActive {
+		t.Fatalf("unauthenticated call changed the tenant to %s", got)
+	}
+	a := e.call(t, "POST", "/api/v1/tenants/acme/offboard", "", true)
+	if a.Status != http.StatusAccepted || a.Body["action"] != "archive" || a.Body["tenant_id"] != "acme" {
+		t.Fatalf("offboard: %d %v", a.Status, a.Body)
+	}
+	id := int64(a.Body["request_id"].(float64))
+	if a.Body["url"] != "/api/v1/offboardings/"+strconv.FormatInt(id, 10) {
+		t.Errorf("url %v", a.Body["url"])
+	}
+	if a := e.call(t, "POST", "/api/v1/tenants/acme/offboard", "", true); a.Status != http.StatusAccepted || a.Body["duplicate"] != true {
+		t.Errorf("repeat: %d %v, want 202 duplicate", a.Status, a.Body)
+	}
+	if a := e.call(t, "POST", "/api/v1/tenants/globex/offboard", `{"drop": true}`, true); a.Status != http.StatusAccepted || a.Body["action"] != "drop" {
+		t.Errorf("drop: %d %v", a.Status, a.Body)
+	}
+	got := e.call(t, "GET", "/api/v1/offboardings/"+strconv.FormatInt(id, 10), "", true)
+	if got.Status != http.StatusOK || got.Body["requested_by"] != "frank" || got.Body["status"] != "enqueued" {
+		t.Errorf("get: %d %v", got.Status, got.Body)
+	}
+	for _, c := range []struct {
+		method, path, body string
+		want               int
+	}{
+		{"POST", "/api/v1/tenants/nobody/offboard", "", http.StatusNotFound},
+		{"POST", "/api/v1/tenants/NOT_A_SLUG/offboard", "", http.StatusUnprocessableEntity},
+		{"POST", "/api/v1/tenants/acme/offboard", `{"dorp": true}`, http.StatusBadRequest},
+		{"POST", "/api/v1/tenants/acme/offboard", `[]`, http.StatusBadRequest},
+		{"POST", "/api/v1/tenants/acme/purge", "", http.StatusConflict}, // still offboarding... archive in flight
+		{"GET", "/api/v1/offboardings/0", "", http.StatusBadRequest},
+		{"GET", "/api/v1/offboardings/999", "", http.StatusNotFound},
+	} {
+		if a := e.call(t, c.method, c.path, c.body, true); a.Status != c.want {
+			t.Errorf("%s %s %s: %d %v, want %d", c.method, c.path, c.body, a.Status, a.Body, c.want)
+		}
+	}
+	e.finish(t, id, "acme")
+	if a := e.call(t, "POST", "/api/v1/tenants/acme/purge", "", true); a.Status != http.StatusAccepted || a.Body["action"] != "purge" {
+		t.Errorf("purge: %d %v", a.Status, a.Body)
+	}
+}

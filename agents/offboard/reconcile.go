@@ -1,0 +1,156 @@
+package offboard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/tenantfleet/tenantfleet/queue"
+)
+
+// ReconcileEntry names the reconciler's scheduler entry.
+const ReconcileEntry = "offboard-reconcile"
+
+// AlertOffboardFailed is the alert attribute of the ERROR log line written
+// when an offboarding or purge fails for good.
+const AlertOffboardFailed = "tenant_offboard_failed"
+
+// Reconcile re-enqueues every unfinished request (pending or enqueued)
+// untouched for ReconcileMinAge, because Redis may have lost its task, and
+// returns how many tasks it put back on the queue. A task still on the
+// queue (or retained after it ran) keeps its deterministic id, so the
+// enqueue collapses and is not counted: any number of reconcilers may run
+// at once. A request whose task is there but ended without recording an
+// outcome (archived: a worker killed, or a panic, on its last attempt) is
+// marked failed, so no request stays unfinished for good.
+func (o *Outbox) Reconcile(ctx context.Context) (int, error) {
+	minAge := o.cfg.ReconcileMinAge.Seconds()
+	var n int
+	var after int64
+	for {
+		recs, err := o.unfinished(ctx, minAge, after)
+		if err != nil {
+			return n, err
+		}
+		for _, rec := range recs {
+			after = rec.ID
+			requeued, err := o.reconcileOne(ctx, rec)
+			if err != nil {
+				return n, fmt.Errorf("offboard: reconcile request %d: %w", rec.ID, err)
+			}
+			if requeued {
+				n++
+			}
+		}
+		if len(recs) < o.cfg.ReconcileBatch {
+			return n, nil
+		}
+	}
+}
+
+// reconcileOne enqueues rec's task again and reports whether that put a
+// new task on the queue.
+func (o *Outbox) reconcileOne(ctx context.Context, rec Record) (bool, error) {
+	res, err := o.enqueueTask(ctx, rec)
+	if err != nil {
+		return false, err
+	}
+	if !res.Duplicate {
+		o.log.InfoContext(ctx, "offboarding re-enqueued", slog.Int64("request_id", rec.ID),
+			slog.String("tenant", rec.TenantID), slog.String("action", string(rec.Action)), slog.String("task_id", res.ID))
+		_, err := o.cfg.DB.Exec(ctx, markEnqueuedSQL, rec.ID)
+		return true, err
+	}
+	if ended, lastErr := o.endedWithoutOutcome(ctx, res); ended {
+		reason := "its task ended without an outcome after its last attempt"
+		if lastErr != "" {
+			reason += ": " + lastErr
+		}
+		o.log.ErrorContext(ctx, "tenant offboarding failed", slog.String("alert", AlertOffboardFailed),
+			slog.String("tenant", rec.TenantID), slog.Int64("request_id", rec.ID),
+			slog.String("action", string(rec.Action)), slog.String("reason", reason))
+		return false, MarkFailed(ctx, o.cfg.DB, rec.ID, reason)
+	}
+	if rec.Status == StatusPending {
+		_, err := o.cfg.DB.Exec(ctx, markSeenSQL, rec.ID)
+		return false, err
+	}
+	return false, nil
+}
+
+// endedWithoutOutcome reports whether the task res collided with is
+// archived or completed, which for an unfinished request means it will
+// never run again, and its last error.
+func (o *Outbox) endedWithoutOutcome(ctx context.Context, res queue.Enqueued) (bool, string) {
+	if o.inspector == nil {
+		return false, ""
+	}
+	info, err := o.inspector.GetTaskInfo(res.Queue, res.ID)
+	if err != nil {
+		if !errors.Is(err, asynq.ErrTaskNotFound) {
+			o.log.WarnContext(ctx, "offboard: inspect task", slog.String("task_id", res.ID), slog.Any("error", err))
+		}
+		return false, ""
+	}
+	switch info.State {
+	case asynq.TaskStateArchived, asynq.TaskStateCompleted:
+		return true, info.LastErr
+	}
+	return false, ""
+}
+
+func (o *Outbox) unfinished(ctx context.Context, minAgeSecs float64, after int64) ([]Record, error) {
+	rows, err := o.cfg.DB.Query(ctx, unfinishedSQL, minAgeSecs, after, o.cfg.ReconcileBatch)
+	if err != nil {
+		return nil, fmt.Errorf("offboard: list unfinished requests: %w", err)
+	}
+	defer rows.Close()
+	var recs []Record
+	for rows.Next() {
+		rec, err := scanRecord(rows)
+		if err != nil {
+			return nil, fmt.Errorf("offboard: list unfinished requests: %w", err)
+		}
+		recs = append(recs, rec)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("offboard: list unfinished requests: %w", err)
+	}
+	return recs, nil
+}
+
+// RegisterSchedule adds the reconciler to s: an offboard:reconcile task
+// every ReconcileEvery, enqueued once per slot however many schedulers run.
+// A worker runs it through the handler registered by RegisterHandlers.
+func (o *Outbox) RegisterSchedule(s *queue.Scheduler) error {
+	spec := "@every " + o.cfg.ReconcileEvery.String()
+	err := s.Enqueue(spec, ReconcileEntry, func(time.Time) (*asynq.Task, []asynq.Option, error) {
+		return asynq.NewTask(queue.TypeOffboardReconcile, nil), []asynq.Option{
+			asynq.Queue(queue.QueueCritical),
+			asynq.MaxRetry(0),
+			asynq.Timeout(o.cfg.ReconcileEvery),
+		}, nil
+	})
+	if err != nil {
+		return fmt.Errorf("offboard: schedule reconciler: %w", err)
+	}
+	return nil
+}
+
+// RegisterHandlers registers the offboard:reconcile handler on w.
+func (o *Outbox) RegisterHandlers(w *queue.Worker) {
+	w.HandleFunc(queue.TypeOffboardReconcile, o.processReconcile)
+}
+
+// processReconcile runs one reconciler pass as a task.
+func (o *Outbox) processReconcile(ctx context.Context, _ *asynq.Task) error {
+	n, err := o.Reconcile(ctx)
+	if n > 0 {
+		queue.Logger(ctx).InfoContext(ctx, "offboardings reconciled", slog.Int("re_enqueued", n))
+	}
+	return err
+}

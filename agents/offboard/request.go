@@ -1,0 +1,173 @@
+package offboard
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/tenantfleet/tenantfleet/queue"
+	"github.com/tenantfleet/tenantfleet/tenants"
+)
+
+// Action is what a request does to the tenant's data.
+type Action string
+
+// The actions of offboard_requests.
+const (
+	// ActionArchive revokes access and renames the tenant's schema aside
+	// (restorable by a re-onboarding).
+	ActionArchive Action = "archive"
+	// ActionDrop revokes access and drops the tenant's schema, every
+	// archive of it and its role (a dedicated tenant's instance too).
+	ActionDrop Action = "drop"
+	// ActionPurge does what ActionDrop does, for a tenant already
+	// offboarded: its archives and role go, its audit history stays.
+	ActionPurge Action = "purge"
+)
+
+// Valid reports whether a is a known action.
+func (a Action) Valid() bool { return a == ActionArchive || a == ActionDrop || a == ActionPurge }
+
+// Destroys reports whether a deletes the tenant's data (drop, purge).
+func (a Action) Destroys() bool { return a == ActionDrop || a == ActionPurge }
+
+// TaskType is the task type that carries out a.
+func (a Action) TaskType() string {
+	if a == ActionPurge {
+		return queue.TypeTenantPurge
+	}
+	return queue.TypeTenantOffboard
+}
+
+// AuditAction is the audit log action of requests with action a.
+func (a Action) AuditAction() string {
+	if a == ActionPurge {
+		return AuditPurge
+	}
+	return AuditOffboard
+}
+
+// Audit log actions.
+const (
+	// AuditOffboard is the audit action of offboardings (archive, drop).
+	AuditOffboard = "tenant.offboard"
+	// AuditPurge is the audit action of purges.
+	AuditPurge = "tenant.purge"
+)
+
+// Status is where a stored request stands.
+type Status string
+
+// The statuses of offboard_requests.
+const (
+	// StatusPending: stored, its task not (known to be) enqueued yet.
+	StatusPending Status = "pending"
+	// StatusEnqueued: its task went to the queue.
+	StatusEnqueued Status = "enqueued"
+	// StatusDone: the provisioning agent finished it.
+	StatusDone Status = "done"
+	// StatusFailed: it failed for good; Record.Error says why. A new
+	// request for the tenant tries again.
+	StatusFailed Status = "failed"
+)
+
+// Finished reports whether s is final (done or failed).
+func (s Status) Finished() bool { return s == StatusDone || s == StatusFailed }
+
+// MaxRequestedByLen bounds Request.RequestedBy, in characters.
+const MaxRequestedByLen = 200
+
+// Request asks for one tenant to be offboarded or purged.
+type Request struct {
+	// TenantID is the tenant; a slug checked by tenants.ValidateID.
+	// Required.
+	TenantID string
+	// Action is what to do. Default ActionArchive.
+	Action Action
+	// RequestedBy names who asked, for the audit log. Default "unknown".
+	RequestedBy string
+}
+
+// Errors of the package.
+var (
+	// ErrInvalidRequest marks a request rejected before any SQL ran.
+	ErrInvalidRequest = errors.New("offboard: invalid request")
+	// ErrConflict marks a request the tenant's state does not allow (it is
+	// being onboarded, already offboarded, another action is in flight).
+	ErrConflict = errors.New("offboard: conflict")
+	// ErrNotFound marks a request id that is not stored.
+	ErrNotFound = errors.New("offboard: request not found")
+	// ErrNoArchive means a tenant has no archived schema to restore.
+	ErrNoArchive = errors.New("offboard: no archived schema to restore")
+)
+
+// normalize fills r's defaults and validates it; it runs before any SQL.
+func (r Request) normalize() (Request, error) {
+	if err := tenants.ValidateID(r.TenantID); err != nil {
+		return r, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+	}
+	if r.Action == "" {
+		r.Action = ActionArchive
+	}
+	if !r.Action.Valid() {
+		return r, fmt.Errorf("%w: action must be archive, drop or purge, got %.40q", ErrInvalidRequest, string(r.Action))
+	}
+	r.RequestedBy = strings.TrimSpace(r.RequestedBy)
+	if r.RequestedBy == "" {
+		r.RequestedBy = "unknown"
+	}
+	if !utf8.ValidString(r.RequestedBy) || strings.ContainsFunc(r.RequestedBy, unicode.IsControl) ||
+		utf8.RuneCountInString(r.RequestedBy) > MaxRequestedByLen {
+		return r, fmt.Errorf("%w: requested_by must be valid UTF-8 without control characters, at most %d characters",
+			ErrInvalidRequest, MaxRequestedByLen)
+	}
+	return r, nil
+}
+
+// Record is a stored request, a row of offboard_requests.
+type Record struct {
+	ID          int64  `json:"request_id"`
+	TenantID    string `json:"tenant_id"`
+	Action      Action `json:"action"`
+	RequestedBy string `json:"requested_by"`
+	Status      Status `json:"status"`
+	// Error is the failure reason of a failed request.
+	Error string `json:"error,omitempty"`
+	// Attempts counts the enqueues that put a new task on the queue.
+	Attempts   int        `json:"attempts"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+}
+
+// TaskID is the deterministic id of the request's task.
+func (r Record) TaskID() string { return TaskID(r.ID) }
+
+// TaskID is the deterministic task id of offboarding request id, so
+// re-enqueues (reconciler, retried calls) collapse into one task.
+func TaskID(id int64) string { return fmt.Sprintf("offboard:%d", id) }
+
+// Accepted is the answer to a stored request.
+type Accepted struct {
+	// RequestID is the stored request's id.
+	RequestID int64 `json:"request_id"`
+	// TenantID is the tenant.
+	TenantID string `json:"tenant_id"`
+	// Action is the stored request's action.
+	Action Action `json:"action"`
+	// TaskID is its task id.
+	TaskID string `json:"task_id"`
+	// Status is the request's status after this call.
+	Status Status `json:"status"`
+	// Duplicate is true when the request repeated one already stored (in
+	// flight, or the one that offboarded the tenant); nothing new was
+	// stored.
+	Duplicate bool `json:"duplicate"`
+}
+
+func acceptedOf(r Record, duplicate bool) Accepted {
+	return Accepted{RequestID: r.ID, TenantID: r.TenantID, Action: r.Action, TaskID: r.TaskID(), Status: r.Status, Duplicate: duplicate}
+}

@@ -1,0 +1,181 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenantfleet/tenantfleet/agents/audit"
+	"github.com/tenantfleet/tenantfleet/agents/intake"
+	"github.com/tenantfleet/tenantfleet/agents/offboard"
+	"github.com/tenantfleet/tenantfleet/queue"
+	"github.com/tenantfleet/tenantfleet/tenants"
+)
+
+// ActionRestore is the audit action of a re-onboarding that brought an
+// archived schema back.
+const ActionRestore = "tenant.restore"
+
+// reclaim takes an offboarded tenant back for a re-onboarding (claim's
+// step for a tenant id held by an offboarded tenant), in one transaction
+// with the tenant's row locked: status provisioning, the request's name and
+// tier, and a placement to start from. A fresh re-onboarding starts
+// unplaced (placement picks an instance as for a new tenant; a dedicated
+// instance deleted by a drop is created anew); a restoring one (the
+// request's Restore) claims the tenant's newest archive and is placed on
+// the archive's instance, which must be ready and of the requested tier.
+// When the tenant is no longer offboarded (a concurrent reclaim), it is
+// returned as it is.
+func (a *Agent) reclaim(ctx context.Context, rec intake.Record) (tenants.Tenant, error) {
+	err := pgx.BeginFunc(ctx, a.cfg.DB, func(tx pgx.Tx) error {
+		var status tenants.TenantStatus
+		if err := tx.QueryRow(ctx, `SELECT status FROM tenants WHERE id = $1 FOR UPDATE`, rec.TenantID).Scan(&status); err != nil {
+			return fmt.Errorf("provision: lock tenant %s: %w", rec.TenantID, err)
+		}
+		if status != tenants.TenantOffboarded {
+			return nil
+		}
+		var (
+			instanceID *string
+			database   string
+		)
+		switch {
+		case rec.Restore:
+			arch, err := a.restorableArchive(ctx, tx, rec, true)
+			if err != nil {
+				return err
+			}
+			instanceID, database = &arch.InstanceID, arch.Database
+		case rec.Tier == tenants.Dedicated:
+			// The tenant's own instance, if a drop deleted it, is created
+			// again by the placement (which inserts the row anew).
+			if _, err := tx.Exec(ctx, `UPDATE tenants SET instance_id = NULL WHERE id = $1`, rec.TenantID); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `DELETE FROM instances WHERE id = $1 AND tier = 'dedicated' AND status = 'deleted'`, rec.TenantID); err != nil {
+				return fmt.Errorf("provision: forget deleted instance of %s: %w", rec.TenantID, err)
+			}
+		}
+		_, err := tx.Exec(ctx, `UPDATE tenants SET status = 'provisioning', status_reason = '', name = $2, tier = $3,
+			instance_id = $4, database_name = $5, route_version = route_version + 1, updated_at = now()
+			WHERE id = $1`, rec.TenantID, rec.Name, rec.Tier, instanceID, database)
+		if err != nil {
+			return fmt.Errorf("provision: reclaim tenant %s: %w", rec.TenantID, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return tenants.Tenant{}, err
+	}
+	queue.Logger(ctx).InfoContext(ctx, "offboarded tenant onboarded again", slog.String("tenant", rec.TenantID),
+		slog.Bool("restore", rec.Restore), slog.Int64("request_id", rec.ID))
+	return a.cfg.Catalog.GetTenant(ctx, rec.TenantID)
+}
+
+// claimRestore checks, for a restoring request whose tenant was not
+// offboarded at claim (a retry, or a failed re-onboarding resumed), that
+// it has an archive to restore on the instance it is placed on, and places
+// it there when it is not placed.
+func (a *Agent) claimRestore(ctx context.Context, tenant tenants.Tenant, rec intake.Record) error {
+	// An active tenant restores nothing new: only a retry of the request
+	// that claimed an archive goes on.
+	claimNew := tenant.Status != tenants.TenantActive
+	if tenant.Tier != rec.Tier {
+		return fmt.Errorf("%w: tenant %s exists with tier %s, request asks for %s", ErrPermanent, tenant.ID, tenant.Tier, rec.Tier)
+	}
+	arch, err := a.restorableArchive(ctx, a.cfg.DB, rec, claimNew)
+	if err != nil {
+		return err
+	}
+	switch tenant.InstanceID {
+	case arch.InstanceID:
+		return nil
+	case "":
+		_, err := a.cfg.Catalog.SetTenantPlacement(ctx, tenant.ID, tenants.Placement{InstanceID: arch.InstanceID, Database: arch.Database})
+		return err
+	}
+	return fmt.Errorf("%w: tenant %s is placed on %s, its archive %s lives on %s", ErrPermanent,
+		tenant.ID, tenant.InstanceID, arch.Schema, arch.InstanceID)
+}
+
+// restorableArchive returns the archive rec restores (claiming the newest
+// when claimNew), checked against the instance it lives on.
+func (a *Agent) restorableArchive(ctx context.Context, db tenants.CatalogDB, rec intake.Record, claimNew bool) (offboard.Archive, error) {
+	arch, err := offboard.ClaimForRestore(ctx, db, rec.TenantID, rec.ID, claimNew)
+	if errors.Is(err, offboard.ErrNoArchive) {
+		return offboard.Archive{}, fmt.Errorf("%w: %w; onboard it without restore for a fresh schema", ErrPermanent, err)
+	}
+	if err != nil {
+		return offboard.Archive{}, err
+	}
+	inst, err := tenants.NewCatalog(db).GetInstance(ctx, arch.InstanceID)
+	if err != nil {
+		return offboard.Archive{}, err
+	}
+	if inst.Status != tenants.InstanceReady {
+		return offboard.Archive{}, fmt.Errorf("%w: archive %s lives on instance %s, which is %s", ErrPermanent, arch.Schema, inst.ID, inst.Status)
+	}
+	if inst.Tier != rec.Tier {
+		return offboard.Archive{}, fmt.Errorf("%w: archive %s lives on a %s instance; onboard the tenant with tier %s to restore it",
+			ErrPermanent, arch.Schema, inst.Tier, inst.Tier)
+	}
+	return arch, nil
+}
+
+// restoreSchema renames the archive rec restores back to the tenant's
+// schema (admin DDL: a rename runs no tenant code), in the ensure step
+// before the role and grants are ensured, and records the restore with an
+// audit entry once. It is a no-op for a request that restores nothing, and
+// for a retry after the rename.
+func (a *Agent) restoreSchema(ctx context.Context, admin *pgxpool.Pool, rec intake.Record, names tenants.Names) error {
+	if !rec.Restore {
+		return nil
+	}
+	arch, err := offboard.ClaimForRestore(ctx, a.cfg.DB, rec.TenantID, rec.ID, false)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrPermanent, err)
+	}
+	if arch.RestoredAt != nil {
+		return nil
+	}
+	live, err := schemaExists(ctx, admin, names.Schema)
+	if err != nil {
+		return err
+	}
+	archived, err := schemaExists(ctx, admin, arch.Schema)
+	if err != nil {
+		return err
+	}
+	switch {
+	case archived && live:
+		return fmt.Errorf("%w: tenant %s has a live schema %s and the archive %s to restore; offboard it first",
+			ErrPermanent, rec.TenantID, names.Schema, arch.Schema)
+	case archived:
+		if _, err := admin.Exec(ctx, "ALTER SCHEMA "+pgx.Identifier{arch.Schema}.Sanitize()+" RENAME TO "+
+			pgx.Identifier{names.Schema}.Sanitize()); err != nil {
+			return fmt.Errorf("provision: restore schema %s: %w", arch.Schema, err)
+		}
+	case !live:
+		return fmt.Errorf("%w: archive %s of tenant %s is gone", ErrPermanent, arch.Schema, rec.TenantID)
+	}
+	// Renamed now or by an attempt that crashed before recording it.
+	err = pgx.BeginFunc(ctx, a.cfg.DB, func(tx pgx.Tx) error {
+		if err := offboard.MarkRestored(ctx, tx, arch.ID); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, audit.Entry{
+			Actor: rec.RequestedBy, Action: ActionRestore, TenantID: rec.TenantID, Ticket: rec.TicketKey,
+			Outcome: audit.OutcomeDone,
+			Details: map[string]any{"request_id": rec.ID, "archive": arch.Schema, "instance_id": arch.InstanceID},
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("provision: record restore of %s: %w", rec.TenantID, err)
+	}
+	queue.Logger(ctx).InfoContext(ctx, "tenant schema restored", slog.String("tenant", rec.TenantID), slog.String("archive", arch.Schema))
+	return nil
+}
