@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5"
@@ -192,34 +191,16 @@ func (in *Intake) unfinished(ctx context.Context, minAgeSecs float64, after int6
 	return recs, nil
 }
 
+// reconcilePass is the reconciler as a periodic task.
+func (in *Intake) reconcilePass() queue.Pass {
+	return queue.Pass{Entry: ReconcileEntry, Type: queue.TypeOutboxReconcile, Queue: queue.QueueCritical,
+		Every: in.cfg.ReconcileEvery, Run: in.Reconcile, Did: "outbox reconciled"}
+}
+
 // RegisterSchedule adds the reconciler to s: an outbox:reconcile task every
 // ReconcileEvery, enqueued once per slot however many schedulers run. A
 // worker runs it through the handler registered by RegisterHandlers.
-func (in *Intake) RegisterSchedule(s *queue.Scheduler) error {
-	spec := "@every " + in.cfg.ReconcileEvery.String()
-	err := s.Enqueue(spec, ReconcileEntry, func(time.Time) (*asynq.Task, []asynq.Option, error) {
-		return asynq.NewTask(queue.TypeOutboxReconcile, nil), []asynq.Option{
-			asynq.Queue(queue.QueueCritical),
-			asynq.MaxRetry(0),
-			asynq.Timeout(in.cfg.ReconcileEvery),
-		}, nil
-	})
-	if err != nil {
-		return fmt.Errorf("intake: schedule reconciler: %w", err)
-	}
-	return nil
-}
+func (in *Intake) RegisterSchedule(s *queue.Scheduler) error { return in.reconcilePass().Schedule(s) }
 
 // RegisterHandlers registers the outbox:reconcile handler on w.
-func (in *Intake) RegisterHandlers(w *queue.Worker) {
-	w.HandleFunc(queue.TypeOutboxReconcile, in.processReconcile)
-}
-
-// processReconcile runs one reconciler pass as a task.
-func (in *Intake) processReconcile(ctx context.Context, _ *asynq.Task) error {
-	n, err := in.Reconcile(ctx)
-	if n > 0 {
-		queue.Logger(ctx).InfoContext(ctx, "outbox reconciled", slog.Int("re_enqueued", n))
-	}
-	return err
-}
+func (in *Intake) RegisterHandlers(w *queue.Worker) { in.reconcilePass().Register(w) }

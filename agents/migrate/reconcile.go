@@ -181,30 +181,14 @@ func (r *Runner) revive(ctx context.Context, runID int64, t settledTenant, head,
 	return true, nil
 }
 
+// reconcilePass is the reconciler as a periodic task.
+func (r *Runner) reconcilePass() queue.Pass {
+	return queue.Pass{Entry: ReconcileEntry, Type: TypeReconcile, Queue: r.cfg.ReconcileQueue,
+		Every: r.cfg.ReconcileEvery, Run: r.Reconcile, Did: "migration runs reconciled"}
+}
+
 // RegisterSchedule adds the reconciler to s: a migrate:reconcile task
 // every ReconcileEvery on ReconcileQueue, enqueued once per slot however
 // many schedulers run. A worker runs it through the handler Register
 // mounts.
-func (r *Runner) RegisterSchedule(s *queue.Scheduler) error {
-	spec := "@every " + r.cfg.ReconcileEvery.String()
-	err := s.Enqueue(spec, ReconcileEntry, func(time.Time) (*asynq.Task, []asynq.Option, error) {
-		return asynq.NewTask(TypeReconcile, nil), []asynq.Option{
-			asynq.Queue(r.cfg.ReconcileQueue),
-			asynq.MaxRetry(0),
-			asynq.Timeout(r.cfg.ReconcileEvery),
-		}, nil
-	})
-	if err != nil {
-		return fmt.Errorf("migrate: schedule reconciler: %w", err)
-	}
-	return nil
-}
-
-// processReconcile runs one reconciler pass as a task.
-func (r *Runner) processReconcile(ctx context.Context, _ *asynq.Task) error {
-	n, err := r.Reconcile(ctx)
-	if n > 0 {
-		queue.Logger(ctx).InfoContext(ctx, "migration runs reconciled", slog.Int("re_enqueued", n))
-	}
-	return err
-}
+func (r *Runner) RegisterSchedule(s *queue.Scheduler) error { return r.reconcilePass().Schedule(s) }

@@ -60,7 +60,7 @@ func New(cfg Config) (*Runner, error) {
 // Register mounts the migrate:tenant and migrate:reconcile handlers on w.
 func (r *Runner) Register(w *queue.Worker) {
 	w.HandleFunc(queue.TypeMigrateTenant, r.handle)
-	w.HandleFunc(TypeReconcile, r.processReconcile)
+	r.reconcilePass().Register(w)
 }
 
 // instance returns the instance's catalog row, cached for a while.

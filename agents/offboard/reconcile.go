@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/hibiken/asynq"
 
@@ -123,34 +122,16 @@ func (o *Outbox) unfinished(ctx context.Context, minAgeSecs float64, after int64
 	return recs, nil
 }
 
+// reconcilePass is the reconciler as a periodic task.
+func (o *Outbox) reconcilePass() queue.Pass {
+	return queue.Pass{Entry: ReconcileEntry, Type: queue.TypeOffboardReconcile, Queue: queue.QueueCritical,
+		Every: o.cfg.ReconcileEvery, Run: o.Reconcile, Did: "offboardings reconciled"}
+}
+
 // RegisterSchedule adds the reconciler to s: an offboard:reconcile task
 // every ReconcileEvery, enqueued once per slot however many schedulers run.
 // A worker runs it through the handler registered by RegisterHandlers.
-func (o *Outbox) RegisterSchedule(s *queue.Scheduler) error {
-	spec := "@every " + o.cfg.ReconcileEvery.String()
-	err := s.Enqueue(spec, ReconcileEntry, func(time.Time) (*asynq.Task, []asynq.Option, error) {
-		return asynq.NewTask(queue.TypeOffboardReconcile, nil), []asynq.Option{
-			asynq.Queue(queue.QueueCritical),
-			asynq.MaxRetry(0),
-			asynq.Timeout(o.cfg.ReconcileEvery),
-		}, nil
-	})
-	if err != nil {
-		return fmt.Errorf("offboard: schedule reconciler: %w", err)
-	}
-	return nil
-}
+func (o *Outbox) RegisterSchedule(s *queue.Scheduler) error { return o.reconcilePass().Schedule(s) }
 
 // RegisterHandlers registers the offboard:reconcile handler on w.
-func (o *Outbox) RegisterHandlers(w *queue.Worker) {
-	w.HandleFunc(queue.TypeOffboardReconcile, o.processReconcile)
-}
-
-// processReconcile runs one reconciler pass as a task.
-func (o *Outbox) processReconcile(ctx context.Context, _ *asynq.Task) error {
-	n, err := o.Reconcile(ctx)
-	if n > 0 {
-		queue.Logger(ctx).InfoContext(ctx, "offboardings reconciled", slog.Int("re_enqueued", n))
-	}
-	return err
-}
+func (o *Outbox) RegisterHandlers(w *queue.Worker) { o.reconcilePass().Register(w) }
