@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/hibiken/asynq"
 )
@@ -24,6 +27,11 @@ type TaskInfo struct {
 	Retried, MaxRetry int
 	// LastErr is the error of the last failed run, "" if none.
 	LastErr string
+	// Orphaned marks an active task whose lease expired: its worker died
+	// (or lost Redis) and no one is running it. Asynq's recoverer hands it
+	// back a minute or two later; a reconciler may hand its work to a new
+	// task at once, if the work is guarded against running twice.
+	Orphaned bool
 }
 
 // Lookup reads task id on queue name. A task Redis does not hold gives an
@@ -45,5 +53,16 @@ func (c *Client) Lookup(ctx context.Context, queue, id string) (TaskInfo, error)
 	case err != nil:
 		return TaskInfo{}, fmt.Errorf("queue: look up task %s: %w", id, err)
 	}
-	return TaskInfo{ID: info.ID, State: info.State, Retried: info.Retried, MaxRetry: info.MaxRetry, LastErr: info.LastErr}, nil
+	ti := TaskInfo{ID: info.ID, State: info.State, Retried: info.Retried, MaxRetry: info.MaxRetry, LastErr: info.LastErr}
+	if info.State == asynq.TaskStateActive {
+		// Asynq's inspector tells orphans only when listing every active
+		// task; one task's lease is one score in the queue's lease set
+		// (asynq's layout: the deadline in Unix seconds).
+		deadline, err := c.rdb.ZScore(ctx, "asynq:{"+queue+"}:lease", id).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return TaskInfo{}, fmt.Errorf("queue: look up task %s lease: %w", id, err)
+		}
+		ti.Orphaned = err == nil && deadline < float64(time.Now().Unix())
+	}
+	return ti, nil
 }

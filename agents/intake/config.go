@@ -52,7 +52,7 @@ type Config struct {
 	// Default 500.
 	ReconcileBatch int
 	// ReconcileEvery is the period of the reconciler entry registered by
-	// RegisterSchedule. Default 30s.
+	// RegisterSchedule. Default 10s.
 	ReconcileEvery time.Duration
 	// WaitPoll is how often Wait reads a request's status. Default 500ms.
 	WaitPoll time.Duration
@@ -71,7 +71,7 @@ const (
 	DefaultMaxRetry        = 8
 	DefaultReconcileMinAge = 10 * time.Second
 	DefaultReconcileBatch  = 500
-	DefaultReconcileEvery  = 30 * time.Second
+	DefaultReconcileEvery  = 10 * time.Second
 	DefaultWaitPoll        = 500 * time.Millisecond
 )
 

@@ -49,7 +49,7 @@ func TestConfigDefaults(t *testing.T) {
 	t.Parallel()
 	c := Config{MaxRetry: -1, ReconcileMinAge: -1}.withDefaults()
 	if c.MaxBodyBytes != 1<<20 || c.ReplayWindow.Minutes() != 5 || c.MaxRetry != 0 || c.ReconcileMinAge != 0 ||
-		c.ReconcileEvery.Seconds() != 30 || c.Jira.TenantLabelPrefix != "tenant:" || c.Jira.DefaultTier != "shared" ||
+		c.ReconcileEvery.Seconds() != 10 || c.Jira.TenantLabelPrefix != "tenant:" || c.Jira.DefaultTier != "shared" ||
 		len(c.Jira.Events) != 2 {
 		t.Errorf("defaults: got %+v", c)
 	}

@@ -91,8 +91,8 @@ func (in *Intake) reconcile(ctx context.Context, rec Record) (bool, error) {
 	if err != nil {
 		return false, &queueError{fmt.Errorf("intake: reconcile request %d: %w", rec.ID, err)}
 	}
-	switch task.State {
-	case asynq.TaskStateArchived:
+	switch {
+	case task.State == asynq.TaskStateArchived:
 		reason := fmt.Sprintf("onboarding task %s archived after %d failed runs: %s",
 			task.ID, task.Retried, cmp.Or(task.LastErr, "no error recorded"))
 		log.WarnContext(ctx, "onboarding task archived without finishing its request; failing it",
@@ -101,13 +101,19 @@ func (in *Intake) reconcile(ctx context.Context, rec Record) (bool, error) {
 			return false, fmt.Errorf("intake: fail abandoned request %d: %w", rec.ID, err)
 		}
 		return false, nil
-	case asynq.TaskStateCompleted:
+	case task.State == asynq.TaskStateCompleted || task.Orphaned:
+		// Completed without finishing the request, or orphaned by a dead
+		// worker (Asynq would hand it back only a minute or two later):
+		// the next attempt takes over. The tenant's lease keeps the two
+		// from running at once, and the old task, when Asynq runs it
+		// again, is no longer the request's and finds it done or busy.
 		next, ok, err := in.nextAttempt(ctx, rec)
 		if err != nil || !ok {
 			return false, err // !ok: another reconciler moved it, or it finished
 		}
-		log.WarnContext(ctx, "onboarding task completed without finishing its request; enqueued a new attempt",
-			slog.String("lost_task_id", task.ID), slog.String("task_id", next.TaskID()))
+		log.WarnContext(ctx, "onboarding task ended or orphaned without finishing its request; enqueued a new attempt",
+			slog.String("lost_task_id", task.ID), slog.String("state", task.State.String()),
+			slog.Bool("orphaned", task.Orphaned), slog.String("task_id", next.TaskID()))
 		if _, err := in.enqueueTask(ctx, next); err != nil {
 			// Stored as the current attempt: the next pass enqueues it.
 			return false, &queueError{fmt.Errorf("intake: reconcile request %d: %w", rec.ID, err)}

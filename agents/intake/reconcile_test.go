@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/queue"
@@ -315,5 +316,64 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// A task whose worker died stays active in Redis until Asynq's recoverer
+// finds it, a minute or two later. The reconciler sees it orphaned (its
+// lease expired) and hands the request to its next attempt at once; a
+// task still held by a live worker is left alone.
+func TestReconcileHandsOrphanedTaskToNextAttempt(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ctx := t.Context()
+	acc, err := e.in.Submit(ctx, Request{TenantID: "orphan-co"})
+	if err != nil {
+		t.Fatalf("Submit: %v", err)
+	}
+	release := make(chan struct{})
+	w, err := queue.NewWorker(queue.WorkerConfig{Redis: e.rdb, Logger: cptest.DiscardLogger(), Queues: map[string]int{queue.QueueCritical: 1}})
+	if err != nil {
+		t.Fatalf("NewWorker: %v", err)
+	}
+	w.HandleFunc(queue.TypeTenantOnboard, func(ctx context.Context, _ *asynq.Task) error {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil
+	})
+	if err := w.Start(ctx); err != nil {
+		t.Fatalf("worker start: %v", err)
+	}
+	t.Cleanup(func() { close(release); w.Stop() })
+	qc := queue.NewClient(e.rdb)
+	t.Cleanup(func() { _ = qc.Close() })
+	waitUntil(t, "task active", func() bool {
+		info, err := qc.Lookup(ctx, queue.QueueCritical, acc.TaskID)
+		return err == nil && info.State == asynq.TaskStateActive
+	})
+	if n, err := e.in.Reconcile(ctx); err != nil || n != 0 {
+		t.Fatalf("Reconcile while a live worker holds the task: got %d, %v; want 0", n, err)
+	}
+	// The worker "dies": its lease on the task runs out (what a SIGKILL
+	// leaves in Redis, without waiting the 30 s).
+	if err := e.rdb.ZAdd(ctx, "asynq:{"+queue.QueueCritical+"}:lease",
+		redis.Z{Score: float64(time.Now().Add(-time.Minute).Unix()), Member: acc.TaskID}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := qc.Lookup(ctx, queue.QueueCritical, acc.TaskID); err != nil || !info.Orphaned {
+		t.Fatalf("Lookup after the lease ran out: %+v, %v; want orphaned", info, err)
+	}
+	if n, err := e.in.Reconcile(ctx); err != nil || n != 1 {
+		t.Fatalf("Reconcile with an orphaned task: got %d, %v; want 1", n, err)
+	}
+	rec, _ := e.in.Get(ctx, acc.RequestID)
+	want := OnboardTaskID(acc.RequestID, 2)
+	if rec.TaskAttempt != 2 || rec.TaskID() != want {
+		t.Fatalf("request: got attempt %d task %s, want attempt 2 task %s", rec.TaskAttempt, rec.TaskID(), want)
+	}
+	if _, err := qc.Lookup(ctx, queue.QueueCritical, want); err != nil {
+		t.Fatalf("next attempt %s not on the queue: %v", want, err)
 	}
 }

@@ -47,7 +47,7 @@ type Config struct {
 	// Default 500.
 	ReconcileBatch int
 	// ReconcileEvery is the period of the reconciler entry registered by
-	// RegisterSchedule. Default 30s; at least 1s.
+	// RegisterSchedule. Default 10s; at least 1s.
 	ReconcileEvery time.Duration
 	// WaitPoll is how often Wait reads a request. Default 250ms.
 	WaitPoll time.Duration
@@ -60,7 +60,7 @@ const (
 	DefaultMaxRetry        = 10
 	DefaultReconcileMinAge = 10 * time.Second
 	DefaultReconcileBatch  = 500
-	DefaultReconcileEvery  = 30 * time.Second
+	DefaultReconcileEvery  = 10 * time.Second
 	DefaultWaitPoll        = 250 * time.Millisecond
 )
 

@@ -113,6 +113,11 @@ func (o *Outbox) enqueue(ctx context.Context, rec Record) (Status, error) {
 }
 
 func (o *Outbox) enqueueTask(ctx context.Context, rec Record) (queue.Enqueued, error) {
+	return o.enqueueTaskAs(ctx, rec, rec.TaskID())
+}
+
+// enqueueTaskAs enqueues rec's task under task id id.
+func (o *Outbox) enqueueTaskAs(ctx context.Context, rec Record, id string) (queue.Enqueued, error) {
 	task, err := queue.NewTask(rec.Action.TaskType(), queue.OffboardPayload{
 		RequestID: rec.ID, TenantID: rec.TenantID, Drop: rec.Action.Destroys(), RequestedBy: rec.RequestedBy,
 	})
@@ -120,7 +125,7 @@ func (o *Outbox) enqueueTask(ctx context.Context, rec Record) (queue.Enqueued, e
 		return queue.Enqueued{}, err
 	}
 	return o.cfg.Queue.Enqueue(ctx, task,
-		asynq.TaskID(rec.TaskID()),
+		asynq.TaskID(id),
 		asynq.Queue(queue.QueueCritical),
 		asynq.MaxRetry(o.cfg.MaxRetry),
 		asynq.Retention(queue.DefaultRetention))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 
 	"github.com/hibiken/asynq"
 
@@ -64,6 +65,26 @@ func (o *Outbox) reconcileOne(ctx context.Context, rec Record) (bool, error) {
 		_, err := o.cfg.DB.Exec(ctx, markEnqueuedSQL, rec.ID)
 		return true, err
 	}
+	if task, err := o.cfg.Queue.Lookup(ctx, res.Queue, res.ID); err == nil && task.Orphaned {
+		// Its worker died: Asynq would hand the task back only a minute
+		// or two later. A rescue task does the (idempotent) work now; its
+		// id follows the request's enqueue count, so racing reconcilers
+		// enqueue one, and the orphan, when Asynq runs it again, finds
+		// the request finished.
+		if prev, err := o.cfg.Queue.Lookup(ctx, res.Queue, rescueID(rec, rec.Attempts-1)); err == nil &&
+			prev.State != asynq.TaskStateCompleted && prev.State != asynq.TaskStateArchived && !prev.Orphaned {
+			return false, nil // the last rescue is still on its way
+		}
+		rescue, err := o.enqueueTaskAs(ctx, rec, rescueID(rec, rec.Attempts))
+		if err != nil || rescue.Duplicate {
+			return false, err
+		}
+		o.log.WarnContext(ctx, "offboarding task orphaned by a dead worker; enqueued a rescue",
+			slog.Int64("request_id", rec.ID), slog.String("tenant", rec.TenantID),
+			slog.String("orphan_task_id", res.ID), slog.String("task_id", rescue.ID))
+		_, err = o.cfg.DB.Exec(ctx, markEnqueuedSQL, rec.ID)
+		return true, err
+	}
 	if ended, lastErr := o.endedWithoutOutcome(ctx, res); ended {
 		reason := "its task ended without an outcome after its last attempt"
 		if lastErr != "" {
@@ -80,6 +101,9 @@ func (o *Outbox) reconcileOne(ctx context.Context, rec Record) (bool, error) {
 	}
 	return false, nil
 }
+
+// rescueID is the task id of the rescue of rec's n-th enqueue.
+func rescueID(rec Record, n int) string { return rec.TaskID() + ":rescue:" + strconv.Itoa(n) }
 
 // endedWithoutOutcome reports whether the task res collided with is
 // archived or completed, which for an unfinished request means it will

@@ -92,7 +92,7 @@ func TestWiredFleetFinishesOffboardingAfterRedisWipe(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer admin.Close(ctx)
-	// The reconciler runs every 30 s and takes requests untouched for 10 s.
+	// The reconciler runs every 10 s and takes requests untouched for 10 s.
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		var member bool
