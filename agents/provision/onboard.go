@@ -332,7 +332,12 @@ func (a *Agent) claim(ctx context.Context, rec intake.Record) (tenants.Tenant, e
 		case tenant.Status == tenants.TenantOffboarding:
 			return tenants.Tenant{}, fmt.Errorf("%w: tenant %s is being offboarded; onboard it again once that ends", ErrPermanent, tenant.ID)
 		case tenant.Status == tenants.TenantOffboarded:
-			// Re-onboarding: fresh, or restoring its archived schema.
+			// Re-onboarding: fresh, or restoring its archived schema; but
+			// never by a request older than the offboarding (a copy of the
+			// onboarding that was still in flight when it was asked for).
+			if err := a.checkNewerThanOffboarding(ctx, rec); err != nil {
+				return tenants.Tenant{}, err
+			}
 			if tenant, err = a.reclaim(ctx, rec); err != nil {
 				return tenants.Tenant{}, err
 			}
@@ -366,6 +371,24 @@ func (a *Agent) claim(ctx context.Context, rec intake.Record) (tenants.Tenant, e
 		return tenants.Tenant{}, err
 	}
 	return tenant, nil
+}
+
+// supersededSQL tells whether the tenant was asked to be offboarded after
+// the onboarding request was made.
+const supersededSQL = `SELECT EXISTS (SELECT 1 FROM offboard_requests WHERE tenant_id = $1 AND created_at >= $2)`
+
+// checkNewerThanOffboarding refuses, for good, an onboarding request made
+// before the tenant's latest offboarding: the offboarding superseded it. A
+// re-onboarding is a new request.
+func (a *Agent) checkNewerThanOffboarding(ctx context.Context, rec intake.Record) error {
+	var superseded bool
+	if err := a.cfg.DB.QueryRow(ctx, supersededSQL, rec.TenantID, rec.CreatedAt).Scan(&superseded); err != nil {
+		return fmt.Errorf("provision: read offboardings of %s: %w", rec.TenantID, err)
+	}
+	if superseded {
+		return fmt.Errorf("%w: request %d for tenant %s predates its offboarding, which superseded it", ErrPermanent, rec.ID, rec.TenantID)
+	}
+	return nil
 }
 
 // fail marks the onboarding failed for good: the tenant (unless it made it
