@@ -28,20 +28,7 @@ func TestWiredFleetFinishesOffboardingAfterRedisWipe(t *testing.T) {
 	env := map[string]string{"FLEET_DATABASE_URL": dbURL, "FLEET_REDIS_URL": redisURL, "FLEET_NAME": fleet}
 	getenv := func(k string) string { return env[k] }
 	ctx := context.Background()
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := openApp(ctx, cfg, cptest.DiscardLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.close()
-	svc, err := newServices(ctx, a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.close()
+	a, svc := wireFleet(t, ctx, env)
 	cli := func(args ...string) {
 		t.Helper()
 		var out bytes.Buffer
@@ -87,7 +74,7 @@ func TestWiredFleetFinishesOffboardingAfterRedisWipe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin, err := pgx.Connect(ctx, config.WithDatabase(cfg.LocalAdminURL, tn.Database))
+	admin, err := pgx.Connect(ctx, config.WithDatabase(a.cfg.LocalAdminURL, tn.Database))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tenantfleet/tenantfleet/config"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
@@ -24,20 +23,7 @@ func TestReonboardAndPurgeThroughCLI(t *testing.T) {
 	env := map[string]string{"FLEET_DATABASE_URL": dbURL, "FLEET_REDIS_URL": redisURL, "FLEET_NAME": fleet}
 	getenv := func(k string) string { return env[k] }
 	ctx := context.Background()
-	cfg, err := config.Load(getenv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := openApp(ctx, cfg, cptest.DiscardLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.close()
-	svc, err := newServices(ctx, a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.close()
+	a, svc := wireFleet(t, ctx, env)
 	w, err := queue.NewWorker(queue.WorkerConfig{Redis: a.redis, Logger: a.log})
 	if err != nil {
 		t.Fatal(err)
