@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
@@ -16,10 +15,7 @@ import (
 // other flags is refused. No worker runs: only the runs are looked at.
 func TestMigrateUpIdempotencyKey(t *testing.T) {
 	t.Parallel()
-	dbURL, db := cptest.Database(t)
-	redisURL, _ := cptest.RedisDB(t)
-	fleet := cptest.UniqueName("c")[:9]
-	env := map[string]string{"FLEET_DATABASE_URL": dbURL, "FLEET_REDIS_URL": redisURL, "FLEET_NAME": fleet}
+	env, db, _ := scratchFleet(t, "c")
 	getenv := func(k string) string { return env[k] }
 	ctx := context.Background()
 
@@ -29,7 +25,7 @@ func TestMigrateUpIdempotencyKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"alpha-co", "beta-co"} {
-		names, err := tenants.NamesFor(fleet, id)
+		names, err := tenants.NamesFor(env["FLEET_NAME"], id)
 		if err != nil {
 			t.Fatal(err)
 		}

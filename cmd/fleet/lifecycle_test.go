@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
@@ -18,11 +17,7 @@ import (
 // migration with `fleet migrate up --wait` and `status`, then
 // `fleet tenants offboard --wait`.
 func TestTenantLifecycleThroughCLI(t *testing.T) {
-	dbURL, db := cptest.Database(t)
-	redisURL, _ := cptest.RedisDB(t)
-	fleet := cptest.UniqueName("c")[:9]
-	cptest.DropFleetOnCleanup(t, fleet)
-	env := map[string]string{"FLEET_DATABASE_URL": dbURL, "FLEET_REDIS_URL": redisURL, "FLEET_NAME": fleet}
+	env, db, _ := scratchFleet(t, "c")
 	getenv := func(k string) string { return env[k] }
 	ctx := context.Background()
 

@@ -10,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantfleet/tenantfleet/config"
-	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
@@ -21,11 +20,7 @@ import (
 // tenant role. (Before the offboarding outbox the task was simply gone and
 // the tenant kept its access.)
 func TestWiredFleetFinishesOffboardingAfterRedisWipe(t *testing.T) {
-	dbURL, db := cptest.Database(t)
-	redisURL, rdb := cptest.RedisDB(t)
-	fleet := cptest.UniqueName("w")[:9]
-	cptest.DropFleetOnCleanup(t, fleet)
-	env := map[string]string{"FLEET_DATABASE_URL": dbURL, "FLEET_REDIS_URL": redisURL, "FLEET_NAME": fleet}
+	env, db, rdb := scratchFleet(t, "w")
 	getenv := func(k string) string { return env[k] }
 	ctx := context.Background()
 	a, svc := wireFleet(t, ctx, env)
@@ -83,7 +78,7 @@ func TestWiredFleetFinishesOffboardingAfterRedisWipe(t *testing.T) {
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		var member bool
-		if err := admin.QueryRow(ctx, `SELECT pg_has_role($1, $2, 'MEMBER')`, tenants.AppRoleName(fleet), tn.Role).Scan(&member); err != nil {
+		if err := admin.QueryRow(ctx, `SELECT pg_has_role($1, $2, 'MEMBER')`, tenants.AppRoleName(env["FLEET_NAME"]), tn.Role).Scan(&member); err != nil {
 			t.Fatal(err)
 		}
 		got, _ := catalog.GetTenant(ctx, "leaving-co")

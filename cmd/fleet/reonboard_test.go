@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
@@ -16,11 +15,7 @@ import (
 // its archived schema restored, and finally purges it, all through the CLI
 // against a running worker.
 func TestReonboardAndPurgeThroughCLI(t *testing.T) {
-	dbURL, db := cptest.Database(t)
-	redisURL, _ := cptest.RedisDB(t)
-	fleet := cptest.UniqueName("r")[:9]
-	cptest.DropFleetOnCleanup(t, fleet)
-	env := map[string]string{"FLEET_DATABASE_URL": dbURL, "FLEET_REDIS_URL": redisURL, "FLEET_NAME": fleet}
+	env, db, _ := scratchFleet(t, "r")
 	getenv := func(k string) string { return env[k] }
 	ctx := context.Background()
 	a, svc := wireFleet(t, ctx, env)
@@ -76,7 +71,7 @@ func TestReonboardAndPurgeThroughCLI(t *testing.T) {
 	}
 	// Roles are cluster-wide: the control plane's server is the local
 	// instances' server.
-	if err := a.db.QueryRow(ctx, `SELECT count(*) FROM pg_roles WHERE rolname = $1`, fleet+"_t_phoenix").Scan(&roles); err != nil {
+	if err := a.db.QueryRow(ctx, `SELECT count(*) FROM pg_roles WHERE rolname = $1`, env["FLEET_NAME"]+"_t_phoenix").Scan(&roles); err != nil {
 		t.Fatal(err)
 	}
 	if roles != 0 {

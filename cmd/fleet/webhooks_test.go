@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
 )
 
@@ -24,14 +23,10 @@ import (
 // source's secret is refused, and Jira onboards only from the allowed
 // project.
 func TestWebhookSecretsPerSource(t *testing.T) {
-	dbURL, db := cptest.Database(t)
-	redisURL, _ := cptest.RedisDB(t)
-	fleet := cptest.UniqueName("w")[:9]
-	cptest.DropFleetOnCleanup(t, fleet)
+	env, db, _ := scratchFleet(t, "w")
 	const jiraSecret, ticketSecret = "jira-secret-0123456789", "ticket-secret-0123456789"
-	env := map[string]string{"FLEET_DATABASE_URL": dbURL, "FLEET_REDIS_URL": redisURL, "FLEET_NAME": fleet,
-		"FLEET_JIRA_WEBHOOK_SECRET": jiraSecret, "FLEET_TICKET_WEBHOOK_SECRET": ticketSecret,
-		"FLEET_JIRA_PROJECTS": "OPS"}
+	env["FLEET_JIRA_WEBHOOK_SECRET"], env["FLEET_TICKET_WEBHOOK_SECRET"] = jiraSecret, ticketSecret
+	env["FLEET_JIRA_PROJECTS"] = "OPS"
 	ctx := context.Background()
 	a, svc := wireFleet(t, ctx, env)
 	srv, err := httpapi.New(httpapi.Config{Addr: "127.0.0.1:0", Token: "webhook-test-token-0123", Registry: a.registry, Logger: a.log})

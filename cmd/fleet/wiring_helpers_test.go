@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 	"github.com/tenantfleet/tenantfleet/config"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 )
@@ -27,4 +29,16 @@ func wireFleet(t *testing.T, ctx context.Context, env map[string]string) (*app, 
 	}
 	t.Cleanup(svc.close)
 	return a, svc
+}
+
+// scratchFleet gives a test its own control plane, Redis database and
+// fleet name (its roles dropped when the test ends), as the FLEET_*
+// environment of `fleet` commands.
+func scratchFleet(t *testing.T, prefix string) (env map[string]string, db *pgxpool.Pool, rdb *redis.Client) {
+	t.Helper()
+	dbURL, db := cptest.Database(t)
+	redisURL, rdb := cptest.RedisDB(t)
+	fleet := cptest.UniqueName(prefix)[:9]
+	cptest.DropFleetOnCleanup(t, fleet)
+	return map[string]string{"FLEET_DATABASE_URL": dbURL, "FLEET_REDIS_URL": redisURL, "FLEET_NAME": fleet}, db, rdb
 }
