@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -225,3 +226,18 @@ WHERE status IN ('pending', 'enqueued')
   AND id > $2
 ORDER BY id
 LIMIT $3`
+
+// requestedSinceSQL tells whether tenant was asked to be offboarded at or
+// after a time.
+const requestedSinceSQL = `SELECT EXISTS (SELECT 1 FROM offboard_requests WHERE tenant_id = $1 AND created_at >= $2)`
+
+// RequestedSince reports whether tenantID was asked to be offboarded (or
+// purged) at or after since: the provisioning agent refuses an onboarding
+// request older than that.
+func RequestedSince(ctx context.Context, db tenants.CatalogDB, tenantID string, since time.Time) (bool, error) {
+	var yes bool
+	if err := db.QueryRow(ctx, requestedSinceSQL, tenantID, since).Scan(&yes); err != nil {
+		return false, fmt.Errorf("offboard: read offboardings of %s: %w", tenantID, err)
+	}
+	return yes, nil
+}

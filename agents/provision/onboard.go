@@ -15,6 +15,7 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/agents/audit"
 	"github.com/tenantfleet/tenantfleet/agents/intake"
+	"github.com/tenantfleet/tenantfleet/agents/offboard"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 	"github.com/tenantfleet/tenantfleet/tenants/migrations"
@@ -373,17 +374,13 @@ func (a *Agent) claim(ctx context.Context, rec intake.Record) (tenants.Tenant, e
 	return tenant, nil
 }
 
-// supersededSQL tells whether the tenant was asked to be offboarded after
-// the onboarding request was made.
-const supersededSQL = `SELECT EXISTS (SELECT 1 FROM offboard_requests WHERE tenant_id = $1 AND created_at >= $2)`
-
 // checkNewerThanOffboarding refuses, for good, an onboarding request made
 // before the tenant's latest offboarding: the offboarding superseded it. A
 // re-onboarding is a new request.
 func (a *Agent) checkNewerThanOffboarding(ctx context.Context, rec intake.Record) error {
-	var superseded bool
-	if err := a.cfg.DB.QueryRow(ctx, supersededSQL, rec.TenantID, rec.CreatedAt).Scan(&superseded); err != nil {
-		return fmt.Errorf("provision: read offboardings of %s: %w", rec.TenantID, err)
+	superseded, err := offboard.RequestedSince(ctx, a.cfg.DB, rec.TenantID, rec.CreatedAt)
+	if err != nil {
+		return err
 	}
 	if superseded {
 		return fmt.Errorf("%w: request %d for tenant %s predates its offboarding, which superseded it", ErrPermanent, rec.ID, rec.TenantID)
