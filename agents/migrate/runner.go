@@ -10,6 +10,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
@@ -21,9 +22,11 @@ const instanceTTL = 30 * time.Second
 // worker) migrates their tenants. One Runner per process serves both the
 // API/CLI side and the worker side. It is safe for concurrent use.
 type Runner struct {
-	cfg      Config
-	log      *slog.Logger
-	catalog  *tenants.Catalog
+	cfg     Config
+	log     *slog.Logger
+	catalog *tenants.Catalog
+	// store holds the runs and their tenants in the control plane.
+	store    *controlplane.Store
 	sem      *semaphore
 	chains   *chains
 	throttle *throttle
@@ -49,6 +52,7 @@ func New(cfg Config) (*Runner, error) {
 		cfg:       cfg,
 		log:       cfg.Logger.With(slog.String("agent", "migrate")),
 		catalog:   tenants.NewCatalog(cfg.DB),
+		store:     controlplane.NewStore(cfg.DB),
 		sem:       newSemaphore(cfg.Redis, cfg.Fleet, cfg.LeaseTTL),
 		chains:    newChains(cfg.Redis, cfg.Fleet),
 		throttle:  newThrottle(cfg.Load, cfg.LoadTTL, cfg.StaleReading),
@@ -116,6 +120,9 @@ func (r *Runner) enqueue(ctx context.Context, runID int64, tenantID, id string, 
 	}
 	return res, nil
 }
+
+// queued is a tenant whose task is to be enqueued, in its round.
+type queued = controlplane.MigrationTenantRound
 
 // chainStart says how the first task of a new chain takes its tenant.
 type chainStart int
