@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -13,8 +14,11 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantfleet/tenantfleet/config"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
+	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
 // chaosResult is the last line of `fleetbench chaos`. The first fields are
@@ -437,6 +441,24 @@ func offboardTenants(ctx context.Context, f *chaosFleet, o chaosOptions, st *cha
 	}
 }
 
+// tenantStatusCounts describes the catalog's tenants by status ("active
+// 12"), in status order; empty when the catalog cannot be read.
+func tenantStatusCounts(ctx context.Context, cp *pgxpool.Pool) []string {
+	all, err := tenants.NewCatalog(cp).ListTenants(ctx, tenants.TenantFilter{})
+	if err != nil {
+		return nil
+	}
+	counts := map[tenants.TenantStatus]int{}
+	for _, t := range all {
+		counts[t.Status]++
+	}
+	out := make([]string, 0, len(counts))
+	for _, s := range slices.Sorted(maps.Keys(counts)) {
+		out = append(out, fmt.Sprintf("%s %d", s, counts[s]))
+	}
+	return out
+}
+
 // reportProgress writes a progress line to stderr every tick.
 func reportProgress(ctx context.Context, f *chaosFleet, st *chaosState, start time.Time, tick time.Duration, stderr io.Writer) {
 	t := time.NewTicker(tick)
@@ -447,26 +469,13 @@ func reportProgress(ctx context.Context, f *chaosFleet, st *chaosState, start ti
 			return
 		case <-t.C:
 		}
-		rows, err := f.cp.Query(ctx, `SELECT status, count(*) FROM tenants GROUP BY 1 ORDER BY 1`)
-		var statuses []string
-		if err == nil {
-			for rows.Next() {
-				var s string
-				var n int
-				if rows.Scan(&s, &n) == nil {
-					statuses = append(statuses, fmt.Sprintf("%s %d", s, n))
-				}
-			}
-			rows.Close()
-		}
-		var runDone, runAll int
-		_ = f.cp.QueryRow(ctx, `SELECT count(*) FILTER (WHERE status IN ('succeeded', 'failed')), count(*)
-			FROM migration_run_tenants`).Scan(&runDone, &runAll)
+		statuses := tenantStatusCounts(ctx, f.cp)
+		runs, _ := controlplane.NewStore(f.cp).MigrationTenantProgress(ctx)
 		kills, _ := f.counts()
 		st.mu.Lock()
 		line := fmt.Sprintf("[%5.1fs] webhooks %d (202: %d), tenants: %s; offboards asked %d; run tenants %d/%d; kills %d",
 			time.Since(start).Seconds(), st.submitted, len(st.accepted), strings.Join(statuses, ", "),
-			len(st.offboards), runDone, runAll, kills)
+			len(st.offboards), runs.Finished, runs.Total, kills)
 		st.mu.Unlock()
 		fmt.Fprintln(stderr, line)
 	}
