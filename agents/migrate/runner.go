@@ -12,7 +12,6 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/queue"
-	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
 // instanceTTL is how long the runner reuses an instance's catalog row.
@@ -22,10 +21,9 @@ const instanceTTL = 30 * time.Second
 // worker) migrates their tenants. One Runner per process serves both the
 // API/CLI side and the worker side. It is safe for concurrent use.
 type Runner struct {
-	cfg     Config
-	log     *slog.Logger
-	catalog *tenants.Catalog
-	// store holds the runs and their tenants in the control plane.
+	cfg Config
+	log *slog.Logger
+	// store is the control plane: the catalog, the runs and their tenants.
 	store    *controlplane.Store
 	sem      *semaphore
 	chains   *chains
@@ -38,7 +36,7 @@ type Runner struct {
 }
 
 type cachedInstance struct {
-	inst tenants.Instance
+	inst controlplane.Instance
 	at   time.Time
 }
 
@@ -51,7 +49,6 @@ func New(cfg Config) (*Runner, error) {
 	return &Runner{
 		cfg:       cfg,
 		log:       cfg.Logger.With(slog.String("agent", "migrate")),
-		catalog:   tenants.NewCatalog(cfg.DB),
 		store:     controlplane.NewStore(cfg.DB),
 		sem:       newSemaphore(cfg.Redis, cfg.Fleet, cfg.LeaseTTL),
 		chains:    newChains(cfg.Redis, cfg.Fleet),
@@ -68,16 +65,16 @@ func (r *Runner) Register(w *queue.Worker) {
 }
 
 // instance returns the instance's catalog row, cached for a while.
-func (r *Runner) instance(ctx context.Context, id string) (tenants.Instance, error) {
+func (r *Runner) instance(ctx context.Context, id string) (controlplane.Instance, error) {
 	r.mu.Lock()
 	c, ok := r.instances[id]
 	r.mu.Unlock()
 	if ok && time.Since(c.at) < instanceTTL {
 		return c.inst, nil
 	}
-	inst, err := r.catalog.GetInstance(ctx, id)
+	inst, err := r.store.GetInstance(ctx, id)
 	if err != nil {
-		return tenants.Instance{}, err
+		return controlplane.Instance{}, err
 	}
 	r.mu.Lock()
 	r.instances[id] = cachedInstance{inst: inst, at: time.Now()}

@@ -168,8 +168,8 @@ func (r *Runner) start(ctx context.Context, spec Spec, key string, sum []byte) (
 }
 
 // selectTenants returns the active, placed tenants spec selects, by id.
-func (r *Runner) selectTenants(ctx context.Context, spec Spec) ([]tenants.Tenant, error) {
-	all, err := r.catalog.ListTenants(ctx, tenants.TenantFilter{Status: tenants.TenantActive, InstanceID: spec.Instance})
+func (r *Runner) selectTenants(ctx context.Context, spec Spec) ([]controlplane.Tenant, error) {
+	all, err := r.store.ListTenants(ctx, controlplane.TenantFilter{Status: tenants.TenantActive, InstanceID: spec.Instance})
 	if err != nil {
 		return nil, err
 	}
@@ -185,11 +185,11 @@ func (r *Runner) selectTenants(ctx context.Context, spec Spec) ([]tenants.Tenant
 		}
 		return placed, nil
 	}
-	byID := make(map[string]tenants.Tenant, len(placed))
+	byID := make(map[string]controlplane.Tenant, len(placed))
 	for _, t := range placed {
 		byID[t.ID] = t
 	}
-	var out []tenants.Tenant
+	var out []controlplane.Tenant
 	var missing []string
 	seen := map[string]bool{}
 	for _, id := range spec.Tenants {

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantfleet/tenantfleet/config"
@@ -379,6 +378,14 @@ func deployAndMigrate(ctx context.Context, f *chaosFleet, o chaosOptions, st *ch
 	}
 }
 
+// activeTenantsByAge lists the active tenants, least recently changed
+// first.
+func activeTenantsByAge(ctx context.Context, cp *pgxpool.Pool) ([]controlplane.Tenant, error) {
+	active, err := controlplane.NewStore(cp).ListTenants(ctx, controlplane.TenantFilter{Status: tenants.TenantActive})
+	slices.SortStableFunc(active, func(a, b controlplane.Tenant) int { return a.UpdatedAt.Compare(b.UpdatedAt) })
+	return active, err
+}
+
 // offboardTenants offboards o.offboard tenants from o.offboardAt on, each
 // as soon as it is seen active, three CLI calls at a time. A CLI call that
 // fails is retried (up to 3 times) a little later.
@@ -390,18 +397,15 @@ func offboardTenants(ctx context.Context, f *chaosFleet, o chaosOptions, st *cha
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for picked := 0; picked < o.offboard; {
-		rows, err := f.cp.Query(ctx, `SELECT id FROM tenants WHERE status = 'active' ORDER BY updated_at`)
-		var active []string
-		if err == nil {
-			active, err = pgx.CollectRows(rows, pgx.RowTo[string])
-		}
+		active, err := activeTenantsByAge(ctx, f.cp)
 		if err != nil {
 			if ctx.Err() == nil {
 				fmt.Fprintf(f.stderr, "offboard: list active tenants: %v\n", err)
 			}
 			return
 		}
-		for _, id := range active {
+		for _, t := range active {
+			id := t.ID
 			if picked == o.offboard {
 				break
 			}
@@ -444,7 +448,7 @@ func offboardTenants(ctx context.Context, f *chaosFleet, o chaosOptions, st *cha
 // tenantStatusCounts describes the catalog's tenants by status ("active
 // 12"), in status order; empty when the catalog cannot be read.
 func tenantStatusCounts(ctx context.Context, cp *pgxpool.Pool) []string {
-	all, err := tenants.NewCatalog(cp).ListTenants(ctx, tenants.TenantFilter{})
+	all, err := controlplane.NewStore(cp).ListTenants(ctx, controlplane.TenantFilter{})
 	if err != nil {
 		return nil
 	}

@@ -102,7 +102,7 @@ func (a chaosAudit) run(ctx context.Context) (auditResult, error) {
 	if res.Stuck, err = a.stuck(ctx); err != nil {
 		return res, err
 	}
-	all, err := tenants.NewCatalog(a.cp).ListTenants(ctx, tenants.TenantFilter{})
+	all, err := a.store().ListTenants(ctx, controlplane.TenantFilter{})
 	if err != nil {
 		return res, fmt.Errorf("audit: %w", err)
 	}
@@ -200,8 +200,8 @@ var archivedSchema = regexp.MustCompile(`^archived_(t_[a-z0-9_]+)_[0-9]{8}$`)
 // so is a second marker row; an active tenant must have its live schema
 // on its placed database (and, with the marker, one marker row), an
 // offboarded one none.
-func (a chaosAudit) instances(ctx context.Context, all []tenants.Tenant, res *auditResult) error {
-	bySchema := make(map[string]tenants.Tenant, len(all))
+func (a chaosAudit) instances(ctx context.Context, all []controlplane.Tenant, res *auditResult) error {
+	bySchema := make(map[string]controlplane.Tenant, len(all))
 	for _, t := range all {
 		bySchema[tenants.SchemaName(t.ID)] = t
 	}
