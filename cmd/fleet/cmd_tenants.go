@@ -118,13 +118,9 @@ func tenantsList(ctx context.Context, env *cliEnv, args []string) error {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	return withApp(ctx, env, func(a *app) error {
-		list, err := tenants.NewCatalog(a.db).ListTenants(ctx, filter)
+		views, err := restapi.TenantViews(ctx, tenants.NewCatalog(a.db), filter)
 		if err != nil {
 			return err
-		}
-		views := make([]restapi.TenantJSON, 0, len(list))
-		for _, t := range list {
-			views = append(views, restapi.TenantView(t))
 		}
 		if *asJSON {
 			return printJSON(env.stdout, views)
