@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
@@ -21,7 +22,7 @@ type env struct {
 	db      *pgxpool.Pool
 	rdb     *redis.Client
 	out     *Outbox
-	catalog *tenants.Catalog
+	catalog *controlplane.Store
 }
 
 func setup(t *testing.T) *env {
@@ -32,12 +33,12 @@ func setup(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{ctx: t.Context(), db: db, rdb: rdb, out: out, catalog: tenants.NewCatalog(db)}
+	return &env{ctx: t.Context(), db: db, rdb: rdb, out: out, catalog: controlplane.NewStore(db)}
 }
 
 func (e *env) tenant(t *testing.T, id string, status tenants.TenantStatus) {
 	t.Helper()
-	if _, err := e.catalog.CreateTenant(e.ctx, tenants.Tenant{ID: id, Name: id, Tier: tenants.Shared, Status: status}); err != nil {
+	if _, err := e.catalog.CreateTenant(e.ctx, controlplane.Tenant{ID: id, Name: id, Tier: tenants.Shared, Status: status}); err != nil {
 		t.Fatal(err)
 	}
 }

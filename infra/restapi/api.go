@@ -9,15 +9,15 @@ import (
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
-	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
-// Catalog reads the tenants and instances (tenants.Catalog).
+// Catalog reads the tenants and instances (*controlplane.Store).
 type Catalog interface {
-	ListTenants(ctx context.Context, f tenants.TenantFilter) ([]tenants.Tenant, error)
-	GetTenant(ctx context.Context, id string) (tenants.Tenant, error)
-	ListInstances(ctx context.Context, f tenants.InstanceFilter) ([]tenants.Instance, error)
+	ListTenants(ctx context.Context, f controlplane.TenantFilter) ([]controlplane.Tenant, error)
+	GetTenant(ctx context.Context, id string) (controlplane.Tenant, error)
+	ListInstances(ctx context.Context, f controlplane.InstanceFilter) ([]controlplane.Instance, error)
 	CountTenants(ctx context.Context) (map[string]int, error)
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
 	"github.com/tenantfleet/tenantfleet/queue"
@@ -68,7 +69,7 @@ type fixture struct {
 	db       *pgxpool.Pool // untraced: for the test's own checks
 	traced   *pgxpool.Pool // the API's dependencies run on it
 	rdb      *redis.Client
-	catalog  *tenants.Catalog
+	catalog  *controlplane.Store
 	intake   *intake.Intake
 	offboard *offboard.Outbox
 	insp     *asynq.Inspector
@@ -101,7 +102,7 @@ func setup(t *testing.T) *fixture {
 	if f.offboard, err = offboard.New(offboard.Config{DB: f.traced, Queue: qc, Redis: rdb, ReconcileMinAge: -1, Logger: discard}); err != nil {
 		t.Fatal(err)
 	}
-	f.catalog = tenants.NewCatalog(f.traced)
+	f.catalog = controlplane.NewStore(f.traced)
 	srv, err := httpapi.New(httpapi.Config{Addr: "127.0.0.1:0", Token: token, Logger: discard})
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +175,7 @@ func mustJSON(v any) string {
 // tenant creates a catalog tenant with status.
 func (f *fixture) tenant(t *testing.T, id string, status tenants.TenantStatus) {
 	t.Helper()
-	if _, err := tenants.NewCatalog(f.db).CreateTenant(t.Context(), tenants.Tenant{ID: id, Name: id, Tier: tenants.Shared, Status: status}); err != nil {
+	if _, err := controlplane.NewStore(f.db).CreateTenant(t.Context(), controlplane.Tenant{ID: id, Name: id, Tier: tenants.Shared, Status: status}); err != nil {
 		t.Fatal(err)
 	}
 }

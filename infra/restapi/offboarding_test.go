@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
@@ -18,7 +19,7 @@ func (f *fixture) finish(t *testing.T, id int64, tenantID string) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(t.Context()) //nolint:errcheck // after commit
-	if _, err := tenants.NewCatalog(tx).SetTenantStatus(t.Context(), tenantID, tenants.TenantOffboarded, ""); err != nil {
+	if _, err := controlplane.NewStore(tx).SetTenantStatus(t.Context(), tenantID, tenants.TenantOffboarded, ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := offboard.MarkDoneTx(t.Context(), tx, id, nil); err != nil {
@@ -38,7 +39,7 @@ func TestHTTPOffboardAndPurge(t *testing.T) {
 	if a := f.call(t, "POST", "/api/v1/tenants/acme/offboard", "", false, frank); a.Status != http.StatusUnauthorized {
 		t.Errorf("without token: %d, want 401", a.Status)
 	}
-	if got, err := tenants.NewCatalog(f.db).GetTenant(t.Context(), "acme"); err != nil || got.Status != tenants.TenantActive {
+	if got, err := controlplane.NewStore(f.db).GetTenant(t.Context(), "acme"); err != nil || got.Status != tenants.TenantActive {
 		t.Fatalf("unauthenticated call changed the tenant: %+v, %v", got, err)
 	}
 	a := f.call(t, "POST", "/api/v1/tenants/acme/offboard", "", true, frank)

@@ -13,9 +13,9 @@ import (
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
-	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
 // openAPIPath is the committed API description.
@@ -123,7 +123,7 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	}
 	// Registration needs only non-nil dependencies; nothing is called.
 	New(Config{
-		Catalog: (*tenants.Catalog)(nil), Onboarding: (*intake.Intake)(nil),
+		Catalog: (*controlplane.Store)(nil), Onboarding: (*intake.Intake)(nil),
 		Offboarding: (*offboard.Outbox)(nil), Migrations: (*migrate.Runner)(nil),
 	}).Register(srv)
 	var served []string

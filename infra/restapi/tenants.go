@@ -5,14 +5,15 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
 // TenantFilterFrom reads and validates list filters (status, tier,
 // instance) from query parameters or CLI flags.
-func TenantFilterFrom(status, tier, instance string) (tenants.TenantFilter, error) {
-	f := tenants.TenantFilter{Status: tenants.TenantStatus(status), Tier: tenants.Tier(tier), InstanceID: instance}
+func TenantFilterFrom(status, tier, instance string) (controlplane.TenantFilter, error) {
+	f := controlplane.TenantFilter{Status: tenants.TenantStatus(status), Tier: tenants.Tier(tier), InstanceID: instance}
 	switch f.Status {
 	case "", tenants.TenantPending, tenants.TenantProvisioning, tenants.TenantActive,
 		tenants.TenantFailed, tenants.TenantOffboarding, tenants.TenantOffboarded:
@@ -31,7 +32,7 @@ func TenantFilterFrom(status, tier, instance string) (tenants.TenantFilter, erro
 }
 
 // TenantViews lists the tenants matching f in their JSON form.
-func TenantViews(ctx context.Context, catalog Catalog, f tenants.TenantFilter) ([]TenantJSON, error) {
+func TenantViews(ctx context.Context, catalog Catalog, f controlplane.TenantFilter) ([]TenantJSON, error) {
 	list, err := catalog.ListTenants(ctx, f)
 	if err != nil {
 		return nil, err
@@ -45,7 +46,7 @@ func TenantViews(ctx context.Context, catalog Catalog, f tenants.TenantFilter) (
 
 // InstanceViews lists every instance with its tenant count.
 func InstanceViews(ctx context.Context, catalog Catalog) ([]InstanceJSON, error) {
-	list, err := catalog.ListInstances(ctx, tenants.InstanceFilter{})
+	list, err := catalog.ListInstances(ctx, controlplane.InstanceFilter{})
 	if err != nil {
 		return nil, err
 	}

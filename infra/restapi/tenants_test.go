@@ -7,8 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
+	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
@@ -16,10 +18,11 @@ func TestTenantAndInstanceResources(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	ctx := context.Background()
-	catalog := tenants.NewCatalog(f.db)
-	inst, err := catalog.CreateInstance(ctx, tenants.Instance{
-		ID: "shared-1", Provider: "local", Tier: tenants.Shared, Status: tenants.InstanceReady,
-		Host: "127.0.0.1", Port: 5432, Database: "tf_shared_1", MaxTenants: 10, MaxConnections: 100,
+	catalog := controlplane.NewStore(f.db)
+	inst, err := catalog.CreateInstance(ctx, controlplane.Instance{
+		Instance: provider.Instance{ID: "shared-1", Status: provider.StatusReady, Host: "127.0.0.1", Port: 5432,
+			Database: "tf_shared_1", MaxConnections: 100},
+		Provider: "local", Tier: tenants.Shared, MaxTenants: 10,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -27,7 +30,7 @@ func TestTenantAndInstanceResources(t *testing.T) {
 	for _, id := range []string{"acme-bank", "globex"} {
 		f.tenant(t, id, tenants.TenantPending)
 	}
-	if _, err := catalog.SetTenantPlacement(ctx, "acme-bank", tenants.Placement{
+	if _, err := catalog.SetTenantPlacement(ctx, "acme-bank", controlplane.Placement{
 		InstanceID: inst.ID, Database: inst.Database, Schema: "t_acme_bank", Role: "tf_t_acme_bank",
 	}); err != nil {
 		t.Fatal(err)
@@ -123,7 +126,7 @@ func TestInternalErrorLoggedNotLeaked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	New(Config{Catalog: tenants.NewCatalog(unreachable), Logger: slogJSON(logs)}).Register(srv)
+	New(Config{Catalog: controlplane.NewStore(unreachable), Logger: slogJSON(logs)}).Register(srv)
 	if err := srv.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
