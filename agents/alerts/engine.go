@@ -162,22 +162,25 @@ func (e *Engine) raise(ctx context.Context, tx *controlplane.Store, c Condition,
 		}
 	}
 	if c.tenantLevel() {
+		// An inhibitor that resolved stays recorded (the incident keeps
+		// listing the tenant); only an open one mutes.
 		by, err := tx.OpenAlertOfKind(ctx, string(InstanceDown), c.Instance)
 		if err != nil {
 			return err
 		}
-		if by != a.InhibitedBy {
+		if by != 0 && by != a.InhibitedBy {
 			if err := tx.SetAlertInhibitedBy(ctx, a.ID, by); err != nil {
 				return err
 			}
 			a.InhibitedBy = by
 		}
+		out.Inhibited = by != 0
 	}
 	silenced, err := tx.AlertSilenced(ctx, a.Kind, a.Subject, a.InstanceID, a.TenantID)
 	if err != nil {
 		return err
 	}
-	out.Inhibited, out.Silenced = a.InhibitedBy != 0, silenced
+	out.Silenced = silenced
 	event := e.due(a, up.Now, out.Inhibited || silenced)
 	if event != "" {
 		if err := tx.MarkAlertNotified(ctx, a.ID); err != nil {

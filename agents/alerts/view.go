@@ -28,7 +28,8 @@ type Alert struct {
 	// AffectedTenants: for an instance-level incident, the tenants it
 	// affects.
 	AffectedTenants []string `json:"affected_tenants,omitempty"`
-	// InhibitedBy is the id of the instance_down alert muting this one.
+	// InhibitedBy is the id of the instance_down alert that muted this
+	// one (it may have resolved since).
 	InhibitedBy   int64      `json:"inhibited_by,omitempty"`
 	StartedAt     time.Time  `json:"started_at"`
 	LastSeenAt    time.Time  `json:"last_seen_at"`

@@ -1,10 +1,12 @@
 package controlplane
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -29,8 +31,8 @@ type Alert struct {
 	// AffectedTenants are the tenants an instance-level incident affects:
 	// the ones its checker reported plus those of the alerts it inhibits.
 	AffectedTenants []string
-	// InhibitedBy is the id of the open instance_down alert muting this
-	// one, 0 when none.
+	// InhibitedBy is the id of the instance_down alert that muted this
+	// one (it may have resolved since), 0 when none did.
 	InhibitedBy   int64
 	StartedAt     time.Time
 	LastSeenAt    time.Time
@@ -164,9 +166,9 @@ func (s *Store) OpenAlertOfKind(ctx context.Context, kind, instanceID string) (i
 	return id, nil
 }
 
-// SetAlertInhibitedBy records which alert mutes alert id (0: none).
+// SetAlertInhibitedBy records which alert mutes alert id.
 func (s *Store) SetAlertInhibitedBy(ctx context.Context, id, by int64) error {
-	if _, err := s.db.Exec(ctx, `UPDATE alerts SET inhibited_by = nullif($2, 0) WHERE id = $1`, id, by); err != nil {
+	if _, err := s.db.Exec(ctx, `UPDATE alerts SET inhibited_by = $2 WHERE id = $1`, id, by); err != nil {
 		return fmt.Errorf("controlplane: inhibit alert %d: %w", id, err)
 	}
 	return nil
@@ -274,7 +276,7 @@ func (s *Store) ListAlerts(ctx context.Context, f AlertFilter) ([]Alert, error) 
 }
 
 // AlertCount is how many open alerts share a kind and severity, and how
-// many of them are muted (inhibited).
+// many of them an open instance_down mutes.
 type AlertCount struct {
 	Kind      string
 	Severity  string
@@ -284,8 +286,9 @@ type AlertCount struct {
 
 // CountOpenAlerts counts the open alerts by kind and severity.
 func (s *Store) CountOpenAlerts(ctx context.Context) ([]AlertCount, error) {
-	rows, err := s.db.Query(ctx, `SELECT kind, severity, count(*), count(inhibited_by) FROM alerts
-		WHERE resolved_at IS NULL GROUP BY kind, severity ORDER BY kind, severity`)
+	rows, err := s.db.Query(ctx, `SELECT a.kind, a.severity, count(*),
+		count(*) FILTER (WHERE EXISTS (SELECT 1 FROM alerts i WHERE i.id = a.inhibited_by AND i.resolved_at IS NULL))
+		FROM alerts a WHERE a.resolved_at IS NULL GROUP BY a.kind, a.severity ORDER BY a.kind, a.severity`)
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: count open alerts: %w", err)
 	}
@@ -420,6 +423,7 @@ func (s *Store) ClaimAlertNotifications(ctx context.Context, sinks []string, lim
 	for _, a := range alerts {
 		byID[a.ID] = a
 	}
+	slices.SortFunc(got, func(a, b claimed) int { return cmp.Compare(a.ID, b.ID) }) // RETURNING has no order
 	out := make([]AlertDelivery, 0, len(got))
 	for _, c := range got {
 		c.Alert = byID[c.alertID]

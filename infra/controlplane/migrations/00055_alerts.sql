@@ -18,8 +18,9 @@ CREATE TABLE alerts (
     -- its checker reported them (the tenants of alerts it inhibits are
     -- added when read).
     affected_tenants text[]      NOT NULL DEFAULT '{}',
-    -- inhibited_by: the open instance_down alert of the same instance that
-    -- mutes this tenant-level alert.
+    -- inhibited_by: the instance_down alert of the same instance that
+    -- muted this tenant-level alert (kept after it resolves, so the
+    -- incident keeps listing the tenant; only an open one mutes).
     inhibited_by     bigint      REFERENCES alerts (id) ON DELETE SET NULL,
     started_at       timestamptz NOT NULL DEFAULT now(),
     last_seen_at     timestamptz NOT NULL DEFAULT now(),
