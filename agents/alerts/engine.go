@@ -109,7 +109,9 @@ type Outcome struct {
 }
 
 // Raise reports that c is true now.
-func (e *Engine) Raise(ctx context.Context, c Condition) (Outcome, error) { return e.Observe(ctx, c, true) }
+func (e *Engine) Raise(ctx context.Context, c Condition) (Outcome, error) {
+	return e.Observe(ctx, c, true)
+}
 
 // Clear reports that the condition kind on subject is not true now.
 func (e *Engine) Clear(ctx context.Context, kind Kind, subject string) (Outcome, error) {
