@@ -141,14 +141,4 @@ func decode(t *testing.T, body []byte) any {
 	return v
 }
 
-// jsonOf round-trips v through JSON, for comparison with decode.
-func jsonOf(t *testing.T, v any) any {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return decode(t, b)
-}
-
 func ts(tm time.Time) string { return tm.UTC().Format(time.RFC3339) }

@@ -29,9 +29,9 @@ func TestWebhookSink(t *testing.T) {
 	}
 	e := engineWith(t, sink)
 	fired := raise(t, e, incident)
-	got := deliverUntil(t, e, svc, 2)
+	deliverUntil(t, e, svc, 2)
 	resolved := clear(t, e, incident)
-	got = deliverUntil(t, e, svc, 3)
+	got := deliverUntil(t, e, svc, 3)
 	key, _ := stdwebhook.DecodeSecret(webhookSecret)
 	for i, r := range got {
 		id, stamp := r.header.Get("webhook-id"), r.header.Get("webhook-timestamp")
@@ -123,13 +123,13 @@ func TestPagerDutySink(t *testing.T) {
 	}
 	e := engineWith(t, sink)
 	fired := raise(t, e, incident)
-	got := deliverUntil(t, e, svc, 2)
+	deliverUntil(t, e, svc, 2)
 	if _, err := e.Ack(ctxT(t), fired.ID, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	got = deliverUntil(t, e, svc, 3)
+	deliverUntil(t, e, svc, 3)
 	clear(t, e, incident)
-	got = deliverUntil(t, e, svc, 4)
+	got := deliverUntil(t, e, svc, 4)
 	trigger := map[string]any{
 		"routing_key": "R0UT1NGKEY0123456789abcdefABCDEF", "event_action": "trigger", "dedup_key": "tf/instance_down:inst-1",
 		"client": "tenantfleet tf",
