@@ -244,7 +244,7 @@ func startOnboardFleet(ctx context.Context, cfg config.Config, log *slog.Logger)
 	if f.srv, err = httpapi.New(httpapi.Config{Addr: "127.0.0.1:0", Token: "fleetbench-token-" + suffix, Logger: log}); err != nil {
 		return nil, err
 	}
-	in.Register(f.srv)
+	in.RegisterWebhooks(f.srv)
 	if err := f.srv.Start(ctx); err != nil {
 		return nil, err
 	}
