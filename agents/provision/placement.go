@@ -157,7 +157,7 @@ func (a *Agent) ensureNextShared(ctx context.Context, tx *controlplane.Store) (i
 	for {
 		n++
 		id = SharedInstanceID(n)
-		inserted, err := tx.RequestInstance(ctx, controlplane.InstanceRequest{
+		inserted, err = tx.RequestInstance(ctx, controlplane.InstanceRequest{
 			ID: id, Provider: a.cfg.Provider.Name(), Tier: tenants.Shared, MaxTenants: a.cfg.MaxTenants,
 		})
 		if err != nil {
