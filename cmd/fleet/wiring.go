@@ -189,7 +189,7 @@ func (s *services) openSessions(ctx context.Context, a *app) error {
 	}
 	if key == nil {
 		var created bool
-		if key, created, err = controlplane.StoredSecretKey(ctx, a.db); err != nil {
+		if key, created, err = controlplane.NewStore(a.db).SecretKey(ctx); err != nil {
 			return err
 		}
 		if created {
