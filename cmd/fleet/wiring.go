@@ -189,7 +189,7 @@ func (s *services) openSessions(ctx context.Context, a *app) error {
 	}
 	if key == nil {
 		var created bool
-		if key, created, err = controlplane.StoredSecretKey(ctx, a.db); err != nil {
+		if key, created, err = controlplane.NewStore(a.db).SecretKey(ctx); err != nil {
 			return err
 		}
 		if created {
@@ -240,7 +240,7 @@ func (s *services) registerSchedules(sched *queue.Scheduler) error {
 func (s *services) registerRoutes(srv *httpapi.Server, log *slog.Logger) {
 	s.intake.RegisterWebhooks(srv)
 	restapi.New(restapi.Config{
-		Catalog: s.catalog, Onboarding: s.intake, Offboarding: s.offboard, Migrations: s.migrate, Logger: log,
+		Catalog: s.catalog, Onboarding: s.intake, Offboarding: s.offboard, Migrations: s.migrate, Alerts: s.alerts,
+		Logger: log,
 	}).Register(srv)
-	s.alerts.RegisterRoutes(srv)
 }

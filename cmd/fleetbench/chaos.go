@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantfleet/tenantfleet/config"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
@@ -378,14 +377,6 @@ func deployAndMigrate(ctx context.Context, f *chaosFleet, o chaosOptions, st *ch
 	}
 }
 
-// activeTenantsByAge lists the active tenants, least recently changed
-// first.
-func activeTenantsByAge(ctx context.Context, cp *pgxpool.Pool) ([]controlplane.Tenant, error) {
-	active, err := controlplane.NewStore(cp).ListTenants(ctx, controlplane.TenantFilter{Status: tenants.TenantActive})
-	slices.SortStableFunc(active, func(a, b controlplane.Tenant) int { return a.UpdatedAt.Compare(b.UpdatedAt) })
-	return active, err
-}
-
 // offboardTenants offboards o.offboard tenants from o.offboardAt on, each
 // as soon as it is seen active, three CLI calls at a time. A CLI call that
 // fails is retried (up to 3 times) a little later.
@@ -397,15 +388,14 @@ func offboardTenants(ctx context.Context, f *chaosFleet, o chaosOptions, st *cha
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for picked := 0; picked < o.offboard; {
-		active, err := activeTenantsByAge(ctx, f.cp)
+		active, err := controlplane.NewStore(f.cp).TenantIDs(ctx, tenants.TenantActive)
 		if err != nil {
 			if ctx.Err() == nil {
 				fmt.Fprintf(f.stderr, "offboard: list active tenants: %v\n", err)
 			}
 			return
 		}
-		for _, t := range active {
-			id := t.ID
+		for _, id := range active {
 			if picked == o.offboard {
 				break
 			}
@@ -445,24 +435,6 @@ func offboardTenants(ctx context.Context, f *chaosFleet, o chaosOptions, st *cha
 	}
 }
 
-// tenantStatusCounts describes the catalog's tenants by status ("active
-// 12"), in status order; empty when the catalog cannot be read.
-func tenantStatusCounts(ctx context.Context, cp *pgxpool.Pool) []string {
-	all, err := controlplane.NewStore(cp).ListTenants(ctx, controlplane.TenantFilter{})
-	if err != nil {
-		return nil
-	}
-	counts := map[tenants.TenantStatus]int{}
-	for _, t := range all {
-		counts[t.Status]++
-	}
-	out := make([]string, 0, len(counts))
-	for _, s := range slices.Sorted(maps.Keys(counts)) {
-		out = append(out, fmt.Sprintf("%s %d", s, counts[s]))
-	}
-	return out
-}
-
 // reportProgress writes a progress line to stderr every tick.
 func reportProgress(ctx context.Context, f *chaosFleet, st *chaosState, start time.Time, tick time.Duration, stderr io.Writer) {
 	t := time.NewTicker(tick)
@@ -473,7 +445,11 @@ func reportProgress(ctx context.Context, f *chaosFleet, st *chaosState, start ti
 			return
 		case <-t.C:
 		}
-		statuses := tenantStatusCounts(ctx, f.cp)
+		counts, _ := controlplane.NewStore(f.cp).CountByStatus(ctx)
+		var statuses []string
+		for _, s := range slices.Sorted(maps.Keys(counts)) {
+			statuses = append(statuses, fmt.Sprintf("%s %d", s, counts[s]))
+		}
 		runs, _ := controlplane.NewStore(f.cp).MigrationTenantProgress(ctx)
 		kills, _ := f.counts()
 		st.mu.Lock()

@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
@@ -109,11 +108,7 @@ func runOnboard(ctx context.Context, cfg config.Config, args []string, stdout, s
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		rows, err := f.cp.Query(ctx, `SELECT id FROM tenants WHERE status = 'active'`)
-		if err != nil {
-			return err
-		}
-		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		got, err := controlplane.NewStore(f.cp).TenantIDs(ctx, tenants.TenantActive)
 		if err != nil {
 			return err
 		}
