@@ -48,7 +48,7 @@ func TestTwinSchedulersEnqueueOnce(t *testing.T) {
 			slotsBuilt[SlotTaskID("health-sweep", slot)] = true
 			mu.Unlock()
 			builds.Add(1)
-			return asynq.NewTask(TypeHealthSweep, nil), []asynq.Option{asynq.Queue(QueueDefault)}, nil
+			return asynq.NewTask(TypeOutboxReconcile, nil), []asynq.Option{asynq.Queue(QueueDefault)}, nil
 		})
 		if err != nil {
 			t.Fatal(err)
