@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/tenantfleet/tenantfleet/infra/eventually"
 )
 
 func TestCatalogCRUD(t *testing.T) {
@@ -78,7 +80,7 @@ func TestIdlePoolIsClosed(t *testing.T) {
 	f := setup(t, func(c *PoolsConfig) { c.IdleTimeout = 50 * time.Millisecond })
 	ctx := context.Background()
 	f.addTenant(t, "sleepy")
-	waitFor(t, 5*time.Second, "idle pool closed", func() bool { return len(f.pools.Stats()) == 0 })
+	eventually.True(t, 5*time.Second, "idle pool closed", func() bool { return len(f.pools.Stats()) == 0 })
 	// And created again on the next use.
 	if err := f.pools.QueryRow(ctx, "sleepy", "SELECT 1").Scan(new(int)); err != nil {
 		t.Fatal(err)

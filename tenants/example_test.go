@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -171,8 +172,8 @@ func exampleFleet() (*tenants.Router, *tenants.Pools, func()) {
 	must(err)
 	must(router.Start(ctx))
 	undo = append(undo, router.Stop)
-	pools, err := tenants.NewPools(tenants.PoolsConfig{Resolver: router, Fleet: fleet, PoolSize: cfg.PoolSize,
-		AcquireTimeout: cfg.AcquireTimeout, TenantInflightCap: cfg.TenantInflightCap, Redis: rdb, ConnParams: u.RawQuery})
+	pools, err := tenants.NewPools(tenants.PoolsConfig{Resolver: router, Fleet: fleet, PoolSize: 20,
+		AcquireTimeout: 5 * time.Second, Redis: rdb, ConnParams: u.RawQuery})
 	must(err)
 	must(pools.Start(ctx))
 	undo = append(undo, pools.Stop)

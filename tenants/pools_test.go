@@ -14,6 +14,7 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/config"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
+	"github.com/tenantfleet/tenantfleet/infra/eventually"
 )
 
 // rawConn borrows the pool's single connection without any scoping.
@@ -271,7 +272,7 @@ func TestDrainResetsPoolsInEveryProcess(t *testing.T) {
 	if err := other.Drain(ctx, f.instance.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "pool reset by the drain message", func() bool { return tp.pool.Stat().TotalConns() == 0 })
+	eventually.True(t, 5*time.Second, "pool reset by the drain message", func() bool { return tp.pool.Stat().TotalConns() == 0 })
 	if err := f.pools.QueryRow(ctx, "drained", "SELECT 1").Scan(new(int)); err != nil {
 		t.Fatalf("after drain: %v", err)
 	}
@@ -302,7 +303,7 @@ func TestStatsCollectorAndRedis(t *testing.T) {
 		}
 	}
 	key := StatsKey(f.fleet, f.pools.cfg.ProcessID)
-	waitFor(t, 5*time.Second, "statistics published to Redis", func() bool {
+	eventually.True(t, 5*time.Second, "statistics published to Redis", func() bool {
 		raw, err := f.rdb.Get(ctx, key).Result()
 		return err == nil && len(raw) > 0 && contains(raw, `"counted"`)
 	})

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
+	"github.com/tenantfleet/tenantfleet/infra/eventually"
 )
 
 // countingSource wraps the real catalog and counts the routes read from
@@ -300,7 +301,7 @@ func TestPoisonedRouteAfterInvalidation(t *testing.T) {
 	if err := attacker.Publish(ctx, f.fleet+":routes", "victim").Err(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the Router re-reading the poisoned hash", func() bool {
+	eventually.True(t, 5*time.Second, "the Router re-reading the poisoned hash", func() bool {
 		if got := read(); got != "victim" {
 			t.Fatalf("query as victim read %q: the poisoned route was used", got)
 		}
@@ -398,7 +399,7 @@ func TestRouteKeyRotation(t *testing.T) {
 	if err := fresh.Publish(ctx, "rotated"); err != nil { // signs with the new key
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the old router dropping its entry", func() bool {
+	eventually.True(t, 5*time.Second, "the old router dropping its entry", func() bool {
 		old.mu.RLock()
 		defer old.mu.RUnlock()
 		_, cached := old.entries["rotated"]

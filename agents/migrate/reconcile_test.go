@@ -10,6 +10,7 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
+	"github.com/tenantfleet/tenantfleet/infra/eventually"
 	"github.com/tenantfleet/tenantfleet/infra/load"
 	"github.com/tenantfleet/tenantfleet/queue"
 )
@@ -22,7 +23,7 @@ func (e *env) quiesce(t *testing.T, insp *asynq.Inspector) {
 	if err := insp.PauseQueue(queue.QueueMaintenance); err != nil {
 		t.Fatalf("PauseQueue: %v", err)
 	}
-	waitFor(t, "no running or delayed tenant task", func() bool {
+	eventually.True(t, time.Minute, "no running or delayed tenant task", func() bool {
 		qi, err := insp.GetQueueInfo(queue.QueueMaintenance)
 		if err != nil {
 			t.Fatalf("GetQueueInfo: %v", err)
@@ -96,7 +97,7 @@ func TestWipedRedisRunIsReconciled(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	waitFor(t, "every tenant paused on the busy instance", func() bool {
+	eventually.True(t, time.Minute, "every tenant paused on the busy instance", func() bool {
 		st, err := e.runner.Progress(ctx, id)
 		if err != nil {
 			t.Fatalf("Progress: %v", err)
@@ -155,7 +156,7 @@ func TestReconcileEnqueuesOnlyLostTasks(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	waitFor(t, "every tenant paused", func() bool {
+	eventually.True(t, time.Minute, "every tenant paused", func() bool {
 		st, err := e.runner.Progress(ctx, id)
 		if err != nil {
 			t.Fatalf("Progress: %v", err)

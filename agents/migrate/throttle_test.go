@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
+	"github.com/tenantfleet/tenantfleet/infra/eventually"
 	"github.com/tenantfleet/tenantfleet/infra/load"
 )
 
@@ -26,7 +27,7 @@ func TestBusyInstancePausesAndResumes(t *testing.T) {
 		t.Fatalf("Start: %v", err)
 	}
 	var st migrate.RunStatus
-	waitFor(t, "busy instances' tenants paused, the healthy one's done", func() bool {
+	eventually.True(t, time.Minute, "busy instances' tenants paused, the healthy one's done", func() bool {
 		st, err = e.runner.Status(ctx, id)
 		if err != nil {
 			t.Fatalf("Status: %v", err)
@@ -91,7 +92,7 @@ func TestUnreadableLoadHoldsTenants(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	waitFor(t, "tenants paused on an unknown load", func() bool {
+	eventually.True(t, time.Minute, "tenants paused on an unknown load", func() bool {
 		st, err := e.runner.Status(ctx, id)
 		if err != nil {
 			t.Fatalf("Status: %v", err)

@@ -54,6 +54,10 @@ const (
 	benchAcquireTimeout = 5 * time.Second
 )
 
+// redisLeaseTTL bounds how long a crashed scenario keeps the Redis database
+// it leased (package dblease) for the queues it cannot prefix.
+const redisLeaseTTL = 30 * time.Minute
+
 func randomHex() string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])

@@ -23,6 +23,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
 	"github.com/tenantfleet/tenantfleet/infra/provider/local"
+	"github.com/tenantfleet/tenantfleet/infra/redisconn/dblease"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 	"github.com/tenantfleet/tenantfleet/tenants/migrations"
@@ -162,7 +163,7 @@ type onboardFleet struct {
 	concurrency           int
 	secret                []byte
 	cp                    *pgxpool.Pool
-	lease                 *redisLease
+	lease                 *dblease.Lease
 	rdb                   *redis.Client // the leased database
 	router                *tenants.Router
 	worker                *queue.Worker
@@ -199,10 +200,10 @@ func startOnboardFleet(ctx context.Context, cfg config.Config, log *slog.Logger)
 	if f.cp, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
 		return nil, err
 	}
-	if f.lease, err = leaseRedisDB(ctx, cfg.Redis(), "fleetbench_"+f.fleet); err != nil {
+	if f.lease, err = dblease.Acquire(ctx, cfg.Redis(), "fleetbench_"+f.fleet, redisLeaseTTL); err != nil {
 		return nil, err
 	}
-	f.rdb = f.lease.client
+	f.rdb = f.lease.Client
 	q := queue.NewClient(f.rdb)
 	cat := tenants.NewCatalog(f.cp)
 	if f.router, err = tenants.NewRouter(tenants.RouterConfig{Source: cat, Redis: f.rdb, Fleet: f.fleet, Logger: log}); err != nil {
@@ -281,7 +282,7 @@ func (f *onboardFleet) close() {
 	}
 	var errs []error
 	if f.lease != nil {
-		errs = append(errs, f.lease.release(ctx))
+		errs = append(errs, f.lease.Release(ctx))
 	}
 	errs = append(errs, dropFleet(ctx, f.adminURL, f.fleet, f.cpDB))
 	if err := errors.Join(errs...); err != nil {
