@@ -12,6 +12,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/infra/eventually"
 	"github.com/tenantfleet/tenantfleet/infra/load"
+	"github.com/tenantfleet/tenantfleet/infra/load/loadfake"
 	"github.com/tenantfleet/tenantfleet/queue"
 )
 
@@ -84,7 +85,7 @@ func (e *env) assertAppliedOnce(t *testing.T, inst instance) {
 // completes, every migration applied once.
 func TestWipedRedisRunIsReconciled(t *testing.T) {
 	t.Parallel()
-	src := load.NewStatic(load.Reading{CPUPercent: 10})
+	src := loadfake.NewStatic(load.Reading{CPUPercent: 10})
 	src.SetFor("ia", load.Reading{CPUPercent: 95})
 	e := setup(t, options{fsys: tracedSteps, load: src})
 	a := e.addInstance(t, "ia", 6, "", "", 0)
@@ -144,7 +145,7 @@ func TestWipedRedisRunIsReconciled(t *testing.T) {
 // left alone.
 func TestReconcileEnqueuesOnlyLostTasks(t *testing.T) {
 	t.Parallel()
-	src := load.NewStatic(load.Reading{CPUPercent: 95})
+	src := loadfake.NewStatic(load.Reading{CPUPercent: 95})
 	e := setup(t, options{fsys: tracedSteps, load: src})
 	a := e.addInstance(t, "ia", 4, "", "", 0)
 	e.createTrace(t, a)

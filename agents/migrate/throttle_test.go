@@ -8,11 +8,12 @@ import (
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/infra/eventually"
 	"github.com/tenantfleet/tenantfleet/infra/load"
+	"github.com/tenantfleet/tenantfleet/infra/load/loadfake"
 )
 
 func TestBusyInstancePausesAndResumes(t *testing.T) {
 	t.Parallel()
-	src := load.NewStatic(load.Reading{CPUPercent: 10})
+	src := loadfake.NewStatic(load.Reading{CPUPercent: 10})
 	src.SetFor("ia", load.Reading{CPUPercent: 95})
 	src.SetFor("ib", load.Reading{CPUPercent: 5, ReplicaLag: 30 * time.Second})
 	e := setup(t, options{load: src})
@@ -82,7 +83,7 @@ func TestBusyInstancePausesAndResumes(t *testing.T) {
 
 func TestUnreadableLoadHoldsTenants(t *testing.T) {
 	t.Parallel()
-	src := load.NewStatic(load.Reading{CPUPercent: 10})
+	src := loadfake.NewStatic(load.Reading{CPUPercent: 10})
 	src.SetErr(load.ErrUnavailable)
 	e := setup(t, options{load: src})
 	e.addInstance(t, "ia", 2, "", "", 0)
