@@ -483,6 +483,22 @@ func WithDatabase(raw, name string) string {
 	return u.String()
 }
 
+// WithPoolSize sets pgxpool's pool_max_conns on a database URL unless the
+// URL sets it: every concurrent task may hold a control-plane connection,
+// and pgxpool's default (the number of CPUs, at least 4) would queue them.
+func WithPoolSize(raw string, n int) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	q := u.Query()
+	if q.Get("pool_max_conns") == "" {
+		q.Set("pool_max_conns", strconv.Itoa(n))
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
 // Redis returns the Redis settings, for redisconn.New.
 func (c Config) Redis() redisconn.Config {
 	return redisconn.Config{URL: c.RedisURL, CAFile: c.RedisCAFile, CertFile: c.RedisCertFile, KeyFile: c.RedisKeyFile}
