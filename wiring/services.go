@@ -57,7 +57,7 @@ type Conns struct {
 // by its roles. Close releases what New opened.
 type Services struct {
 	// Catalog reads and writes tenants and instances.
-	Catalog *tenants.Catalog
+	Catalog *controlplane.Store
 	// Router resolves tenants' routes; started by New.
 	Router *tenants.Router
 	// Intake takes onboarding requests (webhooks, CLI).
@@ -81,7 +81,7 @@ type Services struct {
 // New builds the fleet's agents from the configuration and starts the
 // router's change subscription.
 func New(ctx context.Context, a Conns) (*Services, error) {
-	s := &Services{Catalog: tenants.NewCatalog(a.DB)}
+	s := &Services{Catalog: controlplane.NewStore(a.DB)}
 	var err error
 	if s.Intake, err = intake.New(intake.Config{
 		DB:           a.DB,
