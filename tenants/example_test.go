@@ -67,7 +67,7 @@ func Example() {
 		}))
 
 	for _, user := range []string{"ada", "mallory"} {
-		req := httptest.NewRequest("POST", "/notes", nil)
+		req := httptest.NewRequest(http.MethodPost, "/notes", nil)
 		req.Header.Set("X-Example-User", user)
 		req.Header.Set("X-Tenant-ID", "acme-bank")
 		rec := httptest.NewRecorder()

@@ -109,7 +109,7 @@ func TestRunServesAndStopsOnSIGTERM(t *testing.T) {
 		resp, err := http.Get(base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			if resp.StatusCode == http.StatusOK {
 				break
 			}
 		}

@@ -44,7 +44,7 @@ func call(t *testing.T, url string, auth bool, into any) int {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	if into != nil && resp.StatusCode == 200 {
+	if into != nil && resp.StatusCode == http.StatusOK {
 		if err := json.Unmarshal(body, into); err != nil {
 			t.Fatalf("%s: %v in %s", url, err, body)
 		}

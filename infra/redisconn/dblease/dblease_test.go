@@ -56,7 +56,7 @@ func TestAcquireGivesEachOwnerItsOwnEmptiedDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.Release(context.WithoutCancel(ctx))
+	defer func() { _ = a.Release(context.WithoutCancel(ctx)) }()
 	b, err := dblease.Acquire(ctx, rc, owner+"_b", time.Minute)
 	if err != nil {
 		t.Fatal(err)
