@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tenantfleet/tenantfleet/agents/alerts"
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
@@ -74,6 +75,9 @@ type Services struct {
 	Provision *provision.Agent
 	// Migrate runs fleet migration runs.
 	Migrate *migrate.Runner
+	// Alerts raises, resolves and delivers alerts; a worker starts its
+	// delivery (Start).
+	Alerts *alerts.Engine
 
 	adminDB *pgxpool.Pool
 }
@@ -83,6 +87,12 @@ type Services struct {
 func New(ctx context.Context, a Conns) (*Services, error) {
 	s := &Services{Catalog: controlplane.NewStore(a.DB)}
 	var err error
+	if s.Alerts, err = NewAlertEngine(a); err != nil {
+		return nil, err
+	}
+	if err := a.Registry.Register(s.Alerts.Collector()); err != nil {
+		return nil, fmt.Errorf("register alert metrics: %w", err)
+	}
 	if s.Intake, err = intake.New(intake.Config{
 		DB:           a.DB,
 		Queue:        a.Queue,
@@ -231,7 +241,7 @@ func (s *Services) openSessions(ctx context.Context, a Conns) error {
 	}
 	if key == nil {
 		var created bool
-		if key, created, err = controlplane.StoredSecretKey(ctx, a.DB); err != nil {
+		if key, created, err = controlplane.NewStore(a.DB).SecretKey(ctx); err != nil {
 			return err
 		}
 		if created {
@@ -247,6 +257,9 @@ func (s *Services) openSessions(ctx context.Context, a Conns) error {
 
 // Close stops what New started; the Conns stay open.
 func (s *Services) Close() {
+	if s.Alerts != nil {
+		s.Alerts.Stop()
+	}
 	if s.Router != nil {
 		s.Router.Stop()
 	}
@@ -274,10 +287,12 @@ func (s *Services) RegisterSchedules(sched *queue.Scheduler) error {
 	return errors.Join(s.Intake.RegisterSchedule(sched), s.Migrate.RegisterSchedule(sched), s.Offboard.RegisterSchedule(sched))
 }
 
-// RegisterRoutes adds the webhooks and the REST API to the HTTP server.
-func (s *Services) RegisterRoutes(srv *httpapi.Server) {
-	s.Intake.Register(srv)
-	s.Offboard.Register(srv)
-	restapi.New(s.Catalog).Register(srv)
-	s.Migrate.RegisterRoutes(srv)
+// RegisterRoutes adds the webhooks and the REST API to the HTTP server;
+// log receives the API's failed requests.
+func (s *Services) RegisterRoutes(srv *httpapi.Server, log *slog.Logger) {
+	s.Intake.RegisterWebhooks(srv)
+	restapi.New(restapi.Config{
+		Catalog: s.Catalog, Onboarding: s.Intake, Offboarding: s.Offboard, Migrations: s.Migrate, Logger: log,
+	}).Register(srv)
+	s.Alerts.RegisterRoutes(srv)
 }

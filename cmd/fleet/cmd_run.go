@@ -110,6 +110,11 @@ func startRole(ctx context.Context, a *app, svc *wiring.Services, role string) (
 		if err := w.Start(ctx); err != nil {
 			return nil, err
 		}
+		// Workers deliver the alert outbox (stopped with the services).
+		if err := svc.Alerts.Start(ctx); err != nil {
+			w.Stop()
+			return nil, err
+		}
 		// A fleet restarted after a crash finishes the runs it left.
 		if n, err := svc.Migrate.ResumeRunning(ctx); err != nil {
 			a.log.WarnContext(ctx, "resuming migration runs failed", slog.Any("error", err))
@@ -143,7 +148,7 @@ func startRole(ctx context.Context, a *app, svc *wiring.Services, role string) (
 		if err != nil {
 			return nil, err
 		}
-		svc.RegisterRoutes(srv)
+		svc.RegisterRoutes(srv, a.log)
 		if err := srv.Start(ctx); err != nil {
 			return nil, err
 		}

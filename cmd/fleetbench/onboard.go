@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/infra/provider/local"
 	"github.com/tenantfleet/tenantfleet/infra/redisconn/dblease"
 	"github.com/tenantfleet/tenantfleet/queue"
+	"github.com/tenantfleet/tenantfleet/tenants"
 	"github.com/tenantfleet/tenantfleet/wiring"
 )
 
@@ -107,11 +107,7 @@ func runOnboard(ctx context.Context, cfg config.Config, args []string, stdout, s
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		rows, err := f.cp.Query(ctx, `SELECT id FROM tenants WHERE status = 'active'`)
-		if err != nil {
-			return err
-		}
-		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		got, err := controlplane.NewStore(f.cp).TenantIDs(ctx, tenants.TenantActive)
 		if err != nil {
 			return err
 		}
@@ -216,7 +212,7 @@ func startOnboardFleet(ctx context.Context, cfg config.Config, log *slog.Logger)
 	if f.srv, err = httpapi.New(httpapi.Config{Addr: "127.0.0.1:0", Token: fc.APIToken, Logger: log}); err != nil {
 		return nil, err
 	}
-	f.svc.RegisterRoutes(f.srv)
+	f.svc.RegisterRoutes(f.srv, log)
 	if err := f.srv.Start(ctx); err != nil {
 		return nil, err
 	}
