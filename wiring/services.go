@@ -217,7 +217,10 @@ func newProvider(ctx context.Context, a Conns) (provider.Provider, error) {
 func newConnector(ctx context.Context, a Conns) (provider.Connector, error) {
 	switch a.Config.Provider {
 	case local.Name:
-		return local.NewConnector(local.ConnectorConfig{AdminURL: a.Config.LocalAdminURL})
+		// Every concurrent task may hold an admin session on the shared
+		// instance (onboarding DDL): the connector's default of 4 per
+		// database queued 200 onboardings at once behind each other.
+		return local.NewConnector(local.ConnectorConfig{AdminURL: a.Config.LocalAdminURL, MaxConns: int32(a.Config.WorkerConcurrency)})
 	case rds.Name:
 		return rds.NewConnector(ctx, rds.ConnectorConfig{
 			AWS:      awsclient.Settings{Region: a.Config.AWSRegion, Endpoint: a.Config.SecretsManagerEndpoint},
