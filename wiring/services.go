@@ -295,7 +295,7 @@ func (s *Services) RegisterSchedules(sched *queue.Scheduler) error {
 func (s *Services) RegisterRoutes(srv *httpapi.Server, log *slog.Logger) {
 	s.Intake.RegisterWebhooks(srv)
 	restapi.New(restapi.Config{
-		Catalog: s.Catalog, Onboarding: s.Intake, Offboarding: s.Offboard, Migrations: s.Migrate, Logger: log,
+		Catalog: s.Catalog, Onboarding: s.Intake, Offboarding: s.Offboard, Migrations: s.Migrate, Alerts: s.Alerts,
+		Logger: log,
 	}).Register(srv)
-	s.Alerts.RegisterRoutes(srv)
 }
