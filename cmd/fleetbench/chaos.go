@@ -181,7 +181,7 @@ func runChaos(ctx context.Context, cfg config.Config, args []string, stdout, std
 				st.mu.Lock()
 				st.flushes++
 				st.mu.Unlock()
-				fmt.Fprintf(stderr, "[%5.1fs] FLUSHDB of redis database %d\n", time.Since(start).Seconds(), f.lease.db)
+				fmt.Fprintf(stderr, "[%5.1fs] FLUSHDB of redis database %d\n", time.Since(start).Seconds(), f.lease.DB)
 			}
 		})
 	}
@@ -229,7 +229,7 @@ func runChaos(ctx context.Context, cfg config.Config, args []string, stdout, std
 	}
 	if len(res.Lost)+len(res.Stuck) > 0 {
 		fmt.Fprintln(stderr, "lost or unfinished work, and where it is:")
-		insp := asynq.NewInspectorFromRedisClient(f.lease.client)
+		insp := asynq.NewInspectorFromRedisClient(f.lease.Client)
 		explainFailures(ctx, f.cp, insp, offboards, stderr)
 	}
 	var stuckAfterDrain *int
