@@ -179,6 +179,8 @@ type Config struct {
 	// Default empty: the system roots, which on a stock system hold no RDS
 	// CA, so connections to RDS fail verification until it is set.
 	RDSCABundle string `yaml:"rds_ca_bundle"`
+	// Schedule is the scheduler role's configuration (config/schedule.go).
+	Schedule `yaml:",inline"`
 }
 
 // Default returns the configuration with every default filled in.
@@ -311,6 +313,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str("FLEET_SECRET_KEY", &c.SecretKey)
 	str("FLEET_SECRETSMANAGER_ENDPOINT", &c.SecretsManagerEndpoint)
 	str("FLEET_RDS_CA_BUNDLE", &c.RDSCABundle)
+	c.Schedule.applyEnv(getenv, dur, &errs)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
 	}
@@ -339,6 +342,7 @@ func (c *Config) applyDefaults() {
 	c.CapacityThreshold = cmp.Or(c.CapacityThreshold, 0.8)
 	c.MaxTenantsPerInstance = cmp.Or(c.MaxTenantsPerInstance, 500)
 	c.AWSRegion = cmp.Or(c.AWSRegion, "us-east-1")
+	c.Schedule.applyDefaults()
 }
 
 // Validate reports every invalid field at once, each with its variable name.
@@ -457,6 +461,7 @@ func (c Config) Validate() error {
 	if c.MaxTenantsPerInstance < 1 {
 		bad("FLEET_MAX_TENANTS_PER_INSTANCE must be at least 1, got %d", c.MaxTenantsPerInstance)
 	}
+	c.Schedule.validate(bad)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
 	}

@@ -22,11 +22,18 @@ const (
 	TypeInstanceCheck = "instance:check"
 	// TypeMigrateTenant migrates one tenant within a fleet migration run.
 	TypeMigrateTenant = "migrate:tenant"
-	// TypeHealthSweep pings every tenant pool.
+	// TypeHealthSweep checks one instance (payload HealthSweepPayload); the
+	// scheduler enqueues one per instance every FLEET_HEALTH_INTERVAL.
 	TypeHealthSweep = "health:sweep"
-	// TypeCostAnalyze analyses query patterns for recommendations.
+	// TypePoolWatch reads the pool statistics every process publishes and
+	// looks for exhausted pools (payload PoolWatchPayload); the scheduler
+	// enqueues one every FLEET_POOL_WATCH_INTERVAL.
+	TypePoolWatch = "pool:watch"
+	// TypeCostAnalyze analyses query patterns for recommendations (payload
+	// CostAnalyzePayload); the scheduler enqueues one a day.
 	TypeCostAnalyze = "cost:analyze"
-	// TypeBatchRun runs one tenant's batch jobs in its staggered slot.
+	// TypeBatchRun runs one batch job kind for one tenant in its staggered
+	// slot (payload BatchRunPayload).
 	TypeBatchRun = "batch:run"
 	// TypeOutboxReconcile re-enqueues intake requests that are not finished.
 	TypeOutboxReconcile = "outbox:reconcile"

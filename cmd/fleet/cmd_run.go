@@ -117,11 +117,8 @@ func startRole(ctx context.Context, a *app, svc *services, role string) (stopper
 		}
 		return w, nil
 	case "scheduler":
-		s, err := queue.NewScheduler(queue.SchedulerConfig{Client: a.queue, Logger: a.log})
+		s, err := svc.newScheduler(a)
 		if err != nil {
-			return nil, err
-		}
-		if err := svc.registerSchedules(s); err != nil {
 			return nil, err
 		}
 		return s, s.Start(ctx)

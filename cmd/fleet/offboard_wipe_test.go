@@ -52,11 +52,8 @@ func TestWiredFleetFinishesOffboardingAfterRedisWipe(t *testing.T) {
 	}
 
 	defer startWorker().Stop()
-	sched, err := queue.NewScheduler(queue.SchedulerConfig{Client: a.queue, Logger: a.log})
+	sched, err := svc.newScheduler(a)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.registerSchedules(sched); err != nil {
 		t.Fatal(err)
 	}
 	if err := sched.Start(ctx); err != nil {

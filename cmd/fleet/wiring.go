@@ -7,10 +7,13 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tenantfleet/tenantfleet/agents/batch"
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
+	"github.com/tenantfleet/tenantfleet/config"
 	"github.com/tenantfleet/tenantfleet/agents/provision"
+	"github.com/tenantfleet/tenantfleet/agents/scheduler"
 	"github.com/tenantfleet/tenantfleet/infra/awsclient"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
@@ -40,6 +43,9 @@ type services struct {
 	provision *provision.Agent
 	adminDB   *pgxpool.Pool
 	migrate   *migrate.Runner
+	// batchPools run the batch jobs, each tenant on its own login.
+	batchPools *tenants.Pools
+	batch      *batch.Agent
 }
 
 // newServices builds the fleet's agents from the configuration and starts
@@ -107,7 +113,55 @@ func newServices(ctx context.Context, a *app) (*services, error) {
 		s.close()
 		return nil, err
 	}
+	if err := s.newBatchAgent(a); err != nil {
+		s.close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// newBatchAgent builds the batch agent, its jobs running through
+// tenants.Pools in which every tenant logs in as its own role.
+func (s *services) newBatchAgent(a *app) error {
+	var err error
+	if s.batchPools, err = s.sessions.TenantPools(tenants.PoolsConfig{
+		Resolver: s.router, Fleet: a.cfg.Name,
+		// Every tenant has a pool of its own, of two connections: a batch
+		// job is one transaction at a time.
+		PoolSize: 2, DedicatedPoolSize: 2, InteractiveReserve: -1,
+		AcquireTimeout: a.cfg.AcquireTimeout, Logger: a.log,
+	}, s.catalog.GetInstance); err != nil {
+		return err
+	}
+	kinds, err := batchKinds(a.cfg)
+	if err != nil {
+		return err
+	}
+	s.batch, err = batch.New(batch.Config{
+		Store: controlplane.NewStore(a.db), Queue: a.queue, Tenants: s.catalog,
+		Scope: s.batchPools, Kinds: kinds, Logger: a.log,
+	})
+	return err
+}
+
+// batchKinds are the batch job kinds of this build, with the timings of
+// FLEET_BATCH_JOBS applied; a timing for a kind that does not exist is an
+// error.
+func batchKinds(cfg config.Config) ([]batch.Kind, error) {
+	kinds := []batch.Kind{batch.ComplianceSnapshot()}
+	known := map[string]bool{}
+	for i, k := range kinds {
+		known[k.Name] = true
+		if t, ok := cfg.BatchJobs[k.Name]; ok {
+			kinds[i].Timing = batch.Timing{Period: t.Period, Window: t.Window}
+		}
+	}
+	for name := range cfg.BatchJobs {
+		if !known[name] {
+			return nil, fmt.Errorf("%w: FLEET_BATCH_JOBS names %q, which is not a batch job kind", config.ErrInvalid, name)
+		}
+	}
+	return kinds, nil
 }
 
 // newMigrationRunner builds the fleet migration runner with the load source
@@ -196,6 +250,9 @@ func (s *services) openSessions(ctx context.Context, a *app) error {
 
 // close stops what newServices started.
 func (s *services) close() {
+	if s.batchPools != nil {
+		s.batchPools.Stop()
+	}
 	if s.router != nil {
 		s.router.Stop()
 	}
@@ -216,11 +273,39 @@ func (s *services) registerHandlers(w *queue.Worker) {
 	s.offboard.RegisterHandlers(w)
 	s.provision.Register(w)
 	s.migrate.Register(w)
+	s.batch.Register(w)
 }
 
-// registerSchedules adds the periodic entries to the scheduler.
-func (s *services) registerSchedules(sched *queue.Scheduler) error {
-	return errors.Join(s.intake.RegisterSchedule(sched), s.migrate.RegisterSchedule(sched), s.offboard.RegisterSchedule(sched))
+// registerSchedules adds the periodic entries to the scheduler. handles
+// reports the task types this build's workers handle: the fleet-wide
+// entries of the others enqueue nothing.
+func (s *services) registerSchedules(cfg config.Config, sched *queue.Scheduler, handles func(string) bool) error {
+	return errors.Join(
+		s.intake.RegisterSchedule(sched), s.migrate.RegisterSchedule(sched), s.offboard.RegisterSchedule(sched),
+		scheduler.Register(sched, scheduler.Config{
+			Instances: s.catalog, HealthInterval: cfg.HealthInterval, PoolWatchInterval: cfg.PoolWatchInterval,
+			CostSchedule: cfg.CostSchedule, Handles: handles, Logger: sched.Logger(),
+		}),
+		s.batch.RegisterSchedule(sched),
+	)
+}
+
+// newScheduler builds the scheduler with every entry registered, asking a
+// worker that is never started which task types this build handles.
+func (s *services) newScheduler(a *app) (*queue.Scheduler, error) {
+	sched, err := queue.NewScheduler(queue.SchedulerConfig{Client: a.queue, Logger: a.log})
+	if err != nil {
+		return nil, err
+	}
+	probe, err := queue.NewWorker(queue.WorkerConfig{Redis: a.redis, Logger: a.log})
+	if err != nil {
+		return nil, err
+	}
+	s.registerHandlers(probe)
+	if err := s.registerSchedules(a.cfg, sched, probe.Handles); err != nil {
+		return nil, err
+	}
+	return sched, nil
 }
 
 // registerRoutes adds the webhooks and the REST API to the HTTP server.
