@@ -37,8 +37,6 @@ type Config struct {
 	Kinds []Kind
 	// Logger receives the agent's logs. Default slog.Default().
 	Logger *slog.Logger
-	// Now is the clock of the schedule. Default time.Now.
-	Now func() time.Time
 }
 
 // Agent schedules and runs the batch job kinds.
@@ -54,9 +52,6 @@ func New(cfg Config) (*Agent, error) {
 		return nil, errors.New("batch: config needs a Store and Tenants")
 	}
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
 	a := &Agent{cfg: cfg, kinds: map[string]Kind{}}
 	for _, k := range cfg.Kinds {
 		k, err := k.withDefaults()
