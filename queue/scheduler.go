@@ -337,7 +337,9 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop stops firing entries and waits for running ones. Safe to call twice.
+// Stop stops firing entries and waits for the running ones (the start's
+// catch-up included) to finish; each is bounded by its 30s timeout. Safe
+// to call twice.
 func (s *Scheduler) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -345,9 +347,9 @@ func (s *Scheduler) Stop() {
 		return
 	}
 	s.stopped = true
-	s.cancel()
 	<-s.cron.Stop().Done()
 	s.wg.Wait()
+	s.cancel()
 }
 
 // Logger is the scheduler's logger, for the entries registered on it.
