@@ -107,12 +107,20 @@ func TestTwinSchedulersEnqueueEachPeriodicTaskOnce(t *testing.T) {
 	if len(sweeps) < 3 || len(watches) < 3 {
 		t.Fatalf("%d sweep slots and %d watch slots, want at least 3 of each", len(sweeps), len(watches))
 	}
+	var latest time.Time
+	for slot := range sweeps {
+		if slot.After(latest) {
+			latest = slot
+		}
+	}
 	for slot, insts := range sweeps {
 		if len(insts) != 3 || insts["inst-3"] {
 			t.Errorf("slot %s swept %v, want inst-0..2 once each (inst-3 is not ready)", slot, insts)
 		}
-		if watches[slot] != 1 {
-			t.Errorf("slot %s has %d pool watches, want 1", slot, watches[slot])
+		// The latest slot's pool watch may not have fired when the
+		// replicas stopped; every earlier slot has exactly one.
+		if n := watches[slot]; n > 1 || (n == 0 && slot.Before(latest)) {
+			t.Errorf("slot %s has %d pool watches, want 1", slot, n)
 		}
 	}
 	if low, err := insp.ListPendingTasks(queue.QueueLow); err == nil && len(low) > 0 {
