@@ -14,21 +14,14 @@ import (
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
-// TenantLister lists the tenants whose batch jobs are scheduled;
-// *tenants.Catalog implements it.
-type TenantLister interface {
-	ListTenants(ctx context.Context, f tenants.TenantFilter) ([]tenants.Tenant, error)
-}
-
 // Config configures an Agent.
 type Config struct {
-	// Store records runs and their results. Required.
+	// Store lists the active tenants and records runs and their results.
+	// Required.
 	Store *controlplane.Store
 	// Queue enqueues batch:run tasks (scheduler role). Required to
 	// register the schedule.
 	Queue *queue.Client
-	// Tenants lists the active tenants. Required.
-	Tenants TenantLister
 	// Scope runs the jobs' SQL scoped to their tenant: the fleet passes
 	// sessions.TenantPools, so every job logs in as its tenant's own
 	// role. Required to run jobs (worker role).
@@ -48,8 +41,8 @@ type Agent struct {
 
 // New validates cfg and its kinds.
 func New(cfg Config) (*Agent, error) {
-	if cfg.Store == nil || cfg.Tenants == nil {
-		return nil, errors.New("batch: config needs a Store and Tenants")
+	if cfg.Store == nil {
+		return nil, errors.New("batch: config needs a Store")
 	}
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	a := &Agent{cfg: cfg, kinds: map[string]Kind{}}
@@ -114,7 +107,7 @@ func (a *Agent) Upcoming(ctx context.Context, tenantID string, now time.Time) ([
 
 // activeTenants lists the ids of the active tenants, sorted.
 func (a *Agent) activeTenants(ctx context.Context) ([]string, error) {
-	list, err := a.cfg.Tenants.ListTenants(ctx, tenants.TenantFilter{Status: tenants.TenantActive})
+	list, err := a.cfg.Store.ListTenants(ctx, controlplane.TenantFilter{Status: tenants.TenantActive})
 	if err != nil {
 		return nil, fmt.Errorf("batch: list tenants: %w", err)
 	}

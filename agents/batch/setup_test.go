@@ -15,6 +15,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/config"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
+	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/infra/sessions"
 	"github.com/tenantfleet/tenantfleet/infra/sessions/sessionstest"
 	"github.com/tenantfleet/tenantfleet/queue"
@@ -29,7 +30,7 @@ type env struct {
 	store    *controlplane.Store
 	rdb      *redis.Client
 	queue    *queue.Client
-	catalog  *tenants.Catalog
+	catalog  *controlplane.Store
 	sessions *sessions.Sessions
 	admin    *pgxpool.Pool // admin pool on the instance database
 	pools    *tenants.Pools
@@ -69,7 +70,7 @@ func setup(t *testing.T, n int, pools bool) *env {
 	_, e.rdb = cptest.RedisDB(t)
 	e.queue = queue.NewClient(e.rdb)
 	t.Cleanup(func() { _ = e.queue.Close() })
-	e.catalog = tenants.NewCatalog(e.cp)
+	e.catalog = e.store
 	e.sessions = sessionstest.Local(t, adminURL)
 
 	database := cptest.ScratchDatabase(t)
@@ -78,8 +79,8 @@ func setup(t *testing.T, n int, pools bool) *env {
 		t.Fatal(err)
 	}
 	port, _ := strconv.Atoi(u.Port())
-	inst, err := e.catalog.CreateInstance(ctx, tenants.Instance{ID: "inst-a", Provider: "local", Tier: tenants.Shared,
-		Status: tenants.InstanceReady, Host: u.Hostname(), Port: port, Database: database})
+	inst, err := e.catalog.CreateInstance(ctx, controlplane.Instance{Instance: provider.Instance{ID: "inst-a",
+		Status: provider.StatusReady, Host: u.Hostname(), Port: port, Database: database}, Provider: "local", Tier: tenants.Shared})
 	if err != nil {
 		t.Fatalf("CreateInstance: %v", err)
 	}
@@ -95,7 +96,7 @@ func setup(t *testing.T, n int, pools bool) *env {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.catalog.CreateTenant(ctx, tenants.Tenant{ID: id, Name: id, Tier: tenants.Shared}); err != nil {
+		if _, err := e.catalog.CreateTenant(ctx, controlplane.Tenant{ID: id, Name: id, Tier: tenants.Shared}); err != nil {
 			t.Fatalf("CreateTenant: %v", err)
 		}
 		if err := tenants.EnsureTenant(ctx, e.admin, names); err != nil {
@@ -104,7 +105,7 @@ func setup(t *testing.T, n int, pools bool) *env {
 		if err := e.sessions.EnableLogin(ctx, e.admin, names); err != nil {
 			t.Fatalf("EnableLogin: %v", err)
 		}
-		if _, err := e.catalog.SetTenantPlacement(ctx, id, tenants.Placement{InstanceID: inst.ID, Database: database,
+		if _, err := e.catalog.SetTenantPlacement(ctx, id, controlplane.Placement{InstanceID: inst.ID, Database: database,
 			Schema: names.Schema, Role: names.Role}); err != nil {
 			t.Fatalf("SetTenantPlacement: %v", err)
 		}
@@ -158,7 +159,7 @@ func (e *env) agent(t *testing.T, kinds ...Kind) *Agent {
 	if e.pools != nil {
 		scope = e.pools
 	}
-	a, err := New(Config{Store: e.store, Queue: e.queue, Tenants: e.catalog, Scope: scope, Kinds: kinds,
+	a, err := New(Config{Store: e.store, Queue: e.queue, Scope: scope, Kinds: kinds,
 		Logger: cptest.DiscardLogger()})
 	if err != nil {
 		t.Fatalf("batch.New: %v", err)

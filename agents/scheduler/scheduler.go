@@ -22,8 +22,9 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
+	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/queue"
-	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
 // The entry names. Each prefixes its task ids (queue.PeriodicTaskID):
@@ -39,10 +40,10 @@ const (
 	EntryCostAnalyze = queue.TypeCostAnalyze
 )
 
-// InstanceLister lists the instances to sweep; *tenants.Catalog implements
-// it.
+// InstanceLister lists the instances to sweep; *controlplane.Store
+// implements it.
 type InstanceLister interface {
-	ListInstances(ctx context.Context, f tenants.InstanceFilter) ([]tenants.Instance, error)
+	ListInstances(ctx context.Context, f controlplane.InstanceFilter) ([]controlplane.Instance, error)
 }
 
 // Config configures the fleet-wide periodic entries.
@@ -138,7 +139,7 @@ func (p *plan) ifHandled(taskType string, build func(context.Context, time.Time)
 // healthSweeps is one health:sweep per ready instance, timing out (and
 // never retried) within its interval: the next slot sweeps again.
 func (p *plan) healthSweeps(ctx context.Context, slot time.Time) ([]queue.SubjectTask, error) {
-	list, err := p.cfg.Instances.ListInstances(ctx, tenants.InstanceFilter{Status: tenants.InstanceReady})
+	list, err := p.cfg.Instances.ListInstances(ctx, controlplane.InstanceFilter{Status: provider.StatusReady})
 	if err != nil {
 		return nil, fmt.Errorf("scheduler: list instances: %w", err)
 	}

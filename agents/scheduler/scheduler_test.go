@@ -12,7 +12,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tenantfleet/tenantfleet/agents/scheduler"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
+	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
@@ -29,12 +31,12 @@ func TestTwinSchedulersEnqueueEachPeriodicTaskOnce(t *testing.T) {
 	_, rdb := cptest.RedisDB(t)
 	client := queue.NewClient(rdb)
 	defer client.Close()
-	catalog := tenants.NewCatalog(cp)
+	catalog := controlplane.NewStore(cp)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for i, status := range []tenants.InstanceStatus{tenants.InstanceReady, tenants.InstanceReady, tenants.InstanceReady, tenants.InstanceCreating} {
-		if _, err := catalog.CreateInstance(ctx, tenants.Instance{ID: fmt.Sprintf("inst-%d", i), Provider: "local",
-			Tier: tenants.Shared, Status: status, Host: "127.0.0.1", Port: 5432, Database: "db"}); err != nil {
+	for i, status := range []provider.Status{provider.StatusReady, provider.StatusReady, provider.StatusReady, provider.StatusCreating} {
+		if _, err := catalog.CreateInstance(ctx, controlplane.Instance{Instance: provider.Instance{ID: fmt.Sprintf("inst-%d", i),
+			Status: status, Host: "127.0.0.1", Port: 5432, Database: "db"}, Provider: "local", Tier: tenants.Shared}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -150,9 +152,9 @@ func TestRegisterRejectsBadConfig(t *testing.T) {
 	always := func(string) bool { return true }
 	for name, cfg := range map[string]scheduler.Config{
 		"no instances":       {Handles: always},
-		"sub-second health":  {Instances: tenants.NewCatalog(nil), Handles: always, HealthInterval: 500 * time.Millisecond},
-		"bad cost schedule":  {Instances: tenants.NewCatalog(nil), Handles: always, CostSchedule: "every day"},
-		"sub-second watcher": {Instances: tenants.NewCatalog(nil), Handles: always, PoolWatchInterval: time.Millisecond},
+		"sub-second health":  {Instances: controlplane.NewStore(nil), Handles: always, HealthInterval: 500 * time.Millisecond},
+		"bad cost schedule":  {Instances: controlplane.NewStore(nil), Handles: always, CostSchedule: "every day"},
+		"sub-second watcher": {Instances: controlplane.NewStore(nil), Handles: always, PoolWatchInterval: time.Millisecond},
 	} {
 		if err := scheduler.Register(s, cfg); err == nil {
 			t.Errorf("%s: Register succeeded, want an error", name)

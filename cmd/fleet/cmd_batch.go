@@ -67,7 +67,7 @@ func batchList(ctx context.Context, env *cliEnv, args []string) error {
 		if err != nil {
 			return err
 		}
-		agent, err := batch.New(batch.Config{Store: controlplane.NewStore(a.db), Tenants: tenants.NewCatalog(a.db), Kinds: kinds})
+		agent, err := batch.New(batch.Config{Store: controlplane.NewStore(a.db), Kinds: kinds})
 		if err != nil {
 			return err
 		}

@@ -26,9 +26,9 @@ func TestScheduleAndBatchCommands(t *testing.T) {
 	env["FLEET_BATCH_JOBS"] = "compliance-snapshot=1h/30m"
 	getenv := func(k string) string { return env[k] }
 	ctx := context.Background()
-	catalog := tenants.NewCatalog(db)
+	catalog := controlplane.NewStore(db)
 	for _, id := range []string{"acme-bank", "globex"} {
-		if _, err := catalog.CreateTenant(ctx, tenants.Tenant{ID: id, Name: id, Tier: tenants.Shared, Status: tenants.TenantActive}); err != nil {
+		if _, err := catalog.CreateTenant(ctx, controlplane.Tenant{ID: id, Name: id, Tier: tenants.Shared, Status: tenants.TenantActive}); err != nil {
 			t.Fatal(err)
 		}
 	}

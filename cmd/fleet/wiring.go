@@ -11,9 +11,9 @@ import (
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
-	"github.com/tenantfleet/tenantfleet/config"
 	"github.com/tenantfleet/tenantfleet/agents/provision"
 	"github.com/tenantfleet/tenantfleet/agents/scheduler"
+	"github.com/tenantfleet/tenantfleet/config"
 	"github.com/tenantfleet/tenantfleet/infra/awsclient"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
@@ -138,7 +138,7 @@ func (s *services) newBatchAgent(a *app) error {
 		return err
 	}
 	s.batch, err = batch.New(batch.Config{
-		Store: controlplane.NewStore(a.db), Queue: a.queue, Tenants: s.catalog,
+		Store: s.catalog, Queue: a.queue,
 		Scope: s.batchPools, Kinds: kinds, Logger: a.log,
 	})
 	return err

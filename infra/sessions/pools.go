@@ -9,12 +9,13 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
 // InstanceLookup finds a catalog instance by id, for the endpoint and
 // credentials of a tenant's login.
-type InstanceLookup func(ctx context.Context, id string) (tenants.Instance, error)
+type InstanceLookup func(ctx context.Context, id string) (controlplane.Instance, error)
 
 // TenantPools returns tenants.Pools in which every tenant's work runs on a
 // pool of its own whose sessions log in as the tenant's own role (password
