@@ -158,3 +158,43 @@ func TestBatchRunOfInactiveTenantIsSkipped(t *testing.T) {
 		t.Errorf("unknown kind: %v, want ErrUnknownKind", err)
 	}
 }
+
+// Through the queue: the schedule's task for a tenant's slot runs on a
+// worker via the batch:run handler and its run is recorded.
+func TestBatchRunTaskRunsOnWorker(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 1, true)
+	ctx := testContext(t)
+	e.asTenant(t, e.tenants[0], `CREATE TABLE notes (id bigint); INSERT INTO notes VALUES (1), (2)`)
+	a := e.agent(t, ComplianceSnapshot())
+	w, err := queue.NewWorker(queue.WorkerConfig{Redis: e.rdb, Concurrency: 2, TaskCheckInterval: 20 * time.Millisecond,
+		ShutdownTimeout: 5 * time.Second, Queues: map[string]int{queue.QueueMaintenance: 1}, Logger: cptest.DiscardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Register(w)
+	if !w.Handles(queue.TypeBatchRun) {
+		t.Fatal("worker does not report the batch:run handler")
+	}
+	if err := w.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	k := a.Kinds()[0]
+	run := k.Timing.RunAt(e.tenants[0], k.Timing.PeriodStart(time.Now()))
+	if n, err := a.enqueueDue(ctx, &kindSchedule{kind: k}, run); err != nil || n != 1 {
+		t.Fatalf("enqueueDue at the tenant's run time: %d %v, want its one task", n, err)
+	}
+	var runs []controlplane.BatchRun
+	waitFor(t, "the run to finish", func() bool {
+		runs, err = e.store.ListBatchRuns(ctx, controlplane.BatchRunFilter{TenantID: e.tenants[0]})
+		return err == nil && len(runs) == 1 && runs[0].Outcome != controlplane.BatchRunning
+	})
+	if runs[0].Outcome != controlplane.BatchSucceeded || !runs[0].Slot.Equal(run) {
+		t.Fatalf("run %+v, want succeeded for slot %s", runs[0], run)
+	}
+	tables, err := e.store.ComplianceSnapshot(ctx, runs[0].ID)
+	if err != nil || len(tables) != 1 || tables[0].Rows != 2 {
+		t.Errorf("snapshot %+v %v, want notes with 2 rows", tables, err)
+	}
+}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -88,9 +90,7 @@ func (s *Store) FinishBatchRun(ctx context.Context, runID int64, outcome BatchOu
 	if !outcome.Valid() || outcome == BatchRunning {
 		return fmt.Errorf("controlplane: finish batch run %d: bad outcome %q", runID, outcome)
 	}
-	if len(message) > maxBatchError {
-		message = message[:maxBatchError]
-	}
+	message = storableMessage(message)
 	tag, err := s.db.Exec(ctx, `UPDATE batch_runs SET outcome = $2, error = $3, finished_at = now() WHERE id = $1`,
 		runID, string(outcome), message)
 	if err != nil {
@@ -100,6 +100,20 @@ func (s *Store) FinishBatchRun(ctx context.Context, runID int64, outcome BatchOu
 		return fmt.Errorf("controlplane: finish batch run %d: %w", runID, ErrBatchRunNotFound)
 	}
 	return nil
+}
+
+// storableMessage makes an error message fit a text column: valid UTF-8
+// without NUL bytes, cut on a character boundary at maxBatchError bytes.
+func storableMessage(s string) string {
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+	if len(s) <= maxBatchError {
+		return s
+	}
+	cut := maxBatchError
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }
 
 // ErrBatchRunNotFound means the batch run asked for does not exist.
