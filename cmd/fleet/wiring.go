@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -126,9 +127,10 @@ func (s *services) newBatchAgent(a *app) error {
 	var err error
 	if s.batchPools, err = s.sessions.TenantPools(tenants.PoolsConfig{
 		Resolver: s.router, Fleet: a.cfg.Name,
-		// Every tenant has a pool of its own, of two connections: a batch
-		// job is one transaction at a time.
-		PoolSize: 2, DedicatedPoolSize: 2, InteractiveReserve: -1,
+		// Every tenant has a pool of its own of one connection (a batch
+		// job is one transaction at a time), closed 30s after its last use:
+		// staggered tenants hold connections only around their runs.
+		PoolSize: 1, DedicatedPoolSize: 1, InteractiveReserve: -1, IdleTimeout: 30 * time.Second,
 		AcquireTimeout: a.cfg.AcquireTimeout, Logger: a.log,
 	}, s.catalog.GetInstance); err != nil {
 		return err
