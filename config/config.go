@@ -313,7 +313,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str("FLEET_SECRET_KEY", &c.SecretKey)
 	str("FLEET_SECRETSMANAGER_ENDPOINT", &c.SecretsManagerEndpoint)
 	str("FLEET_RDS_CA_BUNDLE", &c.RDSCABundle)
-	c.Schedule.applyEnv(getenv, dur, &errs)
+	c.applyScheduleEnv(getenv, dur, &errs)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
 	}
@@ -342,7 +342,7 @@ func (c *Config) applyDefaults() {
 	c.CapacityThreshold = cmp.Or(c.CapacityThreshold, 0.8)
 	c.MaxTenantsPerInstance = cmp.Or(c.MaxTenantsPerInstance, 500)
 	c.AWSRegion = cmp.Or(c.AWSRegion, "us-east-1")
-	c.Schedule.applyDefaults()
+	c.applyScheduleDefaults()
 }
 
 // Validate reports every invalid field at once, each with its variable name.
@@ -461,7 +461,7 @@ func (c Config) Validate() error {
 	if c.MaxTenantsPerInstance < 1 {
 		bad("FLEET_MAX_TENANTS_PER_INSTANCE must be at least 1, got %d", c.MaxTenantsPerInstance)
 	}
-	c.Schedule.validate(bad)
+	c.validateSchedule(bad)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
 	}
