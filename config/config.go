@@ -180,7 +180,9 @@ type Config struct {
 	// CA, so connections to RDS fail verification until it is set.
 	RDSCABundle string `yaml:"rds_ca_bundle"`
 	// Schedule is the scheduler role's configuration (config/schedule.go).
-	Schedule `yaml:",inline"`
+	Schedule Schedule `yaml:",inline"`
+	// Alerts configures the alert engine and its sinks (alerts.go).
+	Alerts Alerts `yaml:",inline"`
 }
 
 // Default returns the configuration with every default filled in.
@@ -313,7 +315,8 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str("FLEET_SECRET_KEY", &c.SecretKey)
 	str("FLEET_SECRETSMANAGER_ENDPOINT", &c.SecretsManagerEndpoint)
 	str("FLEET_RDS_CA_BUNDLE", &c.RDSCABundle)
-	c.applyScheduleEnv(getenv, dur, &errs)
+	c.Schedule.applyEnv(getenv, dur, &errs)
+	c.Alerts.applyEnv(str, dur)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
 	}
@@ -342,7 +345,8 @@ func (c *Config) applyDefaults() {
 	c.CapacityThreshold = cmp.Or(c.CapacityThreshold, 0.8)
 	c.MaxTenantsPerInstance = cmp.Or(c.MaxTenantsPerInstance, 500)
 	c.AWSRegion = cmp.Or(c.AWSRegion, "us-east-1")
-	c.applyScheduleDefaults()
+	c.Schedule.applyDefaults()
+	c.Alerts.applyDefaults()
 }
 
 // Validate reports every invalid field at once, each with its variable name.
@@ -461,7 +465,8 @@ func (c Config) Validate() error {
 	if c.MaxTenantsPerInstance < 1 {
 		bad("FLEET_MAX_TENANTS_PER_INSTANCE must be at least 1, got %d", c.MaxTenantsPerInstance)
 	}
-	c.validateSchedule(bad)
+	c.Schedule.validate(bad)
+	errs = append(errs, c.Alerts.validate()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
 	}
@@ -589,5 +594,6 @@ func (c Config) Redacted() Config {
 	c.RedisURL = Redact(c.RedisURL)
 	c.LocalAdminURL = Redact(c.LocalAdminURL)
 	c.Roles = append([]string(nil), c.Roles...)
+	c.Alerts = c.Alerts.redacted()
 	return c
 }

@@ -50,7 +50,7 @@ const DefaultCostSchedule = "0 2 * * *"
 // batchKindName is a batch job kind's name.
 var batchKindName = regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)
 
-func (s *Schedule) applyScheduleEnv(getenv func(string) string, dur func(string, *time.Duration), errs *[]error) {
+func (s *Schedule) applyEnv(getenv func(string) string, dur func(string, *time.Duration), errs *[]error) {
 	dur("FLEET_HEALTH_INTERVAL", &s.HealthInterval)
 	dur("FLEET_POOL_WATCH_INTERVAL", &s.PoolWatchInterval)
 	if v := getenv("FLEET_COST_SCHEDULE"); v != "" {
@@ -89,13 +89,13 @@ func ParseBatchJobs(v string) (map[string]BatchTiming, error) {
 	return out, nil
 }
 
-func (s *Schedule) applyScheduleDefaults() {
+func (s *Schedule) applyDefaults() {
 	s.HealthInterval = cmp.Or(s.HealthInterval, 60*time.Second)
 	s.PoolWatchInterval = cmp.Or(s.PoolWatchInterval, 10*time.Second)
 	s.CostSchedule = cmp.Or(s.CostSchedule, DefaultCostSchedule)
 }
 
-func (s Schedule) validateSchedule(bad func(format string, args ...any)) {
+func (s Schedule) validate(bad func(format string, args ...any)) {
 	if s.HealthInterval < time.Second {
 		bad("FLEET_HEALTH_INTERVAL must be at least 1s, got %s", s.HealthInterval)
 	}

@@ -15,7 +15,7 @@ func TestScheduleDefaultsAndOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.HealthInterval != time.Minute || c.PoolWatchInterval != 10*time.Second || c.CostSchedule != DefaultCostSchedule || len(c.BatchJobs) != 0 {
+	if c.Schedule.HealthInterval != time.Minute || c.Schedule.PoolWatchInterval != 10*time.Second || c.Schedule.CostSchedule != DefaultCostSchedule || len(c.Schedule.BatchJobs) != 0 {
 		t.Errorf("defaults %+v, want 60s, 10s, %q and no batch overrides", c.Schedule, DefaultCostSchedule)
 	}
 	env := map[string]string{
@@ -27,8 +27,8 @@ func TestScheduleDefaultsAndOverrides(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]BatchTiming{"compliance-snapshot": {time.Hour, 30 * time.Minute}, "usage-rollup": {2 * time.Minute, 30 * time.Second}}
-	if c.HealthInterval != time.Second || c.PoolWatchInterval != time.Second || c.CostSchedule != "30 3 * * *" ||
-		len(c.BatchJobs) != 2 || c.BatchJobs["compliance-snapshot"] != want["compliance-snapshot"] || c.BatchJobs["usage-rollup"] != want["usage-rollup"] {
+	if c.Schedule.HealthInterval != time.Second || c.Schedule.PoolWatchInterval != time.Second || c.Schedule.CostSchedule != "30 3 * * *" ||
+		len(c.Schedule.BatchJobs) != 2 || c.Schedule.BatchJobs["compliance-snapshot"] != want["compliance-snapshot"] || c.Schedule.BatchJobs["usage-rollup"] != want["usage-rollup"] {
 		t.Errorf("overrides %+v", c.Schedule)
 	}
 
@@ -40,7 +40,7 @@ func TestScheduleDefaultsAndOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.HealthInterval != 5*time.Second || c.BatchJobs["compliance-snapshot"] != (BatchTiming{24 * time.Hour, time.Hour}) {
+	if c.Schedule.HealthInterval != 5*time.Second || c.Schedule.BatchJobs["compliance-snapshot"] != (BatchTiming{24 * time.Hour, time.Hour}) {
 		t.Errorf("from YAML: %+v", c.Schedule)
 	}
 }
