@@ -63,7 +63,6 @@ func TestScheduleRejectsBadValues(t *testing.T) {
 		"compliance-snapshot=soon/30m",  // not a duration
 		"compliance-snapshot=1h/10s",    // a slot under 1s
 		"compliance-snapshot=10m/1h",    // window past the period
-		"Bad_Kind=1h/30m",               // not a kind name
 		"a-job=1h/30m,a-job=2h/30m",     // twice
 		"compliance-snapshot=500ms/30s", // period under 1s (and window past it)
 	} {
