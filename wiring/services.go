@@ -178,10 +178,6 @@ func NewMigrationRunner(ctx context.Context, a Conns) (*Services, error) {
 		s.Close()
 		return nil, err
 	}
-	if err := s.newBatchAgent(a); err != nil {
-		s.Close()
-		return nil, err
-	}
 	return s, nil
 }
 
