@@ -240,7 +240,7 @@ func (s *services) registerSchedules(sched *queue.Scheduler) error {
 func (s *services) registerRoutes(srv *httpapi.Server, log *slog.Logger) {
 	s.intake.RegisterWebhooks(srv)
 	restapi.New(restapi.Config{
-		Catalog: s.catalog, Onboarding: s.intake, Offboarding: s.offboard, Migrations: s.migrate, Logger: log,
+		Catalog: s.catalog, Onboarding: s.intake, Offboarding: s.offboard, Migrations: s.migrate, Alerts: s.alerts,
+		Logger: log,
 	}).Register(srv)
-	s.alerts.RegisterRoutes(srv)
 }
