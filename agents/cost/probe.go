@@ -22,6 +22,11 @@ type probe struct {
 	schema string
 }
 
+// probeTag begins every statement a probe sends, so the attribution can
+// tell the fleet's probes from the tenant's own work in
+// pg_stat_statements (which keeps comments).
+const probeTag = "/* tenantfleet:cost-probe */ "
+
 // probeStatementTimeout bounds every statement of a probe.
 const probeStatementTimeout = "5s"
 
@@ -39,7 +44,7 @@ func openProbe(ctx context.Context, pool *pgxpool.Pool, schema string) (*probe, 
 		"SET statement_timeout = '" + probeStatementTimeout + "'",
 		"SELECT " + hypo("hypopg_reset") + "()",
 	} {
-		if _, err := conn.Exec(ctx, q); err != nil {
+		if _, err := conn.Exec(ctx, probeTag+q); err != nil {
 			conn.Release()
 			return nil, fmt.Errorf("cost: set up tenant session: %s: %w", q, err)
 		}
@@ -51,7 +56,7 @@ func hypo(fn string) string { return pgx.Identifier{HypoPGSchema, fn}.Sanitize()
 
 // close drops the session's hypothetical indexes and returns the session.
 func (p *probe) close(ctx context.Context) {
-	_, _ = p.conn.Exec(ctx, "SELECT "+hypo("hypopg_reset")+"()")
+	_, _ = p.conn.Exec(ctx, probeTag+"SELECT "+hypo("hypopg_reset")+"()")
 	_, _ = p.conn.Exec(ctx, "DEALLOCATE ALL")
 	p.conn.Release()
 }
@@ -95,7 +100,7 @@ func (p *probe) explain(ctx context.Context, query string) (planNode, error) {
 		args = "(" + strings.TrimSuffix(strings.Repeat("NULL, ", n), ", ") + ")"
 	}
 	var raw []byte
-	if err := p.conn.QueryRow(ctx, "EXPLAIN (FORMAT JSON, VERBOSE) EXECUTE fleet_cost_probe"+args).Scan(&raw); err != nil {
+	if err := p.conn.QueryRow(ctx, probeTag+"EXPLAIN (FORMAT JSON, VERBOSE) EXECUTE fleet_cost_probe"+args).Scan(&raw); err != nil {
 		return planNode{}, fmt.Errorf("cost: explain: %w", err)
 	}
 	return parsePlan(raw)
@@ -113,10 +118,10 @@ func indexDDL(schema, table string, cols []string) string {
 // costWith is the statement's planner cost with a hypothetical btree on
 // table's columns.
 func (p *probe) costWith(ctx context.Context, query, table string, cols []string) (float64, error) {
-	if _, err := p.conn.Exec(ctx, "SELECT 1 FROM "+hypo("hypopg_create_index")+"($1)", indexDDL(p.schema, table, cols)); err != nil {
+	if _, err := p.conn.Exec(ctx, probeTag+"SELECT 1 FROM "+hypo("hypopg_create_index")+"($1)", indexDDL(p.schema, table, cols)); err != nil {
 		return 0, fmt.Errorf("cost: hypothetical index on %s %v: %w", table, cols, err)
 	}
-	defer func() { _, _ = p.conn.Exec(context.WithoutCancel(ctx), "SELECT "+hypo("hypopg_reset")+"()") }()
+	defer func() { _, _ = p.conn.Exec(context.WithoutCancel(ctx), probeTag+"SELECT "+hypo("hypopg_reset")+"()") }()
 	plan, err := p.explain(ctx, query)
 	if err != nil {
 		return 0, err
@@ -126,7 +131,7 @@ func (p *probe) costWith(ctx context.Context, query, table string, cols []string
 
 // btreeColumnsSQL lists the key columns of every btree index of a table,
 // in order; an expression column reads as "".
-const btreeColumnsSQL = `
+const btreeColumnsSQL = probeTag + `
 SELECT array(SELECT coalesce(a.attname::text, '') FROM unnest(i.indkey[0:i.indnkeyatts - 1]) WITH ORDINALITY k(attnum, ord)
              LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum AND k.attnum > 0
              ORDER BY k.ord)

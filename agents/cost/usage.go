@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -100,6 +101,10 @@ func attribute(inst controlplane.Instance, placed []controlplane.Tenant, roleOID
 	}
 	for _, s := range w.Statements {
 		a.total += s.ExecMS + s.PlanMS
+		if fleetProbe(s.Query) {
+			a.unassigned += s.ExecMS + s.PlanMS
+			continue
+		}
 		id, ok := roleOIDs[s.UserID]
 		if inst.Tier == tenants.Dedicated && len(placed) == 1 {
 			id, ok = placed[0].ID, true
@@ -118,6 +123,26 @@ func attribute(inst controlplane.Instance, placed []controlplane.Tenant, roleOID
 		a.statements = append(a.statements, tenantStatement{Tenant: byID[id], Query: s.Query, Calls: s.Calls, ExecMS: s.ExecMS})
 	}
 	return a
+}
+
+// probeStatements begin the statements the fleet's own sessions run as
+// tenants: the agent's probes (probe.go) and the session check. They count as the fleet's work,
+// not the tenant's. (A tenant could begin its own statements so to go
+// unbilled; it would also go unadvised.)
+var probeStatements = []string{
+	probeTag,
+	// tenants.VerifyTenantSession, run by every new tenant session.
+	"SELECT session_user::text,",
+}
+
+func fleetProbe(query string) bool {
+	q := strings.TrimSpace(query)
+	for _, p := range probeStatements {
+		if strings.HasPrefix(q, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // roleOIDs maps the oids of the placed tenants' roles to tenant ids.
