@@ -76,7 +76,7 @@ func New(cfg Config) (*Analyzer, error) {
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	var errs []error
 	if cfg.Store == nil || cfg.Sessions == nil || cfg.Fleet == "" {
-		errs = append(errs, errors.New("Store, Sessions and Fleet are required"))
+		errs = append(errs, errors.New("config needs Store, Sessions and Fleet"))
 	}
 	if cfg.MinCalls < 1 || cfg.MaxTenantsPerStatement < 1 {
 		errs = append(errs, errors.New("MinCalls and MaxTenantsPerStatement must be at least 1"))
@@ -218,7 +218,9 @@ func (a *Analyzer) instance(ctx context.Context, inst controlplane.Instance, pla
 	_, class := a.cfg.Prices.classOf(inst.ID)
 	iw := instanceWindow{inst: inst, class: class, span: float64(w.End.Sub(w.Start).Milliseconds())}
 	snap, counters := snapshotOf(inst.ID, cur)
-	save := func(ctx context.Context, tx *controlplane.Store) error { return tx.SaveCostSnapshot(ctx, snap, counters) }
+	save := func(ctx context.Context, tx *controlplane.Store) error {
+		return tx.SaveCostSnapshot(ctx, snap, counters)
+	}
 	return iu, tus, attr.statements, iw, save, nil
 }
 

@@ -18,7 +18,9 @@ import (
 // storeResolver resolves routes straight from the control plane.
 type storeResolver struct{ s *controlplane.Store }
 
-func (r storeResolver) Resolve(ctx context.Context, id string) (tenants.Route, error) { return r.s.Route(ctx, id) }
+func (r storeResolver) Resolve(ctx context.Context, id string) (tenants.Route, error) {
+	return r.s.Route(ctx, id)
+}
 
 // runShared runs the query calls times for the tenant through the shared
 // application pool (tenants.Pools: the app role's session, scoped to the
@@ -160,4 +162,3 @@ func TestPlantedTrapGainsNothing(t *testing.T) {
 		}
 	}
 }
-

@@ -27,7 +27,7 @@ func parsePlan(raw []byte) (planNode, error) {
 		Plan planNode `json:"Plan"`
 	}
 	if err := json.Unmarshal(raw, &out); err != nil || len(out) != 1 {
-		return planNode{}, fmt.Errorf("cost: unexpected EXPLAIN output: %v", err)
+		return planNode{}, fmt.Errorf("cost: unexpected EXPLAIN output (%d plans): %w", len(out), err)
 	}
 	return out[0].Plan, nil
 }

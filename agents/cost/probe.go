@@ -165,4 +165,3 @@ func coveredBy(cols []string, indexes [][]string) bool {
 	}
 	return false
 }
-

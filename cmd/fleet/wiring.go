@@ -241,7 +241,7 @@ func (s *services) registerRoutes(srv *httpapi.Server, log *slog.Logger) {
 	s.intake.RegisterWebhooks(srv)
 	restapi.New(restapi.Config{
 		Catalog: s.catalog, Onboarding: s.intake, Offboarding: s.offboard, Migrations: s.migrate, Alerts: s.alerts,
-		Cost: s.catalog,
+		Cost:   s.catalog,
 		Logger: log,
 	}).Register(srv)
 }
