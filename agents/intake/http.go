@@ -158,7 +158,7 @@ func (in *Intake) serveRetry(w http.ResponseWriter, r *http.Request) {
 	case errors.As(err, &notRetryable):
 		answer := map[string]any{"error": notRetryable.Error(), "tenant_id": notRetryable.TenantID}
 		if rec := notRetryable.Request; rec != nil {
-			answer["request_id"], answer["task_id"], answer["status"] = rec.ID, rec.TaskID(), rec.Status
+			answer["request_id"], answer["task_id"], answer["status"] = rec.ID, TaskID(*rec), rec.Status
 		}
 		httpapi.WriteJSON(w, http.StatusConflict, answer)
 	case err != nil:

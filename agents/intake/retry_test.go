@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
@@ -50,7 +51,7 @@ func TestRetryFailedTenantThroughAPI(t *testing.T) {
 	h := http.Header{}
 	h.Set(HeaderRequestedBy, "grace")
 	got := e.retry(t, "phoenix", []byte(`{}`), h)
-	want := OnboardTaskID(first.RequestID, 2)
+	want := queue.OnboardAttemptTaskID(first.RequestID, 2)
 	if got.Status != http.StatusAccepted || got.str("task_id") != want || got.str("status") != string(StatusEnqueued) ||
 		got.Body["request_id"] != float64(first.RequestID) {
 		t.Fatalf("retry: got %d %s, want 202 with task %s enqueued", got.Status, got.Raw, want)
@@ -161,7 +162,7 @@ func TestRetryConcurrently(t *testing.T) {
 		switch {
 		case err == nil:
 			ok++
-			if accs[i].TaskID != OnboardTaskID(first.RequestID, 2) {
+			if accs[i].TaskID != queue.OnboardAttemptTaskID(first.RequestID, 2) {
 				t.Errorf("task id: got %s, want attempt 2", accs[i].TaskID)
 			}
 		case !errors.Is(err, ErrNotRetryable):
@@ -177,7 +178,7 @@ func TestRetryConcurrently(t *testing.T) {
 	// Without a tenant row (it failed before the agent claimed it), a
 	// failed request is retryable; a new request for the tenant joins it.
 	dup, err := e.in.Submit(t.Context(), Request{TenantID: "racer"})
-	if err != nil || !dup.Duplicate || dup.TaskID != OnboardTaskID(first.RequestID, 2) {
+	if err != nil || !dup.Duplicate || dup.TaskID != queue.OnboardAttemptTaskID(first.RequestID, 2) {
 		t.Errorf("submit after retry: got %+v, %v; want a duplicate of the retried request", dup, err)
 	}
 }

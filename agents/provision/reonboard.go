@@ -10,8 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantfleet/tenantfleet/agents/audit"
-	"github.com/tenantfleet/tenantfleet/agents/intake"
-	"github.com/tenantfleet/tenantfleet/agents/offboard"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
@@ -30,7 +29,7 @@ const ActionRestore = "tenant.restore"
 // the archive's instance, which must be ready and of the requested tier.
 // When the tenant is no longer offboarded (a concurrent reclaim), it is
 // returned as it is.
-func (a *Agent) reclaim(ctx context.Context, rec intake.Record) (tenants.Tenant, error) {
+func (a *Agent) reclaim(ctx context.Context, rec controlplane.IntakeRequest) (tenants.Tenant, error) {
 	err := pgx.BeginFunc(ctx, a.cfg.DB, func(tx pgx.Tx) error {
 		var status tenants.TenantStatus
 		if err := tx.QueryRow(ctx, `SELECT status FROM tenants WHERE id = $1 FOR UPDATE`, rec.TenantID).Scan(&status); err != nil {
@@ -50,7 +49,7 @@ func (a *Agent) reclaim(ctx context.Context, rec intake.Record) (tenants.Tenant,
 				return err
 			}
 			instanceID, database = &arch.InstanceID, arch.Database
-		case rec.Tier == tenants.Dedicated:
+		case tenants.Tier(rec.Tier) == tenants.Dedicated:
 			// The tenant's own instance, if a drop deleted it, is created
 			// again by the placement (which inserts the row anew).
 			if _, err := tx.Exec(ctx, `UPDATE tenants SET instance_id = NULL WHERE id = $1`, rec.TenantID); err != nil {
@@ -80,11 +79,11 @@ func (a *Agent) reclaim(ctx context.Context, rec intake.Record) (tenants.Tenant,
 // offboarded at claim (a retry, or a failed re-onboarding resumed), that
 // it has an archive to restore on the instance it is placed on, and places
 // it there when it is not placed.
-func (a *Agent) claimRestore(ctx context.Context, tenant tenants.Tenant, rec intake.Record) error {
+func (a *Agent) claimRestore(ctx context.Context, tenant tenants.Tenant, rec controlplane.IntakeRequest) error {
 	// An active tenant restores nothing new: only a retry of the request
 	// that claimed an archive goes on.
 	claimNew := tenant.Status != tenants.TenantActive
-	if tenant.Tier != rec.Tier {
+	if tenant.Tier != tenants.Tier(rec.Tier) {
 		return fmt.Errorf("%w: tenant %s exists with tier %s, request asks for %s", ErrPermanent, tenant.ID, tenant.Tier, rec.Tier)
 	}
 	arch, err := a.restorableArchive(ctx, a.cfg.DB, rec, claimNew)
@@ -104,23 +103,23 @@ func (a *Agent) claimRestore(ctx context.Context, tenant tenants.Tenant, rec int
 
 // restorableArchive returns the archive rec restores (claiming the newest
 // when claimNew), checked against the instance it lives on.
-func (a *Agent) restorableArchive(ctx context.Context, db tenants.CatalogDB, rec intake.Record, claimNew bool) (offboard.Archive, error) {
-	arch, err := offboard.ClaimForRestore(ctx, db, rec.TenantID, rec.ID, claimNew)
-	if errors.Is(err, offboard.ErrNoArchive) {
-		return offboard.Archive{}, fmt.Errorf("%w: %w; onboard it without restore for a fresh schema", ErrPermanent, err)
+func (a *Agent) restorableArchive(ctx context.Context, db controlplane.DB, rec controlplane.IntakeRequest, claimNew bool) (controlplane.TenantArchive, error) {
+	arch, err := controlplane.NewStore(db).ClaimTenantArchive(ctx, rec.TenantID, rec.ID, claimNew)
+	if errors.Is(err, controlplane.ErrNoTenantArchive) {
+		return controlplane.TenantArchive{}, fmt.Errorf("%w: %w; onboard it without restore for a fresh schema", ErrPermanent, err)
 	}
 	if err != nil {
-		return offboard.Archive{}, err
+		return controlplane.TenantArchive{}, err
 	}
 	inst, err := tenants.NewCatalog(db).GetInstance(ctx, arch.InstanceID)
 	if err != nil {
-		return offboard.Archive{}, err
+		return controlplane.TenantArchive{}, err
 	}
 	if inst.Status != tenants.InstanceReady {
-		return offboard.Archive{}, fmt.Errorf("%w: archive %s lives on instance %s, which is %s", ErrPermanent, arch.Schema, inst.ID, inst.Status)
+		return controlplane.TenantArchive{}, fmt.Errorf("%w: archive %s lives on instance %s, which is %s", ErrPermanent, arch.Schema, inst.ID, inst.Status)
 	}
-	if inst.Tier != rec.Tier {
-		return offboard.Archive{}, fmt.Errorf("%w: archive %s lives on a %s instance; onboard the tenant with tier %s to restore it",
+	if inst.Tier != tenants.Tier(rec.Tier) {
+		return controlplane.TenantArchive{}, fmt.Errorf("%w: archive %s lives on a %s instance; onboard the tenant with tier %s to restore it",
 			ErrPermanent, arch.Schema, inst.Tier, inst.Tier)
 	}
 	return arch, nil
@@ -131,11 +130,11 @@ func (a *Agent) restorableArchive(ctx context.Context, db tenants.CatalogDB, rec
 // before the role and grants are ensured, and records the restore with an
 // audit entry once. It is a no-op for a request that restores nothing, and
 // for a retry after the rename.
-func (a *Agent) restoreSchema(ctx context.Context, admin *pgxpool.Pool, rec intake.Record, names tenants.Names) error {
+func (a *Agent) restoreSchema(ctx context.Context, admin *pgxpool.Pool, rec controlplane.IntakeRequest, names tenants.Names) error {
 	if !rec.Restore {
 		return nil
 	}
-	arch, err := offboard.ClaimForRestore(ctx, a.cfg.DB, rec.TenantID, rec.ID, false)
+	arch, err := a.store.ClaimTenantArchive(ctx, rec.TenantID, rec.ID, false)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrPermanent, err)
 	}
@@ -164,7 +163,7 @@ func (a *Agent) restoreSchema(ctx context.Context, admin *pgxpool.Pool, rec inta
 	}
 	// Renamed now or by an attempt that crashed before recording it.
 	err = pgx.BeginFunc(ctx, a.cfg.DB, func(tx pgx.Tx) error {
-		if err := offboard.MarkRestored(ctx, tx, arch.ID); err != nil {
+		if err := controlplane.NewStore(tx).MarkTenantArchiveRestored(ctx, arch.ID); err != nil {
 			return err
 		}
 		return audit.Record(ctx, tx, audit.Entry{
