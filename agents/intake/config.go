@@ -77,19 +77,13 @@ func (c Config) withDefaults() Config {
 
 func (c Config) validate() error {
 	var errs []error
-	if c.DB == nil {
-		errs = append(errs, errors.New("a DB pool is required"))
-	}
-	if c.Queue == nil {
-		errs = append(errs, errors.New("a Queue client is required"))
-	}
 	if c.MaxBodyBytes < 0 {
 		errs = append(errs, errors.New("MaxBodyBytes must not be negative"))
 	}
 	if c.ReplayWindow < 0 {
 		errs = append(errs, errors.New("ReplayWindow must not be negative"))
 	}
-	errs = append(errs, c.Config.Problems()...)
+	errs = append(errs, c.Config.Problems(c.DB, c.Queue)...)
 	if _, err := ticketKey(c.TicketSecret); err != nil {
 		errs = append(errs, err)
 	}

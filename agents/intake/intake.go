@@ -39,6 +39,7 @@ func New(cfg Config) (*Intake, error) {
 	st := controlplane.NewStore(cfg.DB)
 	ob := outbox.New(cfg.Config, outbox.Spec[Record]{
 		Name:  "intake",
+		Noun:  "onboarding",
 		Queue: cfg.Queue,
 		Table: outbox.Table[Record]{Get: st.IntakeRequest, MarkEnqueued: st.MarkIntakeEnqueued, Unfinished: st.UnfinishedIntakeRequests},
 		Task: func(rec Record) (*asynq.Task, error) {
@@ -58,41 +59,19 @@ func (in *Intake) Submit(ctx context.Context, r Request) (Accepted, error) {
 	if err != nil {
 		return Accepted{}, err
 	}
-	var (
-		rec       Record
-		duplicate bool
-	)
-	err = pgx.BeginFunc(ctx, in.cfg.DB, func(tx pgx.Tx) error {
-		var err error
-		rec, duplicate, err = store(ctx, tx, r)
-		return err
+	rec, duplicate, err := outbox.Store(ctx, in.cfg.DB, func(ctx context.Context, tx pgx.Tx) (Record, bool, error) {
+		return store(ctx, tx, r)
 	})
 	if err != nil {
 		return Accepted{}, err
 	}
 	log := in.log.With(slog.Int64("request_id", rec.ID), slog.String("tenant", rec.TenantID),
 		slog.String("source", string(r.Source)))
-	if duplicate {
-		log.InfoContext(ctx, "onboarding request repeated", slog.String("status", string(rec.Status)))
-	} else {
-		log.InfoContext(ctx, "onboarding request accepted", slog.String("tier", rec.Tier))
-	}
+	in.outbox.LogStored(ctx, log, rec, duplicate, slog.String("tier", rec.Tier))
 	if !rec.Status.Finished() {
-		in.enqueue(ctx, log, &rec)
+		rec.Status = in.outbox.Offer(ctx, log, rec, TaskID(rec))
 	}
 	return acceptedOf(rec, duplicate), nil
-}
-
-// enqueue puts the request's tenant:onboard task on the critical queue
-// under its deterministic id and records it, updating rec's status. A
-// failed enqueue is logged: the reconciler retries it.
-func (in *Intake) enqueue(ctx context.Context, log *slog.Logger, rec *Record) {
-	status, err := in.outbox.Enqueue(ctx, *rec, TaskID(*rec))
-	if err != nil {
-		log.WarnContext(ctx, "onboarding enqueue failed, the reconciler will retry", slog.Any("error", err))
-		return
-	}
-	rec.Status = status
 }
 
 // Get returns the stored request id, or an error matching ErrNotFound.

@@ -101,7 +101,7 @@ func (in *Intake) Retry(ctx context.Context, tenantID, by string) (Accepted, err
 	}
 	log := in.log.With(slog.Int64("request_id", rec.ID), slog.String("tenant", rec.TenantID), slog.String("task_id", TaskID(rec)))
 	log.InfoContext(ctx, "onboarding retried", slog.String("requested_by", by))
-	in.enqueue(ctx, log, &rec)
+	rec.Status = in.outbox.Offer(ctx, log, rec, TaskID(rec))
 	return acceptedOf(rec, false), nil
 }
 

@@ -59,13 +59,7 @@ func (c Config) withDefaults() Config {
 
 func (c Config) validate() error {
 	var errs []error
-	if c.DB == nil {
-		errs = append(errs, errors.New("a DB pool is required"))
-	}
-	if c.Queue == nil {
-		errs = append(errs, errors.New("a Queue client is required"))
-	}
-	errs = append(errs, c.Config.Problems()...)
+	errs = append(errs, c.Config.Problems(c.DB, c.Queue)...)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("offboard: config: %w", err)
 	}

@@ -33,6 +33,7 @@ func New(cfg Config) (*Outbox, error) {
 	st := controlplane.NewStore(cfg.DB)
 	o := &Outbox{cfg: cfg, store: st, log: cfg.Logger, outbox: outbox.New(cfg.Config, outbox.Spec[Record]{
 		Name:  "offboard",
+		Noun:  "offboarding",
 		Queue: cfg.Queue,
 		Table: outbox.Table[Record]{Get: st.OffboardRequest, MarkEnqueued: st.MarkOffboardEnqueued, Unfinished: st.UnfinishedOffboardRequests},
 		Task: func(rec Record) (*asynq.Task, error) {
@@ -60,24 +61,15 @@ func (o *Outbox) Submit(ctx context.Context, r Request) (Accepted, error) {
 	if err != nil {
 		return Accepted{}, err
 	}
-	var (
-		rec       Record
-		duplicate bool
-	)
-	err = pgx.BeginFunc(ctx, o.cfg.DB, func(tx pgx.Tx) error {
-		rec, duplicate, err = store(ctx, tx, r)
-		return err
+	rec, duplicate, err := outbox.Store(ctx, o.cfg.DB, func(ctx context.Context, tx pgx.Tx) (Record, bool, error) {
+		return store(ctx, tx, r)
 	})
 	if err != nil {
 		return Accepted{}, err
 	}
 	log := o.log.With(slog.Int64("request_id", rec.ID), slog.String("tenant", rec.TenantID),
 		slog.String("action", string(rec.Action)))
-	if duplicate {
-		log.InfoContext(ctx, "offboarding request repeated", slog.String("status", string(rec.Status)))
-	} else {
-		log.InfoContext(ctx, "offboarding request accepted", slog.String("requested_by", r.RequestedBy))
-	}
+	o.outbox.LogStored(ctx, log, rec, duplicate, slog.String("requested_by", r.RequestedBy))
 	if rec.Status.Finished() {
 		return acceptedOf(rec, duplicate), nil
 	}
@@ -86,12 +78,7 @@ func (o *Outbox) Submit(ctx context.Context, r Request) (Accepted, error) {
 			log.WarnContext(ctx, "route invalidation failed, the task retries it", slog.Any("error", err))
 		}
 	}
-	status, err := o.outbox.Enqueue(ctx, rec, TaskID(rec.ID))
-	if err != nil {
-		log.WarnContext(ctx, "offboarding enqueue failed, the reconciler will retry", slog.Any("error", err))
-	} else {
-		rec.Status = status
-	}
+	rec.Status = o.outbox.Offer(ctx, log, rec, TaskID(rec.ID))
 	return acceptedOf(rec, duplicate), nil
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/agents/audit"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
+	"github.com/tenantfleet/tenantfleet/queue/outbox"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
@@ -125,10 +126,8 @@ func Store(ctx context.Context, db controlplane.DB, r Request) (Record, error) {
 	if err != nil {
 		return Record{}, err
 	}
-	var rec Record
-	err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		rec, _, err = store(ctx, tx, r)
-		return err
+	rec, _, err := outbox.Store(ctx, db, func(ctx context.Context, tx pgx.Tx) (Record, bool, error) {
+		return store(ctx, tx, r)
 	})
 	return rec, err
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -64,36 +63,26 @@ type IntakeRequest struct {
 	Tier        string `json:"tier"`
 	RequestedBy string `json:"requested_by"`
 	// Restore: re-onboard an offboarded tenant with its archived schema.
-	Restore bool         `json:"restore,omitempty"`
-	Status  OutboxStatus `json:"status"`
-	// Error is the failure reason of a failed request.
-	Error string `json:"error,omitempty"`
-	// Attempts counts the enqueues that put a new task on the queue.
-	Attempts int `json:"attempts"`
+	Restore bool `json:"restore,omitempty"`
 	// TaskAttempt numbers the request's current task
 	// (queue.OnboardAttemptTaskID): 1 at first, one more after each retry
 	// of the failed request and each re-enqueue of a task that completed
 	// without finishing it.
-	TaskAttempt int        `json:"task_attempt"`
-	CreatedAt   time.Time  `json:"created_at"`
-	UpdatedAt   time.Time  `json:"updated_at"`
-	FinishedAt  *time.Time `json:"finished_at,omitempty"`
+	TaskAttempt int `json:"task_attempt"`
+	OutboxState
 }
 
 // RequestID is the row's id (for the outbox mechanism).
 func (r IntakeRequest) RequestID() int64 { return r.ID }
 
-// RequestStatus is the row's status (for the outbox mechanism).
-func (r IntakeRequest) RequestStatus() OutboxStatus { return r.Status }
-
 var intakeRequests = table[IntakeRequest]{
 	name: "intake_requests",
 	columns: `id, source, coalesce(delivery_id, ''), coalesce(ticket_key, ''), tenant_id, name,
-	tier, requested_by, restore, status, error, attempts, created_at, updated_at, finished_at, task_attempt`,
+	tier, requested_by, restore, task_attempt, ` + outboxStateColumns,
 	scan: func(row pgx.Row) (IntakeRequest, error) {
 		var r IntakeRequest
-		err := row.Scan(&r.ID, &r.Source, &r.DeliveryID, &r.TicketKey, &r.TenantID, &r.Name,
-			&r.Tier, &r.RequestedBy, &r.Restore, &r.Status, &r.Error, &r.Attempts, &r.CreatedAt, &r.UpdatedAt, &r.FinishedAt, &r.TaskAttempt)
+		err := row.Scan(append([]any{&r.ID, &r.Source, &r.DeliveryID, &r.TicketKey, &r.TenantID, &r.Name,
+			&r.Tier, &r.RequestedBy, &r.Restore, &r.TaskAttempt}, r.scanState()...)...)
 		return r, err
 	},
 	notFound: ErrIntakeRequestNotFound,

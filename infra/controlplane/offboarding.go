@@ -65,29 +65,18 @@ type OffboardRequest struct {
 	TenantID    string         `json:"tenant_id"`
 	Action      OffboardAction `json:"action"`
 	RequestedBy string         `json:"requested_by"`
-	Status      OutboxStatus   `json:"status"`
-	// Error is the failure reason of a failed request.
-	Error string `json:"error,omitempty"`
-	// Attempts counts the enqueues that put a new task on the queue.
-	Attempts   int        `json:"attempts"`
-	CreatedAt  time.Time  `json:"created_at"`
-	UpdatedAt  time.Time  `json:"updated_at"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	OutboxState
 }
 
 // RequestID is the row's id (for the outbox mechanism).
 func (r OffboardRequest) RequestID() int64 { return r.ID }
 
-// RequestStatus is the row's status (for the outbox mechanism).
-func (r OffboardRequest) RequestStatus() OutboxStatus { return r.Status }
-
 var offboardRequests = table[OffboardRequest]{
 	name:    "offboard_requests",
-	columns: `id, tenant_id, action, requested_by, status, error, attempts, created_at, updated_at, finished_at`,
+	columns: `id, tenant_id, action, requested_by, ` + outboxStateColumns,
 	scan: func(row pgx.Row) (OffboardRequest, error) {
 		var r OffboardRequest
-		err := row.Scan(&r.ID, &r.TenantID, &r.Action, &r.RequestedBy, &r.Status, &r.Error, &r.Attempts,
-			&r.CreatedAt, &r.UpdatedAt, &r.FinishedAt)
+		err := row.Scan(append([]any{&r.ID, &r.TenantID, &r.Action, &r.RequestedBy}, r.scanState()...)...)
 		return r, err
 	},
 	notFound: ErrOffboardRequestNotFound,

@@ -28,6 +28,30 @@ const (
 // Finished reports whether s is final (done or failed).
 func (s OutboxStatus) Finished() bool { return s == OutboxDone || s == OutboxFailed }
 
+// OutboxState is what every outbox row records of its progress, embedded
+// in IntakeRequest and OffboardRequest (its JSON fields are theirs).
+type OutboxState struct {
+	Status OutboxStatus `json:"status"`
+	// Error is the failure reason of a failed request.
+	Error string `json:"error,omitempty"`
+	// Attempts counts the enqueues that put a new task on the queue.
+	Attempts   int        `json:"attempts"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+}
+
+// RequestStatus is the row's status (for the outbox mechanism).
+func (s OutboxState) RequestStatus() OutboxStatus { return s.Status }
+
+// outboxStateColumns are OutboxState's columns, in scanState's order.
+const outboxStateColumns = `status, error, attempts, created_at, updated_at, finished_at`
+
+// scanState lists OutboxState's scan destinations.
+func (s *OutboxState) scanState() []any {
+	return []any{&s.Status, &s.Error, &s.Attempts, &s.CreatedAt, &s.UpdatedAt, &s.FinishedAt}
+}
+
 // UnfinishedPage selects one page of the unfinished rows (pending or
 // enqueued) of an outbox table, for its reconciler.
 type UnfinishedPage struct {

@@ -4,6 +4,10 @@ import (
 	"cmp"
 	"errors"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenantfleet/tenantfleet/queue"
 )
 
 // Config holds the knobs every outbox shares. The agents that run an
@@ -62,10 +66,17 @@ func (c Config) WithDefaults(d Defaults) Config {
 	return c
 }
 
-// Problems lists what is wrong with c once its defaults are filled, for
-// the agent's own validation to join with its own.
-func (c Config) Problems() []error {
+// Problems lists what is wrong with c once its defaults are filled, and
+// whether the control-plane pool and the queue client an outbox needs are
+// missing, for the agent's validation to join with its own.
+func (c Config) Problems(db *pgxpool.Pool, q *queue.Client) []error {
 	var errs []error
+	if db == nil {
+		errs = append(errs, errors.New("a DB pool is required"))
+	}
+	if q == nil {
+		errs = append(errs, errors.New("a Queue client is required"))
+	}
 	if c.ReconcileBatch < 1 {
 		errs = append(errs, errors.New("ReconcileBatch must be positive"))
 	}

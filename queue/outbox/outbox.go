@@ -12,9 +12,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/queue"
@@ -41,6 +43,8 @@ type Table[R Row] struct {
 type Spec[R Row] struct {
 	// Name prefixes errors ("intake", "offboard").
 	Name string
+	// Noun names the work in logs ("onboarding", "offboarding").
+	Noun string
 	// Queue enqueues the tasks.
 	Queue *queue.Client
 	// Table holds the requests.
@@ -93,6 +97,37 @@ func (o *Outbox[R]) Enqueue(ctx context.Context, rec R, id string) (controlplane
 		return cur.RequestStatus(), nil
 	}
 	return status, nil
+}
+
+// Store runs store, which inserts a request (or finds the one it repeats)
+// and writes its audit entry, in one transaction on db.
+func Store[R Row](ctx context.Context, db controlplane.DB, store func(ctx context.Context, tx pgx.Tx) (R, bool, error)) (rec R, duplicate bool, err error) {
+	err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		rec, duplicate, err = store(ctx, tx)
+		return err
+	})
+	return rec, duplicate, err
+}
+
+// LogStored logs a request Store returned on log: repeated, with its
+// status, or accepted, with attr.
+func (o *Outbox[R]) LogStored(ctx context.Context, log *slog.Logger, rec R, duplicate bool, attr slog.Attr) {
+	if duplicate {
+		log.InfoContext(ctx, o.spec.Noun+" request repeated", slog.String("status", string(rec.RequestStatus())))
+		return
+	}
+	log.LogAttrs(ctx, slog.LevelInfo, o.spec.Noun+" request accepted", attr)
+}
+
+// Offer is Enqueue for a request just stored: it returns the row's status
+// afterwards, and a failed enqueue is logged on log, not returned: the row
+// is stored, so the reconciler enqueues it.
+func (o *Outbox[R]) Offer(ctx context.Context, log *slog.Logger, rec R, id string) controlplane.OutboxStatus {
+	status, err := o.Enqueue(ctx, rec, id)
+	if err != nil {
+		log.WarnContext(ctx, o.spec.Noun+" enqueue failed, the reconciler will retry", slog.Any("error", err))
+	}
+	return status
 }
 
 // MarkEnqueued records, for the reconciler, an enqueue of row id's task
