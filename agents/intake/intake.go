@@ -67,7 +67,7 @@ func (in *Intake) Submit(ctx context.Context, r Request) (Accepted, error) {
 	}
 	log := in.log.With(slog.Int64("request_id", rec.ID), slog.String("tenant", rec.TenantID),
 		slog.String("source", string(r.Source)))
-	in.outbox.LogStored(ctx, log, rec, duplicate, slog.String("tier", rec.Tier))
+	in.outbox.LogStored(ctx, log, rec, duplicate, slog.String("tier", string(rec.Tier)))
 	if !rec.Status.Finished() {
 		rec.Status = in.outbox.Offer(ctx, log, rec, TaskID(rec))
 	}

@@ -24,7 +24,7 @@ const ActionOnboard = "tenant.onboard"
 func store(ctx context.Context, tx pgx.Tx, r Request) (Record, bool, error) {
 	rec, duplicate, err := controlplane.NewStore(tx).InsertIntakeRequest(ctx, controlplane.NewIntakeRequest{
 		Source: r.Source, DeliveryID: r.DeliveryID, TicketKey: r.TicketKey, TenantID: r.TenantID, Name: r.Name,
-		Tier: string(r.Tier), RequestedBy: r.RequestedBy, Restore: r.Restore,
+		Tier: r.Tier, RequestedBy: r.RequestedBy, Restore: r.Restore,
 	})
 	if err != nil {
 		return Record{}, false, fmt.Errorf("intake: store request: %w", err)

@@ -19,14 +19,13 @@ import (
 // one after the other and a repeat always finds the first.
 func store(ctx context.Context, tx pgx.Tx, r Request) (Record, bool, error) {
 	st := controlplane.NewStore(tx)
-	locked, found, err := st.LockTenantStatus(ctx, r.TenantID)
+	status, found, err := st.LockTenantStatus(ctx, r.TenantID)
 	if err != nil {
 		return Record{}, false, err
 	}
 	if !found {
 		return Record{}, false, fmt.Errorf("%w: %s", tenants.ErrTenantNotFound, r.TenantID)
 	}
-	status := tenants.TenantStatus(locked)
 	inflight, ok, err := st.InflightOffboardRequest(ctx, r.TenantID)
 	switch {
 	case err != nil:

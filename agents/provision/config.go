@@ -59,7 +59,7 @@ type Config struct {
 	// wake-up of waiting onboardings). Required.
 	Queue *queue.Client
 	// Catalog reads and writes tenants and instances. Required.
-	Catalog *tenants.Catalog
+	Catalog *controlplane.Store
 	// Router publishes and invalidates routes. Required.
 	Router *tenants.Router
 	// Intake is the outbox the onboarding requests come from

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/agents/audit"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
+	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
@@ -29,7 +30,7 @@ const ActionRestore = "tenant.restore"
 // the archive's instance, which must be ready and of the requested tier.
 // When the tenant is no longer offboarded (a concurrent reclaim), it is
 // returned as it is.
-func (a *Agent) reclaim(ctx context.Context, rec controlplane.IntakeRequest) (tenants.Tenant, error) {
+func (a *Agent) reclaim(ctx context.Context, rec controlplane.IntakeRequest) (controlplane.Tenant, error) {
 	err := pgx.BeginFunc(ctx, a.cfg.DB, func(tx pgx.Tx) error {
 		var status tenants.TenantStatus
 		if err := tx.QueryRow(ctx, `SELECT status FROM tenants WHERE id = $1 FOR UPDATE`, rec.TenantID).Scan(&status); err != nil {
@@ -49,7 +50,7 @@ func (a *Agent) reclaim(ctx context.Context, rec controlplane.IntakeRequest) (te
 				return err
 			}
 			instanceID, database = &arch.InstanceID, arch.Database
-		case tenants.Tier(rec.Tier) == tenants.Dedicated:
+		case rec.Tier == tenants.Dedicated:
 			// The tenant's own instance, if a drop deleted it, is created
 			// again by the placement (which inserts the row anew).
 			if _, err := tx.Exec(ctx, `UPDATE tenants SET instance_id = NULL WHERE id = $1`, rec.TenantID); err != nil {
@@ -68,7 +69,7 @@ func (a *Agent) reclaim(ctx context.Context, rec controlplane.IntakeRequest) (te
 		return nil
 	})
 	if err != nil {
-		return tenants.Tenant{}, err
+		return controlplane.Tenant{}, err
 	}
 	queue.Logger(ctx).InfoContext(ctx, "offboarded tenant onboarded again", slog.String("tenant", rec.TenantID),
 		slog.Bool("restore", rec.Restore), slog.Int64("request_id", rec.ID))
@@ -79,11 +80,11 @@ func (a *Agent) reclaim(ctx context.Context, rec controlplane.IntakeRequest) (te
 // offboarded at claim (a retry, or a failed re-onboarding resumed), that
 // it has an archive to restore on the instance it is placed on, and places
 // it there when it is not placed.
-func (a *Agent) claimRestore(ctx context.Context, tenant tenants.Tenant, rec controlplane.IntakeRequest) error {
+func (a *Agent) claimRestore(ctx context.Context, tenant controlplane.Tenant, rec controlplane.IntakeRequest) error {
 	// An active tenant restores nothing new: only a retry of the request
 	// that claimed an archive goes on.
 	claimNew := tenant.Status != tenants.TenantActive
-	if tenant.Tier != tenants.Tier(rec.Tier) {
+	if tenant.Tier != rec.Tier {
 		return fmt.Errorf("%w: tenant %s exists with tier %s, request asks for %s", ErrPermanent, tenant.ID, tenant.Tier, rec.Tier)
 	}
 	arch, err := a.restorableArchive(ctx, a.cfg.DB, rec, claimNew)
@@ -94,7 +95,7 @@ func (a *Agent) claimRestore(ctx context.Context, tenant tenants.Tenant, rec con
 	case arch.InstanceID:
 		return nil
 	case "":
-		_, err := a.cfg.Catalog.SetTenantPlacement(ctx, tenant.ID, tenants.Placement{InstanceID: arch.InstanceID, Database: arch.Database})
+		_, err := a.cfg.Catalog.SetTenantPlacement(ctx, tenant.ID, controlplane.Placement{InstanceID: arch.InstanceID, Database: arch.Database})
 		return err
 	}
 	return fmt.Errorf("%w: tenant %s is placed on %s, its archive %s lives on %s", ErrPermanent,
@@ -111,14 +112,14 @@ func (a *Agent) restorableArchive(ctx context.Context, db controlplane.DB, rec c
 	if err != nil {
 		return controlplane.TenantArchive{}, err
 	}
-	inst, err := tenants.NewCatalog(db).GetInstance(ctx, arch.InstanceID)
+	inst, err := controlplane.NewStore(db).GetInstance(ctx, arch.InstanceID)
 	if err != nil {
 		return controlplane.TenantArchive{}, err
 	}
-	if inst.Status != tenants.InstanceReady {
+	if inst.Status != provider.StatusReady {
 		return controlplane.TenantArchive{}, fmt.Errorf("%w: archive %s lives on instance %s, which is %s", ErrPermanent, arch.Schema, inst.ID, inst.Status)
 	}
-	if inst.Tier != tenants.Tier(rec.Tier) {
+	if inst.Tier != rec.Tier {
 		return controlplane.TenantArchive{}, fmt.Errorf("%w: archive %s lives on a %s instance; onboard the tenant with tier %s to restore it",
 			ErrPermanent, arch.Schema, inst.Tier, inst.Tier)
 	}

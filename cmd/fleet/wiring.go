@@ -30,7 +30,7 @@ import (
 // services are the agents and catalogs built once per process and shared by
 // its roles.
 type services struct {
-	catalog   *tenants.Catalog
+	catalog   *controlplane.Store
 	router    *tenants.Router
 	intake    *intake.Intake
 	offboard  *offboard.Outbox
@@ -45,7 +45,7 @@ type services struct {
 // newServices builds the fleet's agents from the configuration and starts
 // the router's change subscription.
 func newServices(ctx context.Context, a *app) (*services, error) {
-	s := &services{catalog: tenants.NewCatalog(a.db)}
+	s := &services{catalog: controlplane.NewStore(a.db)}
 	var err error
 	if s.intake, err = intake.New(intake.Config{
 		DB:           a.db,

@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
 // Errors of the intake outbox (intake_requests).
@@ -45,23 +47,21 @@ type NewIntakeRequest struct {
 	// DeliveryID and TicketKey are optional ("" stores NULL).
 	DeliveryID, TicketKey string
 	TenantID, Name        string
-	// Tier is a tenants.Tier value ("shared", "dedicated").
-	Tier        string
-	RequestedBy string
-	Restore     bool
+	Tier                  tenants.Tier
+	RequestedBy           string
+	Restore               bool
 }
 
 // IntakeRequest is a stored onboarding request, a row of intake_requests.
 type IntakeRequest struct {
-	ID         int64        `json:"request_id"`
-	Source     IntakeSource `json:"source"`
-	DeliveryID string       `json:"delivery_id,omitempty"`
-	TicketKey  string       `json:"ticket,omitempty"`
-	TenantID   string       `json:"tenant_id"`
-	Name       string       `json:"name"`
-	// Tier is a tenants.Tier value.
-	Tier        string `json:"tier"`
-	RequestedBy string `json:"requested_by"`
+	ID          int64        `json:"request_id"`
+	Source      IntakeSource `json:"source"`
+	DeliveryID  string       `json:"delivery_id,omitempty"`
+	TicketKey   string       `json:"ticket,omitempty"`
+	TenantID    string       `json:"tenant_id"`
+	Name        string       `json:"name"`
+	Tier        tenants.Tier `json:"tier"`
+	RequestedBy string       `json:"requested_by"`
 	// Restore: re-onboard an offboarded tenant with its archived schema.
 	Restore bool `json:"restore,omitempty"`
 	// TaskAttempt numbers the request's current task

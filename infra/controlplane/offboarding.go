@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
 // Errors of the offboarding outbox (offboard_requests, tenant_archives).
@@ -82,12 +84,11 @@ var offboardRequests = table[OffboardRequest]{
 	notFound: ErrOffboardRequestNotFound,
 }
 
-// LockTenantStatus locks the tenant's row and returns its status (a
-// tenants.TenantStatus value), so concurrent offboarding requests for one
+// LockTenantStatus locks the tenant's row and returns its status, so concurrent offboarding requests for one
 // tenant run one after the other; false for an unknown tenant. Run it in a
 // transaction.
-func (s *Store) LockTenantStatus(ctx context.Context, tenantID string) (string, bool, error) {
-	var status string
+func (s *Store) LockTenantStatus(ctx context.Context, tenantID string) (tenants.TenantStatus, bool, error) {
+	var status tenants.TenantStatus
 	err := s.db.QueryRow(ctx, `SELECT status FROM tenants WHERE id = $1 FOR UPDATE`, tenantID).Scan(&status)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", false, nil
