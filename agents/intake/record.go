@@ -27,7 +27,9 @@ type Record = controlplane.IntakeRequest
 // queue.OnboardAttemptTaskID(rec.ID, rec.TaskAttempt).
 func TaskID(rec Record) string { return queue.OnboardAttemptTaskID(rec.ID, rec.TaskAttempt) }
 
-// Accepted is the answer to a stored request.
+// Accepted is the answer to a stored request. The webhooks answer it as
+// JSON; the REST API answers restapi.OnboardingAcceptedJSON, which a test
+// of infra/restapi keeps identical to it.
 type Accepted struct {
 	// RequestID is the stored request's id.
 	RequestID int64 `json:"request_id"`

@@ -118,19 +118,19 @@ func TaskID(id int64) string { return fmt.Sprintf("offboard:%d", id) }
 // Accepted is the answer to a stored request.
 type Accepted struct {
 	// RequestID is the stored request's id.
-	RequestID int64 `json:"request_id"`
+	RequestID int64
 	// TenantID is the tenant.
-	TenantID string `json:"tenant_id"`
+	TenantID string
 	// Action is the stored request's action.
-	Action Action `json:"action"`
+	Action Action
 	// TaskID is its task id.
-	TaskID string `json:"task_id"`
+	TaskID string
 	// Status is the request's status after this call.
-	Status Status `json:"status"`
+	Status Status
 	// Duplicate is true when the request repeated one already stored (in
 	// flight, or the one that offboarded the tenant); nothing new was
 	// stored.
-	Duplicate bool `json:"duplicate"`
+	Duplicate bool
 }
 
 func acceptedOf(r Record, duplicate bool) Accepted {

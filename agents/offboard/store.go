@@ -19,13 +19,11 @@ import (
 // one after the other and a repeat always finds the first.
 func store(ctx context.Context, tx pgx.Tx, r Request) (Record, bool, error) {
 	st := controlplane.NewStore(tx)
-	status, found, err := st.LockTenantStatus(ctx, r.TenantID)
+	tenant, err := st.LockTenant(ctx, r.TenantID)
 	if err != nil {
-		return Record{}, false, err
+		return Record{}, false, fmt.Errorf("offboard: %w", err)
 	}
-	if !found {
-		return Record{}, false, fmt.Errorf("%w: %s", tenants.ErrTenantNotFound, r.TenantID)
-	}
+	status := tenant.Status
 	inflight, ok, err := st.InflightOffboardRequest(ctx, r.TenantID)
 	switch {
 	case err != nil:
@@ -52,6 +50,12 @@ func store(ctx context.Context, tx pgx.Tx, r Request) (Record, bool, error) {
 	rec, err := st.InsertOffboardRequest(ctx, controlplane.NewOffboardRequest{TenantID: r.TenantID, Action: r.Action, RequestedBy: r.RequestedBy})
 	if err != nil {
 		return Record{}, false, fmt.Errorf("offboard: store request of %s: %w", r.TenantID, err)
+	}
+	reason := string(r.Action) + " requested by " + r.RequestedBy
+	// Out of routing: only active tenants resolve, and the route version
+	// tells caches the route changed.
+	if _, err := st.SetTenantStatus(ctx, r.TenantID, tenants.TenantOffboarding, reason); err != nil {
+		return Record{}, false, fmt.Errorf("offboard: mark tenant %s offboarding: %w", r.TenantID, err)
 	}
 	return rec, false, auditRequest(ctx, tx, r, rec, false)
 }
@@ -104,9 +108,14 @@ func MarkDoneTx(ctx context.Context, tx pgx.Tx, id int64, details map[string]any
 // alone. The reason is shown to operators: it must not hold secrets.
 func MarkFailed(ctx context.Context, db controlplane.DB, id int64, reason string) error {
 	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		rec, marked, err := controlplane.NewStore(tx).FailOffboardRequest(ctx, id, reason)
+		st := controlplane.NewStore(tx)
+		rec, marked, err := st.FailOffboardRequest(ctx, id, reason)
 		if err != nil || !marked {
 			return err
+		}
+		if err := st.SetTenantReason(ctx, rec.TenantID, tenants.TenantOffboarding,
+			string(rec.Action)+" failed: "+rec.Error); err != nil {
+			return fmt.Errorf("offboard: %w", err)
 		}
 		return audit.Record(ctx, tx, audit.Entry{
 			Actor: rec.RequestedBy, Action: rec.Action.AuditAction(), TenantID: rec.TenantID,

@@ -159,9 +159,7 @@ func (a *Agent) offboard(ctx context.Context, rec offboard.Record, names tenants
 	}
 	err = pgx.BeginFunc(ctx, a.cfg.DB, func(tx pgx.Tx) error {
 		st := controlplane.NewStore(tx)
-		if _, err := tx.Exec(ctx, `UPDATE tenants SET status = 'offboarded', status_reason = $2,
-			route_version = route_version + 1, updated_at = now() WHERE id = $1`,
-			tenant.ID, offboardedReason(rec)); err != nil {
+		if _, err := st.SetTenantStatus(ctx, tenant.ID, tenants.TenantOffboarded, offboardedReason(rec)); err != nil {
 			return err
 		}
 		if archived {

@@ -266,7 +266,7 @@ func (a *Agent) saga(ctx context.Context, p queue.OnboardPayload, names tenants.
 		if marked, err = a.cfg.Intake.MarkDoneTx(ctx, tx, rec.ID); err != nil || !marked {
 			return err
 		}
-		if _, err := tx.Exec(ctx, stepSQL, tenant.ID, StepDone); err != nil {
+		if err := controlplane.NewStore(tx).SetOnboardingStep(ctx, tenant.ID, StepDone); err != nil {
 			return err
 		}
 		return audit.Record(ctx, tx, audit.Entry{

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tenantfleet/tenantfleet/agents/alerts"
+	"github.com/tenantfleet/tenantfleet/infra/restapi"
 )
 
 func init() {
@@ -79,7 +80,7 @@ func alertsList(ctx context.Context, env *cliEnv, args []string) error {
 			if list == nil {
 				list = []alerts.Alert{}
 			}
-			return printJSON(env.stdout, alerts.ListResponse{Alerts: list})
+			return printJSON(env.stdout, restapi.AlertListJSON{Alerts: list})
 		}
 		printAlerts(env.stdout, list)
 		return nil
@@ -178,7 +179,7 @@ func alertsSilences(ctx context.Context, env *cliEnv, args []string) error {
 			if list == nil {
 				list = []alerts.Silence{}
 			}
-			return printJSON(env.stdout, alerts.SilencesResponse{Silences: list})
+			return printJSON(env.stdout, restapi.SilenceListJSON{Silences: list})
 		}
 		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tSUBJECT\tKIND\tUNTIL\tBY\tREASON")

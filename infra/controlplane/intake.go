@@ -54,21 +54,21 @@ type NewIntakeRequest struct {
 
 // IntakeRequest is a stored onboarding request, a row of intake_requests.
 type IntakeRequest struct {
-	ID          int64        `json:"request_id"`
-	Source      IntakeSource `json:"source"`
-	DeliveryID  string       `json:"delivery_id,omitempty"`
-	TicketKey   string       `json:"ticket,omitempty"`
-	TenantID    string       `json:"tenant_id"`
-	Name        string       `json:"name"`
-	Tier        tenants.Tier `json:"tier"`
-	RequestedBy string       `json:"requested_by"`
+	ID          int64
+	Source      IntakeSource
+	DeliveryID  string
+	TicketKey   string
+	TenantID    string
+	Name        string
+	Tier        tenants.Tier
+	RequestedBy string
 	// Restore: re-onboard an offboarded tenant with its archived schema.
-	Restore bool `json:"restore,omitempty"`
+	Restore bool
 	// TaskAttempt numbers the request's current task
 	// (queue.OnboardAttemptTaskID): 1 at first, one more after each retry
 	// of the failed request and each re-enqueue of a task that completed
 	// without finishing it.
-	TaskAttempt int `json:"task_attempt"`
+	TaskAttempt int
 	OutboxState
 }
 

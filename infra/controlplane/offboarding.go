@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
 // Errors of the offboarding outbox (offboard_requests, tenant_archives).
@@ -63,10 +61,10 @@ func (a OffboardAction) AuditAction() string {
 // OffboardRequest is a stored offboarding or purge request, a row of
 // offboard_requests.
 type OffboardRequest struct {
-	ID          int64          `json:"request_id"`
-	TenantID    string         `json:"tenant_id"`
-	Action      OffboardAction `json:"action"`
-	RequestedBy string         `json:"requested_by"`
+	ID          int64
+	TenantID    string
+	Action      OffboardAction
+	RequestedBy string
 	OutboxState
 }
 
@@ -82,21 +80,6 @@ var offboardRequests = table[OffboardRequest]{
 		return r, err
 	},
 	notFound: ErrOffboardRequestNotFound,
-}
-
-// LockTenantStatus locks the tenant's row and returns its status, so concurrent offboarding requests for one
-// tenant run one after the other; false for an unknown tenant. Run it in a
-// transaction.
-func (s *Store) LockTenantStatus(ctx context.Context, tenantID string) (tenants.TenantStatus, bool, error) {
-	var status tenants.TenantStatus
-	err := s.db.QueryRow(ctx, `SELECT status FROM tenants WHERE id = $1 FOR UPDATE`, tenantID).Scan(&status)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", false, nil
-	}
-	if err != nil {
-		return "", false, fmt.Errorf("controlplane: lock tenant %s: %w", tenantID, err)
-	}
-	return status, true, nil
 }
 
 // InflightOffboardRequest returns the tenant's unfinished request; false
@@ -121,22 +104,13 @@ type NewOffboardRequest struct {
 	RequestedBy string
 }
 
-// InsertOffboardRequest stores r and takes the tenant out of routing
-// (status offboarding, reason "<action> requested by <who>", a new route
-// version so caches learn the route changed). Run it in the transaction
-// that locked the tenant (LockTenantStatus) and writes the audit entry.
+// InsertOffboardRequest stores r. Run it in the transaction that locked
+// the tenant (LockTenant), marks it offboarding and writes the audit
+// entry.
 func (s *Store) InsertOffboardRequest(ctx context.Context, r NewOffboardRequest) (OffboardRequest, error) {
 	rec, _, err := offboardRequests.one(ctx, s.db, `INSERT INTO offboard_requests (tenant_id, action, requested_by)
 VALUES ($1, $2, $3) RETURNING `+offboardRequests.columns, r.TenantID, r.Action, r.RequestedBy)
-	if err != nil {
-		return OffboardRequest{}, err
-	}
-	if _, err := s.db.Exec(ctx, `UPDATE tenants SET status = 'offboarding', status_reason = $2,
-	route_version = route_version + 1, updated_at = now() WHERE id = $1`,
-		r.TenantID, string(r.Action)+" requested by "+r.RequestedBy); err != nil {
-		return OffboardRequest{}, fmt.Errorf("controlplane: mark tenant %s offboarding: %w", r.TenantID, err)
-	}
-	return rec, nil
+	return rec, err
 }
 
 // OffboardRequest returns stored request id, or an error matching
@@ -168,10 +142,8 @@ func (s *Store) CompleteOffboardRequest(ctx context.Context, id int64) (Offboard
 }
 
 // FailOffboardRequest locks request id and marks it failed with reason
-// (default "failed"), noting "<action> failed: <reason>" on the tenant,
-// which stays offboarding (not routed). It returns the request as it was;
-// false when it was finished already (left alone). Run it in a
-// transaction.
+// (default "failed"). It returns the request with its reason; false when
+// it was finished already (left alone). Run it in a transaction.
 func (s *Store) FailOffboardRequest(ctx context.Context, id int64, reason string) (OffboardRequest, bool, error) {
 	rec, err := offboardRequests.get(ctx, s.db, id, true)
 	if err != nil || rec.Status.Finished() {
@@ -182,10 +154,6 @@ func (s *Store) FailOffboardRequest(ctx context.Context, id int64, reason string
 	}
 	if err := offboardRequests.finish(ctx, s.db, id, OutboxFailed, reason); err != nil {
 		return rec, false, err
-	}
-	if _, err := s.db.Exec(ctx, `UPDATE tenants SET status_reason = $2, updated_at = now()
-		WHERE id = $1 AND status = 'offboarding'`, rec.TenantID, string(rec.Action)+" failed: "+reason); err != nil {
-		return rec, false, fmt.Errorf("controlplane: note failure on tenant %s: %w", rec.TenantID, err)
 	}
 	rec.Error = reason
 	return rec, true, nil

@@ -29,16 +29,16 @@ const (
 func (s OutboxStatus) Finished() bool { return s == OutboxDone || s == OutboxFailed }
 
 // OutboxState is what every outbox row records of its progress, embedded
-// in IntakeRequest and OffboardRequest (its JSON fields are theirs).
+// in IntakeRequest and OffboardRequest.
 type OutboxState struct {
-	Status OutboxStatus `json:"status"`
+	Status OutboxStatus
 	// Error is the failure reason of a failed request.
-	Error string `json:"error,omitempty"`
+	Error string
 	// Attempts counts the enqueues that put a new task on the queue.
-	Attempts   int        `json:"attempts"`
-	CreatedAt  time.Time  `json:"created_at"`
-	UpdatedAt  time.Time  `json:"updated_at"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	Attempts   int
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	FinishedAt *time.Time
 }
 
 // RequestStatus is the row's status (for the outbox mechanism).
