@@ -65,7 +65,7 @@ const (
 func (c Config) withDefaults() Config {
 	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, DefaultMaxBodyBytes)
 	c.ReplayWindow = cmp.Or(c.ReplayWindow, DefaultReplayWindow)
-	c.Config = c.Config.WithDefaults(outbox.Defaults{MaxRetry: DefaultMaxRetry, WaitPoll: DefaultWaitPoll})
+	c.Config = c.WithDefaults(outbox.Defaults{MaxRetry: DefaultMaxRetry, WaitPoll: DefaultWaitPoll})
 	c.Logger = cmp.Or(c.Logger, slog.Default())
 	if c.Now == nil {
 		c.Now = time.Now
@@ -82,7 +82,7 @@ func (c Config) validate() error {
 	if c.ReplayWindow < 0 {
 		errs = append(errs, errors.New("ReplayWindow must not be negative"))
 	}
-	errs = append(errs, c.Config.Problems(c.DB, c.Queue)...)
+	errs = append(errs, c.Problems(c.DB, c.Queue)...)
 	if _, err := ticketKey(c.TicketSecret); err != nil {
 		errs = append(errs, err)
 	}

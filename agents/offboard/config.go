@@ -52,14 +52,14 @@ const (
 )
 
 func (c Config) withDefaults() Config {
-	c.Config = c.Config.WithDefaults(outbox.Defaults{MaxRetry: DefaultMaxRetry, WaitPoll: DefaultWaitPoll})
+	c.Config = c.WithDefaults(outbox.Defaults{MaxRetry: DefaultMaxRetry, WaitPoll: DefaultWaitPoll})
 	c.Logger = cmp.Or(c.Logger, slog.Default())
 	return c
 }
 
 func (c Config) validate() error {
 	var errs []error
-	errs = append(errs, c.Config.Problems(c.DB, c.Queue)...)
+	errs = append(errs, c.Problems(c.DB, c.Queue)...)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("offboard: config: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
+	"github.com/tenantfleet/tenantfleet/infra/eventually"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/queue/outbox"
 	"github.com/tenantfleet/tenantfleet/tenants"
@@ -46,7 +47,7 @@ func (e *env) access(id string) (exists, member, login bool) {
 func (e *env) waitOffboarding(id int64) offboard.Record {
 	e.t.Helper()
 	var rec offboard.Record
-	e.waitFor("offboarding request finished", 60*time.Second, func() bool {
+	eventually.True(e.t, 60*time.Second, "offboarding request finished", func() bool {
 		var err error
 		rec, err = controlplane.NewStore(e.db).OffboardRequest(e.ctx, id)
 		return err == nil && rec.Status.Finished()
@@ -226,7 +227,7 @@ func TestOffboardFailsVisiblyOnLastAttempt(t *testing.T) {
 	if rec.Status != offboard.StatusFailed || rec.Error == "" {
 		t.Errorf("request: %s %q, want failed with a reason", rec.Status, rec.Error)
 	}
-	e.waitFor("alert line", 10*time.Second, func() bool {
+	eventually.True(e.t, 10*time.Second, "alert line", func() bool {
 		return hasLine(e.logs.String(), `"alert":"tenant_offboard_failed"`, `"tenant":"unreachable"`)
 	})
 	if strings.Contains(rec.Error, "password") {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/agents/alerts"
 	"github.com/tenantfleet/tenantfleet/infra/restapi"
+	"github.com/tenantfleet/tenantfleet/wiring"
 )
 
 func init() {
@@ -48,7 +49,7 @@ func runAlertsCmd(ctx context.Context, env *cliEnv, args []string) error {
 // withAlerts opens the app and the alert engine for fn.
 func withAlerts(ctx context.Context, env *cliEnv, fn func(e *alerts.Engine) error) error {
 	return withApp(ctx, env, func(a *app) error {
-		e, err := newAlertEngine(a)
+		e, err := wiring.NewAlertEngine(a.conns())
 		if err != nil {
 			return err
 		}
