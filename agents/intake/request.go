@@ -7,24 +7,20 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
 // Source says where a request came from.
-type Source string
+type Source = controlplane.IntakeSource
 
 // The sources of the intake_requests table.
 const (
-	SourceJira   Source = "jira"
-	SourceTicket Source = "ticket"
-	SourceAPI    Source = "api"
-	SourceCLI    Source = "cli"
+	SourceJira   = controlplane.IntakeSourceJira
+	SourceTicket = controlplane.IntakeSourceTicket
+	SourceAPI    = controlplane.IntakeSourceAPI
+	SourceCLI    = controlplane.IntakeSourceCLI
 )
-
-// Valid reports whether s is a known source.
-func (s Source) Valid() bool {
-	return s == SourceJira || s == SourceTicket || s == SourceAPI || s == SourceCLI
-}
 
 // Limits on the free-text fields of a request, in characters (runes).
 const (
