@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -144,17 +145,17 @@ func (b *connBudget) put(c *bconn, batch bool) {
 		b.mu.Unlock()
 		return
 	}
-	b.open--
 	b.mu.Unlock()
-	closeConn(c.conn)
+	b.discard(c)
 }
 
-// discard closes c, taken from the idle set, and frees its place.
+// discard closes c, borrowed or taken from the idle set, and then frees its
+// place in the budget.
 func (b *connBudget) discard(c *bconn) {
+	closeConn(c.conn)
 	b.mu.Lock()
 	b.open--
 	b.mu.Unlock()
-	closeConn(c.conn)
 }
 
 func (b *connBudget) popIdleLocked(login string) *bconn {
@@ -235,10 +236,9 @@ func (b *connBudget) takeIdle(drop func(*bconn) bool) {
 			b.idle[login] = kept
 		}
 	}
-	b.open -= len(doomed)
 	b.mu.Unlock()
 	for _, c := range doomed {
-		closeConn(c.conn)
+		b.discard(c)
 	}
 }
 
@@ -252,9 +252,29 @@ func (b *connBudget) counts() (open, idle int) {
 	return b.open, idle
 }
 
-// closeConn says goodbye to the server and closes conn.
+// terminateMsg is the protocol's Terminate message.
+var terminateMsg = []byte{'X', 0, 0, 0, 4}
+
+// closeConn says goodbye to the server and returns once the server closed
+// the socket (or after closeTimeout). A backend closes its socket last,
+// after it gave back its slot of max_connections and its pg_stat_activity
+// entry, so a connection dialled after closeConn returns never overlaps
+// the closed one on the server.
 func closeConn(conn *pgx.Conn) {
-	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
-	defer cancel()
-	_ = conn.Close(ctx)
+	if conn.IsClosed() {
+		return
+	}
+	hc, err := conn.PgConn().Hijack()
+	if err != nil { // busy: cannot happen to an idle or returned connection
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		defer cancel()
+		_ = conn.Close(ctx)
+		return
+	}
+	nc := hc.Conn
+	_ = nc.SetDeadline(time.Now().Add(closeTimeout))
+	if _, err := nc.Write(terminateMsg); err == nil {
+		_, _ = io.Copy(io.Discard, nc) // until the server's EOF
+	}
+	_ = nc.Close()
 }

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,6 +43,39 @@ type fixture struct {
 	instance Instance
 	router   *Router
 	pools    *Pools
+	levels   *isolationSource
+}
+
+// isolationSource is the catalog with the isolation levels tests set; each
+// change bumps the route version, as the catalog does.
+type isolationSource struct {
+	*Catalog
+	mu      sync.Mutex
+	levels  map[string]Isolation
+	changes map[string]int64
+}
+
+func (s *isolationSource) Route(ctx context.Context, id string) (Route, error) {
+	r, err := s.Catalog.Route(ctx, id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l, ok := s.levels[id]; ok && err == nil {
+		r.Isolation = l
+		r.Version += s.changes[id]
+	}
+	return r, err
+}
+
+// setIsolation sets the tenant's isolation level and tells the routers.
+func (f *fixture) setIsolation(t testing.TB, id string, level Isolation) {
+	t.Helper()
+	f.levels.mu.Lock()
+	f.levels.levels[id] = level
+	f.levels.changes[id]++
+	f.levels.mu.Unlock()
+	if err := f.router.Publish(context.Background(), id); err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
 }
 
 func fleetName() string { return cptest.UniqueName("f") }
@@ -56,6 +90,7 @@ func setup(t testing.TB, adjust func(*PoolsConfig)) *fixture {
 	cfg := cptest.ServerConfig(t)
 	cpURL, cpPool := cptest.Database(t)
 	f.cpURL, f.cp, f.cat = cpURL, cpPool, NewCatalog(cpPool)
+	f.levels = &isolationSource{Catalog: f.cat, levels: map[string]Isolation{}, changes: map[string]int64{}}
 	f.redisURL, f.rdb = cptest.RedisDB(t)
 	f.dataDB = cptest.ScratchDatabase(t)
 	f.adminURL = config.WithDatabase(cfg.DatabaseURL, f.dataDB)
@@ -81,7 +116,7 @@ func setup(t testing.TB, adjust func(*PoolsConfig)) *fixture {
 	}
 	f.router = f.newRouter(t, f.rdb)
 	pc := PoolsConfig{Resolver: f.router, Fleet: f.fleet, ConnParams: f.params, Redis: f.rdb,
-		Logger: cptest.DiscardLogger(), StatsInterval: 50 * time.Millisecond}
+		Logger: cptest.DiscardLogger(), StatsInterval: 50 * time.Millisecond, Logins: testLogins{}}
 	if adjust != nil {
 		adjust(&pc)
 	}
@@ -99,7 +134,7 @@ func setup(t testing.TB, adjust func(*PoolsConfig)) *fixture {
 // newRouter starts a Router of the fixture's fleet over client.
 func (f *fixture) newRouter(t testing.TB, client redis.UniversalClient) *Router {
 	t.Helper()
-	r, err := NewRouter(RouterConfig{Source: f.cat, Redis: client, Fleet: f.fleet, Logger: cptest.DiscardLogger()})
+	r, err := NewRouter(RouterConfig{Source: f.levels, Redis: client, Fleet: f.fleet, Logger: cptest.DiscardLogger()})
 	if err != nil {
 		t.Fatalf("NewRouter: %v", err)
 	}
