@@ -242,6 +242,13 @@ func (b *connBudget) takeIdle(drop func(*bconn) bool) {
 	}
 }
 
+// warm reports whether login has an idle connection.
+func (b *connBudget) warm(login string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.idle[login]) > 0
+}
+
 // counts returns how many connections are open and idle.
 func (b *connBudget) counts() (open, idle int) {
 	b.mu.Lock()

@@ -242,14 +242,15 @@ func (p *Pools) newPool(ctx context.Context, r Route) (*tenantPool, error) {
 	if reserve >= size {
 		reserve = 0
 	}
+	conns := newConnBudget(connBudgetConfig{
+		pool: r.PoolKey(), size: size, idleCap: p.cfg.StrictIdleCap, idleTimeout: p.cfg.IdleTimeout,
+	})
 	tp := &tenantPool{
 		key: r.PoolKey(), instanceID: r.InstanceID, host: r.Host, port: r.Port, database: r.Database,
-		base: base,
-		conns: newConnBudget(connBudgetConfig{
-			pool: r.PoolKey(), size: size, idleCap: p.cfg.StrictIdleCap, idleTimeout: p.cfg.IdleTimeout,
-		}),
+		base: base, conns: conns,
 		gate: newAdmission(admissionConfig{
 			pool: r.PoolKey(), size: size, reserve: reserve, tenantCap: tenantCap, timeout: p.cfg.AcquireTimeout,
+			warm: conns.warm,
 		}),
 	}
 	tp.lastUsed.Store(time.Now().UnixNano())
@@ -295,7 +296,7 @@ func (p *Pools) acquire(ctx context.Context, tenantID string) (*lease, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := tp.gate.acquire(ctx, tenantID, prio); err != nil {
+		if err := tp.gate.acquire(ctx, tenantID, loginOf(route, strict), prio); err != nil {
 			return nil, err
 		}
 		if tp.retired.Load() { // closed while we queued: take the new one.
@@ -311,6 +312,14 @@ func (p *Pools) acquire(ctx context.Context, tenantID string) (*lease, error) {
 		return &lease{tp: tp, bc: bc, conn: bc.conn, route: route, strict: strict, priority: prio, start: start}, nil
 	}
 	return nil, fmt.Errorf("tenants: pool of %s keeps closing", tenantID)
+}
+
+// loginOf is the login key of the route's connections.
+func loginOf(r Route, strict bool) string {
+	if strict {
+		return r.Role
+	}
+	return appLogin
 }
 
 // connect borrows a connection of tp for route: one of the application

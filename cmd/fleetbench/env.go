@@ -21,6 +21,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/provider/local"
 	"github.com/tenantfleet/tenantfleet/infra/redisconn"
+	"github.com/tenantfleet/tenantfleet/infra/sessions"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
@@ -45,6 +46,11 @@ type env struct {
 	router   *tenants.Router
 	pools    *tenants.Pools
 	log      *slog.Logger
+	// key is the scratch fleet's secret key: strict tenants' passwords
+	// derive from it (sessions.Logins).
+	key    []byte
+	levels *isolationSource
+	stderr io.Writer
 }
 
 func randomHex() string {
@@ -57,7 +63,7 @@ func randomHex() string {
 func newEnv(ctx context.Context, cfg config.Config, stderr io.Writer, adjust func(*tenants.PoolsConfig)) (_ *env, err error) {
 	suffix := randomHex()
 	e := &env{cfg: cfg, fleet: "fb" + suffix, cpDB: "fleetbench_cp_" + suffix, dataDB: "fleetbench_data_" + suffix,
-		log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+		log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), stderr: stderr}
 	defer func() {
 		if err != nil {
 			e.close()
@@ -85,6 +91,13 @@ func newEnv(ctx context.Context, cfg config.Config, stderr io.Writer, adjust fun
 		return nil, err
 	}
 	e.cat = tenants.NewCatalog(e.cp)
+	e.levels = &isolationSource{Catalog: e.cat, levels: map[string]tenants.Isolation{}, changes: map[string]int64{}}
+	e.key = make([]byte, 32)
+	_, _ = rand.Read(e.key)
+	logins, err := sessions.NewLogins(e.key)
+	if err != nil {
+		return nil, err
+	}
 	target, err := redisconn.New(cfg.Redis())
 	if err != nil {
 		return nil, err
@@ -102,7 +115,7 @@ func newEnv(ctx context.Context, cfg config.Config, stderr io.Writer, adjust fun
 	if err != nil {
 		return nil, err
 	}
-	e.router, err = tenants.NewRouter(tenants.RouterConfig{Source: e.cat, Redis: e.rdb, Fleet: e.fleet, Logger: e.log})
+	e.router, err = tenants.NewRouter(tenants.RouterConfig{Source: e.levels, Redis: e.rdb, Fleet: e.fleet, Logger: e.log})
 	if err != nil {
 		return nil, err
 	}
@@ -112,6 +125,7 @@ func newEnv(ctx context.Context, cfg config.Config, stderr io.Writer, adjust fun
 	pc := tenants.PoolsConfig{
 		Resolver: e.router, Fleet: e.fleet, PoolSize: cfg.PoolSize, AcquireTimeout: cfg.AcquireTimeout,
 		TenantInflightCap: cfg.TenantInflightCap, ConnParams: e.params, Redis: e.rdb, Logger: e.log,
+		Logins: logins,
 	}
 	if adjust != nil {
 		adjust(&pc)
