@@ -179,6 +179,8 @@ type Config struct {
 	// Default empty: the system roots, which on a stock system hold no RDS
 	// CA, so connections to RDS fail verification until it is set.
 	RDSCABundle string `yaml:"rds_ca_bundle"`
+	// Alerts configures the alert engine and its sinks (alerts.go).
+	Alerts Alerts `yaml:",inline"`
 }
 
 // Default returns the configuration with every default filled in.
@@ -311,6 +313,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str("FLEET_SECRET_KEY", &c.SecretKey)
 	str("FLEET_SECRETSMANAGER_ENDPOINT", &c.SecretsManagerEndpoint)
 	str("FLEET_RDS_CA_BUNDLE", &c.RDSCABundle)
+	c.Alerts.applyEnv(str, dur)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
 	}
@@ -339,6 +342,7 @@ func (c *Config) applyDefaults() {
 	c.CapacityThreshold = cmp.Or(c.CapacityThreshold, 0.8)
 	c.MaxTenantsPerInstance = cmp.Or(c.MaxTenantsPerInstance, 500)
 	c.AWSRegion = cmp.Or(c.AWSRegion, "us-east-1")
+	c.Alerts.applyDefaults()
 }
 
 // Validate reports every invalid field at once, each with its variable name.
@@ -457,6 +461,7 @@ func (c Config) Validate() error {
 	if c.MaxTenantsPerInstance < 1 {
 		bad("FLEET_MAX_TENANTS_PER_INSTANCE must be at least 1, got %d", c.MaxTenantsPerInstance)
 	}
+	errs = append(errs, c.Alerts.validate()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
 	}
@@ -584,5 +589,6 @@ func (c Config) Redacted() Config {
 	c.RedisURL = Redact(c.RedisURL)
 	c.LocalAdminURL = Redact(c.LocalAdminURL)
 	c.Roles = append([]string(nil), c.Roles...)
+	c.Alerts = c.Alerts.redacted()
 	return c
 }

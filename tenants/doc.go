@@ -23,10 +23,12 @@
 // role may switch to any of them). Regulated tenants therefore go
 // dedicated: their own database, which holds no other tenant.
 //
-// # Catalog and routing
+// # Routing
 //
-// Catalog reads and writes instances and tenants in the control plane,
-// the source of truth. Router.Resolve answers from an in-process cache,
+// A RouteSource reads routes from the source of truth: the fleet's is
+// controlplane.Store, which owns the control plane's tenants and
+// instances tables (this package holds none of the control plane's
+// internals). Router.Resolve answers from an in-process cache,
 // then the tenant's Redis hash, then Postgres (read-through); Publish and
 // Invalidate announce a change on a Redis channel and every started Router
 // drops its entry. A wiped Redis loses nothing.
@@ -34,7 +36,7 @@
 // Redis is not trusted with where traffic goes: a route hash read from
 // Redis is used only if its role and schema are the ones NamesFor derives
 // from the tenant id and its HMAC verifies under the fleet's route key,
-// which lives in the control plane (Catalog.RouteKey), never in Redis. A
+// which lives in the control plane (RouteSource.RouteKey), never in Redis. A
 // hash that fails is never used: the Router logs a warning, counts it
 // (Router.Collector), serves the route from Postgres and rewrites the
 // hash. An in-process cache hit runs no check.

@@ -16,6 +16,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/config"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
+	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/infra/redisconn"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
@@ -145,7 +146,7 @@ func exampleFleet() (*tenants.Router, *tenants.Pools, func()) {
 		}
 		_ = rdb.Close()
 	})
-	cat := tenants.NewCatalog(cp)
+	cat := controlplane.NewStore(cp)
 	data, err := pgx.Connect(ctx, config.WithDatabase(cfg.DatabaseURL, dataDB))
 	must(err)
 	defer data.Close(ctx)
@@ -157,12 +158,11 @@ func exampleFleet() (*tenants.Router, *tenants.Pools, func()) {
 	must(err)
 	_, err = data.Exec(ctx, "ALTER TABLE "+pgx.Identifier{names.Schema, "notes"}.Sanitize()+" OWNER TO "+pgx.Identifier{names.Role}.Sanitize())
 	must(err)
-	inst, err := cat.CreateInstance(ctx, tenants.Instance{ID: "shared-1", Provider: "local", Tier: tenants.Shared,
-		Status: tenants.InstanceReady, Host: host, Port: port, Database: dataDB})
+	inst, err := cat.CreateInstance(ctx, controlplane.Instance{Instance: provider.Instance{ID: "shared-1", Status: provider.StatusReady, Host: host, Port: port, Database: dataDB}, Provider: "local", Tier: tenants.Shared})
 	must(err)
-	_, err = cat.CreateTenant(ctx, tenants.Tenant{ID: "acme-bank", Name: "ACME Bank", Tier: tenants.Shared})
+	_, err = cat.CreateTenant(ctx, controlplane.Tenant{ID: "acme-bank", Name: "ACME Bank", Tier: tenants.Shared})
 	must(err)
-	_, err = cat.SetTenantPlacement(ctx, "acme-bank", tenants.Placement{InstanceID: inst.ID, Database: dataDB, Schema: names.Schema, Role: names.Role})
+	_, err = cat.SetTenantPlacement(ctx, "acme-bank", controlplane.Placement{InstanceID: inst.ID, Database: dataDB, Schema: names.Schema, Role: names.Role})
 	must(err)
 	_, err = cat.SetTenantStatus(ctx, "acme-bank", tenants.TenantActive, "")
 	must(err)

@@ -44,7 +44,7 @@ func TestMiddleware(t *testing.T) {
 	f.addTenant(t, "web-shop")
 	f.addTenant(t, "bank-two")
 	ctx := context.Background()
-	if _, err := f.cat.CreateTenant(ctx, Tenant{ID: "not-yet", Name: "x", Tier: Shared}); err != nil {
+	if err := f.store.AddTenant(ctx, "not-yet", "x", Shared); err != nil {
 		t.Fatal(err)
 	}
 	var served atomic.Int64

@@ -178,7 +178,7 @@ func TestIsolationDDLIsIdempotent(t *testing.T) {
 	}
 	// Revoked: the pool can no longer switch to the tenant (fresh
 	// connections, as membership is checked at the switch).
-	f.pools.Reset(f.instance.ID)
+	f.pools.Reset(f.instanceID)
 	err := f.pools.QueryRow(ctx, "again", "SELECT 1").Scan(new(int))
 	wantPermissionDenied(t, "after RevokeTenant", unwrapAll(err))
 	for range 2 {

@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"os"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,7 +15,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tenantfleet/tenantfleet/config"
-	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 )
 
 func TestMain(m *testing.M) {
@@ -29,56 +27,23 @@ func TestMain(m *testing.M) {
 // fixture is one test's fleet: a control plane, a shared instance database
 // prepared for the fleet, a Redis database, a started Router and Pools.
 type fixture struct {
-	fleet    string
-	cat      *Catalog
-	cp       *pgxpool.Pool // the control plane
-	cpURL    string
-	rdb      *redis.Client
-	redisURL string
-	dataDB   string
-	adminURL string // the data database, as the superuser
-	host     string
-	port     int
-	params   string
-	instance Instance
-	router   *Router
-	pools    *Pools
-	levels   *isolationSource
+	fleet      string
+	store      TestStore
+	cp         *pgxpool.Pool // the control plane
+	cpURL      string
+	rdb        *redis.Client
+	redisURL   string
+	dataDB     string
+	adminURL   string // the data database, as the superuser
+	host       string
+	port       int
+	params     string
+	instanceID string
+	router     *Router
+	pools      *Pools
 }
 
-// isolationSource is the catalog with the isolation levels tests set; each
-// change bumps the route version, as the catalog does.
-type isolationSource struct {
-	*Catalog
-	mu      sync.Mutex
-	levels  map[string]Isolation
-	changes map[string]int64
-}
-
-func (s *isolationSource) Route(ctx context.Context, id string) (Route, error) {
-	r, err := s.Catalog.Route(ctx, id)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if l, ok := s.levels[id]; ok && err == nil {
-		r.Isolation = l
-		r.Version += s.changes[id]
-	}
-	return r, err
-}
-
-// setIsolation sets the tenant's isolation level and tells the routers.
-func (f *fixture) setIsolation(t testing.TB, id string, level Isolation) {
-	t.Helper()
-	f.levels.mu.Lock()
-	f.levels.levels[id] = level
-	f.levels.changes[id]++
-	f.levels.mu.Unlock()
-	if err := f.router.Publish(context.Background(), id); err != nil {
-		t.Fatalf("Publish: %v", err)
-	}
-}
-
-func fleetName() string { return cptest.UniqueName("f") }
+func fleetName() string { return TestEnv.UniqueName("f") }
 
 // setup builds a fixture; poolsCfg may adjust the Pools config.
 func setup(t testing.TB, adjust func(*PoolsConfig)) *fixture {
@@ -87,12 +52,11 @@ func setup(t testing.TB, adjust func(*PoolsConfig)) *fixture {
 	f := &fixture{fleet: fleetName()}
 	// Registered first, so it runs last: roles go once the databases are gone.
 	t.Cleanup(func() { dropFleetRoles(t, f.fleet) })
-	cfg := cptest.ServerConfig(t)
-	cpURL, cpPool := cptest.Database(t)
-	f.cpURL, f.cp, f.cat = cpURL, cpPool, NewCatalog(cpPool)
-	f.levels = &isolationSource{Catalog: f.cat, levels: map[string]Isolation{}, changes: map[string]int64{}}
-	f.redisURL, f.rdb = cptest.RedisDB(t)
-	f.dataDB = cptest.ScratchDatabase(t)
+	cfg := TestEnv.ServerConfig(t)
+	cpURL, cpPool := TestEnv.Database(t)
+	f.cpURL, f.cp, f.store = cpURL, cpPool, TestEnv.NewStore(cpPool)
+	f.redisURL, f.rdb = TestEnv.RedisDB(t)
+	f.dataDB = TestEnv.ScratchDatabase(t)
 	f.adminURL = config.WithDatabase(cfg.DatabaseURL, f.dataDB)
 	u, err := url.Parse(cfg.DatabaseURL)
 	if err != nil {
@@ -109,14 +73,13 @@ func setup(t testing.TB, adjust func(*PoolsConfig)) *fixture {
 	if err := PrepareDatabase(ctx, admin, f.fleet, f.dataDB); err != nil {
 		t.Fatalf("PrepareDatabase: %v", err)
 	}
-	f.instance, err = f.cat.CreateInstance(ctx, Instance{ID: "i-" + f.fleet, Provider: "local", Tier: Shared,
-		Status: InstanceReady, Host: f.host, Port: f.port, Database: f.dataDB})
-	if err != nil {
+	f.instanceID = "i-" + f.fleet
+	if err := f.store.AddInstance(ctx, f.instanceID, Shared, f.host, f.port, f.dataDB); err != nil {
 		t.Fatalf("CreateInstance: %v", err)
 	}
 	f.router = f.newRouter(t, f.rdb)
 	pc := PoolsConfig{Resolver: f.router, Fleet: f.fleet, ConnParams: f.params, Redis: f.rdb,
-		Logger: cptest.DiscardLogger(), StatsInterval: 50 * time.Millisecond, Logins: testLogins{}}
+		Logger: TestEnv.DiscardLogger(), StatsInterval: 50 * time.Millisecond, Logins: testLogins{}}
 	if adjust != nil {
 		adjust(&pc)
 	}
@@ -134,7 +97,7 @@ func setup(t testing.TB, adjust func(*PoolsConfig)) *fixture {
 // newRouter starts a Router of the fixture's fleet over client.
 func (f *fixture) newRouter(t testing.TB, client redis.UniversalClient) *Router {
 	t.Helper()
-	r, err := NewRouter(RouterConfig{Source: f.levels, Redis: client, Fleet: f.fleet, Logger: cptest.DiscardLogger()})
+	r, err := NewRouter(RouterConfig{Source: f.store, Redis: client, Fleet: f.fleet, Logger: TestEnv.DiscardLogger()})
 	if err != nil {
 		t.Fatalf("NewRouter: %v", err)
 	}
@@ -180,16 +143,16 @@ func (f *fixture) addTenant(t testing.TB, id string) Names {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.cat.CreateTenant(ctx, Tenant{ID: id, Name: id, Tier: Shared}); err != nil {
+	if err := f.store.AddTenant(ctx, id, id, Shared); err != nil {
 		t.Fatalf("CreateTenant: %v", err)
 	}
 	if err := EnsureTenant(ctx, f.admin(t), n); err != nil {
 		t.Fatalf("EnsureTenant: %v", err)
 	}
-	if _, err := f.cat.SetTenantPlacement(ctx, id, Placement{InstanceID: f.instance.ID, Database: f.dataDB, Schema: n.Schema, Role: n.Role}); err != nil {
+	if _, err := f.store.PlaceTenant(ctx, id, f.instanceID, f.dataDB, n.Schema, n.Role); err != nil {
 		t.Fatalf("SetTenantPlacement: %v", err)
 	}
-	if _, err := f.cat.SetTenantStatus(ctx, id, TenantActive, ""); err != nil {
+	if _, err := f.store.SetTenantStatus(ctx, id, TenantActive, ""); err != nil {
 		t.Fatalf("SetTenantStatus: %v", err)
 	}
 	err = f.pools.WithTenant(ctx, id, func(ctx context.Context, tx pgx.Tx) error {
@@ -209,7 +172,7 @@ func (f *fixture) addTenant(t testing.TB, id string) Names {
 func dropFleetRoles(t testing.TB, fleet string) {
 	t.Helper()
 	ctx := context.Background()
-	cfg := cptest.ServerConfig(t)
+	cfg := TestEnv.ServerConfig(t)
 	conn, err := pgx.Connect(ctx, config.WithDatabase(cfg.DatabaseURL, "postgres"))
 	if err != nil {
 		t.Errorf("drop roles: %v", err)
@@ -237,5 +200,5 @@ func sprintf(format string, args ...any) string { return fmt.Sprintf(format, arg
 
 func redisForBench(b *testing.B) (string, *redis.Client) {
 	b.Helper()
-	return cptest.RedisDB(b)
+	return TestEnv.RedisDB(b)
 }

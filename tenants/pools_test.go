@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tenantfleet/tenantfleet/config"
-	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 )
 
 // rawConn borrows the pool's single connection without any scoping.
@@ -44,7 +43,7 @@ func TestNothingLeaksToTheNextBorrower(t *testing.T) {
 	f := setup(t, func(c *PoolsConfig) { c.PoolSize = 1 }) // one connection: every borrower reuses it
 	ctx := context.Background()
 	f.addTenant(t, "leaky")
-	key := "instance:" + f.instance.ID
+	key := "instance:" + f.instanceID
 	wantUser, wantPath, _ := rawSession(t, f, key)
 	if wantUser != AppRoleName(f.fleet) {
 		t.Fatalf("got unscoped user %s, want %s", wantUser, AppRoleName(f.fleet))
@@ -202,8 +201,8 @@ func TestDedicatedTenantUsesItsOwnDatabase(t *testing.T) {
 	f := setup(t, nil)
 	ctx := context.Background()
 	f.addTenant(t, "small-co")
-	dedicatedDB := cptest.ScratchDatabase(t)
-	admin := connect(t, config.WithDatabase(cptest.ServerConfig(t).DatabaseURL, dedicatedDB))
+	dedicatedDB := TestEnv.ScratchDatabase(t)
+	admin := connect(t, config.WithDatabase(TestEnv.ServerConfig(t).DatabaseURL, dedicatedDB))
 	if err := PrepareDatabase(ctx, admin, f.fleet, dedicatedDB); err != nil {
 		t.Fatal(err)
 	}
@@ -211,18 +210,17 @@ func TestDedicatedTenantUsesItsOwnDatabase(t *testing.T) {
 	if err := EnsureTenant(ctx, admin, n); err != nil {
 		t.Fatal(err)
 	}
-	inst, err := f.cat.CreateInstance(ctx, Instance{ID: "ded-" + f.fleet, Provider: "local", Tier: Dedicated,
-		Status: InstanceReady, Host: f.host, Port: f.port, Database: dedicatedDB})
-	if err != nil {
+	dedicated := "ded-" + f.fleet
+	if err := f.store.AddInstance(ctx, dedicated, Dedicated, f.host, f.port, dedicatedDB); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.cat.CreateTenant(ctx, Tenant{ID: "big-bank", Name: "Big Bank", Tier: Dedicated}); err != nil {
+	if err := f.store.AddTenant(ctx, "big-bank", "Big Bank", Dedicated); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.cat.SetTenantPlacement(ctx, "big-bank", Placement{InstanceID: inst.ID, Database: dedicatedDB, Schema: n.Schema, Role: n.Role}); err != nil {
+	if _, err := f.store.PlaceTenant(ctx, "big-bank", dedicated, dedicatedDB, n.Schema, n.Role); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.cat.SetTenantStatus(ctx, "big-bank", TenantActive, ""); err != nil {
+	if _, err := f.store.SetTenantStatus(ctx, "big-bank", TenantActive, ""); err != nil {
 		t.Fatal(err)
 	}
 	var db, user string
@@ -239,11 +237,11 @@ func TestDedicatedTenantUsesItsOwnDatabase(t *testing.T) {
 	for _, s := range f.pools.Stats() {
 		keys[s.Pool] = true
 	}
-	if !keys["tenant:big-bank"] || !keys["instance:"+f.instance.ID] {
-		t.Errorf("got pools %v, want tenant:big-bank and instance:%s", keys, f.instance.ID)
+	if !keys["tenant:big-bank"] || !keys["instance:"+f.instanceID] {
+		t.Errorf("got pools %v, want tenant:big-bank and instance:%s", keys, f.instanceID)
 	}
 	// The pools close before the dedicated database is dropped.
-	t.Cleanup(func() { f.pools.Reset(inst.ID) })
+	t.Cleanup(func() { f.pools.Reset(dedicated) })
 	f.pools.mu.RLock()
 	tp := f.pools.pools["tenant:big-bank"]
 	f.pools.mu.RUnlock()
@@ -259,7 +257,7 @@ func TestDrainResetsPoolsInEveryProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.pools.mu.RLock()
-	tp := f.pools.pools["instance:"+f.instance.ID]
+	tp := f.pools.pools["instance:"+f.instanceID]
 	f.pools.mu.RUnlock()
 	if _, idle := tp.conns.counts(); idle == 0 {
 		t.Fatal("want an idle connection before the drain")
@@ -269,7 +267,7 @@ func TestDrainResetsPoolsInEveryProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := other.Drain(ctx, f.instance.ID); err != nil {
+	if err := other.Drain(ctx, f.instanceID); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 5*time.Second, "pool reset by the drain message", func() bool { open, _ := tp.conns.counts(); return open == 0 })
@@ -321,4 +319,16 @@ func indexOf(s, sub string) int {
 		}
 	}
 	return -1
+}
+
+func TestIdlePoolIsClosed(t *testing.T) {
+	t.Parallel()
+	f := setup(t, func(c *PoolsConfig) { c.IdleTimeout = 50 * time.Millisecond })
+	ctx := context.Background()
+	f.addTenant(t, "sleepy")
+	waitFor(t, 5*time.Second, "idle pool closed", func() bool { return len(f.pools.Stats()) == 0 })
+	// And created again on the next use.
+	if err := f.pools.QueryRow(ctx, "sleepy", "SELECT 1").Scan(new(int)); err != nil {
+		t.Fatal(err)
+	}
 }

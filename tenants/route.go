@@ -5,6 +5,10 @@ import (
 	"strconv"
 )
 
+// ErrTenantNotFound means no tenant has the id: the answer of Resolve and
+// of every RouteSource for an unknown tenant.
+var ErrTenantNotFound = errors.New("tenants: tenant not found")
+
 // ErrTenantNotActive means the tenant exists but is not active (pending,
 // provisioning, failed, offboarding or offboarded): it has no usable route.
 var ErrTenantNotActive = errors.New("tenants: tenant not active")

@@ -18,7 +18,7 @@ import (
 )
 
 // RouteSource reads tenants' routes and the fleet's route key from the
-// source of truth. *Catalog is one.
+// source of truth. *controlplane.Store is the fleet's.
 type RouteSource interface {
 	// Route returns the tenant's route, whatever its status, or an error
 	// matching ErrTenantNotFound.
@@ -29,8 +29,6 @@ type RouteSource interface {
 	RouteKey(ctx context.Context) ([]byte, error)
 }
 
-var _ RouteSource = (*Catalog)(nil)
-
 // Resolver answers where a tenant's data is. *Router is one.
 type Resolver interface {
 	Resolve(ctx context.Context, id string) (Route, error)
@@ -40,7 +38,8 @@ var _ Resolver = (*Router)(nil)
 
 // RouterConfig configures a Router.
 type RouterConfig struct {
-	// Source is the source of truth, usually a *Catalog. Required.
+	// Source is the source of truth, usually a *controlplane.Store.
+	// Required.
 	Source RouteSource
 	// Redis holds the shared routing cache and carries change messages.
 	// Required.

@@ -26,7 +26,7 @@ func TestResolveReadThroughAndRedisFlush(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Resolve: %v", err)
 	}
-	want := Route{TenantID: "acme-bank", Tier: Shared, Status: TenantActive, InstanceID: f.instance.ID,
+	want := Route{TenantID: "acme-bank", Tier: Shared, Status: TenantActive, InstanceID: f.instanceID,
 		Host: f.host, Port: f.port, Database: f.dataDB, Schema: n.Schema, Role: n.Role, Version: route.Version}
 	if route != want {
 		t.Fatalf("got route %+v, want %+v", route, want)
@@ -69,7 +69,7 @@ func TestResolveErrors(t *testing.T) {
 	if _, err := f.router.Resolve(ctx, "paused"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.cat.SetTenantStatus(ctx, "paused", TenantOffboarding, "contract ended"); err != nil {
+	if _, err := f.store.SetTenantStatus(ctx, "paused", TenantOffboarding, "contract ended"); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.router.Publish(ctx, "paused"); err != nil {
@@ -98,7 +98,7 @@ func TestRouteChangeReachesOtherRouter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	version, err := f.cat.SetTenantPlacement(ctx, "mover", Placement{InstanceID: f.instance.ID, Database: "elsewhere", Schema: before.Schema, Role: before.Role})
+	version, err := f.store.PlaceTenant(ctx, "mover", f.instanceID, "elsewhere", before.Schema, before.Role)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestRouteChangeReachesChildProcess(t *testing.T) {
 	if !lines.Scan() || lines.Text() != "ready" {
 		t.Fatalf("child said %q, want ready", lines.Text())
 	}
-	if _, err := f.cat.SetTenantPlacement(ctx, "far-away", Placement{InstanceID: f.instance.ID, Database: f.dataDB, Schema: route.Schema, Role: route.Role}); err != nil {
+	if _, err := f.store.PlaceTenant(ctx, "far-away", f.instanceID, f.dataDB, route.Schema, route.Role); err != nil {
 		t.Fatal(err)
 	}
 	published := time.Now()
@@ -189,7 +189,7 @@ func runChild() int {
 	}
 	client := redis.NewClient(opts)
 	defer client.Close()
-	r, err := NewRouter(RouterConfig{Source: NewCatalog(db), Redis: client, Fleet: os.Getenv("CHILD_FLEET")})
+	r, err := NewRouter(RouterConfig{Source: TestEnv.NewStore(db), Redis: client, Fleet: os.Getenv("CHILD_FLEET")})
 	if err != nil {
 		return fail(err)
 	}

@@ -35,24 +35,3 @@ func (s TenantStatus) Valid() bool {
 	}
 	return false
 }
-
-// InstanceStatus is the lifecycle state of an instance.
-type InstanceStatus string
-
-// The instance statuses of the instances table.
-const (
-	InstanceCreating InstanceStatus = "creating"
-	InstanceReady    InstanceStatus = "ready"
-	InstanceFailed   InstanceStatus = "failed"
-	InstanceDeleting InstanceStatus = "deleting"
-	InstanceDeleted  InstanceStatus = "deleted"
-)
-
-// Valid reports whether s is a known instance status.
-func (s InstanceStatus) Valid() bool {
-	switch s {
-	case InstanceCreating, InstanceReady, InstanceFailed, InstanceDeleting, InstanceDeleted:
-		return true
-	}
-	return false
-}

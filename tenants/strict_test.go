@@ -48,6 +48,18 @@ func (f *fixture) makeStrict(t testing.TB, n Names) {
 	f.setIsolation(t, n.TenantID, Strict)
 }
 
+// setIsolation sets the tenant's isolation level in the control plane and
+// publishes its route.
+func (f *fixture) setIsolation(t testing.TB, id string, level Isolation) {
+	t.Helper()
+	if _, err := f.store.SetTenantIsolation(context.Background(), id, level); err != nil {
+		t.Fatalf("SetTenantIsolation: %v", err)
+	}
+	if err := f.router.Publish(context.Background(), id); err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+}
+
 // strictSession reads who the tenant's work runs as.
 func strictSession(t *testing.T, f *fixture, id string) (session, current, path string) {
 	t.Helper()
@@ -398,7 +410,7 @@ func TestStrictAndPooledShareOneBudget(t *testing.T) {
 	}
 
 	// The idle cap: a burst of one strict tenant leaves one idle connection.
-	f.pools.Reset(f.instance.ID)
+	f.pools.Reset(f.instanceID)
 	var burst sync.WaitGroup
 	gate := make(chan struct{})
 	for range budget {
@@ -437,7 +449,7 @@ func TestEvictionSparesInteractiveConnections(t *testing.T) {
 		}
 	}
 	f.pools.mu.RLock()
-	tp := f.pools.pools["instance:"+f.instance.ID]
+	tp := f.pools.pools["instance:"+f.instanceID]
 	f.pools.mu.RUnlock()
 	tp.conns.mu.Lock()
 	liveIdle := len(tp.conns.idle[mustNames(t, f, "live").Role]) == 1

@@ -1,10 +1,16 @@
 package tenants
 
 import (
+	"errors"
 	"fmt"
 	"unicode"
 	"unicode/utf8"
 )
+
+// ErrInvalidValue marks a value refused before any SQL runs: a name or
+// text with hidden characters here, an unknown tier or status in the
+// control plane's store.
+var ErrInvalidValue = errors.New("tenants: invalid value")
 
 // MaxNameLen bounds a tenant's display name, in characters (runes).
 const MaxNameLen = 200

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/tenantfleet/tenantfleet/agents/audit"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
@@ -74,7 +75,7 @@ func (in *Intake) Retry(ctx context.Context, tenantID, by string) (Accepted, err
 	if err := checkText("requested_by", by, MaxKeyLen); err != nil {
 		return Accepted{}, err
 	}
-	tenant, err := tenants.NewCatalog(in.cfg.DB).GetTenant(ctx, tenantID)
+	tenant, err := controlplane.NewStore(in.cfg.DB).GetTenant(ctx, tenantID)
 	known := err == nil
 	if err != nil && !errors.Is(err, tenants.ErrTenantNotFound) {
 		return Accepted{}, fmt.Errorf("intake: retry %s: %w", tenantID, err)
@@ -124,7 +125,7 @@ func (in *Intake) Retry(ctx context.Context, tenantID, by string) (Accepted, err
 
 // notRetryable says why the tenant's onboarding is not failed, or "" when
 // it is.
-func notRetryable(known bool, tenant tenants.Tenant, latest Record) string {
+func notRetryable(known bool, tenant controlplane.Tenant, latest Record) string {
 	if known {
 		switch tenant.Status {
 		case tenants.TenantFailed, tenants.TenantPending, tenants.TenantProvisioning:

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
@@ -39,7 +40,7 @@ func TestRetryFailedTenantThroughAPI(t *testing.T) {
 	e := setup(t)
 	ctx := t.Context()
 	first := e.failed(t, "phoenix", "instance full")
-	if _, err := tenants.NewCatalog(e.db).CreateTenant(ctx, tenants.Tenant{ID: "phoenix", Name: "Phoenix",
+	if _, err := controlplane.NewStore(e.db).CreateTenant(ctx, controlplane.Tenant{ID: "phoenix", Name: "Phoenix",
 		Tier: tenants.Shared, Status: tenants.TenantFailed}); err != nil {
 		t.Fatal(err)
 	}
@@ -85,14 +86,14 @@ func TestRetryRefusals(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	ctx := t.Context()
-	catalog := tenants.NewCatalog(e.db)
+	catalog := controlplane.NewStore(e.db)
 	// active: its tier did not match, the request failed, the tenant lives.
 	e.failed(t, "active-co", "tier mismatch")
-	if _, err := catalog.CreateTenant(ctx, tenants.Tenant{ID: "active-co", Name: "A", Tier: tenants.Shared, Status: tenants.TenantActive}); err != nil {
+	if _, err := catalog.CreateTenant(ctx, controlplane.Tenant{ID: "active-co", Name: "A", Tier: tenants.Shared, Status: tenants.TenantActive}); err != nil {
 		t.Fatal(err)
 	}
 	// gone-co: offboarded.
-	if _, err := catalog.CreateTenant(ctx, tenants.Tenant{ID: "gone-co", Name: "G", Tier: tenants.Shared, Status: tenants.TenantOffboarded}); err != nil {
+	if _, err := catalog.CreateTenant(ctx, controlplane.Tenant{ID: "gone-co", Name: "G", Tier: tenants.Shared, Status: tenants.TenantOffboarded}); err != nil {
 		t.Fatal(err)
 	}
 	// busy-co: failed once, a new request is in flight.

@@ -15,8 +15,10 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/config"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/infra/load"
+	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/infra/sessions"
 	"github.com/tenantfleet/tenantfleet/infra/sessions/sessionstest"
 	"github.com/tenantfleet/tenantfleet/queue"
@@ -68,7 +70,7 @@ type env struct {
 	redisURL string
 	rdb      *redis.Client
 	queue    *queue.Client
-	catalog  *tenants.Catalog
+	catalog  *controlplane.Store
 	adminURL string
 	sessions *sessions.Sessions
 	runner   *migrate.Runner
@@ -135,7 +137,7 @@ func setup(t testing.TB, o options) *env {
 	}
 	e.queue = queue.NewClient(e.rdb)
 	t.Cleanup(func() { _ = e.queue.Close() })
-	e.catalog = tenants.NewCatalog(e.cp)
+	e.catalog = controlplane.NewStore(e.cp)
 	e.fsys = o.fsys
 	if e.fsys == nil {
 		e.fsys = threeSteps
@@ -190,8 +192,7 @@ func (e *env) addInstance(t testing.TB, id string, n int, database string, host 
 	if err := tenants.PrepareDatabase(ctx, conn, e.fleet, database); err != nil {
 		t.Fatalf("PrepareDatabase: %v", err)
 	}
-	if _, err := e.catalog.CreateInstance(ctx, tenants.Instance{ID: id, Provider: "local", Tier: tenants.Shared,
-		Status: tenants.InstanceReady, Host: host, Port: port, Database: database}); err != nil {
+	if _, err := e.catalog.CreateInstance(ctx, controlplane.Instance{Instance: provider.Instance{ID: id, Status: provider.StatusReady, Host: host, Port: port, Database: database}, Provider: "local", Tier: tenants.Shared}); err != nil {
 		t.Fatalf("CreateInstance: %v", err)
 	}
 	in := instance{id: id, database: database}
@@ -201,13 +202,13 @@ func (e *env) addInstance(t testing.TB, id string, n int, database string, host 
 		if err != nil {
 			t.Fatalf("NamesFor: %v", err)
 		}
-		if _, err := e.catalog.CreateTenant(ctx, tenants.Tenant{ID: tid, Name: tid, Tier: tenants.Shared}); err != nil {
+		if _, err := e.catalog.CreateTenant(ctx, controlplane.Tenant{ID: tid, Name: tid, Tier: tenants.Shared}); err != nil {
 			t.Fatalf("CreateTenant: %v", err)
 		}
 		if err := tenants.EnsureTenant(ctx, conn, names); err != nil {
 			t.Fatalf("EnsureTenant: %v", err)
 		}
-		if _, err := e.catalog.SetTenantPlacement(ctx, tid, tenants.Placement{InstanceID: id, Database: database,
+		if _, err := e.catalog.SetTenantPlacement(ctx, tid, controlplane.Placement{InstanceID: id, Database: database,
 			Schema: names.Schema, Role: names.Role}); err != nil {
 			t.Fatalf("SetTenantPlacement: %v", err)
 		}

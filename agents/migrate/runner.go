@@ -10,8 +10,8 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/queue"
-	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
 // instanceTTL is how long the runner reuses an instance's catalog row.
@@ -23,7 +23,7 @@ const instanceTTL = 30 * time.Second
 type Runner struct {
 	cfg      Config
 	log      *slog.Logger
-	catalog  *tenants.Catalog
+	catalog  *controlplane.Store
 	sem      *semaphore
 	chains   *chains
 	throttle *throttle
@@ -35,7 +35,7 @@ type Runner struct {
 }
 
 type cachedInstance struct {
-	inst tenants.Instance
+	inst controlplane.Instance
 	at   time.Time
 }
 
@@ -48,7 +48,7 @@ func New(cfg Config) (*Runner, error) {
 	return &Runner{
 		cfg:       cfg,
 		log:       cfg.Logger.With(slog.String("agent", "migrate")),
-		catalog:   tenants.NewCatalog(cfg.DB),
+		catalog:   controlplane.NewStore(cfg.DB),
 		sem:       newSemaphore(cfg.Redis, cfg.Fleet, cfg.LeaseTTL),
 		chains:    newChains(cfg.Redis, cfg.Fleet),
 		throttle:  newThrottle(cfg.Load, cfg.LoadTTL, cfg.StaleReading),
@@ -64,7 +64,7 @@ func (r *Runner) Register(w *queue.Worker) {
 }
 
 // instance returns the instance's catalog row, cached for a while.
-func (r *Runner) instance(ctx context.Context, id string) (tenants.Instance, error) {
+func (r *Runner) instance(ctx context.Context, id string) (controlplane.Instance, error) {
 	r.mu.Lock()
 	c, ok := r.instances[id]
 	r.mu.Unlock()
@@ -73,7 +73,7 @@ func (r *Runner) instance(ctx context.Context, id string) (tenants.Instance, err
 	}
 	inst, err := r.catalog.GetInstance(ctx, id)
 	if err != nil {
-		return tenants.Instance{}, err
+		return controlplane.Instance{}, err
 	}
 	r.mu.Lock()
 	r.instances[id] = cachedInstance{inst: inst, at: time.Now()}

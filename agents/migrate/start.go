@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
@@ -192,8 +193,8 @@ func (r *Runner) start(ctx context.Context, spec Spec, key string, sum []byte) (
 }
 
 // selectTenants returns the active, placed tenants spec selects, by id.
-func (r *Runner) selectTenants(ctx context.Context, spec Spec) ([]tenants.Tenant, error) {
-	all, err := r.catalog.ListTenants(ctx, tenants.TenantFilter{Status: tenants.TenantActive, InstanceID: spec.Instance})
+func (r *Runner) selectTenants(ctx context.Context, spec Spec) ([]controlplane.Tenant, error) {
+	all, err := r.catalog.ListTenants(ctx, controlplane.TenantFilter{Status: tenants.TenantActive, InstanceID: spec.Instance})
 	if err != nil {
 		return nil, err
 	}
@@ -209,11 +210,11 @@ func (r *Runner) selectTenants(ctx context.Context, spec Spec) ([]tenants.Tenant
 		}
 		return placed, nil
 	}
-	byID := make(map[string]tenants.Tenant, len(placed))
+	byID := make(map[string]controlplane.Tenant, len(placed))
 	for _, t := range placed {
 		byID[t.ID] = t
 	}
-	var out []tenants.Tenant
+	var out []controlplane.Tenant
 	var missing []string
 	seen := map[string]bool{}
 	for _, id := range spec.Tenants {

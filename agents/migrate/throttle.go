@@ -7,8 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/load"
-	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
 // Thresholds are the load limits of a run: a tenant does not start while
@@ -45,7 +45,7 @@ func newThrottle(src load.Source, ttl, stale time.Duration) *throttle {
 // check returns why the instance must wait, or "" when a tenant may start.
 // A source with no (recent) data lets the tenant start; a source that
 // cannot answer holds it, since nobody knows how busy the instance is.
-func (t *throttle) check(ctx context.Context, inst tenants.Instance, th Thresholds) (string, error) {
+func (t *throttle) check(ctx context.Context, inst controlplane.Instance, th Thresholds) (string, error) {
 	if t.src == nil {
 		return "", nil
 	}
@@ -67,7 +67,7 @@ func (t *throttle) check(ctx context.Context, inst tenants.Instance, th Threshol
 	return "", nil
 }
 
-func (t *throttle) read(ctx context.Context, inst tenants.Instance) (load.Reading, error) {
+func (t *throttle) read(ctx context.Context, inst controlplane.Instance) (load.Reading, error) {
 	t.mu.Lock()
 	c, ok := t.cache[inst.ID]
 	t.mu.Unlock()

@@ -7,8 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/tenantfleet/tenantfleet/tenants"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 )
 
 // Archive is a schema an offboarding renamed aside, a row of
@@ -44,7 +43,7 @@ func scanArchive(row pgx.Row) (Archive, error) {
 // PlanArchive records the name offboarding request a.RequestID renames the
 // tenant's schema to, before it does: a retry finds the plan and uses the
 // same name. When a plan exists already it is returned unchanged.
-func PlanArchive(ctx context.Context, db tenants.CatalogDB, a Archive) (Archive, error) {
+func PlanArchive(ctx context.Context, db controlplane.DB, a Archive) (Archive, error) {
 	_, err := db.Exec(ctx, `INSERT INTO tenant_archives
 		(tenant_id, offboard_request_id, instance_id, database_name, schema_name)
 		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (offboard_request_id) DO NOTHING`,
@@ -61,7 +60,7 @@ func PlanArchive(ctx context.Context, db tenants.CatalogDB, a Archive) (Archive,
 
 // PlannedArchive returns the archive offboarding request requestID planned,
 // if any.
-func PlannedArchive(ctx context.Context, db tenants.CatalogDB, requestID int64) (Archive, bool, error) {
+func PlannedArchive(ctx context.Context, db controlplane.DB, requestID int64) (Archive, bool, error) {
 	a, err := scanArchive(db.QueryRow(ctx, `SELECT `+archiveColumns+` FROM tenant_archives
 		WHERE offboard_request_id = $1`, requestID))
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -85,7 +84,7 @@ func MarkArchivedTx(ctx context.Context, tx pgx.Tx, requestID int64) error {
 
 // Archives returns the tenant's archives that may still exist (neither
 // restored nor purged; planned ones included), oldest first.
-func Archives(ctx context.Context, db tenants.CatalogDB, tenantID string) ([]Archive, error) {
+func Archives(ctx context.Context, db controlplane.DB, tenantID string) ([]Archive, error) {
 	rows, err := db.Query(ctx, `SELECT `+archiveColumns+` FROM tenant_archives
 		WHERE tenant_id = $1 AND restored_at IS NULL AND purged_at IS NULL ORDER BY id`, tenantID)
 	if err != nil {
@@ -128,7 +127,7 @@ RETURNING tenant_archives.id, tenant_id, offboard_request_id, instance_id, datab
 // requestID restores: the one it claimed before (a retry), else, when
 // claimNew, the newest archived schema not restored nor purged, which it
 // claims. It fails with ErrNoArchive when there is none.
-func ClaimForRestore(ctx context.Context, db tenants.CatalogDB, tenantID string, requestID int64, claimNew bool) (Archive, error) {
+func ClaimForRestore(ctx context.Context, db controlplane.DB, tenantID string, requestID int64, claimNew bool) (Archive, error) {
 	a, err := scanArchive(db.QueryRow(ctx, claimSQL, tenantID, requestID, claimNew))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Archive{}, fmt.Errorf("%w: tenant %s", ErrNoArchive, tenantID)
@@ -140,7 +139,7 @@ func ClaimForRestore(ctx context.Context, db tenants.CatalogDB, tenantID string,
 }
 
 // MarkRestored records that archive id is the tenant's schema again.
-func MarkRestored(ctx context.Context, db tenants.CatalogDB, id int64) error {
+func MarkRestored(ctx context.Context, db controlplane.DB, id int64) error {
 	if _, err := db.Exec(ctx, `UPDATE tenant_archives SET restored_at = coalesce(restored_at, now())
 		WHERE id = $1`, id); err != nil {
 		return fmt.Errorf("offboard: mark archive %d restored: %w", id, err)

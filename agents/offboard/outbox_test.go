@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
 	"github.com/tenantfleet/tenantfleet/queue"
@@ -27,7 +28,7 @@ type env struct {
 	db      *pgxpool.Pool
 	rdb     *redis.Client
 	out     *Outbox
-	catalog *tenants.Catalog
+	catalog *controlplane.Store
 	base    string
 }
 
@@ -48,12 +49,12 @@ func setup(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Stop)
-	return &env{ctx: t.Context(), db: db, rdb: rdb, out: out, catalog: tenants.NewCatalog(db), base: "http://" + srv.Addr()}
+	return &env{ctx: t.Context(), db: db, rdb: rdb, out: out, catalog: controlplane.NewStore(db), base: "http://" + srv.Addr()}
 }
 
 func (e *env) tenant(t *testing.T, id string, status tenants.TenantStatus) {
 	t.Helper()
-	if _, err := e.catalog.CreateTenant(e.ctx, tenants.Tenant{ID: id, Name: id, Tier: tenants.Shared, Status: status}); err != nil {
+	if _, err := e.catalog.CreateTenant(e.ctx, controlplane.Tenant{ID: id, Name: id, Tier: tenants.Shared, Status: status}); err != nil {
 		t.Fatal(err)
 	}
 }

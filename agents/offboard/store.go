@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantfleet/tenantfleet/agents/audit"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
@@ -110,11 +111,11 @@ const getSQL = `SELECT ` + recordColumns + ` FROM offboard_requests WHERE id = $
 
 // Get returns stored request id, read through db (a pool or a
 // transaction), or an error matching ErrNotFound.
-func Get(ctx context.Context, db tenants.CatalogDB, id int64) (Record, error) {
+func Get(ctx context.Context, db controlplane.DB, id int64) (Record, error) {
 	return get(ctx, db, id, false)
 }
 
-func get(ctx context.Context, db tenants.CatalogDB, id int64, lock bool) (Record, error) {
+func get(ctx context.Context, db controlplane.DB, id int64, lock bool) (Record, error) {
 	q := getSQL
 	if lock {
 		q += " FOR UPDATE"
@@ -234,7 +235,7 @@ const requestedSinceSQL = `SELECT EXISTS (SELECT 1 FROM offboard_requests WHERE 
 // RequestedSince reports whether tenantID was asked to be offboarded (or
 // purged) at or after since: the provisioning agent refuses an onboarding
 // request older than that.
-func RequestedSince(ctx context.Context, db tenants.CatalogDB, tenantID string, since time.Time) (bool, error) {
+func RequestedSince(ctx context.Context, db controlplane.DB, tenantID string, since time.Time) (bool, error) {
 	var yes bool
 	if err := db.QueryRow(ctx, requestedSinceSQL, tenantID, since).Scan(&yes); err != nil {
 		return false, fmt.Errorf("offboard: read offboardings of %s: %w", tenantID, err)

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantfleet/tenantfleet/agents/intake"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/infra/sessions"
 	"github.com/tenantfleet/tenantfleet/queue"
@@ -41,7 +42,7 @@ type Config struct {
 	// wake-up of waiting onboardings). Required.
 	Queue *queue.Client
 	// Catalog reads and writes tenants and instances. Required.
-	Catalog *tenants.Catalog
+	Catalog *controlplane.Store
 	// Router publishes and invalidates routes. Required.
 	Router *tenants.Router
 	// Intake reads the intake requests the onboardings come from. Required.

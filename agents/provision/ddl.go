@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
@@ -18,7 +19,7 @@ import (
 // "tuple concurrently updated", so DDL on one server is serialised. The
 // lock is a transaction-level advisory lock in the control plane, keyed by
 // the server's host and port (local instances share one server).
-func (a *Agent) withDDL(ctx context.Context, inst tenants.Instance, fn func(ctx context.Context, admin *pgxpool.Pool) error) error {
+func (a *Agent) withDDL(ctx context.Context, inst controlplane.Instance, fn func(ctx context.Context, admin *pgxpool.Pool) error) error {
 	admin, err := a.cfg.Sessions.Admin(ctx, inst)
 	if err != nil {
 		return err
@@ -34,7 +35,7 @@ func (a *Agent) withDDL(ctx context.Context, inst tenants.Instance, fn func(ctx 
 
 // prepare readies inst's tenant database (tenants.PrepareDatabase) unless
 // the control plane records it done, and records it.
-func (a *Agent) prepare(ctx context.Context, inst tenants.Instance) error {
+func (a *Agent) prepare(ctx context.Context, inst controlplane.Instance) error {
 	var prepared bool
 	if err := a.cfg.DB.QueryRow(ctx, `SELECT prepared_at IS NOT NULL FROM instances WHERE id = $1`,
 		inst.ID).Scan(&prepared); err != nil {

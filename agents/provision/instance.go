@@ -9,9 +9,9 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/queue"
-	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
 // InstanceCreateTaskID is the deterministic task id of an instance's
@@ -56,21 +56,21 @@ func (a *Agent) HandleInstanceCreate(ctx context.Context, t *asynq.Task) error {
 // keep onboardings waiting for the instance:create task's turn.
 func (a *Agent) createInstance(ctx context.Context, id string, final bool) error {
 	inst, err := a.cfg.Catalog.GetInstance(ctx, id)
-	if errors.Is(err, tenants.ErrInstanceNotFound) {
+	if errors.Is(err, controlplane.ErrInstanceNotFound) {
 		return fmt.Errorf("provision: instance:create: %w: %w", err, asynq.SkipRetry)
 	}
 	if err != nil {
 		return err
 	}
 	switch inst.Status {
-	case tenants.InstanceReady:
+	case provider.StatusReady:
 		a.wake(ctx, inst)
 		return nil
-	case tenants.InstanceCreating:
+	case provider.StatusCreating:
 	default:
 		return nil // failed, deleting or deleted: nothing to create
 	}
-	created, err := a.cfg.Provider.Create(ctx, provider.Spec{ID: inst.ID, Tier: provider.Tier(inst.Tier), Fleet: a.cfg.Fleet})
+	created, err := a.cfg.Provider.Create(ctx, provider.Spec{ID: inst.ID, Tier: inst.Tier, Fleet: a.cfg.Fleet})
 	if err != nil {
 		return a.providerFailed(ctx, inst, "create", err, final)
 	}
@@ -86,18 +86,18 @@ func (a *Agent) HandleInstanceCheck(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	inst, err := a.cfg.Catalog.GetInstance(ctx, p.InstanceID)
-	if errors.Is(err, tenants.ErrInstanceNotFound) {
+	if errors.Is(err, controlplane.ErrInstanceNotFound) {
 		return fmt.Errorf("provision: instance:check: %w: %w", err, asynq.SkipRetry)
 	}
 	if err != nil {
 		return err
 	}
-	if inst.Status != tenants.InstanceCreating {
+	if inst.Status != provider.StatusCreating {
 		return nil
 	}
 	var described provider.Instance
 	if inst.ProviderRef == "" {
-		described, err = a.cfg.Provider.Create(ctx, provider.Spec{ID: inst.ID, Tier: provider.Tier(inst.Tier), Fleet: a.cfg.Fleet})
+		described, err = a.cfg.Provider.Create(ctx, provider.Spec{ID: inst.ID, Tier: inst.Tier, Fleet: a.cfg.Fleet})
 	} else {
 		described, err = a.cfg.Provider.Describe(ctx, inst.ProviderRef)
 	}
@@ -110,7 +110,7 @@ func (a *Agent) HandleInstanceCheck(ctx context.Context, t *asynq.Task) error {
 // providerFailed handles a provider error: worth retrying, the task is
 // retried (and the instance failed when final); otherwise the instance is
 // failed at once.
-func (a *Agent) providerFailed(ctx context.Context, inst tenants.Instance, op string, err error, final bool) error {
+func (a *Agent) providerFailed(ctx context.Context, inst controlplane.Instance, op string, err error, final bool) error {
 	err = fmt.Errorf("provision: %s instance %s: %w", op, inst.ID, err)
 	if provider.Retryable(err) && !final {
 		return err
@@ -123,7 +123,7 @@ func (a *Agent) providerFailed(ctx context.Context, inst tenants.Instance, op st
 
 // observe stores what the provider reported of inst and acts on its state.
 // attempt is the number of instance:check polls so far.
-func (a *Agent) observe(ctx context.Context, inst tenants.Instance, got provider.Instance, attempt int) error {
+func (a *Agent) observe(ctx context.Context, inst controlplane.Instance, got provider.Instance, attempt int) error {
 	log := queue.Logger(ctx).With(slog.String("instance", inst.ID))
 	if err := a.storeEndpoint(ctx, inst.ID, got); err != nil {
 		return err
@@ -140,11 +140,11 @@ func (a *Agent) observe(ctx context.Context, inst tenants.Instance, got provider
 		if err := a.prepare(ctx, inst); err != nil {
 			log.WarnContext(ctx, "instance ready but not prepared; onboarding will prepare it", slog.Any("error", err))
 		}
-		if err := a.cfg.Catalog.SetInstanceStatus(ctx, inst.ID, tenants.InstanceReady, ""); err != nil {
+		if err := a.cfg.Catalog.SetInstanceStatus(ctx, inst.ID, provider.StatusReady, ""); err != nil {
 			return err
 		}
 		log.InfoContext(ctx, "instance ready", slog.String("tier", string(inst.Tier)), slog.String("provider", a.cfg.Provider.Name()))
-		inst.Status = tenants.InstanceReady
+		inst.Status = provider.StatusReady
 		a.wake(ctx, inst)
 		return nil
 	case provider.StatusCreating:
@@ -175,13 +175,13 @@ func (a *Agent) observe(ctx context.Context, inst tenants.Instance, got provider
 
 // failInstance marks inst failed with reason and wakes the onboardings
 // waiting for it (they fail, or look for another instance).
-func (a *Agent) failInstance(ctx context.Context, inst tenants.Instance, reason string) error {
-	if err := a.cfg.Catalog.SetInstanceStatus(ctx, inst.ID, tenants.InstanceFailed, reason); err != nil {
+func (a *Agent) failInstance(ctx context.Context, inst controlplane.Instance, reason string) error {
+	if err := a.cfg.Catalog.SetInstanceStatus(ctx, inst.ID, provider.StatusFailed, reason); err != nil {
 		return err
 	}
 	queue.Logger(ctx).ErrorContext(ctx, "instance failed", slog.String("instance", inst.ID),
 		slog.String("reason", reason), slog.String("alert", "instance_create_failed"))
-	inst.Status = tenants.InstanceFailed
+	inst.Status = provider.StatusFailed
 	a.wake(ctx, inst)
 	return nil
 }
@@ -219,7 +219,7 @@ ORDER BY o.started_at`
 // wake enqueues a tenant:onboard for each onboarding waiting on inst, so
 // they resume now rather than on their task's next retry. Failures are
 // logged: the tasks' own retries resume them anyway.
-func (a *Agent) wake(ctx context.Context, inst tenants.Instance) {
+func (a *Agent) wake(ctx context.Context, inst controlplane.Instance) {
 	log := queue.Logger(ctx)
 	rows, err := a.cfg.DB.Query(ctx, waitingSQL, inst.ID, string(inst.Tier))
 	if err != nil {
@@ -252,7 +252,7 @@ func (a *Agent) wake(ctx context.Context, inst tenants.Instance) {
 }
 
 // wakeTaskID names the wake-up of request by inst reaching status.
-func wakeTaskID(request int64, inst tenants.Instance) string {
+func wakeTaskID(request int64, inst controlplane.Instance) string {
 	return queue.OnboardTaskID(request) + ":wake:" + inst.ID + ":" + string(inst.Status)
 }
 

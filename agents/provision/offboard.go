@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
@@ -198,7 +199,7 @@ func offboardedReason(rec offboard.Record) string {
 // archiveTenant revokes the tenant's access and renames its schema to the
 // archive name planned for rec (planned now on the first attempt). It
 // reports whether the archive exists afterwards.
-func (a *Agent) archiveTenant(ctx context.Context, rec offboard.Record, tenant tenants.Tenant, names tenants.Names, details map[string]any) (bool, error) {
+func (a *Agent) archiveTenant(ctx context.Context, rec offboard.Record, tenant controlplane.Tenant, names tenants.Names, details map[string]any) (bool, error) {
 	if tenant.InstanceID == "" || tenant.Database == "" {
 		return false, nil // never placed: no data
 	}
@@ -241,7 +242,7 @@ func (a *Agent) archiveTenant(ctx context.Context, rec offboard.Record, tenant t
 // freeArchiveName returns the first of ArchivedSchemaName(schema, today),
 // then with "_2" ... "_99", that no schema of inst's database has (a
 // catalog read).
-func (a *Agent) freeArchiveName(ctx context.Context, inst tenants.Instance, schema string) (string, error) {
+func (a *Agent) freeArchiveName(ctx context.Context, inst controlplane.Instance, schema string) (string, error) {
 	base := ArchivedSchemaName(schema, a.cfg.Now().UTC().Format("20060102"))
 	candidates := []string{base}
 	for n := 2; n <= maxArchivesPerDay; n++ {

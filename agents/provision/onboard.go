@@ -16,6 +16,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/agents/audit"
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 	"github.com/tenantfleet/tenantfleet/tenants/migrations"
@@ -194,7 +195,7 @@ func (a *Agent) saga(ctx context.Context, p queue.OnboardPayload, names tenants.
 	if tenant.Database != inst.Database || tenant.Schema != names.Schema || tenant.Role != names.Role {
 		// A dedicated tenant learns its database once its instance is
 		// ready.
-		if _, err := a.cfg.Catalog.SetTenantPlacement(ctx, tenant.ID, tenants.Placement{
+		if _, err := a.cfg.Catalog.SetTenantPlacement(ctx, tenant.ID, controlplane.Placement{
 			InstanceID: inst.ID, Database: inst.Database, Schema: names.Schema, Role: names.Role,
 		}); err != nil {
 			return err
@@ -287,7 +288,7 @@ func (a *Agent) saga(ctx context.Context, p queue.OnboardPayload, names tenants.
 
 // migrate brings the tenant's schema to the latest version in a session
 // that logs in as the tenant itself.
-func (a *Agent) migrate(ctx context.Context, inst tenants.Instance, names tenants.Names) (migrations.Result, error) {
+func (a *Agent) migrate(ctx context.Context, inst controlplane.Instance, names tenants.Names) (migrations.Result, error) {
 	pool, err := a.cfg.Sessions.Tenant(ctx, inst, names, 1)
 	if err != nil {
 		return migrations.Result{}, err
@@ -315,48 +316,48 @@ func (a *Agent) hook(step string) error {
 // existing one (a retry, a new request for a tenant whose onboarding
 // failed, or a re-onboarding of an offboarded tenant: reclaim), and
 // records the onboarding's progress row.
-func (a *Agent) claim(ctx context.Context, rec intake.Record) (tenants.Tenant, error) {
+func (a *Agent) claim(ctx context.Context, rec intake.Record) (controlplane.Tenant, error) {
 	if rec.Restore {
 		if _, err := a.cfg.Catalog.GetTenant(ctx, rec.TenantID); errors.Is(err, tenants.ErrTenantNotFound) {
-			return tenants.Tenant{}, fmt.Errorf("%w: tenant %s was never offboarded: nothing to restore", ErrPermanent, rec.TenantID)
+			return controlplane.Tenant{}, fmt.Errorf("%w: tenant %s was never offboarded: nothing to restore", ErrPermanent, rec.TenantID)
 		}
 	}
-	tenant, err := a.cfg.Catalog.CreateTenant(ctx, tenants.Tenant{
+	tenant, err := a.cfg.Catalog.CreateTenant(ctx, controlplane.Tenant{
 		ID: rec.TenantID, Name: rec.Name, Tier: rec.Tier, Status: tenants.TenantProvisioning,
 	})
-	if errors.Is(err, tenants.ErrTenantExists) {
+	if errors.Is(err, controlplane.ErrTenantExists) {
 		tenant, err = a.cfg.Catalog.GetTenant(ctx, rec.TenantID)
 		if err != nil {
-			return tenants.Tenant{}, err
+			return controlplane.Tenant{}, err
 		}
 		switch {
 		case tenant.Status == tenants.TenantOffboarding:
-			return tenants.Tenant{}, fmt.Errorf("%w: tenant %s is being offboarded; onboard it again once that ends", ErrPermanent, tenant.ID)
+			return controlplane.Tenant{}, fmt.Errorf("%w: tenant %s is being offboarded; onboard it again once that ends", ErrPermanent, tenant.ID)
 		case tenant.Status == tenants.TenantOffboarded:
 			// Re-onboarding: fresh, or restoring its archived schema; but
 			// never by a request older than the offboarding (a copy of the
 			// onboarding that was still in flight when it was asked for).
 			if err := a.checkNewerThanOffboarding(ctx, rec); err != nil {
-				return tenants.Tenant{}, err
+				return controlplane.Tenant{}, err
 			}
 			if tenant, err = a.reclaim(ctx, rec); err != nil {
-				return tenants.Tenant{}, err
+				return controlplane.Tenant{}, err
 			}
 		case rec.Restore:
 			if err := a.claimRestore(ctx, tenant, rec); err != nil {
-				return tenants.Tenant{}, err
+				return controlplane.Tenant{}, err
 			}
 			if tenant.Status == tenants.TenantPending || tenant.Status == tenants.TenantFailed {
 				if _, err := a.cfg.Catalog.SetTenantStatus(ctx, tenant.ID, tenants.TenantProvisioning, ""); err != nil {
-					return tenants.Tenant{}, err
+					return controlplane.Tenant{}, err
 				}
 				tenant.Status = tenants.TenantProvisioning
 			}
 		case tenant.Tier != rec.Tier:
-			return tenants.Tenant{}, fmt.Errorf("%w: tenant %s exists with tier %s, request asks for %s", ErrPermanent, tenant.ID, tenant.Tier, rec.Tier)
+			return controlplane.Tenant{}, fmt.Errorf("%w: tenant %s exists with tier %s, request asks for %s", ErrPermanent, tenant.ID, tenant.Tier, rec.Tier)
 		case tenant.Status == tenants.TenantPending || tenant.Status == tenants.TenantFailed:
 			if _, err := a.cfg.Catalog.SetTenantStatus(ctx, tenant.ID, tenants.TenantProvisioning, ""); err != nil {
-				return tenants.Tenant{}, err
+				return controlplane.Tenant{}, err
 			}
 			tenant.Status = tenants.TenantProvisioning
 		}
@@ -364,12 +365,12 @@ func (a *Agent) claim(ctx context.Context, rec intake.Record) (tenants.Tenant, e
 		if errors.Is(err, tenants.ErrInvalidValue) || errors.Is(err, tenants.ErrInvalidID) {
 			err = fmt.Errorf("%w: %w", ErrPermanent, err)
 		}
-		return tenants.Tenant{}, err
+		return controlplane.Tenant{}, err
 	} else if rec.Restore {
-		return tenants.Tenant{}, fmt.Errorf("%w: tenant %s was never offboarded: nothing to restore", ErrPermanent, rec.TenantID)
+		return controlplane.Tenant{}, fmt.Errorf("%w: tenant %s was never offboarded: nothing to restore", ErrPermanent, rec.TenantID)
 	}
 	if err := a.recordStart(ctx, tenant.ID, rec.ID); err != nil {
-		return tenants.Tenant{}, err
+		return controlplane.Tenant{}, err
 	}
 	return tenant, nil
 }

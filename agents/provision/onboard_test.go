@@ -13,6 +13,7 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/provider/local"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
@@ -138,7 +139,7 @@ func TestOnboardKilledAtEveryStepFinishesOnRetry(t *testing.T) {
 	if got := roles; !slices.Equal(got, sorted(wantRoles)) {
 		t.Errorf("roles: got %v, want %v", got, sorted(wantRoles))
 	}
-	active, err := e.catalog.ListTenants(e.ctx, tenants.TenantFilter{Status: tenants.TenantActive})
+	active, err := e.catalog.ListTenants(e.ctx, controlplane.TenantFilter{Status: tenants.TenantActive})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
@@ -51,7 +52,7 @@ type placement struct {
 // on the least-filled one the tenant still fits in (never past 100%). When
 // the placement takes the instance to the threshold, or nothing fits, it
 // makes sure the next shared instance is being created.
-func (a *Agent) placeShared(ctx context.Context, tenant tenants.Tenant, names tenants.Names) (placement, error) {
+func (a *Agent) placeShared(ctx context.Context, tenant controlplane.Tenant, names tenants.Names) (placement, error) {
 	usage := a.measureShared(ctx)
 	var (
 		out      placement
@@ -94,7 +95,7 @@ func (a *Agent) placeShared(ctx context.Context, tenant tenants.Tenant, names te
 			out.placed = best.id
 			// In the placement transaction: the count and the placement
 			// commit together.
-			if _, err := tenants.NewCatalog(tx).SetTenantPlacement(ctx, tenant.ID, tenants.Placement{
+			if _, err := controlplane.NewStore(tx).SetTenantPlacement(ctx, tenant.ID, controlplane.Placement{
 				InstanceID: best.id, Database: best.database, Schema: names.Schema, Role: names.Role,
 			}); err != nil {
 				return err
@@ -214,7 +215,7 @@ func (a *Agent) measureShared(ctx context.Context) map[string]provider.Usage {
 	if !ok {
 		return nil
 	}
-	insts, err := a.cfg.Catalog.ListInstances(ctx, tenants.InstanceFilter{Tier: tenants.Shared, Status: tenants.InstanceReady})
+	insts, err := a.cfg.Catalog.ListInstances(ctx, controlplane.InstanceFilter{Tier: tenants.Shared, Status: provider.StatusReady})
 	if err != nil {
 		return nil
 	}
@@ -235,7 +236,7 @@ func (a *Agent) measureShared(ctx context.Context) map[string]provider.Usage {
 
 // placeDedicated gives the tenant its own instance (id: the tenant id),
 // asking the provider for it when the row is new.
-func (a *Agent) placeDedicated(ctx context.Context, tenant tenants.Tenant) (placement, error) {
+func (a *Agent) placeDedicated(ctx context.Context, tenant controlplane.Tenant) (placement, error) {
 	var inserted bool
 	err := pgx.BeginFunc(ctx, a.cfg.DB, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `INSERT INTO instances (id, provider, tier, status, max_tenants)
@@ -259,7 +260,7 @@ func (a *Agent) placeDedicated(ctx context.Context, tenant tenants.Tenant) (plac
 	if inst.Tier != tenants.Dedicated {
 		return placement{}, fmt.Errorf("%w: instance %s is not dedicated", ErrPermanent, inst.ID)
 	}
-	if inst.Status == tenants.InstanceCreating {
+	if inst.Status == provider.StatusCreating {
 		if inserted {
 			a.startInstance(ctx, inst.ID)
 		} else if err := a.enqueueCreate(ctx, inst.ID); err != nil {
@@ -268,7 +269,7 @@ func (a *Agent) placeDedicated(ctx context.Context, tenant tenants.Tenant) (plac
 		if inst, err = a.cfg.Catalog.GetInstance(ctx, tenant.ID); err != nil {
 			return placement{}, err
 		}
-		if inst.Status != tenants.InstanceCreating {
+		if inst.Status != provider.StatusCreating {
 			return placement{placed: inst.ID}, nil
 		}
 		return placement{waitFor: inst.ID}, nil
@@ -279,7 +280,7 @@ func (a *Agent) placeDedicated(ctx context.Context, tenant tenants.Tenant) (plac
 // place returns the ready instance the tenant is placed on, waiting up to
 // Config.PlacementWait for one being created; past that it fails with
 // ErrWaitingForInstance (retryable: instance:create wakes the onboarding).
-func (a *Agent) place(ctx context.Context, tenant tenants.Tenant, names tenants.Names) (tenants.Instance, error) {
+func (a *Agent) place(ctx context.Context, tenant controlplane.Tenant, names tenants.Names) (controlplane.Instance, error) {
 	deadline := time.Now().Add(a.cfg.PlacementWait)
 	for {
 		var (
@@ -292,7 +293,7 @@ func (a *Agent) place(ctx context.Context, tenant tenants.Tenant, names tenants.
 			p, err = a.placeShared(ctx, tenant, names)
 		}
 		if err != nil {
-			return tenants.Instance{}, err
+			return controlplane.Instance{}, err
 		}
 		id := p.placed
 		if id == "" {
@@ -300,22 +301,22 @@ func (a *Agent) place(ctx context.Context, tenant tenants.Tenant, names tenants.
 		}
 		inst, err := a.await(ctx, id, deadline)
 		if err != nil {
-			return tenants.Instance{}, err
+			return controlplane.Instance{}, err
 		}
 		switch {
-		case inst.Status == tenants.InstanceReady && p.placed != "":
+		case inst.Status == provider.StatusReady && p.placed != "":
 			return inst, nil
-		case inst.Status == tenants.InstanceReady:
+		case inst.Status == provider.StatusReady:
 			continue // the instance waited for is ready: place again
-		case inst.Status == tenants.InstanceCreating:
-			return tenants.Instance{}, fmt.Errorf("%w: %s", ErrWaitingForInstance, inst.ID)
+		case inst.Status == provider.StatusCreating:
+			return controlplane.Instance{}, fmt.Errorf("%w: %s", ErrWaitingForInstance, inst.ID)
 		case tenant.Tier == tenants.Dedicated || p.placed != "":
-			return tenants.Instance{}, fmt.Errorf("%w: instance %s is %s: %s", ErrPermanent, inst.ID, inst.Status, inst.StatusReason)
+			return controlplane.Instance{}, fmt.Errorf("%w: instance %s is %s: %s", ErrPermanent, inst.ID, inst.Status, inst.StatusReason)
 		default:
 			// The shared instance waited for failed: the next placement
 			// asks for another one.
 			if time.Now().After(deadline) {
-				return tenants.Instance{}, fmt.Errorf("%w: instance %s failed: %s", ErrWaitingForInstance, inst.ID, inst.StatusReason)
+				return controlplane.Instance{}, fmt.Errorf("%w: instance %s failed: %s", ErrWaitingForInstance, inst.ID, inst.StatusReason)
 			}
 		}
 	}
@@ -323,10 +324,10 @@ func (a *Agent) place(ctx context.Context, tenant tenants.Tenant, names tenants.
 
 // await reads instance id until it is no longer creating or deadline
 // passes, and returns it as last read.
-func (a *Agent) await(ctx context.Context, id string, deadline time.Time) (tenants.Instance, error) {
+func (a *Agent) await(ctx context.Context, id string, deadline time.Time) (controlplane.Instance, error) {
 	for {
 		inst, err := a.cfg.Catalog.GetInstance(ctx, id)
-		if err != nil || inst.Status != tenants.InstanceCreating || !time.Now().Before(deadline) {
+		if err != nil || inst.Status != provider.StatusCreating || !time.Now().Before(deadline) {
 			return inst, err
 		}
 		select {

@@ -10,6 +10,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
+	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
@@ -20,7 +22,7 @@ import (
 // role that still owns objects in another database cannot be dropped, so
 // every database is emptied before any role is dropped. Every step is a
 // no-op for what is gone.
-func (a *Agent) purgeTenant(ctx context.Context, tenant tenants.Tenant, names tenants.Names, details map[string]any) error {
+func (a *Agent) purgeTenant(ctx context.Context, tenant controlplane.Tenant, names tenants.Names, details map[string]any) error {
 	archives, err := offboard.Archives(ctx, a.cfg.DB, tenant.ID)
 	if err != nil {
 		return err
@@ -36,13 +38,13 @@ func (a *Agent) purgeTenant(ctx context.Context, tenant tenants.Tenant, names te
 			ids = append(ids, arch.InstanceID)
 		}
 	}
-	var insts []tenants.Instance
+	var insts []controlplane.Instance
 	for _, id := range ids {
 		inst, err := a.cfg.Catalog.GetInstance(ctx, id)
 		if err != nil {
 			return err
 		}
-		if inst.Status == tenants.InstanceReady {
+		if inst.Status == provider.StatusReady {
 			insts = append(insts, inst) // anything else holds no database to empty
 		}
 	}
@@ -118,8 +120,8 @@ func dropArchives(ctx context.Context, admin *pgxpool.Pool, schema string, recor
 
 // deleteInstance deletes a dedicated instance at the provider and records
 // it deleted.
-func (a *Agent) deleteInstance(ctx context.Context, inst tenants.Instance) error {
-	if inst.Status == tenants.InstanceDeleted {
+func (a *Agent) deleteInstance(ctx context.Context, inst controlplane.Instance) error {
+	if inst.Status == provider.StatusDeleted {
 		return nil
 	}
 	a.cfg.Sessions.Forget(inst)
@@ -128,5 +130,5 @@ func (a *Agent) deleteInstance(ctx context.Context, inst tenants.Instance) error
 			return fmt.Errorf("provision: delete instance %s: %w", inst.ID, err)
 		}
 	}
-	return a.cfg.Catalog.SetInstanceStatus(ctx, inst.ID, tenants.InstanceDeleted, "tenant offboarded with drop")
+	return a.cfg.Catalog.SetInstanceStatus(ctx, inst.ID, provider.StatusDeleted, "tenant offboarded with drop")
 }

@@ -6,7 +6,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
+	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/infra/provider/rds"
 	"github.com/tenantfleet/tenantfleet/infra/provider/rds/rdstest"
 	"github.com/tenantfleet/tenantfleet/infra/sessions"
@@ -44,7 +46,7 @@ func TestOnboardOntoRDSEndToEnd(t *testing.T) {
 	if err := e.agent.HandleOnboard(e.ctx, onboardTask(t, acc)); !errors.Is(err, ErrWaitingForInstance) {
 		t.Fatalf("first attempt: %v, want waiting for the instance RDS creates", err)
 	}
-	insts, err := e.catalog.ListInstances(e.ctx, tenants.InstanceFilter{Status: tenants.InstanceCreating})
+	insts, err := e.catalog.ListInstances(e.ctx, controlplane.InstanceFilter{Status: provider.StatusCreating})
 	if err != nil || len(insts) != 1 {
 		t.Fatalf("creating instances: %v, %v", insts, err)
 	}
@@ -59,7 +61,7 @@ func TestOnboardOntoRDSEndToEnd(t *testing.T) {
 		}
 	}
 	inst, err := e.catalog.GetInstance(e.ctx, insts[0].ID)
-	if err != nil || inst.Status != tenants.InstanceReady || inst.SecretRef == "" {
+	if err != nil || inst.Status != provider.StatusReady || inst.SecretRef == "" {
 		t.Fatalf("instance after check: %+v, %v; want ready with a managed secret", inst, err)
 	}
 	if err := e.agent.HandleOnboard(e.ctx, onboardTask(t, acc)); err != nil {

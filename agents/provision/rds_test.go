@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tenantfleet/tenantfleet/infra/awsclient"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -72,18 +73,18 @@ func TestInstanceCreateOnRDS(t *testing.T) {
 	}
 	for _, c := range []struct {
 		id, rdsStatus string
-		want          tenants.InstanceStatus
+		want          provider.Status
 	}{
-		{"001-shared", "available", tenants.InstanceReady},
-		{"002-shared", "failed", tenants.InstanceFailed},
+		{"001-shared", "available", provider.StatusReady},
+		{"002-shared", "failed", provider.StatusFailed},
 	} {
-		if _, err := e.catalog.CreateInstance(e.ctx, tenants.Instance{ID: c.id, Provider: "rds", Tier: tenants.Shared}); err != nil {
+		if _, err := e.catalog.CreateInstance(e.ctx, controlplane.Instance{Instance: provider.Instance{ID: c.id}, Provider: "rds", Tier: tenants.Shared}); err != nil {
 			t.Fatal(err)
 		}
 		run(queue.TypeInstanceCreate, c.id, 0)
 		inst, _ := e.catalog.GetInstance(e.ctx, c.id)
 		ident := rds.Identifier(e.fleet, c.id)
-		if inst.Status != tenants.InstanceCreating || inst.ProviderRef != ident || inst.SecretRef == "" {
+		if inst.Status != provider.StatusCreating || inst.ProviderRef != ident || inst.SecretRef == "" {
 			t.Fatalf("%s after create: got %s ref %q secret %q, want creating, %s, a secret ARN", c.id, inst.Status, inst.ProviderRef, inst.SecretRef, ident)
 		}
 		run(queue.TypeInstanceCheck, c.id, 1) // still creating: polls again
@@ -94,11 +95,11 @@ func TestInstanceCreateOnRDS(t *testing.T) {
 			t.Fatalf("%s: got %s (%s), want %s", c.id, inst.Status, inst.StatusReason, c.want)
 		}
 		switch c.want {
-		case tenants.InstanceReady:
+		case provider.StatusReady:
 			if inst.Host == "" || inst.Database != "tenants" {
 				t.Errorf("%s: endpoint %q database %q, want set", c.id, inst.Host, inst.Database)
 			}
-		case tenants.InstanceFailed:
+		case provider.StatusFailed:
 			if !strings.Contains(inst.StatusReason, "failed") {
 				t.Errorf("%s: reason %q, want the rds status", c.id, inst.StatusReason)
 			}
@@ -111,7 +112,7 @@ func TestInstanceCreateOnRDS(t *testing.T) {
 
 func TestInstanceCheckGivesUpAfterMaxChecks(t *testing.T) {
 	e, _ := setupRDS(t, func(c *Config) { c.MaxChecks = 2 })
-	if _, err := e.catalog.CreateInstance(e.ctx, tenants.Instance{ID: "slow", Provider: "rds", Tier: tenants.Dedicated}); err != nil {
+	if _, err := e.catalog.CreateInstance(e.ctx, controlplane.Instance{Instance: provider.Instance{ID: "slow"}, Provider: "rds", Tier: tenants.Dedicated}); err != nil {
 		t.Fatal(err)
 	}
 	task, _ := queue.NewTask(queue.TypeInstanceCreate, queue.InstancePayload{InstanceID: "slow"})
@@ -123,7 +124,7 @@ func TestInstanceCheckGivesUpAfterMaxChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	inst, _ := e.catalog.GetInstance(e.ctx, "slow")
-	if inst.Status != tenants.InstanceFailed || !strings.Contains(inst.StatusReason, "2 checks") {
+	if inst.Status != provider.StatusFailed || !strings.Contains(inst.StatusReason, "2 checks") {
 		t.Errorf("got %s %q, want failed after 2 checks", inst.Status, inst.StatusReason)
 	}
 }
@@ -148,7 +149,7 @@ func TestOnboardWaitsForCreatingInstanceWithoutSpendingRetries(t *testing.T) {
 	if got := e.tenantStatus("waiting-co"); got == tenants.TenantFailed {
 		t.Fatalf("tenant status %s after waiting, want it still provisioning", got)
 	}
-	insts, err := e.catalog.ListInstances(e.ctx, tenants.InstanceFilter{Status: tenants.InstanceCreating})
+	insts, err := e.catalog.ListInstances(e.ctx, controlplane.InstanceFilter{Status: provider.StatusCreating})
 	if err != nil || len(insts) != 1 {
 		t.Fatalf("creating instances: %d (%v), want exactly 1 however often the onboarding waited", len(insts), err)
 	}

@@ -12,6 +12,8 @@ import (
 	"github.com/tenantfleet/tenantfleet/agents/audit"
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
+	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
@@ -30,7 +32,7 @@ const ActionRestore = "tenant.restore"
 // the archive's instance, which must be ready and of the requested tier.
 // When the tenant is no longer offboarded (a concurrent reclaim), it is
 // returned as it is.
-func (a *Agent) reclaim(ctx context.Context, rec intake.Record) (tenants.Tenant, error) {
+func (a *Agent) reclaim(ctx context.Context, rec intake.Record) (controlplane.Tenant, error) {
 	err := pgx.BeginFunc(ctx, a.cfg.DB, func(tx pgx.Tx) error {
 		var status tenants.TenantStatus
 		if err := tx.QueryRow(ctx, `SELECT status FROM tenants WHERE id = $1 FOR UPDATE`, rec.TenantID).Scan(&status); err != nil {
@@ -69,7 +71,7 @@ func (a *Agent) reclaim(ctx context.Context, rec intake.Record) (tenants.Tenant,
 		return nil
 	})
 	if err != nil {
-		return tenants.Tenant{}, err
+		return controlplane.Tenant{}, err
 	}
 	queue.Logger(ctx).InfoContext(ctx, "offboarded tenant onboarded again", slog.String("tenant", rec.TenantID),
 		slog.Bool("restore", rec.Restore), slog.Int64("request_id", rec.ID))
@@ -80,7 +82,7 @@ func (a *Agent) reclaim(ctx context.Context, rec intake.Record) (tenants.Tenant,
 // offboarded at claim (a retry, or a failed re-onboarding resumed), that
 // it has an archive to restore on the instance it is placed on, and places
 // it there when it is not placed.
-func (a *Agent) claimRestore(ctx context.Context, tenant tenants.Tenant, rec intake.Record) error {
+func (a *Agent) claimRestore(ctx context.Context, tenant controlplane.Tenant, rec intake.Record) error {
 	// An active tenant restores nothing new: only a retry of the request
 	// that claimed an archive goes on.
 	claimNew := tenant.Status != tenants.TenantActive
@@ -95,7 +97,7 @@ func (a *Agent) claimRestore(ctx context.Context, tenant tenants.Tenant, rec int
 	case arch.InstanceID:
 		return nil
 	case "":
-		_, err := a.cfg.Catalog.SetTenantPlacement(ctx, tenant.ID, tenants.Placement{InstanceID: arch.InstanceID, Database: arch.Database})
+		_, err := a.cfg.Catalog.SetTenantPlacement(ctx, tenant.ID, controlplane.Placement{InstanceID: arch.InstanceID, Database: arch.Database})
 		return err
 	}
 	return fmt.Errorf("%w: tenant %s is placed on %s, its archive %s lives on %s", ErrPermanent,
@@ -104,7 +106,7 @@ func (a *Agent) claimRestore(ctx context.Context, tenant tenants.Tenant, rec int
 
 // restorableArchive returns the archive rec restores (claiming the newest
 // when claimNew), checked against the instance it lives on.
-func (a *Agent) restorableArchive(ctx context.Context, db tenants.CatalogDB, rec intake.Record, claimNew bool) (offboard.Archive, error) {
+func (a *Agent) restorableArchive(ctx context.Context, db controlplane.DB, rec intake.Record, claimNew bool) (offboard.Archive, error) {
 	arch, err := offboard.ClaimForRestore(ctx, db, rec.TenantID, rec.ID, claimNew)
 	if errors.Is(err, offboard.ErrNoArchive) {
 		return offboard.Archive{}, fmt.Errorf("%w: %w; onboard it without restore for a fresh schema", ErrPermanent, err)
@@ -112,11 +114,11 @@ func (a *Agent) restorableArchive(ctx context.Context, db tenants.CatalogDB, rec
 	if err != nil {
 		return offboard.Archive{}, err
 	}
-	inst, err := tenants.NewCatalog(db).GetInstance(ctx, arch.InstanceID)
+	inst, err := controlplane.NewStore(db).GetInstance(ctx, arch.InstanceID)
 	if err != nil {
 		return offboard.Archive{}, err
 	}
-	if inst.Status != tenants.InstanceReady {
+	if inst.Status != provider.StatusReady {
 		return offboard.Archive{}, fmt.Errorf("%w: archive %s lives on instance %s, which is %s", ErrPermanent, arch.Schema, inst.ID, inst.Status)
 	}
 	if inst.Tier != rec.Tier {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
+	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/tenants"
 	"github.com/tenantfleet/tenantfleet/tenants/migrations"
 )
@@ -279,14 +280,14 @@ func TestReonboardDedicatedAfterDropCreatesItsInstanceAgain(t *testing.T) {
 	e.onboard("big-bank", tenants.Dedicated)
 	e.offboardNow("big-bank", offboard.ActionDrop)
 	inst, _ := e.catalog.GetInstance(e.ctx, "big-bank")
-	if inst.Status != tenants.InstanceDeleted {
+	if inst.Status != provider.StatusDeleted {
 		t.Fatalf("instance after drop: %s, want deleted", inst.Status)
 	}
 	e.runOnboarding(e.resubmit("big-bank", "Big Bank", tenants.Dedicated, false))
 	if got := e.tenantStatus("big-bank"); got != tenants.TenantActive {
 		t.Fatalf("status %s, want active", got)
 	}
-	if inst, _ = e.catalog.GetInstance(e.ctx, "big-bank"); inst.Status != tenants.InstanceReady {
+	if inst, _ = e.catalog.GetInstance(e.ctx, "big-bank"); inst.Status != provider.StatusReady {
 		t.Errorf("instance: %s, want ready", inst.Status)
 	}
 	pools := e.pools()

@@ -19,6 +19,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
 	"github.com/tenantfleet/tenantfleet/config"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/infra/provider/local"
@@ -39,7 +40,7 @@ type env struct {
 	db       *pgxpool.Pool
 	rdb      *redis.Client
 	queue    *queue.Client
-	catalog  *tenants.Catalog
+	catalog  *controlplane.Store
 	router   *tenants.Router
 	intake   *intake.Intake
 	outbox   *offboard.Outbox
@@ -80,7 +81,7 @@ func setup(t *testing.T, mutate ...func(*Config)) *env {
 	// so it runs after them.
 	cptest.DropFleetOnCleanup(t, e.fleet)
 	e.queue = queue.NewClient(rdb)
-	e.catalog = tenants.NewCatalog(db)
+	e.catalog = controlplane.NewStore(db)
 	var err error
 	e.router, err = tenants.NewRouter(tenants.RouterConfig{Source: e.catalog, Redis: rdb, Fleet: e.fleet})
 	if err != nil {
@@ -199,7 +200,7 @@ func (e *env) runOnboarding(acc intake.Accepted) {
 // worker would.
 func (e *env) runCreating() {
 	e.t.Helper()
-	insts, err := e.catalog.ListInstances(e.ctx, tenants.InstanceFilter{Status: tenants.InstanceCreating})
+	insts, err := e.catalog.ListInstances(e.ctx, controlplane.InstanceFilter{Status: provider.StatusCreating})
 	if err != nil {
 		e.t.Fatal(err)
 	}

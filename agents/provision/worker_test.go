@@ -13,6 +13,8 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
+	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/infra/provider/local"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
@@ -40,7 +42,7 @@ func TestThresholdCreatesNextInstanceAheadOfNeed(t *testing.T) {
 	// of need.
 	e.waitFor("002-shared ready", 30*time.Second, func() bool {
 		inst, err := e.catalog.GetInstance(e.ctx, SharedInstanceID(2))
-		return err == nil && inst.Status == tenants.InstanceReady
+		return err == nil && inst.Status == provider.StatusReady
 	})
 	for i := 1; i <= 3; i++ {
 		id := fmt.Sprintf("late-%d", i)
@@ -88,7 +90,7 @@ func TestRacingOnboardingsNeverOverfill(t *testing.T) {
 	if total != n {
 		t.Errorf("placed tenants: got %d, want %d", total, n)
 	}
-	insts, _ := e.catalog.ListInstances(e.ctx, tenants.InstanceFilter{Tier: tenants.Shared})
+	insts, _ := e.catalog.ListInstances(e.ctx, controlplane.InstanceFilter{Tier: tenants.Shared})
 	if len(insts) < (n+maxTenants-1)/maxTenants {
 		t.Errorf("shared instances: got %d, want at least %d", len(insts), (n+maxTenants-1)/maxTenants)
 	}
@@ -114,7 +116,7 @@ func TestDedicatedTenantGetsItsOwnDatabase(t *testing.T) {
 		t.Errorf("database: got %s, want %s", got, want)
 	}
 	inst, _ := e.catalog.GetInstance(e.ctx, "big-bank")
-	if inst.Tier != tenants.Dedicated || inst.Status != tenants.InstanceReady {
+	if inst.Tier != tenants.Dedicated || inst.Status != provider.StatusReady {
 		t.Errorf("instance: got %s %s, want dedicated ready", inst.Tier, inst.Status)
 	}
 	pools := e.pools()

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
+	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
@@ -19,9 +21,8 @@ func TestMigrateUpIdempotencyKey(t *testing.T) {
 	getenv := func(k string) string { return env[k] }
 	ctx := context.Background()
 
-	catalog := tenants.NewCatalog(db)
-	if _, err := catalog.CreateInstance(ctx, tenants.Instance{ID: "ia", Provider: "local", Tier: tenants.Shared,
-		Status: tenants.InstanceReady, Database: "nowhere"}); err != nil {
+	catalog := controlplane.NewStore(db)
+	if _, err := catalog.CreateInstance(ctx, controlplane.Instance{Instance: provider.Instance{ID: "ia", Status: provider.StatusReady, Database: "nowhere"}, Provider: "local", Tier: tenants.Shared}); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"alpha-co", "beta-co"} {
@@ -29,10 +30,10 @@ func TestMigrateUpIdempotencyKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := catalog.CreateTenant(ctx, tenants.Tenant{ID: id, Name: id, Tier: tenants.Shared}); err != nil {
+		if _, err := catalog.CreateTenant(ctx, controlplane.Tenant{ID: id, Name: id, Tier: tenants.Shared}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := catalog.SetTenantPlacement(ctx, id, tenants.Placement{InstanceID: "ia", Database: "nowhere",
+		if _, err := catalog.SetTenantPlacement(ctx, id, controlplane.Placement{InstanceID: "ia", Database: "nowhere",
 			Schema: names.Schema, Role: names.Role}); err != nil {
 			t.Fatal(err)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
 	"github.com/tenantfleet/tenantfleet/config"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/restapi"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
@@ -118,7 +119,7 @@ func tenantsList(ctx context.Context, env *cliEnv, args []string) error {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	return withApp(ctx, env, func(a *app) error {
-		list, err := tenants.NewCatalog(a.db).ListTenants(ctx, filter)
+		list, err := controlplane.NewStore(a.db).ListTenants(ctx, filter)
 		if err != nil {
 			return err
 		}
@@ -152,7 +153,7 @@ func tenantsShow(ctx context.Context, env *cliEnv, args []string) error {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	return withApp(ctx, env, func(a *app) error {
-		t, err := tenants.NewCatalog(a.db).GetTenant(ctx, pos[0])
+		t, err := controlplane.NewStore(a.db).GetTenant(ctx, pos[0])
 		if err != nil {
 			return err
 		}
@@ -323,7 +324,7 @@ func runInstances(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	return withApp(ctx, env, func(a *app) error {
-		views, err := restapi.InstanceViews(ctx, tenants.NewCatalog(a.db))
+		views, err := restapi.InstanceViews(ctx, controlplane.NewStore(a.db))
 		if err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tenantfleet/tenantfleet/agents/intake"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
@@ -33,7 +34,7 @@ func TestTenantsRetry(t *testing.T) {
 	if err := in.MarkFailed(ctx, acc.RequestID, "instance full"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tenants.NewCatalog(db).CreateTenant(ctx, tenants.Tenant{ID: "acme", Name: "Acme", Tier: tenants.Shared, Status: tenants.TenantFailed}); err != nil {
+	if _, err := controlplane.NewStore(db).CreateTenant(ctx, controlplane.Tenant{ID: "acme", Name: "Acme", Tier: tenants.Shared, Status: tenants.TenantFailed}); err != nil {
 		t.Fatal(err)
 	}
 

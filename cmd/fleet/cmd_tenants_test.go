@@ -9,7 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
+	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
@@ -19,15 +21,14 @@ func TestTenantsShowJSONAndList(t *testing.T) {
 	env := map[string]string{"FLEET_DATABASE_URL": dbURL, "FLEET_REDIS_URL": redisURL}
 	getenv := func(k string) string { return env[k] }
 	ctx := context.Background()
-	catalog := tenants.NewCatalog(db)
-	if _, err := catalog.CreateInstance(ctx, tenants.Instance{ID: "i1", Provider: "local", Tier: tenants.Shared,
-		Status: tenants.InstanceReady, Host: "127.0.0.1", Port: 5432, Database: "db1", MaxTenants: 5, MaxConnections: 50}); err != nil {
+	catalog := controlplane.NewStore(db)
+	if _, err := catalog.CreateInstance(ctx, controlplane.Instance{Instance: provider.Instance{ID: "i1", Status: provider.StatusReady, Host: "127.0.0.1", Port: 5432, Database: "db1", MaxConnections: 50}, Provider: "local", Tier: tenants.Shared, MaxTenants: 5}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := catalog.CreateTenant(ctx, tenants.Tenant{ID: "acme", Name: "Acme", Tier: tenants.Shared, Status: tenants.TenantPending}); err != nil {
+	if _, err := catalog.CreateTenant(ctx, controlplane.Tenant{ID: "acme", Name: "Acme", Tier: tenants.Shared, Status: tenants.TenantPending}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := catalog.SetTenantPlacement(ctx, "acme", tenants.Placement{InstanceID: "i1", Database: "db1", Schema: "t_acme", Role: "tf_t_acme"}); err != nil {
+	if _, err := catalog.SetTenantPlacement(ctx, "acme", controlplane.Placement{InstanceID: "i1", Database: "db1", Schema: "t_acme", Role: "tf_t_acme"}); err != nil {
 		t.Fatal(err)
 	}
 

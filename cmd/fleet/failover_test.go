@@ -11,6 +11,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/agents/provision"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/infra/redisconn/redistest"
 	"github.com/tenantfleet/tenantfleet/tenants"
@@ -116,7 +117,7 @@ func TestFleetCarriesOnThroughASentinelFailover(t *testing.T) {
 		}
 	}
 
-	active, err := svc.catalog.ListTenants(ctx, tenants.TenantFilter{Status: tenants.TenantActive})
+	active, err := svc.catalog.ListTenants(ctx, controlplane.TenantFilter{Status: tenants.TenantActive})
 	if err != nil || len(active) != 8 {
 		t.Fatalf("active tenants after the failover: %d (%v), want 8", len(active), err)
 	}

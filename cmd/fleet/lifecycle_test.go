@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
@@ -42,8 +43,8 @@ func TestTenantLifecycleThroughCLI(t *testing.T) {
 			t.Fatalf("onboard %s: %v\n%s", id, err, out)
 		}
 	}
-	catalog := tenants.NewCatalog(db)
-	active, err := catalog.ListTenants(ctx, tenants.TenantFilter{Status: tenants.TenantActive})
+	catalog := controlplane.NewStore(db)
+	active, err := catalog.ListTenants(ctx, controlplane.TenantFilter{Status: tenants.TenantActive})
 	if err != nil || len(active) != 3 {
 		t.Fatalf("active tenants: %d (%v), want 3", len(active), err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantfleet/tenantfleet/config"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
@@ -64,7 +65,7 @@ func TestWiredFleetFinishesOffboardingAfterRedisWipe(t *testing.T) {
 	}
 	defer sched.Stop()
 
-	catalog := tenants.NewCatalog(db)
+	catalog := controlplane.NewStore(db)
 	tn, err := catalog.GetTenant(ctx, "leaving-co")
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
@@ -36,7 +37,7 @@ func TestReonboardAndPurgeThroughCLI(t *testing.T) {
 		}
 		return out.String()
 	}
-	catalog := tenants.NewCatalog(db)
+	catalog := controlplane.NewStore(db)
 	status := func() tenants.TenantStatus {
 		tn, err := catalog.GetTenant(ctx, "phoenix")
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tenantfleet/tenantfleet/agents/alerts"
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
@@ -30,7 +31,7 @@ import (
 // services are the agents and catalogs built once per process and shared by
 // its roles.
 type services struct {
-	catalog   *tenants.Catalog
+	catalog   *controlplane.Store
 	router    *tenants.Router
 	intake    *intake.Intake
 	offboard  *offboard.Outbox
@@ -40,13 +41,20 @@ type services struct {
 	provision *provision.Agent
 	adminDB   *pgxpool.Pool
 	migrate   *migrate.Runner
+	alerts    *alerts.Engine
 }
 
 // newServices builds the fleet's agents from the configuration and starts
 // the router's change subscription.
 func newServices(ctx context.Context, a *app) (*services, error) {
-	s := &services{catalog: tenants.NewCatalog(a.db)}
+	s := &services{catalog: controlplane.NewStore(a.db)}
 	var err error
+	if s.alerts, err = newAlertEngine(a); err != nil {
+		return nil, err
+	}
+	if err := a.registry.Register(s.alerts.Collector()); err != nil {
+		return nil, fmt.Errorf("register alert metrics: %w", err)
+	}
 	if s.intake, err = intake.New(intake.Config{
 		DB:           a.db,
 		Queue:        a.queue,
@@ -196,6 +204,9 @@ func (s *services) openSessions(ctx context.Context, a *app) error {
 
 // close stops what newServices started.
 func (s *services) close() {
+	if s.alerts != nil {
+		s.alerts.Stop()
+	}
 	if s.router != nil {
 		s.router.Stop()
 	}
@@ -229,4 +240,5 @@ func (s *services) registerRoutes(srv *httpapi.Server) {
 	s.offboard.Register(srv)
 	restapi.New(s.catalog).Register(srv)
 	s.migrate.RegisterRoutes(srv)
+	s.alerts.RegisterRoutes(srv)
 }

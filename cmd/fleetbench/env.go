@@ -19,6 +19,7 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/config"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
+	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/infra/provider/local"
 	"github.com/tenantfleet/tenantfleet/infra/redisconn"
 	"github.com/tenantfleet/tenantfleet/infra/sessions"
@@ -41,15 +42,14 @@ type env struct {
 	cp       *pgxpool.Pool
 	data     *pgx.Conn // superuser session on the data database, for DDL
 	rdb      *redis.Client
-	cat      *tenants.Catalog
-	instance tenants.Instance
+	cat      *controlplane.Store
+	instance controlplane.Instance
 	router   *tenants.Router
 	pools    *tenants.Pools
 	log      *slog.Logger
 	// key is the scratch fleet's secret key: strict tenants' passwords
 	// derive from it (sessions.Logins).
 	key    []byte
-	levels *isolationSource
 	stderr io.Writer
 }
 
@@ -90,8 +90,7 @@ func newEnv(ctx context.Context, cfg config.Config, stderr io.Writer, adjust fun
 	if err != nil {
 		return nil, err
 	}
-	e.cat = tenants.NewCatalog(e.cp)
-	e.levels = &isolationSource{Catalog: e.cat, levels: map[string]tenants.Isolation{}, changes: map[string]int64{}}
+	e.cat = controlplane.NewStore(e.cp)
 	e.key = make([]byte, 32)
 	_, _ = rand.Read(e.key)
 	logins, err := sessions.NewLogins(e.key)
@@ -110,12 +109,11 @@ func newEnv(ctx context.Context, cfg config.Config, stderr io.Writer, adjust fun
 	if err := tenants.PrepareDatabase(ctx, e.data, e.fleet, e.dataDB); err != nil {
 		return nil, err
 	}
-	e.instance, err = e.cat.CreateInstance(ctx, tenants.Instance{ID: "bench-shared", Provider: "local", Tier: tenants.Shared,
-		Status: tenants.InstanceReady, Host: e.host, Port: e.port, Database: e.dataDB})
+	e.instance, err = e.cat.CreateInstance(ctx, controlplane.Instance{Instance: provider.Instance{ID: "bench-shared", Status: provider.StatusReady, Host: e.host, Port: e.port, Database: e.dataDB}, Provider: "local", Tier: tenants.Shared})
 	if err != nil {
 		return nil, err
 	}
-	e.router, err = tenants.NewRouter(tenants.RouterConfig{Source: e.levels, Redis: e.rdb, Fleet: e.fleet, Logger: e.log})
+	e.router, err = tenants.NewRouter(tenants.RouterConfig{Source: e.cat, Redis: e.rdb, Fleet: e.fleet, Logger: e.log})
 	if err != nil {
 		return nil, err
 	}
@@ -147,13 +145,13 @@ func (e *env) addTenant(ctx context.Context, id string, rows int) error {
 	if err != nil {
 		return err
 	}
-	if _, err := e.cat.CreateTenant(ctx, tenants.Tenant{ID: id, Name: id, Tier: tenants.Shared}); err != nil {
+	if _, err := e.cat.CreateTenant(ctx, controlplane.Tenant{ID: id, Name: id, Tier: tenants.Shared}); err != nil {
 		return err
 	}
 	if err := tenants.EnsureTenant(ctx, e.data, n); err != nil {
 		return err
 	}
-	if _, err := e.cat.SetTenantPlacement(ctx, id, tenants.Placement{InstanceID: e.instance.ID, Database: e.dataDB, Schema: n.Schema, Role: n.Role}); err != nil {
+	if _, err := e.cat.SetTenantPlacement(ctx, id, controlplane.Placement{InstanceID: e.instance.ID, Database: e.dataDB, Schema: n.Schema, Role: n.Role}); err != nil {
 		return err
 	}
 	if _, err := e.cat.SetTenantStatus(ctx, id, tenants.TenantActive, ""); err != nil {

@@ -3,31 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"github.com/tenantfleet/tenantfleet/infra/sessions"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
-
-// isolationSource is the catalog with the isolation levels fleetbench set;
-// each change bumps the route version as the catalog does.
-type isolationSource struct {
-	*tenants.Catalog
-	mu      sync.Mutex
-	levels  map[string]tenants.Isolation
-	changes map[string]int64
-}
-
-func (s *isolationSource) Route(ctx context.Context, id string) (tenants.Route, error) {
-	r, err := s.Catalog.Route(ctx, id)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if l, ok := s.levels[id]; ok && err == nil {
-		r.Isolation = l
-		r.Version += s.changes[id]
-	}
-	return r, err
-}
 
 // setIsolation gives the tenants' roles their login (the password derived
 // from the env's key, as the provisioner does) when going strict, records
@@ -43,10 +22,9 @@ func (e *env) setIsolation(ctx context.Context, level tenants.Isolation, ids ...
 				return err
 			}
 		}
-		e.levels.mu.Lock()
-		e.levels.levels[id] = level
-		e.levels.changes[id]++
-		e.levels.mu.Unlock()
+		if _, err := e.cat.SetTenantIsolation(ctx, id, level); err != nil {
+			return err
+		}
 		if err := e.router.Publish(ctx, id); err != nil {
 			return fmt.Errorf("publish route of %s: %w", id, err)
 		}

@@ -204,7 +204,7 @@ func startOnboardFleet(ctx context.Context, cfg config.Config, log *slog.Logger)
 	}
 	f.rdb = f.lease.client
 	q := queue.NewClient(f.rdb)
-	cat := tenants.NewCatalog(f.cp)
+	cat := controlplane.NewStore(f.cp)
 	if f.router, err = tenants.NewRouter(tenants.RouterConfig{Source: cat, Redis: f.rdb, Fleet: f.fleet, Logger: log}); err != nil {
 		return nil, err
 	}

@@ -1,7 +1,8 @@
 package provider
 
 // Status is the lifecycle state of an instance, as stored in the control
-// plane's instances.status column.
+// plane's instances.status column: the one instance status of the fleet,
+// shared by the providers and the control plane's store.
 type Status string
 
 // The states of an instance. A provider maps its backend's finer states onto
@@ -30,8 +31,10 @@ func (s Status) Valid() bool {
 	return false
 }
 
-// Instance is a provider's report of one PostgreSQL instance. It never
-// carries a password: SecretRef says where the password lives.
+// Instance is a provider's report of one PostgreSQL instance, and the
+// provider-reported part of the control plane's instance row
+// (controlplane.Instance embeds it). It never carries a password:
+// SecretRef says where the password lives.
 type Instance struct {
 	// ID is tenantfleet's instance id (Spec.ID).
 	ID string

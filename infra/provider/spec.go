@@ -4,17 +4,8 @@ import (
 	"fmt"
 	"maps"
 	"regexp"
-)
 
-// Tier is where an instance sits in the placement model.
-type Tier string
-
-// The tiers.
-const (
-	// TierShared: one database holding one schema per small tenant.
-	TierShared Tier = "shared"
-	// TierDedicated: one large or regulated tenant.
-	TierDedicated Tier = "dedicated"
+	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
 var (
@@ -41,8 +32,10 @@ type Spec struct {
 	// digit. Required. Providers derive their handle (ProviderRef) from
 	// Fleet and ID deterministically, which is what makes Create idempotent.
 	ID string
-	// Tier is TierShared or TierDedicated. Required.
-	Tier Tier
+	// Tier is tenants.Shared (one database holding one schema per small
+	// tenant) or tenants.Dedicated (one large or regulated tenant).
+	// Required.
+	Tier tenants.Tier
 	// Fleet is the fleet's name (config.Config.Name, e.g. "tf"), so two
 	// fleets on one account or server never collide. Required.
 	Fleet string
@@ -56,8 +49,8 @@ func (s Spec) Validate() error {
 	if err := ValidateID(s.ID); err != nil {
 		return err
 	}
-	if s.Tier != TierShared && s.Tier != TierDedicated {
-		return fmt.Errorf("%w: tier %q: want %q or %q", ErrInvalid, s.Tier, TierShared, TierDedicated)
+	if !s.Tier.Valid() {
+		return fmt.Errorf("%w: tier %q: want %q or %q", ErrInvalid, s.Tier, tenants.Shared, tenants.Dedicated)
 	}
 	if !fleetPattern.MatchString(s.Fleet) {
 		return fmt.Errorf("%w: fleet %q: want 1-12 lowercase letters or digits, starting with a letter", ErrInvalid, s.Fleet)

@@ -7,24 +7,25 @@ import (
 	"testing"
 
 	"github.com/tenantfleet/tenantfleet/infra/provider"
+	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
 func TestSpecValidate(t *testing.T) {
 	t.Parallel()
-	ok := provider.Spec{ID: "shared-001", Tier: provider.TierShared, Fleet: "tf"}
+	ok := provider.Spec{ID: "shared-001", Tier: tenants.Shared, Fleet: "tf"}
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("Validate(%+v): %v", ok, err)
 	}
 	bad := []provider.Spec{
-		{ID: "", Tier: provider.TierShared, Fleet: "tf"},
-		{ID: "-lead", Tier: provider.TierShared, Fleet: "tf"},
-		{ID: "trail-", Tier: provider.TierShared, Fleet: "tf"},
-		{ID: "UPPER", Tier: provider.TierShared, Fleet: "tf"},
-		{ID: "under_score", Tier: provider.TierShared, Fleet: "tf"},
-		{ID: strings.Repeat("a", 41), Tier: provider.TierShared, Fleet: "tf"},
+		{ID: "", Tier: tenants.Shared, Fleet: "tf"},
+		{ID: "-lead", Tier: tenants.Shared, Fleet: "tf"},
+		{ID: "trail-", Tier: tenants.Shared, Fleet: "tf"},
+		{ID: "UPPER", Tier: tenants.Shared, Fleet: "tf"},
+		{ID: "under_score", Tier: tenants.Shared, Fleet: "tf"},
+		{ID: strings.Repeat("a", 41), Tier: tenants.Shared, Fleet: "tf"},
 		{ID: "ok", Tier: "", Fleet: "tf"},
-		{ID: "ok", Tier: provider.TierDedicated, Fleet: "1tf"},
-		{ID: "ok", Tier: provider.TierDedicated, Fleet: "waytoolongname"},
+		{ID: "ok", Tier: tenants.Dedicated, Fleet: "1tf"},
+		{ID: "ok", Tier: tenants.Dedicated, Fleet: "waytoolongname"},
 	}
 	for _, s := range bad {
 		if err := s.Validate(); !errors.Is(err, provider.ErrInvalid) {
@@ -35,7 +36,7 @@ func TestSpecValidate(t *testing.T) {
 
 func TestSpecAllTags(t *testing.T) {
 	t.Parallel()
-	s := provider.Spec{ID: "acme", Tier: provider.TierDedicated, Fleet: "tf",
+	s := provider.Spec{ID: "acme", Tier: tenants.Dedicated, Fleet: "tf",
 		Tags: map[string]string{"cost-center": "42", provider.TagTier: "spoofed"}}
 	got := s.AllTags()
 	want := map[string]string{"cost-center": "42", provider.TagFleet: "tf", provider.TagTier: "dedicated", provider.TagInstanceID: "acme"}

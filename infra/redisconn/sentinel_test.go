@@ -14,7 +14,9 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
+	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/infra/redisconn"
 	"github.com/tenantfleet/tenantfleet/infra/redisconn/redistest"
 	"github.com/tenantfleet/tenantfleet/queue"
@@ -155,7 +157,7 @@ func TestSentinelFailoverKeepsWorkFlowing(t *testing.T) {
 	// changes and another (another process's, on its own client) reading.
 	_, cp := cptest.Database(t)
 	fleet := cptest.UniqueName("ha")
-	cat := tenants.NewCatalog(cp)
+	cat := controlplane.NewStore(cp)
 	tenantIDs := createActiveTenants(t, cat, 4)
 	publisher, err := tenants.NewRouter(tenants.RouterConfig{Source: cat, Redis: newClient(), Fleet: fleet, Logger: quietLogger})
 	if err != nil {
@@ -365,21 +367,20 @@ func TestSentinelFailoverKeepsWorkFlowing(t *testing.T) {
 
 // createActiveTenants adds an instance and n active shared tenants to the
 // catalog (rows only: routes need no schema).
-func createActiveTenants(t *testing.T, cat *tenants.Catalog, n int) []string {
+func createActiveTenants(t *testing.T, cat *controlplane.Store, n int) []string {
 	t.Helper()
 	ctx := context.Background()
-	inst, err := cat.CreateInstance(ctx, tenants.Instance{ID: "ha-shared", Provider: "local", Tier: tenants.Shared,
-		Status: tenants.InstanceReady, Host: "127.0.0.1", Port: 5432, Database: "ha_data"})
+	inst, err := cat.CreateInstance(ctx, controlplane.Instance{Instance: provider.Instance{ID: "ha-shared", Status: provider.StatusReady, Host: "127.0.0.1", Port: 5432, Database: "ha_data"}, Provider: "local", Tier: tenants.Shared})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ids := make([]string, n)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("ha-tenant-%d", i)
-		if _, err := cat.CreateTenant(ctx, tenants.Tenant{ID: ids[i], Name: ids[i], Tier: tenants.Shared}); err != nil {
+		if _, err := cat.CreateTenant(ctx, controlplane.Tenant{ID: ids[i], Name: ids[i], Tier: tenants.Shared}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := cat.SetTenantPlacement(ctx, ids[i], tenants.Placement{InstanceID: inst.ID, Database: inst.Database,
+		if _, err := cat.SetTenantPlacement(ctx, ids[i], controlplane.Placement{InstanceID: inst.ID, Database: inst.Database,
 			Schema: "t_" + strconv.Itoa(i), Role: "r_" + strconv.Itoa(i)}); err != nil {
 			t.Fatal(err)
 		}

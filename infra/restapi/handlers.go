@@ -5,17 +5,18 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
 // Handlers serves the catalog resources.
 type Handlers struct {
-	catalog *tenants.Catalog
+	catalog *controlplane.Store
 }
 
 // New returns handlers reading catalog.
-func New(catalog *tenants.Catalog) *Handlers { return &Handlers{catalog: catalog} }
+func New(catalog *controlplane.Store) *Handlers { return &Handlers{catalog: catalog} }
 
 // Register mounts the resources behind the API token:
 // GET /api/v1/tenants, GET /api/v1/tenants/{id}, GET /api/v1/instances.
@@ -27,8 +28,8 @@ func (h *Handlers) Register(srv *httpapi.Server) {
 
 // TenantFilterFrom reads and validates list filters (status, tier,
 // instance) from query parameters or CLI flags.
-func TenantFilterFrom(status, tier, instance string) (tenants.TenantFilter, error) {
-	f := tenants.TenantFilter{Status: tenants.TenantStatus(status), Tier: tenants.Tier(tier), InstanceID: instance}
+func TenantFilterFrom(status, tier, instance string) (controlplane.TenantFilter, error) {
+	f := controlplane.TenantFilter{Status: tenants.TenantStatus(status), Tier: tenants.Tier(tier), InstanceID: instance}
 	switch f.Status {
 	case "", tenants.TenantPending, tenants.TenantProvisioning, tenants.TenantActive,
 		tenants.TenantFailed, tenants.TenantOffboarding, tenants.TenantOffboarded:
@@ -93,8 +94,8 @@ func (h *Handlers) listInstances(w http.ResponseWriter, r *http.Request) {
 }
 
 // InstanceViews lists every instance with its tenant count.
-func InstanceViews(ctx context.Context, catalog *tenants.Catalog) ([]InstanceJSON, error) {
-	list, err := catalog.ListInstances(ctx, tenants.InstanceFilter{})
+func InstanceViews(ctx context.Context, catalog *controlplane.Store) ([]InstanceJSON, error) {
+	list, err := catalog.ListInstances(ctx, controlplane.InstanceFilter{})
 	if err != nil {
 		return nil, err
 	}

@@ -7,17 +7,19 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
+	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
 const token = "restapi-test-token-123"
 
-func setup(t *testing.T) (base string, catalog *tenants.Catalog) {
+func setup(t *testing.T) (base string, catalog *controlplane.Store) {
 	t.Helper()
 	_, db := cptest.Database(t)
-	catalog = tenants.NewCatalog(db)
+	catalog = controlplane.NewStore(db)
 	srv, err := httpapi.New(httpapi.Config{Addr: "127.0.0.1:0", Token: token, Logger: cptest.DiscardLogger()})
 	if err != nil {
 		t.Fatal(err)
@@ -54,19 +56,16 @@ func TestTenantAndInstanceResources(t *testing.T) {
 	t.Parallel()
 	base, catalog := setup(t)
 	ctx := context.Background()
-	inst, err := catalog.CreateInstance(ctx, tenants.Instance{
-		ID: "shared-1", Provider: "local", Tier: tenants.Shared, Status: tenants.InstanceReady,
-		Host: "127.0.0.1", Port: 5432, Database: "tf_shared_1", MaxTenants: 10, MaxConnections: 100,
-	})
+	inst, err := catalog.CreateInstance(ctx, controlplane.Instance{Instance: provider.Instance{ID: "shared-1", Status: provider.StatusReady, Host: "127.0.0.1", Port: 5432, Database: "tf_shared_1", MaxConnections: 100}, Provider: "local", Tier: tenants.Shared, MaxTenants: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"acme-bank", "globex"} {
-		if _, err := catalog.CreateTenant(ctx, tenants.Tenant{ID: id, Name: id, Tier: tenants.Shared, Status: tenants.TenantPending}); err != nil {
+		if _, err := catalog.CreateTenant(ctx, controlplane.Tenant{ID: id, Name: id, Tier: tenants.Shared, Status: tenants.TenantPending}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := catalog.SetTenantPlacement(ctx, "acme-bank", tenants.Placement{
+	if _, err := catalog.SetTenantPlacement(ctx, "acme-bank", controlplane.Placement{
 		InstanceID: inst.ID, Database: inst.Database, Schema: "t_acme_bank", Role: "tf_t_acme_bank",
 	}); err != nil {
 		t.Fatal(err)

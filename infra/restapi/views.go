@@ -6,7 +6,7 @@ package restapi
 import (
 	"time"
 
-	"github.com/tenantfleet/tenantfleet/tenants"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 )
 
 // TenantJSON is the JSON form of a tenant.
@@ -26,7 +26,7 @@ type TenantJSON struct {
 }
 
 // TenantView converts a catalog tenant to its JSON form.
-func TenantView(t tenants.Tenant) TenantJSON {
+func TenantView(t controlplane.Tenant) TenantJSON {
 	return TenantJSON{
 		ID: t.ID, Name: t.Name, Tier: string(t.Tier), Status: string(t.Status), StatusReason: t.StatusReason,
 		Instance: t.InstanceID, Database: t.Database, Schema: t.Schema, Role: t.Role,
@@ -52,7 +52,7 @@ type InstanceJSON struct {
 }
 
 // InstanceView converts a catalog instance and its tenant count.
-func InstanceView(i tenants.Instance, tenantCount int) InstanceJSON {
+func InstanceView(i controlplane.Instance, tenantCount int) InstanceJSON {
 	return InstanceJSON{
 		ID: i.ID, Provider: i.Provider, Tier: string(i.Tier), Status: string(i.Status), StatusReason: i.StatusReason,
 		Host: i.Host, Port: i.Port, Database: i.Database, ProviderRef: i.ProviderRef,

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
@@ -53,7 +54,7 @@ func New(cfg Config) (*Sessions, error) {
 }
 
 // Endpoint is the connector endpoint of a catalog instance.
-func Endpoint(inst tenants.Instance) provider.Endpoint {
+func Endpoint(inst controlplane.Instance) provider.Endpoint {
 	return provider.Endpoint{
 		InstanceID: inst.ID, Host: inst.Host, Port: inst.Port,
 		Database: inst.Database, SecretRef: inst.SecretRef,
@@ -64,12 +65,12 @@ func Endpoint(inst tenants.Instance) provider.Endpoint {
 // sessions may read catalogs and statistics views and run admin DDL; they
 // must never run work on a tenant's objects (use Tenant). The connector owns
 // the pool.
-func (s *Sessions) Admin(ctx context.Context, inst tenants.Instance) (*pgxpool.Pool, error) {
+func (s *Sessions) Admin(ctx context.Context, inst controlplane.Instance) (*pgxpool.Pool, error) {
 	return s.cfg.Connector.Admin(ctx, Endpoint(inst))
 }
 
 // Forget drops the cached admin pool of inst (after its database is gone).
-func (s *Sessions) Forget(inst tenants.Instance) { s.cfg.Connector.Forget(Endpoint(inst)) }
+func (s *Sessions) Forget(inst controlplane.Instance) { s.cfg.Connector.Forget(Endpoint(inst)) }
 
 // EnableLogin gives the tenant's role its login (tenants.EnableLogin with
 // the verifier of its derived password). admin is an admin connection to the
@@ -112,7 +113,7 @@ func concurrentlyUpdated(err error) bool {
 // in yet (a tenant provisioned before tenant logins existed) or its password
 // is stale (a new key), Tenant enables the login through the admin connector
 // and tries once more. The caller closes the pool.
-func (s *Sessions) Tenant(ctx context.Context, inst tenants.Instance, n tenants.Names, maxConns int32) (*pgxpool.Pool, error) {
+func (s *Sessions) Tenant(ctx context.Context, inst controlplane.Instance, n tenants.Names, maxConns int32) (*pgxpool.Pool, error) {
 	ep := Endpoint(inst)
 	pool, err := s.open(ctx, ep, n, maxConns)
 	if err == nil || !loginRefused(err) {

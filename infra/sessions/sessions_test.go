@@ -11,7 +11,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantfleet/tenantfleet/config"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
+	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/infra/provider/local"
 	"github.com/tenantfleet/tenantfleet/infra/sessions"
 	"github.com/tenantfleet/tenantfleet/tenants"
@@ -22,7 +24,7 @@ import (
 type fixture struct {
 	ctx      context.Context
 	admin    *pgxpool.Pool
-	inst     tenants.Instance
+	inst     controlplane.Instance
 	names    tenants.Names
 	key      []byte
 	sessions *sessions.Sessions
@@ -41,7 +43,7 @@ func setup(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(conn.Close)
-	f := &fixture{ctx: ctx, key: cptest.SecretKey(t), inst: tenants.Instance{ID: "i1", Database: db}}
+	f := &fixture{ctx: ctx, key: cptest.SecretKey(t), inst: controlplane.Instance{Instance: provider.Instance{ID: "i1", Database: db}}}
 	if f.sessions, err = sessions.New(sessions.Config{Connector: conn, Key: f.key}); err != nil {
 		t.Fatal(err)
 	}

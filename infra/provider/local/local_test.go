@@ -13,6 +13,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/infra/provider/local"
+	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
 // setup returns a provider on the test server and a unique fleet name whose
@@ -45,7 +46,7 @@ func create(t *testing.T, p *local.Provider, admin string, s provider.Spec) prov
 func TestCreateDescribeDelete(t *testing.T) {
 	t.Parallel()
 	p, fleet, admin := setup(t, func(c *local.Config) { c.MaxConnections = 10; c.StorageBytes = 64 << 20 })
-	spec := provider.Spec{ID: "shared-001", Tier: provider.TierShared, Fleet: fleet}
+	spec := provider.Spec{ID: "shared-001", Tier: tenants.Shared, Fleet: fleet}
 
 	inst := create(t, p, admin, spec)
 	wantRef := fleet + "_inst_shared_001"
@@ -111,8 +112,8 @@ func TestCreateInvalidSpec(t *testing.T) {
 	t.Parallel()
 	p, _, _ := setup(t)
 	for _, s := range []provider.Spec{
-		{ID: "x; drop", Tier: provider.TierShared, Fleet: "tf"},
-		{ID: "ok", Tier: provider.TierShared, Fleet: "Bad-Fleet"},
+		{ID: "x; drop", Tier: tenants.Shared, Fleet: "tf"},
+		{ID: "ok", Tier: tenants.Shared, Fleet: "Bad-Fleet"},
 	} {
 		if _, err := p.Create(t.Context(), s); !errors.Is(err, provider.ErrInvalid) {
 			t.Errorf("Create(%+v): got %v, want ErrInvalid", s, err)
@@ -135,7 +136,7 @@ func TestDeleteRefusesSystemDatabases(t *testing.T) {
 func TestCapacityCrossesThreshold(t *testing.T) {
 	t.Parallel()
 	p, fleet, admin := setup(t, func(c *local.Config) { c.MaxConnections = 5; c.StorageBytes = 1 << 40 })
-	inst := create(t, p, admin, provider.Spec{ID: "shared-002", Tier: provider.TierShared, Fleet: fleet})
+	inst := create(t, p, admin, provider.Spec{ID: "shared-002", Tier: tenants.Shared, Fleet: fleet})
 
 	u, err := p.Usage(t.Context(), inst.ProviderRef)
 	if err != nil {
@@ -191,7 +192,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 func TestConcurrentCreatesOfOneInstanceAllSucceed(t *testing.T) {
 	t.Parallel()
 	p, fleet, admin := setup(t, func(c *local.Config) { c.MaxPoolConns = 8 })
-	spec := provider.Spec{ID: "raced-001", Tier: provider.TierShared, Fleet: fleet}
+	spec := provider.Spec{ID: "raced-001", Tier: tenants.Shared, Fleet: fleet}
 	t.Cleanup(func() { cptest.DropDatabase(t, admin, local.DatabaseName(fleet, spec.ID)) })
 	const racers = 8
 	errs := make(chan error, racers)
@@ -218,7 +219,7 @@ func TestDropFleetDatabases(t *testing.T) {
 	t.Parallel()
 	p, fleet, admin := setup(t)
 	for _, id := range []string{"one", "two"} {
-		if _, err := p.Create(t.Context(), provider.Spec{ID: id, Tier: provider.TierShared, Fleet: fleet}); err != nil {
+		if _, err := p.Create(t.Context(), provider.Spec{ID: id, Tier: tenants.Shared, Fleet: fleet}); err != nil {
 			t.Fatal(err)
 		}
 	}

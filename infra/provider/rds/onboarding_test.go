@@ -33,7 +33,7 @@ func TestOnboardingOntoRDS(t *testing.T) {
 	// next poll.
 	env.CompleteCreations(t)
 
-	created, err := p.Create(ctx, provider.Spec{ID: "shared-001", Tier: provider.TierShared, Fleet: fleet})
+	created, err := p.Create(ctx, provider.Spec{ID: "shared-001", Tier: tenants.Shared, Fleet: fleet})
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}

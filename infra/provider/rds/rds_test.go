@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/tenantfleet/tenantfleet/infra/awsclient"
+	"github.com/tenantfleet/tenantfleet/tenants"
 
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/infra/provider"
@@ -40,7 +41,7 @@ func setup(t *testing.T, mutate ...func(*rds.Config)) (*rds.Provider, *rdsfake.S
 }
 
 func spec(id string) provider.Spec {
-	return provider.Spec{ID: id, Tier: provider.TierShared, Fleet: "tf", Tags: map[string]string{"team": "platform"}}
+	return provider.Spec{ID: id, Tier: tenants.Shared, Fleet: "tf", Tags: map[string]string{"team": "platform"}}
 }
 
 func TestCreateSendsEncryptedManagedPostgres(t *testing.T) {
@@ -346,10 +347,10 @@ func TestCreateInvalidSpecSendsNothing(t *testing.T) {
 	t.Parallel()
 	p, srv := setup(t)
 	for _, s := range []provider.Spec{
-		{ID: "", Tier: provider.TierShared, Fleet: "tf"},
-		{ID: "Bad_ID", Tier: provider.TierShared, Fleet: "tf"},
+		{ID: "", Tier: tenants.Shared, Fleet: "tf"},
+		{ID: "Bad_ID", Tier: tenants.Shared, Fleet: "tf"},
 		{ID: "ok", Tier: "huge", Fleet: "tf"},
-		{ID: "ok", Tier: provider.TierShared, Fleet: ""},
+		{ID: "ok", Tier: tenants.Shared, Fleet: ""},
 	} {
 		if _, err := p.Create(t.Context(), s); !errors.Is(err, provider.ErrInvalid) {
 			t.Errorf("Create(%+v): got %v, want ErrInvalid", s, err)
