@@ -20,12 +20,12 @@ var ErrAlreadyDone = errors.New("intake: request already done")
 const ActionOnboard = "tenant.onboard"
 
 const recordColumns = `id, source, coalesce(delivery_id, ''), coalesce(ticket_key, ''), tenant_id, name,
-	tier, requested_by, restore, status, error, attempts, created_at, updated_at, finished_at, task_attempt`
+	tier, isolation, requested_by, restore, status, error, attempts, created_at, updated_at, finished_at, task_attempt`
 
 func scanRecord(row pgx.Row) (Record, error) {
 	var r Record
 	err := row.Scan(&r.ID, &r.Source, &r.DeliveryID, &r.TicketKey, &r.TenantID, &r.Name,
-		&r.Tier, &r.RequestedBy, &r.Restore, &r.Status, &r.Error, &r.Attempts, &r.CreatedAt, &r.UpdatedAt, &r.FinishedAt, &r.TaskAttempt)
+		&r.Tier, &r.Isolation, &r.RequestedBy, &r.Restore, &r.Status, &r.Error, &r.Attempts, &r.CreatedAt, &r.UpdatedAt, &r.FinishedAt, &r.TaskAttempt)
 	return r, err
 }
 
@@ -35,8 +35,8 @@ func scanRecord(row pgx.Row) (Record, error) {
 // intake_requests). Concurrent inserts of the same request wait for each
 // other on the index, so exactly one stores it.
 const insertSQL = `INSERT INTO intake_requests
-	(source, delivery_id, ticket_key, tenant_id, name, tier, requested_by, restore)
-VALUES ($1, nullif($2, ''), nullif($3, ''), $4, $5, $6, $7, $8)
+	(source, delivery_id, ticket_key, tenant_id, name, tier, requested_by, restore, isolation)
+VALUES ($1, nullif($2, ''), nullif($3, ''), $4, $5, $6, $7, $8, $9)
 ON CONFLICT DO NOTHING
 RETURNING ` + recordColumns
 
@@ -59,7 +59,7 @@ const storeAttempts = 5
 // store saves a validated request, or finds the one it repeats, and records
 // the intake in the audit log, all in one transaction.
 func store(ctx context.Context, db pgx.Tx, r Request) (Record, bool, error) {
-	args := []any{r.Source, r.DeliveryID, r.TicketKey, r.TenantID, r.Name, r.Tier, r.RequestedBy, r.Restore}
+	args := []any{r.Source, r.DeliveryID, r.TicketKey, r.TenantID, r.Name, r.Tier, r.RequestedBy, r.Restore, r.Isolation}
 	for range storeAttempts {
 		rec, err := scanRecord(db.QueryRow(ctx, insertSQL, args...))
 		if err == nil {
@@ -84,6 +84,7 @@ func auditIntake(ctx context.Context, db audit.Execer, r Request, rec Record, du
 		"request_id": rec.ID,
 		"source":     string(r.Source),
 		"tier":       string(r.Tier),
+		"isolation":  string(r.Isolation),
 	}
 	if r.DeliveryID != "" {
 		details["delivery_id"] = r.DeliveryID

@@ -28,14 +28,16 @@ func (s Status) Finished() bool { return s == StatusDone || s == StatusFailed }
 
 // Record is a stored onboarding request, a row of intake_requests.
 type Record struct {
-	ID          int64        `json:"request_id"`
-	Source      Source       `json:"source"`
-	DeliveryID  string       `json:"delivery_id,omitempty"`
-	TicketKey   string       `json:"ticket,omitempty"`
-	TenantID    string       `json:"tenant_id"`
-	Name        string       `json:"name"`
-	Tier        tenants.Tier `json:"tier"`
-	RequestedBy string       `json:"requested_by"`
+	ID         int64        `json:"request_id"`
+	Source     Source       `json:"source"`
+	DeliveryID string       `json:"delivery_id,omitempty"`
+	TicketKey  string       `json:"ticket,omitempty"`
+	TenantID   string       `json:"tenant_id"`
+	Name       string       `json:"name"`
+	Tier       tenants.Tier `json:"tier"`
+	// Isolation is the isolation level the tenant is onboarded with.
+	Isolation   tenants.Isolation `json:"isolation"`
+	RequestedBy string            `json:"requested_by"`
 	// Restore: re-onboard an offboarded tenant with its archived schema.
 	Restore bool   `json:"restore,omitempty"`
 	Status  Status `json:"status"`

@@ -7,10 +7,12 @@ import (
 // ticketBody is the generic ticket webhook's JSON body. Unknown fields are
 // ignored, so ticket systems may send more.
 type ticketBody struct {
-	TicketID    string `json:"ticket_id"`
-	TenantID    string `json:"tenant_id"`
-	Name        string `json:"name"`
-	Tier        string `json:"tier"`
+	TicketID string `json:"ticket_id"`
+	TenantID string `json:"tenant_id"`
+	Name     string `json:"name"`
+	Tier     string `json:"tier"`
+	// Isolation is "pooled" (default) or "strict".
+	Isolation   string `json:"isolation"`
 	RequestedBy string `json:"requested_by"`
 	// Restore re-onboards an offboarded tenant with its archived schema.
 	Restore bool `json:"restore"`
@@ -32,6 +34,7 @@ func parseTicket(body []byte) (Request, error) {
 		TenantID:    t.TenantID,
 		Name:        t.Name,
 		Tier:        tenants.Tier(t.Tier),
+		Isolation:   tenants.Isolation(t.Isolation),
 		RequestedBy: t.RequestedBy,
 		Restore:     t.Restore,
 	}, nil
@@ -43,6 +46,8 @@ type apiBody struct {
 	TenantID string `json:"tenant_id"`
 	Name     string `json:"name"`
 	Tier     string `json:"tier"`
+	// Isolation is "pooled" (default) or "strict".
+	Isolation string `json:"isolation"`
 	// Restore re-onboards an offboarded tenant with its archived schema.
 	Restore bool `json:"restore"`
 }
@@ -53,5 +58,6 @@ func parseAPI(body []byte) (Request, error) {
 	if err := decodeJSON(body, &b, true); err != nil {
 		return Request{}, err
 	}
-	return Request{Source: SourceAPI, TenantID: b.TenantID, Name: b.Name, Tier: tenants.Tier(b.Tier), Restore: b.Restore}, nil
+	return Request{Source: SourceAPI, TenantID: b.TenantID, Name: b.Name, Tier: tenants.Tier(b.Tier),
+		Isolation: tenants.Isolation(b.Isolation), Restore: b.Restore}, nil
 }

@@ -11,9 +11,11 @@ import (
 
 // TenantJSON is the JSON form of a tenant.
 type TenantJSON struct {
-	ID           string    `json:"id"`
-	Name         string    `json:"name"`
-	Tier         string    `json:"tier"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Tier string `json:"tier"`
+	// Isolation is "pooled" or "strict" (docs/tenants.md, "Isolation levels").
+	Isolation    string    `json:"isolation"`
 	Status       string    `json:"status"`
 	StatusReason string    `json:"status_reason,omitempty"`
 	Instance     string    `json:"instance"`
@@ -28,7 +30,7 @@ type TenantJSON struct {
 // TenantView converts a catalog tenant to its JSON form.
 func TenantView(t controlplane.Tenant) TenantJSON {
 	return TenantJSON{
-		ID: t.ID, Name: t.Name, Tier: string(t.Tier), Status: string(t.Status), StatusReason: t.StatusReason,
+		ID: t.ID, Name: t.Name, Tier: string(t.Tier), Isolation: string(t.Isolation), Status: string(t.Status), StatusReason: t.StatusReason,
 		Instance: t.InstanceID, Database: t.Database, Schema: t.Schema, Role: t.Role,
 		RouteVersion: t.RouteVersion, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
 	}
