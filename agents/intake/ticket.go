@@ -39,25 +39,3 @@ func parseTicket(body []byte) (Request, error) {
 		Restore:     t.Restore,
 	}, nil
 }
-
-// apiBody is the JSON body of POST /api/v1/tenants. Unknown fields are
-// refused, to catch typos.
-type apiBody struct {
-	TenantID string `json:"tenant_id"`
-	Name     string `json:"name"`
-	Tier     string `json:"tier"`
-	// Isolation is "pooled" (default) or "strict".
-	Isolation string `json:"isolation"`
-	// Restore re-onboards an offboarded tenant with its archived schema.
-	Restore bool `json:"restore"`
-}
-
-// parseAPI maps an API body to a request, not yet validated.
-func parseAPI(body []byte) (Request, error) {
-	var b apiBody
-	if err := decodeJSON(body, &b, true); err != nil {
-		return Request{}, err
-	}
-	return Request{Source: SourceAPI, TenantID: b.TenantID, Name: b.Name, Tier: tenants.Tier(b.Tier),
-		Isolation: tenants.Isolation(b.Isolation), Restore: b.Restore}, nil
-}

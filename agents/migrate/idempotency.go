@@ -11,11 +11,6 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// HeaderIdempotencyKey is the request header of POST /api/v1/migrations
-// that makes retries of one request start one run: the header
-// POST /api/v1/tenants reads (intake.HeaderIdempotencyKey).
-const HeaderIdempotencyKey = "Idempotency-Key"
-
 // MaxIdempotencyKey bounds an idempotency key, in characters.
 const MaxIdempotencyKey = 200
 

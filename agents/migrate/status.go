@@ -14,33 +14,33 @@ var ErrRunNotFound = errors.New("migrate: run not found")
 
 // RunStatus is a run and where each of its tenants stands.
 type RunStatus struct {
-	ID            int64      `json:"id"`
-	Status        RunState   `json:"status"`
-	Phase         string     `json:"phase"`
-	Reason        string     `json:"reason,omitempty"`
-	TargetVersion int64      `json:"target_version"`
-	Instance      string     `json:"instance,omitempty"`
-	Concurrency   int        `json:"concurrency"`
-	Canary        int        `json:"canary"`
-	Thresholds    Thresholds `json:"thresholds"`
-	RequestedBy   string     `json:"requested_by,omitempty"`
-	CreatedAt     time.Time  `json:"created_at"`
-	FinishedAt    *time.Time `json:"finished_at,omitempty"`
+	ID            int64
+	Status        RunState
+	Phase         string
+	Reason        string
+	TargetVersion int64
+	Instance      string
+	Concurrency   int
+	Canary        int
+	Thresholds    Thresholds
+	RequestedBy   string
+	CreatedAt     time.Time
+	FinishedAt    *time.Time
 	// Counts are the tenants by state.
-	Counts Counts `json:"counts"`
+	Counts Counts
 	// Tenants are the per-tenant results in run order; empty from
 	// Progress.
-	Tenants []TenantResult `json:"tenants,omitempty"`
+	Tenants []TenantResult
 }
 
 // Counts are a run's tenants by state.
 type Counts struct {
-	Total     int `json:"total"`
-	Pending   int `json:"pending"`
-	Running   int `json:"running"`
-	Paused    int `json:"paused"`
-	Succeeded int `json:"succeeded"`
-	Failed    int `json:"failed"`
+	Total     int
+	Pending   int
+	Running   int
+	Paused    int
+	Succeeded int
+	Failed    int
 }
 
 // Finished is how many tenants are succeeded or failed.
@@ -48,22 +48,22 @@ func (c Counts) Finished() int { return c.Succeeded + c.Failed }
 
 // TenantResult is one tenant's result within a run.
 type TenantResult struct {
-	TenantID string      `json:"tenant_id"`
-	Instance string      `json:"instance"`
-	Canary   bool        `json:"canary,omitempty"`
-	Status   TenantState `json:"status"`
+	TenantID string
+	Instance string
+	Canary   bool
+	Status   TenantState
 	// Reason says why a pending or paused tenant waits.
-	Reason string `json:"reason,omitempty"`
+	Reason string
 	// VersionBefore is the version when the run first reached the tenant;
 	// VersionAfter the version after its last attempt. Nil until known.
-	VersionBefore *int64 `json:"version_before"`
-	VersionAfter  *int64 `json:"version_after"`
-	Attempts      int    `json:"attempts"`
+	VersionBefore *int64
+	VersionAfter  *int64
+	Attempts      int
 	// Duration is the wall time of the last attempt.
-	Duration   time.Duration `json:"duration_ns"`
-	Error      string        `json:"error,omitempty"`
-	StartedAt  *time.Time    `json:"started_at,omitempty"`
-	FinishedAt *time.Time    `json:"finished_at,omitempty"`
+	Duration   time.Duration
+	Error      string
+	StartedAt  *time.Time
+	FinishedAt *time.Time
 }
 
 // Failed returns the failed tenants of st.

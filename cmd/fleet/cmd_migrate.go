@@ -12,6 +12,7 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/config"
+	"github.com/tenantfleet/tenantfleet/infra/restapi"
 	"github.com/tenantfleet/tenantfleet/tenants/migrations"
 )
 
@@ -152,7 +153,7 @@ func migrateStatus(ctx context.Context, env *cliEnv, args []string) error {
 			return err
 		}
 		if *asJSON {
-			return printJSON(env.stdout, st)
+			return printJSON(env.stdout, restapi.MigrationRunView(st))
 		}
 		printRunSummary(env.stdout, st)
 		return nil

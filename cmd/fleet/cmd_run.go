@@ -147,7 +147,7 @@ func startRole(ctx context.Context, a *app, svc *services, role string) (stopper
 		if err != nil {
 			return nil, err
 		}
-		svc.registerRoutes(srv)
+		svc.registerRoutes(srv, a.log)
 		if err := srv.Start(ctx); err != nil {
 			return nil, err
 		}

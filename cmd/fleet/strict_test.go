@@ -49,7 +49,7 @@ func TestStrictTenantOnboardedThroughWebhookServesTraffic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc.registerRoutes(srv)
+	svc.registerRoutes(srv, a.log)
 	if err := srv.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

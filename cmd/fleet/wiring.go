@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -188,7 +189,7 @@ func (s *services) openSessions(ctx context.Context, a *app) error {
 	}
 	if key == nil {
 		var created bool
-		if key, created, err = controlplane.StoredSecretKey(ctx, a.db); err != nil {
+		if key, created, err = controlplane.NewStore(a.db).SecretKey(ctx); err != nil {
 			return err
 		}
 		if created {
@@ -234,11 +235,12 @@ func (s *services) registerSchedules(sched *queue.Scheduler) error {
 	return errors.Join(s.intake.RegisterSchedule(sched), s.migrate.RegisterSchedule(sched), s.offboard.RegisterSchedule(sched))
 }
 
-// registerRoutes adds the webhooks and the REST API to the HTTP server.
-func (s *services) registerRoutes(srv *httpapi.Server) {
-	s.intake.Register(srv)
-	s.offboard.Register(srv)
-	restapi.New(s.catalog).Register(srv)
-	s.migrate.RegisterRoutes(srv)
+// registerRoutes adds the webhooks and the REST API to the HTTP server;
+// log receives the API's failed requests.
+func (s *services) registerRoutes(srv *httpapi.Server, log *slog.Logger) {
+	s.intake.RegisterWebhooks(srv)
+	restapi.New(restapi.Config{
+		Catalog: s.catalog, Onboarding: s.intake, Offboarding: s.offboard, Migrations: s.migrate, Logger: log,
+	}).Register(srv)
 	s.alerts.RegisterRoutes(srv)
 }

@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
@@ -109,11 +108,7 @@ func runOnboard(ctx context.Context, cfg config.Config, args []string, stdout, s
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		rows, err := f.cp.Query(ctx, `SELECT id FROM tenants WHERE status = 'active'`)
-		if err != nil {
-			return err
-		}
-		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		got, err := controlplane.NewStore(f.cp).TenantIDs(ctx, tenants.TenantActive)
 		if err != nil {
 			return err
 		}
@@ -244,7 +239,7 @@ func startOnboardFleet(ctx context.Context, cfg config.Config, log *slog.Logger)
 	if f.srv, err = httpapi.New(httpapi.Config{Addr: "127.0.0.1:0", Token: "fleetbench-token-" + suffix, Logger: log}); err != nil {
 		return nil, err
 	}
-	in.Register(f.srv)
+	in.RegisterWebhooks(f.srv)
 	if err := f.srv.Start(ctx); err != nil {
 		return nil, err
 	}

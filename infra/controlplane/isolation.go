@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/tenantfleet/tenantfleet/tenants"
@@ -18,9 +19,15 @@ func (s *Store) SetTenantIsolation(ctx context.Context, id string, level tenants
 	if !level.Valid() {
 		return 0, fmt.Errorf("%w %q", tenants.ErrInvalidIsolation, level)
 	}
-	return s.updateTenant(ctx, id, `WITH changed AS (
-		UPDATE tenants SET isolation = $2, route_version = route_version + 1, updated_at = now()
-		WHERE id = $1 AND isolation <> $2 RETURNING route_version)
-		SELECT route_version FROM changed UNION ALL
-		SELECT route_version FROM tenants WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM changed)`, id, string(level))
+	version, err := s.changeRoute(ctx, id, `isolation = $2`, `isolation <> $2`, string(level))
+	if errors.Is(err, tenants.ErrTenantNotFound) { // missing, or already at level
+		t, gerr := s.GetTenant(ctx, id)
+		if gerr != nil {
+			return 0, gerr
+		}
+		if t.Isolation == level {
+			return t.RouteVersion, nil
+		}
+	}
+	return version, err
 }
