@@ -107,7 +107,7 @@ func TestStrictTenantOnboardedThroughWebhookServesTraffic(t *testing.T) {
 	}
 
 	// The application's pools: strict logins derived from the fleet's key.
-	key, _, err := controlplane.StoredSecretKey(ctx, db)
+	key, _, err := controlplane.NewStore(db).SecretKey(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
