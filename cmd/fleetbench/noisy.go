@@ -206,7 +206,7 @@ func runNoisy(ctx context.Context, cfg config.Config, args []string, stdout, std
 	e.pools.Reset(e.instance.ID)
 
 	if *bouncer != "" {
-		size := cmpOr(*bouncerPool, cfg.TenantInflightCap)
+		size := cmpOr(*bouncerPool, cmpOr(cfg.TenantInflightCap, max(1, p.pool/4))) // our per-tenant cap
 		ph, err := runBouncerPhase(ctx, e, p, *bouncer, size, batchIDs, live, sleep)
 		if err != nil {
 			return fmt.Errorf("pgbouncer phase: %w", err)
