@@ -22,12 +22,6 @@ const (
 	TypeInstanceCheck = "instance:check"
 	// TypeMigrateTenant migrates one tenant within a fleet migration run.
 	TypeMigrateTenant = "migrate:tenant"
-	// TypeHealthSweep pings every tenant pool.
-	TypeHealthSweep = "health:sweep"
-	// TypeCostAnalyze analyses query patterns for recommendations.
-	TypeCostAnalyze = "cost:analyze"
-	// TypeBatchRun runs one tenant's batch jobs in its staggered slot.
-	TypeBatchRun = "batch:run"
 	// TypeOutboxReconcile re-enqueues intake requests that are not finished.
 	TypeOutboxReconcile = "outbox:reconcile"
 	// TypeOffboardReconcile re-enqueues offboarding and purge requests that
@@ -41,9 +35,10 @@ const (
 	QueueCritical = "critical"
 	// QueueDefault carries instance operations and everything unclassified.
 	QueueDefault = "default"
-	// QueueMaintenance carries migrations and batch jobs.
+	// QueueMaintenance carries fleet migration runs.
 	QueueMaintenance = "maintenance"
-	// QueueLow carries cost analysis.
+	// QueueLow carries work that may wait behind everything else; no task
+	// uses it yet (planned: cost analysis).
 	QueueLow = "low"
 )
 

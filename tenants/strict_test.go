@@ -12,6 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/tenantfleet/tenantfleet/infra/eventually"
 )
 
 // testPassword is the password of strict tenants' logins in these tests;
@@ -421,7 +423,7 @@ func TestStrictAndPooledShareOneBudget(t *testing.T) {
 			})
 		})
 	}
-	waitFor(t, 5*time.Second, "the burst holding every slot", func() bool { return f.pools.Stats()[0].InFlight == budget })
+	eventually.True(t, 5*time.Second, "the burst holding every slot", func() bool { return f.pools.Stats()[0].InFlight == budget })
 	close(gate)
 	burst.Wait()
 	if s := f.pools.Stats()[0]; s.Idle != 1 || s.Open != 1 {

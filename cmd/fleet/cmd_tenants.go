@@ -17,6 +17,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/restapi"
 	"github.com/tenantfleet/tenantfleet/tenants"
+	"github.com/tenantfleet/tenantfleet/wiring"
 )
 
 func init() {
@@ -279,12 +280,12 @@ func tenantsSetIsolation(ctx context.Context, env *cliEnv, args []string) error 
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	return withApp(ctx, env, func(a *app) error {
-		svc, err := newServices(ctx, a)
+		svc, err := wiring.New(ctx, a.conns())
 		if err != nil {
 			return err
 		}
-		defer svc.close()
-		t, err := svc.provision.SetIsolation(ctx, pos[0], level, cliUser())
+		defer svc.Close()
+		t, err := svc.Provision.SetIsolation(ctx, pos[0], level, cliUser())
 		if err != nil {
 			return err
 		}

@@ -37,7 +37,7 @@ func TestWiredFleetFinishesOffboardingAfterRedisWipe(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		svc.registerHandlers(w)
+		svc.RegisterHandlers(w)
 		if err := w.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -57,7 +57,7 @@ func TestWiredFleetFinishesOffboardingAfterRedisWipe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.registerSchedules(sched); err != nil {
+	if err := svc.RegisterSchedules(sched); err != nil {
 		t.Fatal(err)
 	}
 	if err := sched.Start(ctx); err != nil {

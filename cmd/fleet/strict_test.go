@@ -40,7 +40,7 @@ func TestStrictTenantOnboardedThroughWebhookServesTraffic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc.registerHandlers(w)
+	svc.RegisterHandlers(w)
 	if err := w.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestStrictTenantOnboardedThroughWebhookServesTraffic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc.registerRoutes(srv, a.log)
+	svc.RegisterRoutes(srv, a.log)
 	if err := srv.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestStrictTenantOnboardedThroughWebhookServesTraffic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pools, err := tenants.NewPools(tenants.PoolsConfig{Resolver: svc.router, Fleet: a.cfg.Name, PoolSize: 4, Logins: logins})
+	pools, err := tenants.NewPools(tenants.PoolsConfig{Resolver: svc.Router, Fleet: a.cfg.Name, PoolSize: 4, Logins: logins})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -181,7 +181,7 @@ func runChaos(ctx context.Context, cfg config.Config, args []string, stdout, std
 				st.mu.Lock()
 				st.flushes++
 				st.mu.Unlock()
-				fmt.Fprintf(stderr, "[%5.1fs] FLUSHDB of redis database %d\n", time.Since(start).Seconds(), f.lease.db)
+				fmt.Fprintf(stderr, "[%5.1fs] FLUSHDB of redis database %d\n", time.Since(start).Seconds(), f.lease.DB)
 			}
 		})
 	}
@@ -229,7 +229,7 @@ func runChaos(ctx context.Context, cfg config.Config, args []string, stdout, std
 	}
 	if len(res.Lost)+len(res.Stuck) > 0 {
 		fmt.Fprintln(stderr, "lost or unfinished work, and where it is:")
-		insp := asynq.NewInspectorFromRedisClient(f.lease.client)
+		insp := asynq.NewInspectorFromRedisClient(f.lease.Client)
 		explainFailures(ctx, f.cp, insp, offboards, stderr)
 	}
 	var stuckAfterDrain *int
@@ -450,14 +450,12 @@ func reportProgress(ctx context.Context, f *chaosFleet, st *chaosState, start ti
 		for _, s := range slices.Sorted(maps.Keys(counts)) {
 			statuses = append(statuses, fmt.Sprintf("%s %d", s, counts[s]))
 		}
-		var runDone, runAll int
-		_ = f.cp.QueryRow(ctx, `SELECT count(*) FILTER (WHERE status IN ('succeeded', 'failed')), count(*)
-			FROM migration_run_tenants`).Scan(&runDone, &runAll)
+		runs, _ := controlplane.NewStore(f.cp).MigrationTenantProgress(ctx)
 		kills, _ := f.counts()
 		st.mu.Lock()
 		line := fmt.Sprintf("[%5.1fs] webhooks %d (202: %d), tenants: %s; offboards asked %d; run tenants %d/%d; kills %d",
 			time.Since(start).Seconds(), st.submitted, len(st.accepted), strings.Join(statuses, ", "),
-			len(st.offboards), runDone, runAll, kills)
+			len(st.offboards), runs.Finished, runs.Total, kills)
 		st.mu.Unlock()
 		fmt.Fprintln(stderr, line)
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"testing/fstest"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -90,9 +89,9 @@ func runMigrate(ctx context.Context, cfg config.Config, args []string, stdout, s
 		}
 	}
 
-	fsys := fstest.MapFS{}
+	fsys := migrations.Files{}
 	for _, m := range benchMigrations {
-		fsys[m.name] = &fstest.MapFile{Data: []byte("-- +goose Up\n" + m.up + "\n")}
+		fsys[m.name] = []byte("-- +goose Up\n" + m.up + "\n")
 	}
 	migrator, err := migrations.New(migrations.Config{FS: fsys, Logger: e.log})
 	if err != nil {

@@ -89,14 +89,14 @@ func runNoisy(ctx context.Context, cfg config.Config, args []string, stdout, std
 	var p noisyParams
 	fs.IntVar(&p.tenants, "tenants", 18, "batch tenants")
 	fs.IntVar(&p.workers, "workers", 4, "batch workers per tenant")
-	fs.IntVar(&p.pool, "pool", cfg.PoolSize, "connections of the pool (default FLEET_POOL_SIZE)")
+	fs.IntVar(&p.pool, "pool", benchPoolSize, "connections of the pool")
 	fs.IntVar(&p.batchMs, "batch-ms", 50, "how long each batch query holds its connection, in ms")
 	fs.DurationVar(&p.duration, "duration", 10*time.Second, "duration of each phase (naive, then fair)")
 	fs.DurationVar(&p.interval, "interval", 10*time.Millisecond, "interval between the interactive tenant's queries")
-	fs.DurationVar(&p.deadline, "deadline", cfg.AcquireTimeout, "deadline of each interactive query (default FLEET_ACQUIRE_TIMEOUT)")
+	fs.DurationVar(&p.deadline, "deadline", benchAcquireTimeout, "deadline of each interactive query")
 	isolation := fs.String("isolation", "pooled", "pooled: naive pool, then the pooled mode; strict: a strict phase after those")
 	bouncer := fs.String("pgbouncer", "", "path of a pgbouncer binary: add a phase through PgBouncer in transaction mode, one user per tenant")
-	bouncerPool := fs.Int("pgbouncer-pool-size", 0, "PgBouncer default_pool_size (per tenant user); default the tenant in-flight cap")
+	bouncerPool := fs.Int("pgbouncer-pool-size", 0, "PgBouncer default_pool_size (per tenant user); default our per-tenant cap, pool/4")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -107,9 +107,7 @@ func runNoisy(ctx context.Context, cfg config.Config, args []string, stdout, std
 	if err != nil {
 		return err
 	}
-	cfg.PoolSize = p.pool
-	cfg.TenantInflightCap = min(cfg.TenantInflightCap, p.pool)
-	e, err := newEnv(ctx, cfg, stderr, func(pc *tenants.PoolsConfig) { pc.AcquireTimeout = p.deadline })
+	e, err := newEnv(ctx, cfg, stderr, func(pc *tenants.PoolsConfig) { pc.PoolSize, pc.AcquireTimeout = p.pool, p.deadline })
 	if err != nil {
 		return err
 	}
@@ -206,7 +204,7 @@ func runNoisy(ctx context.Context, cfg config.Config, args []string, stdout, std
 	e.pools.Reset(e.instance.ID)
 
 	if *bouncer != "" {
-		size := cmpOr(*bouncerPool, cmpOr(cfg.TenantInflightCap, max(1, p.pool/4))) // our per-tenant cap
+		size := cmpOr(*bouncerPool, max(1, p.pool/4)) // our default per-tenant cap
 		ph, err := runBouncerPhase(ctx, e, p, *bouncer, size, batchIDs, live, sleep)
 		if err != nil {
 			return fmt.Errorf("pgbouncer phase: %w", err)

@@ -54,6 +54,8 @@ type Config struct {
 	Offboarding Offboarding
 	// Migrations serves /api/v1/migrations.
 	Migrations Migrations
+	// Alerts serves /api/v1/alerts and /api/v1/silences.
+	Alerts Alerts
 	// MaxBodyBytes bounds a request body; larger bodies get 413. Default
 	// 1 MiB.
 	MaxBodyBytes int64
@@ -121,6 +123,14 @@ func (a *API) routes() []route {
 			route{"GET /api/v1/migrations/latest", (*API).latestMigration},
 			route{"GET /api/v1/migrations/{id}", (*API).getMigration},
 			route{"POST /api/v1/migrations/{id}/retry", (*API).retryMigration})
+	}
+	if a.cfg.Alerts != nil {
+		out = append(out,
+			route{"GET /api/v1/alerts", (*API).listAlerts},
+			route{"GET /api/v1/alerts/{id}", (*API).getAlert},
+			route{"POST /api/v1/alerts/{id}/ack", (*API).ackAlert},
+			route{"GET /api/v1/silences", (*API).listSilences},
+			route{"POST /api/v1/silences", (*API).createSilence})
 	}
 	return out
 }

@@ -9,9 +9,11 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/tenantfleet/tenantfleet/agents/alerts"
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
@@ -44,13 +46,15 @@ func errorStatus(err error) int {
 	case errors.As(err, &tooLarge):
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, tenants.ErrTenantNotFound), errors.Is(err, intake.ErrNotFound),
-		errors.Is(err, offboard.ErrNotFound), errors.Is(err, migrate.ErrRunNotFound):
+		errors.Is(err, offboard.ErrNotFound), errors.Is(err, migrate.ErrRunNotFound),
+		errors.Is(err, controlplane.ErrAlertNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, errBadRequest), errors.Is(err, httpapi.ErrMalformedJSON), errors.Is(err, intake.ErrMalformed):
 		return http.StatusBadRequest
 	case errors.As(err, &invalid), errors.Is(err, intake.ErrInvalidRequest), errors.Is(err, tenants.ErrInvalidID),
 		errors.Is(err, offboard.ErrInvalidRequest), errors.Is(err, migrate.ErrInvalidSpec),
-		errors.Is(err, migrate.ErrNoTenants), errors.Is(err, migrate.ErrIdempotencyKeyReused):
+		errors.Is(err, migrate.ErrNoTenants), errors.Is(err, migrate.ErrIdempotencyKeyReused),
+		errors.Is(err, alerts.ErrInvalid):
 		return http.StatusUnprocessableEntity
 	case errors.As(err, &notRetryable), errors.Is(err, offboard.ErrConflict), errors.Is(err, migrate.ErrRunNotFinished):
 		return http.StatusConflict

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tenantfleet/tenantfleet/agents/alerts"
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
@@ -72,6 +73,7 @@ type fixture struct {
 	catalog  *controlplane.Store
 	intake   *intake.Intake
 	offboard *offboard.Outbox
+	alerts   *alerts.Engine
 	insp     *asynq.Inspector
 	touched  *dbCounter
 	logs     *syncBuffer
@@ -103,12 +105,15 @@ func setup(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f.catalog = controlplane.NewStore(f.traced)
+	if f.alerts, err = alerts.New(alerts.Config{Store: f.catalog, Fleet: "tf", Logger: discard}); err != nil {
+		t.Fatal(err)
+	}
 	srv, err := httpapi.New(httpapi.Config{Addr: "127.0.0.1:0", Token: token, Logger: discard})
 	if err != nil {
 		t.Fatal(err)
 	}
 	New(Config{Catalog: f.catalog, Onboarding: f.intake, Offboarding: f.offboard,
-		Logger: slogJSON(f.logs)}).Register(srv)
+		Alerts: f.alerts, Logger: slogJSON(f.logs)}).Register(srv)
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/tenantfleet/tenantfleet/agents/alerts"
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
@@ -125,6 +126,7 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	New(Config{
 		Catalog: (*controlplane.Store)(nil), Onboarding: (*intake.Intake)(nil),
 		Offboarding: (*offboard.Outbox)(nil), Migrations: (*migrate.Runner)(nil),
+		Alerts: (*alerts.Engine)(nil),
 	}).Register(srv)
 	var served []string
 	for _, p := range srv.Routes() {
@@ -144,8 +146,8 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 			t.Errorf("%s documents %s, which is not served", openAPIPath, p)
 		}
 	}
-	if len(served) != 13 {
-		t.Errorf("served %d /api/v1 routes, want 13: %v", len(served), served)
+	if len(served) != 18 {
+		t.Errorf("served %d /api/v1 routes, want 18: %v", len(served), served)
 	}
 }
 
@@ -175,6 +177,12 @@ var schemaTypes = map[string]struct {
 	"MigrationRetried":    {reflect.TypeFor[MigrationRetriedJSON](), true},
 	"EmptyObject":         {reflect.TypeFor[struct{}](), false},
 	"Error":               {reflect.TypeFor[ErrorJSON](), true},
+	"Alert":               {reflect.TypeFor[alerts.Alert](), true},
+	"AlertList":           {reflect.TypeFor[AlertListJSON](), true},
+	"AckRequest":          {reflect.TypeFor[AckRequestBody](), false},
+	"Silence":             {reflect.TypeFor[alerts.Silence](), true},
+	"SilenceList":         {reflect.TypeFor[SilenceListJSON](), true},
+	"SilenceRequest":      {reflect.TypeFor[SilenceRequestBody](), false},
 	"InvalidRequest":      {reflect.TypeFor[InvalidRequestJSON](), true},
 	"NotRetryable":        {reflect.TypeFor[NotRetryableJSON](), true},
 }
@@ -218,7 +226,7 @@ func openAPIType(t reflect.Type) string {
 		return "number"
 	case t.Kind() == reflect.Slice:
 		return "array"
-	case t.Kind() == reflect.Struct:
+	case t.Kind() == reflect.Struct, t.Kind() == reflect.Map:
 		return "object"
 	}
 	return "unknown " + t.String()
