@@ -182,11 +182,12 @@ func (b *connBudget) removeIdleLocked(c *bconn) {
 func (b *connBudget) evictableLocked() *bconn {
 	var best *bconn
 	for _, list := range b.idle {
-		for _, c := range list { // oldest first
-			if best == nil || (c.batch && !best.batch) || (c.batch == best.batch && c.released.Before(best.released)) {
-				best = c
-			}
-			break
+		if len(list) == 0 {
+			continue
+		}
+		c := list[0] // the login's least recently used
+		if best == nil || (c.batch && !best.batch) || (c.batch == best.batch && c.released.Before(best.released)) {
+			best = c
 		}
 	}
 	return best

@@ -68,7 +68,7 @@ func runBouncerPhase(ctx context.Context, e *env, p noisyParams, bin string, poo
 		passwords[id] = sessions.Password(e.key, n.Role)
 		fmt.Fprintf(&users, "%q %q\n", n.Role, passwords[id])
 	}
-	port, err := freePort()
+	port, err := freePort(ctx)
 	if err != nil {
 		return phase{}, err
 	}
@@ -88,7 +88,7 @@ func runBouncerPhase(ctx context.Context, e *env, p noisyParams, bin string, poo
 		}
 		args = []string{"-u", "postgres", iniFile}
 	}
-	cmd := exec.Command(bin, args...)
+	cmd := exec.CommandContext(ctx, bin, args...) //nolint:gosec // the operator names the binary with -pgbouncer
 	cmd.Stdout, cmd.Stderr = e.stderr, e.stderr
 	if err := cmd.Start(); err != nil {
 		return phase{}, err
@@ -142,8 +142,8 @@ func runBouncerPhase(ctx context.Context, e *env, p noisyParams, bin string, poo
 }
 
 // freePort returns a TCP port of 127.0.0.1 nobody listens on now.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freePort(ctx context.Context) (int, error) {
+	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
 	}
