@@ -169,6 +169,8 @@ type Config struct {
 	// Default empty: the system roots, which on a stock system hold no RDS
 	// CA, so connections to RDS fail verification until it is set.
 	RDSCABundle string `yaml:"rds_ca_bundle"`
+	// Schedule is the scheduler role's configuration (config/schedule.go).
+	Schedule Schedule `yaml:",inline"`
 	// Alerts configures the alert engine and its sinks (alerts.go).
 	Alerts Alerts `yaml:",inline"`
 }
@@ -300,6 +302,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str("FLEET_SECRET_KEY", &c.SecretKey)
 	str("FLEET_SECRETSMANAGER_ENDPOINT", &c.SecretsManagerEndpoint)
 	str("FLEET_RDS_CA_BUNDLE", &c.RDSCABundle)
+	c.Schedule.applyEnv(getenv, dur, &errs)
 	c.Alerts.applyEnv(str, dur)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
@@ -327,6 +330,7 @@ func (c *Config) applyDefaults() {
 	c.CapacityThreshold = cmp.Or(c.CapacityThreshold, 0.8)
 	c.MaxTenantsPerInstance = cmp.Or(c.MaxTenantsPerInstance, 500)
 	c.AWSRegion = cmp.Or(c.AWSRegion, "us-east-1")
+	c.Schedule.applyDefaults()
 	c.Alerts.applyDefaults()
 }
 
@@ -437,6 +441,7 @@ func (c Config) Validate() error {
 	if c.MaxTenantsPerInstance < 1 {
 		bad("FLEET_MAX_TENANTS_PER_INSTANCE must be at least 1, got %d", c.MaxTenantsPerInstance)
 	}
+	c.Schedule.validate(bad)
 	errs = append(errs, c.Alerts.validate()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))

@@ -87,3 +87,83 @@ func TestTwinSchedulersEnqueueOnce(t *testing.T) {
 		}
 	}
 }
+
+func TestCurrentSlot(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 3, 8, 10, 17, 42, 0, time.UTC)
+	for spec, want := range map[string]time.Time{
+		"@every 10s":  time.Date(2026, 3, 8, 10, 17, 40, 0, time.UTC),
+		"@every 1h":   time.Date(2026, 3, 8, 10, 0, 0, 0, time.UTC),
+		"0 2 * * *":   time.Date(2026, 3, 8, 2, 0, 0, 0, time.UTC),
+		"30 11 * * *": time.Date(2026, 3, 7, 11, 30, 0, 0, time.UTC), // yesterday's
+		"@hourly":     time.Date(2026, 3, 8, 10, 0, 0, 0, time.UTC),
+	} {
+		s, err := ParseSchedule(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := CurrentSlot(s, now); !got.Equal(want) {
+			t.Errorf("CurrentSlot(%q, %s) = %s, want %s", spec, now, got, want)
+		}
+	}
+}
+
+// A scheduler restarted within a slot catches the slot up on Start, and
+// the slot's task id makes that catch-up add nothing when the slot's task
+// was enqueued already: each slot is one task across the restart.
+func TestRestartedSchedulerCatchesUpWithoutDoubling(t *testing.T) {
+	t.Parallel()
+	_, rdb := cptest.RedisDB(t)
+	client := NewClient(rdb)
+	defer client.Close()
+	ctx := context.Background()
+	run := func() {
+		s, err := NewScheduler(SchedulerConfig{Client: client, Logger: cptest.DiscardLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = s.EnqueueEach("@every 1h", "hourly", func(_ context.Context, slot time.Time) ([]SubjectTask, error) {
+			var out []SubjectTask
+			for _, subject := range []string{"inst-a", "inst-b"} {
+				out = append(out, SubjectTask{Subject: subject, Task: asynq.NewTask(TypeHealthSweep, []byte(subject)),
+					Opts: []asynq.Option{asynq.Queue(QueueDefault)}})
+			}
+			return out, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		s.Stop() // waits for the catch-up
+	}
+	before := time.Now().UTC().Truncate(time.Hour)
+	run() // the first scheduler: its catch-up enqueues the current hour
+	run() // restarted within the hour
+	run()
+	after := time.Now().UTC().Truncate(time.Hour)
+
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	tasks, err := insp.ListPendingTasks(QueueDefault, asynq.PageSize(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for _, slot := range []time.Time{before, after} {
+		for _, subject := range []string{"inst-a", "inst-b"} {
+			want[PeriodicTaskID("hourly", subject, slot)] = true
+		}
+	}
+	if len(tasks) != len(want) {
+		t.Fatalf("%d tasks after three starts, want %d (one per subject and slot)", len(tasks), len(want))
+	}
+	for _, ti := range tasks {
+		if !want[ti.ID] {
+			t.Errorf("unexpected task id %s", ti.ID)
+		}
+	}
+	if id := PeriodicTaskID("hourly", "inst-a", before); id != "hourly:inst-a@"+before.Format(time.RFC3339) {
+		t.Errorf("task id %s does not name kind, subject and UTC slot", id)
+	}
+}

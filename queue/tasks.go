@@ -22,6 +22,19 @@ const (
 	TypeInstanceCheck = "instance:check"
 	// TypeMigrateTenant migrates one tenant within a fleet migration run.
 	TypeMigrateTenant = "migrate:tenant"
+	// TypeHealthSweep checks one instance (payload HealthSweepPayload); the
+	// scheduler enqueues one per instance every FLEET_HEALTH_INTERVAL.
+	TypeHealthSweep = "health:sweep"
+	// TypePoolWatch reads the pool statistics every process publishes and
+	// looks for exhausted pools (payload PoolWatchPayload); the scheduler
+	// enqueues one every FLEET_POOL_WATCH_INTERVAL.
+	TypePoolWatch = "pool:watch"
+	// TypeCostAnalyze analyses query patterns for recommendations (payload
+	// CostAnalyzePayload); the scheduler enqueues one a day.
+	TypeCostAnalyze = "cost:analyze"
+	// TypeBatchRun runs one batch job kind for one tenant in its staggered
+	// slot (payload BatchRunPayload).
+	TypeBatchRun = "batch:run"
 	// TypeOutboxReconcile re-enqueues intake requests that are not finished.
 	TypeOutboxReconcile = "outbox:reconcile"
 	// TypeOffboardReconcile re-enqueues offboarding and purge requests that
@@ -35,10 +48,9 @@ const (
 	QueueCritical = "critical"
 	// QueueDefault carries instance operations and everything unclassified.
 	QueueDefault = "default"
-	// QueueMaintenance carries fleet migration runs.
+	// QueueMaintenance carries migrations and batch jobs.
 	QueueMaintenance = "maintenance"
-	// QueueLow carries work that may wait behind everything else; no task
-	// uses it yet (planned: cost analysis).
+	// QueueLow carries cost analysis.
 	QueueLow = "low"
 )
 

@@ -45,6 +45,9 @@ type Worker struct {
 	mux    *asynq.ServeMux
 	server *asynq.Server
 
+	typesMu sync.Mutex
+	types   map[string]bool
+
 	mu       sync.Mutex
 	started  bool
 	stopped  bool
@@ -68,7 +71,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewTaskMetrics()
 	}
-	w := &Worker{cfg: cfg, mux: asynq.NewServeMux()}
+	w := &Worker{cfg: cfg, mux: asynq.NewServeMux(), types: map[string]bool{}}
 	w.mux.Use(observe(cfg.Logger, cfg.Metrics))
 	w.server = asynq.NewServerFromRedisClient(cfg.Redis, asynq.Config{
 		Concurrency:              cfg.Concurrency,
@@ -88,11 +91,25 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 }
 
 // Handle registers a handler for a task type.
-func (w *Worker) Handle(taskType string, h asynq.Handler) { w.mux.Handle(taskType, h) }
+func (w *Worker) Handle(taskType string, h asynq.Handler) {
+	w.mux.Handle(taskType, h)
+	w.typesMu.Lock()
+	w.types[taskType] = true
+	w.typesMu.Unlock()
+}
 
 // HandleFunc registers a handler function for a task type.
 func (w *Worker) HandleFunc(taskType string, h func(context.Context, *asynq.Task) error) {
-	w.mux.HandleFunc(taskType, h)
+	w.Handle(taskType, asynq.HandlerFunc(h))
+}
+
+// Handles reports whether a handler is registered for taskType. The
+// scheduler role asks it of a worker that is never started, to enqueue
+// periodic tasks only when this build of the fleet can run them.
+func (w *Worker) Handles(taskType string) bool {
+	w.typesMu.Lock()
+	defer w.typesMu.Unlock()
+	return w.types[taskType]
 }
 
 // Start begins processing. It returns once the server runs.

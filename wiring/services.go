@@ -15,10 +15,12 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tenantfleet/tenantfleet/agents/alerts"
+	"github.com/tenantfleet/tenantfleet/agents/batch"
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
 	"github.com/tenantfleet/tenantfleet/agents/provision"
+	"github.com/tenantfleet/tenantfleet/agents/scheduler"
 	"github.com/tenantfleet/tenantfleet/config"
 	"github.com/tenantfleet/tenantfleet/infra/awsclient"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
@@ -78,6 +80,10 @@ type Services struct {
 	// Alerts raises, resolves and delivers alerts; a worker starts its
 	// delivery (Start).
 	Alerts *alerts.Engine
+	// BatchPools run the batch jobs, each tenant on its own login.
+	BatchPools *tenants.Pools
+	// Batch runs the tenants' staggered batch jobs.
+	Batch *batch.Agent
 
 	adminDB *pgxpool.Pool
 }
@@ -150,6 +156,10 @@ func New(ctx context.Context, a Conns) (*Services, error) {
 		return nil, err
 	}
 	if err := s.newMigrationRunner(ctx, a, migrator); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.newBatchAgent(a); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -260,6 +270,9 @@ func (s *Services) openSessions(ctx context.Context, a Conns) error {
 
 // Close stops what New started; the Conns stay open.
 func (s *Services) Close() {
+	if s.BatchPools != nil {
+		s.BatchPools.Stop()
+	}
 	if s.Alerts != nil {
 		s.Alerts.Stop()
 	}
@@ -283,11 +296,39 @@ func (s *Services) RegisterHandlers(w *queue.Worker) {
 	s.Offboard.RegisterHandlers(w)
 	s.Provision.Register(w)
 	s.Migrate.Register(w)
+	s.Batch.Register(w)
 }
 
-// RegisterSchedules adds the periodic entries to the scheduler.
-func (s *Services) RegisterSchedules(sched *queue.Scheduler) error {
-	return errors.Join(s.Intake.RegisterSchedule(sched), s.Migrate.RegisterSchedule(sched), s.Offboard.RegisterSchedule(sched))
+// RegisterSchedules adds the periodic entries to the scheduler. handles
+// reports the task types this build's workers handle: the fleet-wide
+// entries of the others enqueue nothing.
+func (s *Services) RegisterSchedules(cfg config.Config, sched *queue.Scheduler, handles func(string) bool) error {
+	return errors.Join(
+		s.Intake.RegisterSchedule(sched), s.Migrate.RegisterSchedule(sched), s.Offboard.RegisterSchedule(sched),
+		scheduler.Register(sched, scheduler.Config{
+			Instances: s.Catalog, HealthInterval: cfg.Schedule.HealthInterval, PoolWatchInterval: cfg.Schedule.PoolWatchInterval,
+			CostSchedule: cfg.Schedule.CostSchedule, Handles: handles, Logger: sched.Logger(),
+		}),
+		s.Batch.RegisterSchedule(sched),
+	)
+}
+
+// NewScheduler builds the scheduler with every entry registered, asking a
+// worker that is never started which task types this build handles.
+func (s *Services) NewScheduler(a Conns) (*queue.Scheduler, error) {
+	sched, err := queue.NewScheduler(queue.SchedulerConfig{Client: a.Queue, Logger: a.Logger})
+	if err != nil {
+		return nil, err
+	}
+	probe, err := queue.NewWorker(queue.WorkerConfig{Redis: a.Redis, Logger: a.Logger})
+	if err != nil {
+		return nil, err
+	}
+	s.RegisterHandlers(probe)
+	if err := s.RegisterSchedules(a.Config, sched, probe.Handles); err != nil {
+		return nil, err
+	}
+	return sched, nil
 }
 
 // RegisterRoutes adds the webhooks and the REST API to the HTTP server;
@@ -296,6 +337,7 @@ func (s *Services) RegisterRoutes(srv *httpapi.Server, log *slog.Logger) {
 	s.Intake.RegisterWebhooks(srv)
 	restapi.New(restapi.Config{
 		Catalog: s.Catalog, Onboarding: s.Intake, Offboarding: s.Offboard, Migrations: s.Migrate, Alerts: s.Alerts,
+		Cost:   s.Catalog,
 		Logger: log,
 	}).Register(srv)
 }

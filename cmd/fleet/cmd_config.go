@@ -66,5 +66,18 @@ func configView(c config.Config) map[string]any {
 		"secretsmanager_endpoint":  c.SecretsManagerEndpoint,
 		"rds_ca_bundle":            c.RDSCABundle,
 		"secret_key":               c.SecretKey,
+		"health_interval":          c.Schedule.HealthInterval.String(),
+		"pool_watch_interval":      c.Schedule.PoolWatchInterval.String(),
+		"cost_schedule":            c.Schedule.CostSchedule,
+		"batch_jobs":               batchJobsView(c.Schedule.BatchJobs),
 	}
+}
+
+// batchJobsView prints batch timings as "period/window".
+func batchJobsView(jobs map[string]config.BatchTiming) map[string]string {
+	out := make(map[string]string, len(jobs))
+	for kind, t := range jobs {
+		out[kind] = t.Period.String() + "/" + t.Window.String()
+	}
+	return out
 }

@@ -123,11 +123,8 @@ func startRole(ctx context.Context, a *app, svc *wiring.Services, role string) (
 		}
 		return w, nil
 	case "scheduler":
-		s, err := queue.NewScheduler(queue.SchedulerConfig{Client: a.queue, Logger: a.log})
+		s, err := svc.NewScheduler(a.conns())
 		if err != nil {
-			return nil, err
-		}
-		if err := svc.RegisterSchedules(s); err != nil {
 			return nil, err
 		}
 		return s, s.Start(ctx)

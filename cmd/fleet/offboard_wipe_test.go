@@ -53,11 +53,8 @@ func TestWiredFleetFinishesOffboardingAfterRedisWipe(t *testing.T) {
 	}
 
 	defer startWorker().Stop()
-	sched, err := queue.NewScheduler(queue.SchedulerConfig{Client: a.queue, Logger: a.log})
+	sched, err := svc.NewScheduler(a.conns())
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.RegisterSchedules(sched); err != nil {
 		t.Fatal(err)
 	}
 	if err := sched.Start(ctx); err != nil {
