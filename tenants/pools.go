@@ -74,6 +74,10 @@ type PoolsConfig struct {
 	// each pool when it is created (TLS, tracer, statement cache mode). The
 	// user and password of strict connections are set after it.
 	ConfigureConn func(r Route, c *pgx.ConnConfig)
+	// AfterConnect, when set, runs on every new connection before its first
+	// use (after the strict login's own check); an error closes the
+	// connection and fails the work that asked for it.
+	AfterConnect func(ctx context.Context, r Route, conn *pgx.Conn) error
 	// Redis, when set, carries drain messages and receives the pool
 	// statistics this process publishes. Default nil: neither.
 	Redis redis.UniversalClient
@@ -326,13 +330,24 @@ func loginOf(r Route, strict bool) string {
 // role for a pooled tenant, one logged in as the tenant's own role for a
 // strict one.
 func (p *Pools) connect(ctx context.Context, tp *tenantPool, r Route, strict bool) (*bconn, error) {
-	if strict {
-		return tp.conns.get(ctx, r.Role, func(ctx context.Context) (*pgx.Conn, error) { return p.dialStrict(ctx, tp, r) })
-	}
-	return tp.conns.get(ctx, appLogin, func(ctx context.Context) (*pgx.Conn, error) {
+	dial := func(ctx context.Context) (*pgx.Conn, error) {
 		conn, err := pgx.ConnectConfig(ctx, tp.base)
 		if err != nil {
 			return nil, fmt.Errorf("tenants: connect pool %s: %w", tp.key, err)
+		}
+		return conn, nil
+	}
+	if strict {
+		dial = func(ctx context.Context) (*pgx.Conn, error) { return p.dialStrict(ctx, tp, r) }
+	}
+	return tp.conns.get(ctx, loginOf(r, strict), func(ctx context.Context) (*pgx.Conn, error) {
+		conn, err := dial(ctx)
+		if err != nil || p.cfg.AfterConnect == nil {
+			return conn, err
+		}
+		if err := p.cfg.AfterConnect(ctx, r, conn); err != nil {
+			closeConn(conn)
+			return nil, err
 		}
 		return conn, nil
 	})
