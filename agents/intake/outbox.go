@@ -24,7 +24,7 @@ const ActionOnboard = "tenant.onboard"
 func store(ctx context.Context, tx pgx.Tx, r Request) (Record, bool, error) {
 	rec, duplicate, err := controlplane.NewStore(tx).InsertIntakeRequest(ctx, controlplane.NewIntakeRequest{
 		Source: r.Source, DeliveryID: r.DeliveryID, TicketKey: r.TicketKey, TenantID: r.TenantID, Name: r.Name,
-		Tier: r.Tier, RequestedBy: r.RequestedBy, Restore: r.Restore,
+		Tier: r.Tier, Isolation: r.Isolation, RequestedBy: r.RequestedBy, Restore: r.Restore,
 	})
 	if err != nil {
 		return Record{}, false, fmt.Errorf("intake: store request: %w", err)
@@ -37,6 +37,7 @@ func auditIntake(ctx context.Context, db audit.Execer, r Request, rec Record, du
 		"request_id": rec.ID,
 		"source":     string(r.Source),
 		"tier":       string(r.Tier),
+		"isolation":  string(r.Isolation),
 	}
 	if r.DeliveryID != "" {
 		details["delivery_id"] = r.DeliveryID

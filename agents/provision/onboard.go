@@ -326,7 +326,7 @@ func (a *Agent) claim(ctx context.Context, rec controlplane.IntakeRequest) (cont
 		}
 	}
 	tenant, err := a.cfg.Catalog.CreateTenant(ctx, controlplane.Tenant{
-		ID: rec.TenantID, Name: rec.Name, Tier: rec.Tier, Status: tenants.TenantProvisioning,
+		ID: rec.TenantID, Name: rec.Name, Tier: rec.Tier, Status: tenants.TenantProvisioning, Isolation: rec.Isolation,
 	})
 	if errors.Is(err, controlplane.ErrTenantExists) {
 		tenant, err = a.cfg.Catalog.GetTenant(ctx, rec.TenantID)
@@ -365,12 +365,20 @@ func (a *Agent) claim(ctx context.Context, rec controlplane.IntakeRequest) (cont
 			tenant.Status = tenants.TenantProvisioning
 		}
 	} else if err != nil {
-		if errors.Is(err, tenants.ErrInvalidValue) || errors.Is(err, tenants.ErrInvalidID) {
+		if errors.Is(err, tenants.ErrInvalidValue) || errors.Is(err, tenants.ErrInvalidID) || errors.Is(err, tenants.ErrInvalidIsolation) {
 			err = fmt.Errorf("%w: %w", ErrPermanent, err)
 		}
 		return controlplane.Tenant{}, err
 	} else if rec.Restore {
 		return controlplane.Tenant{}, fmt.Errorf("%w: tenant %s was never offboarded: nothing to restore", ErrPermanent, rec.TenantID)
+	}
+	// An existing tenant (a retry, a re-onboarding) takes the isolation
+	// the request asks for; routes are published when it becomes active.
+	if rec.Isolation != "" && tenant.Isolation != rec.Isolation {
+		if _, err := a.cfg.Catalog.SetTenantIsolation(ctx, tenant.ID, rec.Isolation); err != nil {
+			return controlplane.Tenant{}, err
+		}
+		tenant.Isolation = rec.Isolation
 	}
 	if err := a.recordStart(ctx, tenant.ID, rec.ID); err != nil {
 		return controlplane.Tenant{}, err

@@ -48,19 +48,23 @@ type NewIntakeRequest struct {
 	DeliveryID, TicketKey string
 	TenantID, Name        string
 	Tier                  tenants.Tier
-	RequestedBy           string
-	Restore               bool
+	// Isolation is the level the tenant is onboarded with.
+	Isolation   tenants.Isolation
+	RequestedBy string
+	Restore     bool
 }
 
 // IntakeRequest is a stored onboarding request, a row of intake_requests.
 type IntakeRequest struct {
-	ID          int64
-	Source      IntakeSource
-	DeliveryID  string
-	TicketKey   string
-	TenantID    string
-	Name        string
-	Tier        tenants.Tier
+	ID         int64
+	Source     IntakeSource
+	DeliveryID string
+	TicketKey  string
+	TenantID   string
+	Name       string
+	Tier       tenants.Tier
+	// Isolation is the isolation level the tenant is onboarded with.
+	Isolation   tenants.Isolation
 	RequestedBy string
 	// Restore: re-onboard an offboarded tenant with its archived schema.
 	Restore bool
@@ -78,11 +82,11 @@ func (r IntakeRequest) RequestID() int64 { return r.ID }
 var intakeRequests = table[IntakeRequest]{
 	name: "intake_requests",
 	columns: `id, source, coalesce(delivery_id, ''), coalesce(ticket_key, ''), tenant_id, name,
-	tier, requested_by, restore, task_attempt, ` + outboxStateColumns,
+	tier, isolation, requested_by, restore, task_attempt, ` + outboxStateColumns,
 	scan: func(row pgx.Row) (IntakeRequest, error) {
 		var r IntakeRequest
 		err := row.Scan(append([]any{&r.ID, &r.Source, &r.DeliveryID, &r.TicketKey, &r.TenantID, &r.Name,
-			&r.Tier, &r.RequestedBy, &r.Restore, &r.TaskAttempt}, r.scanState()...)...)
+			&r.Tier, &r.Isolation, &r.RequestedBy, &r.Restore, &r.TaskAttempt}, r.scanState()...)...)
 		return r, err
 	},
 	notFound: ErrIntakeRequestNotFound,
@@ -94,8 +98,8 @@ var intakeRequests = table[IntakeRequest]{
 // intake_requests). Concurrent inserts of the same request wait for each
 // other on the index, so exactly one stores it.
 var insertIntakeSQL = `INSERT INTO intake_requests
-	(source, delivery_id, ticket_key, tenant_id, name, tier, requested_by, restore)
-VALUES ($1, nullif($2, ''), nullif($3, ''), $4, $5, $6, $7, $8)
+	(source, delivery_id, ticket_key, tenant_id, name, tier, requested_by, restore, isolation)
+VALUES ($1, nullif($2, ''), nullif($3, ''), $4, $5, $6, $7, $8, $9)
 ON CONFLICT DO NOTHING
 RETURNING ` + intakeRequests.columns
 
@@ -121,7 +125,7 @@ const intakeStoreAttempts = 5
 // unfinished one) and reports duplicate. Run it in the transaction that
 // writes the intake's audit entry.
 func (s *Store) InsertIntakeRequest(ctx context.Context, r NewIntakeRequest) (rec IntakeRequest, duplicate bool, err error) {
-	args := []any{r.Source, r.DeliveryID, r.TicketKey, r.TenantID, r.Name, r.Tier, r.RequestedBy, r.Restore}
+	args := []any{r.Source, r.DeliveryID, r.TicketKey, r.TenantID, r.Name, r.Tier, r.RequestedBy, r.Restore, r.Isolation}
 	for range intakeStoreAttempts {
 		rec, ok, err := intakeRequests.one(ctx, s.db, insertIntakeSQL, args...)
 		if err != nil || ok {
