@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -41,7 +42,7 @@ func (s IntakeSource) Valid() bool {
 }
 
 // NewIntakeRequest is an onboarding request to store, validated by the
-// caller (agents/intake).
+// caller (agents/intake). An empty Isolation stores tenants.Pooled.
 type NewIntakeRequest struct {
 	Source IntakeSource
 	// DeliveryID and TicketKey are optional ("" stores NULL).
@@ -125,7 +126,9 @@ const intakeStoreAttempts = 5
 // unfinished one) and reports duplicate. Run it in the transaction that
 // writes the intake's audit entry.
 func (s *Store) InsertIntakeRequest(ctx context.Context, r NewIntakeRequest) (rec IntakeRequest, duplicate bool, err error) {
-	args := []any{r.Source, r.DeliveryID, r.TicketKey, r.TenantID, r.Name, r.Tier, r.RequestedBy, r.Restore, r.Isolation}
+	// An empty isolation is the default level, as in CreateTenant.
+	args := []any{r.Source, r.DeliveryID, r.TicketKey, r.TenantID, r.Name, r.Tier, r.RequestedBy, r.Restore,
+		cmp.Or(r.Isolation, tenants.Pooled)}
 	for range intakeStoreAttempts {
 		rec, ok, err := intakeRequests.one(ctx, s.db, insertIntakeSQL, args...)
 		if err != nil || ok {
