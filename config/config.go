@@ -181,6 +181,8 @@ type Config struct {
 	RDSCABundle string `yaml:"rds_ca_bundle"`
 	// Schedule is the scheduler role's configuration (config/schedule.go).
 	Schedule `yaml:",inline"`
+	// Alerts configures the alert engine and its sinks (alerts.go).
+	Alerts Alerts `yaml:",inline"`
 }
 
 // Default returns the configuration with every default filled in.
@@ -314,6 +316,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str("FLEET_SECRETSMANAGER_ENDPOINT", &c.SecretsManagerEndpoint)
 	str("FLEET_RDS_CA_BUNDLE", &c.RDSCABundle)
 	c.Schedule.applyEnv(getenv, dur, &errs)
+	c.Alerts.applyEnv(str, dur)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
 	}
@@ -343,6 +346,7 @@ func (c *Config) applyDefaults() {
 	c.MaxTenantsPerInstance = cmp.Or(c.MaxTenantsPerInstance, 500)
 	c.AWSRegion = cmp.Or(c.AWSRegion, "us-east-1")
 	c.Schedule.applyDefaults()
+	c.Alerts.applyDefaults()
 }
 
 // Validate reports every invalid field at once, each with its variable name.
@@ -462,6 +466,7 @@ func (c Config) Validate() error {
 		bad("FLEET_MAX_TENANTS_PER_INSTANCE must be at least 1, got %d", c.MaxTenantsPerInstance)
 	}
 	c.Schedule.validate(bad)
+	errs = append(errs, c.Alerts.validate()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
 	}
@@ -589,5 +594,6 @@ func (c Config) Redacted() Config {
 	c.RedisURL = Redact(c.RedisURL)
 	c.LocalAdminURL = Redact(c.LocalAdminURL)
 	c.Roles = append([]string(nil), c.Roles...)
+	c.Alerts = c.Alerts.redacted()
 	return c
 }

@@ -2,15 +2,14 @@ package intake
 
 import (
 	"cmp"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tenantfleet/tenantfleet/infra/stdwebhook"
 	"github.com/tenantfleet/tenantfleet/queue"
 )
 
@@ -139,13 +138,9 @@ func (c Config) validate() error {
 // ticketKey decodes a Standard Webhooks secret: "whsec_<base64>" is the
 // decoded key, anything else the raw bytes. The error never quotes it.
 func ticketKey(secret string) ([]byte, error) {
-	rest, ok := strings.CutPrefix(secret, "whsec_")
-	if !ok {
-		return []byte(secret), nil
-	}
-	key, err := base64.StdEncoding.DecodeString(rest)
-	if err != nil || len(key) == 0 {
-		return nil, errors.New("TicketSecret: whsec_ secret is not valid base64")
+	key, err := stdwebhook.DecodeSecret(secret)
+	if err != nil {
+		return nil, fmt.Errorf("TicketSecret: %w", err)
 	}
 	return key, nil
 }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tenantfleet/tenantfleet/infra/stdwebhook"
 )
 
 // ErrBadSignature marks a webhook whose signature is missing, malformed,
@@ -41,9 +43,9 @@ func verifyHubSignature(secret, header string, body []byte) error {
 
 // Standard Webhooks headers.
 const (
-	headerWebhookID        = "webhook-id"
-	headerWebhookTimestamp = "webhook-timestamp"
-	headerWebhookSignature = "webhook-signature"
+	headerWebhookID        = stdwebhook.HeaderID
+	headerWebhookTimestamp = stdwebhook.HeaderTimestamp
+	headerWebhookSignature = stdwebhook.HeaderSignature
 )
 
 // verifyStandard checks a Standard Webhooks signature: header sigs holds
@@ -65,13 +67,7 @@ func verifyStandard(key []byte, id, timestamp, sigs string, body []byte, now tim
 	if secs < nowSecs-int64(window/time.Second) || secs > nowSecs+int64(window/time.Second) {
 		return fmt.Errorf("%w: webhook-timestamp outside the %s window", ErrBadSignature, window)
 	}
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(id))
-	mac.Write([]byte{'.'})
-	mac.Write([]byte(timestamp))
-	mac.Write([]byte{'.'})
-	mac.Write(body)
-	want := mac.Sum(nil)
+	want := stdwebhook.MAC(key, id, timestamp, body)
 	for sig := range strings.FieldsSeq(sigs) {
 		b64, ok := strings.CutPrefix(sig, "v1,")
 		if !ok {

@@ -109,6 +109,11 @@ func startRole(ctx context.Context, a *app, svc *services, role string) (stopper
 		if err := w.Start(ctx); err != nil {
 			return nil, err
 		}
+		// Workers deliver the alert outbox (stopped with the services).
+		if err := svc.alerts.Start(ctx); err != nil {
+			w.Stop()
+			return nil, err
+		}
 		// A fleet restarted after a crash finishes the runs it left.
 		if n, err := svc.migrate.ResumeRunning(ctx); err != nil {
 			a.log.WarnContext(ctx, "resuming migration runs failed", slog.Any("error", err))

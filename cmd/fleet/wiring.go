@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tenantfleet/tenantfleet/agents/alerts"
 	"github.com/tenantfleet/tenantfleet/agents/batch"
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
@@ -47,6 +48,7 @@ type services struct {
 	// batchPools run the batch jobs, each tenant on its own login.
 	batchPools *tenants.Pools
 	batch      *batch.Agent
+	alerts     *alerts.Engine
 }
 
 // newServices builds the fleet's agents from the configuration and starts
@@ -54,6 +56,12 @@ type services struct {
 func newServices(ctx context.Context, a *app) (*services, error) {
 	s := &services{catalog: controlplane.NewStore(a.db)}
 	var err error
+	if s.alerts, err = newAlertEngine(a); err != nil {
+		return nil, err
+	}
+	if err := a.registry.Register(s.alerts.Collector()); err != nil {
+		return nil, fmt.Errorf("register alert metrics: %w", err)
+	}
 	if s.intake, err = intake.New(intake.Config{
 		DB:           a.db,
 		Queue:        a.queue,
@@ -255,6 +263,9 @@ func (s *services) close() {
 	if s.batchPools != nil {
 		s.batchPools.Stop()
 	}
+	if s.alerts != nil {
+		s.alerts.Stop()
+	}
 	if s.router != nil {
 		s.router.Stop()
 	}
@@ -316,4 +327,5 @@ func (s *services) registerRoutes(srv *httpapi.Server) {
 	s.offboard.Register(srv)
 	restapi.New(s.catalog).Register(srv)
 	s.migrate.RegisterRoutes(srv)
+	s.alerts.RegisterRoutes(srv)
 }
