@@ -10,6 +10,7 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/agents/alerts"
 	"github.com/tenantfleet/tenantfleet/agents/batch"
+	"github.com/tenantfleet/tenantfleet/agents/health"
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
@@ -49,6 +50,7 @@ type services struct {
 	batchPools *tenants.Pools
 	batch      *batch.Agent
 	alerts     *alerts.Engine
+	health     *health.Agent
 }
 
 // newServices builds the fleet's agents from the configuration and starts
@@ -123,6 +125,10 @@ func newServices(ctx context.Context, a *app) (*services, error) {
 		return nil, err
 	}
 	if err := s.newBatchAgent(a); err != nil {
+		s.close()
+		return nil, err
+	}
+	if err := s.newHealthAgent(a); err != nil {
 		s.close()
 		return nil, err
 	}
@@ -287,6 +293,7 @@ func (s *services) registerHandlers(w *queue.Worker) {
 	s.provision.Register(w)
 	s.migrate.Register(w)
 	s.batch.Register(w)
+	s.health.Register(w)
 }
 
 // registerSchedules adds the periodic entries to the scheduler. handles
