@@ -138,7 +138,7 @@ func TestWatchWedgedPoolIsDrained(t *testing.T) {
 		return tenants.ProcessStats{Process: "app-1", At: at, Pools: []tenants.PoolStats{
 			{Pool: "instance:inst-a", Size: 4, InFlight: 2, Waiting: 3, Exhausted: exhausted, TenantCap: 2,
 				AcquireWait: tenants.HistogramSnapshot{Count: 7},
-				Tenants: map[string]tenants.TenantStats{"tenant-x": {InFlight: 2, Waiting: 3}}},
+				Tenants:     map[string]tenants.TenantStats{"tenant-x": {InFlight: 2, Waiting: 3}}},
 		}}
 	}
 	e.publish(t, "app-1", snap(at, 0))
