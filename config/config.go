@@ -128,16 +128,6 @@ type Config struct {
 	// Roles are the roles `fleet run` starts when --roles is not given
 	// (FLEET_ROLES, comma separated, yaml roles). Default api,scheduler,worker.
 	Roles []string `yaml:"roles"`
-	// PoolSize is the connection pool size per shared instance
-	// (FLEET_POOL_SIZE, yaml pool_size). Default 20.
-	PoolSize int `yaml:"pool_size"`
-	// AcquireTimeout is how long a tenant waits for a pooled connection before
-	// ErrPoolExhausted (FLEET_ACQUIRE_TIMEOUT, yaml acquire_timeout). Default 5s.
-	AcquireTimeout time.Duration `yaml:"acquire_timeout"`
-	// TenantInflightCap is the most connections one tenant may hold on a
-	// shared pool (FLEET_TENANT_INFLIGHT_CAP, yaml tenant_inflight_cap).
-	// Default 0: derived from the pool size (a quarter of it, at least 1).
-	TenantInflightCap int `yaml:"tenant_inflight_cap"`
 	// Provider is the instance provider, local or rds (FLEET_PROVIDER, yaml
 	// provider). Default local.
 	Provider string `yaml:"provider"`
@@ -180,7 +170,7 @@ type Config struct {
 	// CA, so connections to RDS fail verification until it is set.
 	RDSCABundle string `yaml:"rds_ca_bundle"`
 	// Schedule is the scheduler role's configuration (config/schedule.go).
-	Schedule `yaml:",inline"`
+	Schedule Schedule `yaml:",inline"`
 	// Health configures the health agent (config/health.go).
 	Health Health `yaml:",inline"`
 	// Alerts configures the alert engine and its sinks (alerts.go).
@@ -305,9 +295,6 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	if v := getenv("FLEET_ROLES"); v != "" {
 		c.Roles = SplitList(v)
 	}
-	integer("FLEET_POOL_SIZE", &c.PoolSize)
-	dur("FLEET_ACQUIRE_TIMEOUT", &c.AcquireTimeout)
-	integer("FLEET_TENANT_INFLIGHT_CAP", &c.TenantInflightCap)
 	str("FLEET_PROVIDER", &c.Provider)
 	str("FLEET_LOCAL_ADMIN_URL", &c.LocalAdminURL)
 	float("FLEET_CAPACITY_THRESHOLD", &c.CapacityThreshold)
@@ -339,8 +326,6 @@ func (c *Config) applyDefaults() {
 	if len(c.Roles) == 0 {
 		c.Roles = append([]string(nil), KnownRoles...)
 	}
-	c.PoolSize = cmp.Or(c.PoolSize, 20)
-	c.AcquireTimeout = cmp.Or(c.AcquireTimeout, 5*time.Second)
 	c.Provider = cmp.Or(c.Provider, "local")
 	if c.LocalAdminURL == "" {
 		c.LocalAdminURL = WithDatabase(c.DatabaseURL, "postgres")
@@ -441,15 +426,6 @@ func (c Config) Validate() error {
 	if _, err := ParseRoles(c.Roles); err != nil {
 		errs = append(errs, err)
 	}
-	if c.PoolSize < 1 || c.PoolSize > 10000 {
-		bad("FLEET_POOL_SIZE must be between 1 and 10000, got %d", c.PoolSize)
-	}
-	if c.AcquireTimeout <= 0 {
-		bad("FLEET_ACQUIRE_TIMEOUT must be positive, got %s", c.AcquireTimeout)
-	}
-	if c.TenantInflightCap < 0 || c.TenantInflightCap > c.PoolSize {
-		bad("FLEET_TENANT_INFLIGHT_CAP must be between 0 (derived) and the pool size %d, got %d", c.PoolSize, c.TenantInflightCap)
-	}
 	if c.Provider != "local" && c.Provider != "rds" {
 		bad("FLEET_PROVIDER must be local or rds, got %q", c.Provider)
 	}
@@ -519,6 +495,22 @@ func WithDatabase(raw, name string) string {
 		return raw
 	}
 	u.Path = "/" + name
+	return u.String()
+}
+
+// WithPoolSize sets pgxpool's pool_max_conns on a database URL unless the
+// URL sets it: every concurrent task may hold a control-plane connection,
+// and pgxpool's default (the number of CPUs, at least 4) would queue them.
+func WithPoolSize(raw string, n int) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	q := u.Query()
+	if q.Get("pool_max_conns") == "" {
+		q.Set("pool_max_conns", strconv.Itoa(n))
+		u.RawQuery = q.Encode()
+	}
 	return u.String()
 }
 

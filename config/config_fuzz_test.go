@@ -15,8 +15,8 @@ func FuzzLoad(f *testing.F) {
 	f.Fuzz(func(t *testing.T, dbURL, timeout, pool, roles, threshold string) {
 		c, err := Load(envOf(map[string]string{
 			"FLEET_DATABASE_URL":       dbURL,
-			"FLEET_ACQUIRE_TIMEOUT":    timeout,
-			"FLEET_POOL_SIZE":          pool,
+			"FLEET_SHUTDOWN_TIMEOUT":   timeout,
+			"FLEET_WORKER_CONCURRENCY": pool,
 			"FLEET_ROLES":              roles,
 			"FLEET_CAPACITY_THRESHOLD": threshold,
 		}))

@@ -28,8 +28,8 @@ func TestLoadDefaults(t *testing.T) {
 	if got, want := c.LocalAdminURL, "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"; got != want {
 		t.Errorf("LocalAdminURL = %q, want %q", got, want)
 	}
-	if c.AcquireTimeout != 5*time.Second || c.PoolSize != 20 || c.CapacityThreshold != 0.8 {
-		t.Errorf("defaults: acquire %s pool %d threshold %g", c.AcquireTimeout, c.PoolSize, c.CapacityThreshold)
+	if c.WorkerConcurrency != 20 || c.TaskCheckInterval != 50*time.Millisecond || c.CapacityThreshold != 0.8 {
+		t.Errorf("defaults: concurrency %d check interval %s threshold %g", c.WorkerConcurrency, c.TaskCheckInterval, c.CapacityThreshold)
 	}
 	if got := strings.Join(c.Roles, ","); got != "api,scheduler,worker" {
 		t.Errorf("Roles = %q, want all three", got)
@@ -39,16 +39,16 @@ func TestLoadDefaults(t *testing.T) {
 func TestLoadEnvOverrides(t *testing.T) {
 	t.Parallel()
 	c, err := Load(envOf(map[string]string{
-		"FLEET_HTTP_ADDR":        ":9090",
-		"FLEET_LOG_FORMAT":       "json",
-		"FLEET_SHUTDOWN_TIMEOUT": "3s",
-		"FLEET_ROLES":            "worker, api",
-		"FLEET_POOL_SIZE":        "8",
+		"FLEET_HTTP_ADDR":          ":9090",
+		"FLEET_LOG_FORMAT":         "json",
+		"FLEET_SHUTDOWN_TIMEOUT":   "3s",
+		"FLEET_ROLES":              "worker, api",
+		"FLEET_WORKER_CONCURRENCY": "8",
 	}))
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	if c.HTTPAddr != ":9090" || c.LogFormat != "json" || c.ShutdownTimeout != 3*time.Second || c.PoolSize != 8 {
+	if c.HTTPAddr != ":9090" || c.LogFormat != "json" || c.ShutdownTimeout != 3*time.Second || c.WorkerConcurrency != 8 {
 		t.Errorf("overrides not applied: %+v", c)
 	}
 	if got := strings.Join(c.Roles, ","); got != "worker,api" {
@@ -64,7 +64,7 @@ func TestLoadValidationErrors(t *testing.T) {
 		want []string // substrings the error must contain
 	}{
 		{"bad duration", map[string]string{"FLEET_SHUTDOWN_TIMEOUT": "soon"}, []string{"FLEET_SHUTDOWN_TIMEOUT", "not a duration"}},
-		{"bad number", map[string]string{"FLEET_POOL_SIZE": "twenty"}, []string{"FLEET_POOL_SIZE", "whole number"}},
+		{"bad number", map[string]string{"FLEET_WORKER_CONCURRENCY": "twenty"}, []string{"FLEET_WORKER_CONCURRENCY", "whole number"}},
 		{"bad log format", map[string]string{"FLEET_LOG_FORMAT": "xml"}, []string{"FLEET_LOG_FORMAT must be text or json"}},
 		{"bad database url", map[string]string{"FLEET_DATABASE_URL": "mysql://x/y"}, []string{"FLEET_DATABASE_URL must be a postgres:// URL"}},
 		{"bad redis url", map[string]string{"FLEET_REDIS_URL": "127.0.0.1:6379"}, []string{"FLEET_REDIS_URL"}},
@@ -75,7 +75,6 @@ func TestLoadValidationErrors(t *testing.T) {
 		{"unknown role", map[string]string{"FLEET_ROLES": "api,cook"}, []string{`unknown role "cook"`}},
 		{"bad name", map[string]string{"FLEET_NAME": "Fleet-1"}, []string{"FLEET_NAME"}},
 		{"threshold", map[string]string{"FLEET_CAPACITY_THRESHOLD": "1.5"}, []string{"FLEET_CAPACITY_THRESHOLD"}},
-		{"cap above pool", map[string]string{"FLEET_POOL_SIZE": "4", "FLEET_TENANT_INFLIGHT_CAP": "9"}, []string{"FLEET_TENANT_INFLIGHT_CAP"}},
 		{"jira field", map[string]string{"FLEET_JIRA_TENANT_FIELD": "custom field!"}, []string{"FLEET_JIRA_TENANT_FIELD"}},
 		{"metrics addr", map[string]string{"FLEET_METRICS_ADDR": "9102"}, []string{"FLEET_METRICS_ADDR must be host:port"}},
 		{"metrics addr on the api port", map[string]string{"FLEET_METRICS_ADDR": "127.0.0.1:8080"}, []string{"FLEET_METRICS_ADDR must differ"}},
@@ -145,18 +144,18 @@ func TestLoadRDSConnectorSettings(t *testing.T) {
 func TestLoadYAMLFileEnvWins(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "fleet.yaml")
-	if err := os.WriteFile(path, []byte("http_addr: 127.0.0.1:7000\npool_size: 12\nacquire_timeout: 2s\n"), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte("http_addr: 127.0.0.1:7000\nworker_concurrency: 12\nshutdown_timeout: 2s\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := Load(envOf(map[string]string{"FLEET_CONFIG": path, "FLEET_POOL_SIZE": "30"}))
+	c, err := Load(envOf(map[string]string{"FLEET_CONFIG": path, "FLEET_WORKER_CONCURRENCY": "30"}))
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	if c.HTTPAddr != "127.0.0.1:7000" || c.AcquireTimeout != 2*time.Second {
-		t.Errorf("file values not applied: addr %q acquire %s", c.HTTPAddr, c.AcquireTimeout)
+	if c.HTTPAddr != "127.0.0.1:7000" || c.ShutdownTimeout != 2*time.Second {
+		t.Errorf("file values not applied: addr %q shutdown %s", c.HTTPAddr, c.ShutdownTimeout)
 	}
-	if c.PoolSize != 30 {
-		t.Errorf("PoolSize = %d, want 30 (environment wins over file)", c.PoolSize)
+	if c.WorkerConcurrency != 30 {
+		t.Errorf("WorkerConcurrency = %d, want 30 (environment wins over file)", c.WorkerConcurrency)
 	}
 }
 

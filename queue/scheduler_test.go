@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
+	"github.com/tenantfleet/tenantfleet/infra/eventually"
 )
 
 func TestParseScheduleAlignsEvery(t *testing.T) {
@@ -48,7 +49,7 @@ func TestTwinSchedulersEnqueueOnce(t *testing.T) {
 			slotsBuilt[SlotTaskID("health-sweep", slot)] = true
 			mu.Unlock()
 			builds.Add(1)
-			return asynq.NewTask(TypeHealthSweep, nil), []asynq.Option{asynq.Queue(QueueDefault)}, nil
+			return asynq.NewTask(TypeOutboxReconcile, nil), []asynq.Option{asynq.Queue(QueueDefault)}, nil
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -63,7 +64,7 @@ func TestTwinSchedulersEnqueueOnce(t *testing.T) {
 	if err := b.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "both schedulers to fire for three slots", func() bool { return builds.Load() >= 6 })
+	eventually.True(t, 10*time.Second, "both schedulers to fire for three slots", func() bool { return builds.Load() >= 6 })
 	a.Stop()
 	b.Stop()
 	a.Stop() // idempotent

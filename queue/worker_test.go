@@ -11,22 +11,11 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
+	"github.com/tenantfleet/tenantfleet/infra/eventually"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 type testPayload struct {
@@ -136,7 +125,7 @@ func TestWorkerStopReturnsUnfinishedTask(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w2.Stop()
-	waitFor(t, 10*time.Second, "the returned task to run on a new worker", ran.Load)
+	eventually.True(t, 10*time.Second, "the returned task to run on a new worker", ran.Load)
 }
 
 func TestMiddlewareRecoversPanicAndSkipsBadPayload(t *testing.T) {
@@ -166,7 +155,7 @@ func TestMiddlewareRecoversPanicAndSkipsBadPayload(t *testing.T) {
 	}
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	for _, id := range []string{"p1", "d1"} {
-		waitFor(t, 10*time.Second, id+" archived", func() bool {
+		eventually.True(t, 10*time.Second, id+" archived", func() bool {
 			ti, err := insp.GetTaskInfo(QueueDefault, id)
 			return err == nil && ti.State == asynq.TaskStateArchived
 		})
@@ -214,14 +203,14 @@ func TestWorkerAnnouncesQueuesAfterWipe(t *testing.T) {
 	}
 	defer w.Stop()
 	insp := asynq.NewInspectorFromRedisClient(rdb)
-	waitFor(t, 5*time.Second, "queues announced", func() bool {
+	eventually.True(t, 5*time.Second, "queues announced", func() bool {
 		qs, _ := insp.Queues()
 		return len(qs) == len(Weights())
 	})
 	if err := rdb.FlushDB(context.Background()).Err(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 2*queueRegisterInterval, "queues announced again after the wipe", func() bool {
+	eventually.True(t, 2*queueRegisterInterval, "queues announced again after the wipe", func() bool {
 		qs, _ := insp.Queues()
 		return len(qs) == len(Weights())
 	})
@@ -252,7 +241,7 @@ func TestNotReadyKeepsRetryBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	insp := asynq.NewInspectorFromRedisClient(rdb)
-	waitFor(t, 20*time.Second, "the waiting task to complete", func() bool {
+	eventually.True(t, 20*time.Second, "the waiting task to complete", func() bool {
 		ti, err := insp.GetTaskInfo(QueueDefault, "w1")
 		return err == nil && ti.State == asynq.TaskStateCompleted
 	})

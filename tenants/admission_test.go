@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/tenantfleet/tenantfleet/infra/eventually"
 )
 
 func newTestAdmission(size, reserve, tenantCap int, timeout time.Duration) *admission {
@@ -18,7 +20,7 @@ func queue(t *testing.T, a *admission, tenant string, p Priority) <-chan error {
 	before := a.snapshot().Waiting
 	ch := make(chan error, 1)
 	go func() { ch <- a.acquire(WithPriority(context.Background(), p), tenant, p) }()
-	waitFor(t, 5*time.Second, "waiter queued", func() bool { return a.snapshot().Waiting == before+1 })
+	eventually.True(t, 5*time.Second, "waiter queued", func() bool { return a.snapshot().Waiting == before+1 })
 	return ch
 }
 
@@ -57,7 +59,7 @@ func TestFairOrderFewestInFlightFirst(t *testing.T) {
 	greedyWaits := queue(t, a, "greedy", Batch)
 	quietWaits := queue(t, a, "quiet", Batch)
 	a.release("greedy", Batch, time.Millisecond)
-	waitFor(t, 5*time.Second, "a waiter served", func() bool { return a.snapshot().Waiting == 1 })
+	eventually.True(t, 5*time.Second, "a waiter served", func() bool { return a.snapshot().Waiting == 1 })
 	if !pending(greedyWaits) || !granted(quietWaits) {
 		t.Fatalf("got greedy served first, want quiet (0 in flight) before greedy (2 in flight)")
 	}
@@ -80,7 +82,7 @@ func TestInteractiveBeforeBatchAndReserve(t *testing.T) {
 	// served first.
 	webWaits := queue(t, a, "web2", Interactive)
 	a.release("jobs", Batch, time.Millisecond)
-	waitFor(t, 5*time.Second, "a waiter served", func() bool { return a.snapshot().Waiting == 1 })
+	eventually.True(t, 5*time.Second, "a waiter served", func() bool { return a.snapshot().Waiting == 1 })
 	if !pending(batchWaits) || !granted(webWaits) {
 		t.Fatal("got batch served first, want interactive")
 	}

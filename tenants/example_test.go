@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -66,7 +67,7 @@ func Example() {
 		}))
 
 	for _, user := range []string{"ada", "mallory"} {
-		req := httptest.NewRequest("POST", "/notes", nil)
+		req := httptest.NewRequest(http.MethodPost, "/notes", nil)
 		req.Header.Set("X-Example-User", user)
 		req.Header.Set("X-Tenant-ID", "acme-bank")
 		rec := httptest.NewRecorder()
@@ -171,8 +172,8 @@ func exampleFleet() (*tenants.Router, *tenants.Pools, func()) {
 	must(err)
 	must(router.Start(ctx))
 	undo = append(undo, router.Stop)
-	pools, err := tenants.NewPools(tenants.PoolsConfig{Resolver: router, Fleet: fleet, PoolSize: cfg.PoolSize,
-		AcquireTimeout: cfg.AcquireTimeout, TenantInflightCap: cfg.TenantInflightCap, Redis: rdb, ConnParams: u.RawQuery})
+	pools, err := tenants.NewPools(tenants.PoolsConfig{Resolver: router, Fleet: fleet, PoolSize: 20,
+		AcquireTimeout: 5 * time.Second, Redis: rdb, ConnParams: u.RawQuery})
 	must(err)
 	must(pools.Start(ctx))
 	undo = append(undo, pools.Stop)

@@ -85,7 +85,7 @@ func TestMiddleware(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before, servedBefore := resolver.n.Load(), served.Load()
-			req := httptest.NewRequest("GET", tc.path, nil)
+			req := httptest.NewRequest(http.MethodGet, tc.path, nil)
 			if tc.header != "" {
 				req.Header.Set(DefaultTenantHeader, tc.header)
 			}

@@ -184,18 +184,6 @@ func dropFleetRoles(t testing.TB, fleet string) {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
 
 func redisForBench(b *testing.B) (string, *redis.Client) {

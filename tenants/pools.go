@@ -24,8 +24,8 @@ var ErrClosed = errors.New("tenants: pools closed")
 // called when a pool is created; the password is never logged.
 type Credentials func(ctx context.Context, r Route) (user, password string, err error)
 
-// PoolsConfig configures Pools. The fleet binary maps config.Config onto
-// it: PoolSize, AcquireTimeout, TenantInflightCap and Name (Fleet).
+// PoolsConfig configures Pools. The application builds it: the fleet
+// binary has no settings for application pools (yet).
 type PoolsConfig struct {
 	// Resolver finds tenants' routes, usually a started *Router. Required.
 	Resolver Resolver

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tenantfleet/tenantfleet/config"
+	"github.com/tenantfleet/tenantfleet/infra/eventually"
 )
 
 // rawConn borrows the pool's single connection without any scoping.
@@ -269,7 +270,7 @@ func TestDrainResetsPoolsInEveryProcess(t *testing.T) {
 	if err := other.Drain(ctx, f.instanceID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "pool reset by the drain message", func() bool { return tp.pool.Stat().TotalConns() == 0 })
+	eventually.True(t, 5*time.Second, "pool reset by the drain message", func() bool { return tp.pool.Stat().TotalConns() == 0 })
 	if err := f.pools.QueryRow(ctx, "drained", "SELECT 1").Scan(new(int)); err != nil {
 		t.Fatalf("after drain: %v", err)
 	}
@@ -300,7 +301,7 @@ func TestStatsCollectorAndRedis(t *testing.T) {
 		}
 	}
 	key := StatsKey(f.fleet, f.pools.cfg.ProcessID)
-	waitFor(t, 5*time.Second, "statistics published to Redis", func() bool {
+	eventually.True(t, 5*time.Second, "statistics published to Redis", func() bool {
 		raw, err := f.rdb.Get(ctx, key).Result()
 		return err == nil && len(raw) > 0 && contains(raw, `"counted"`)
 	})
@@ -325,7 +326,7 @@ func TestIdlePoolIsClosed(t *testing.T) {
 	f := setup(t, func(c *PoolsConfig) { c.IdleTimeout = 50 * time.Millisecond })
 	ctx := context.Background()
 	f.addTenant(t, "sleepy")
-	waitFor(t, 5*time.Second, "idle pool closed", func() bool { return len(f.pools.Stats()) == 0 })
+	eventually.True(t, 5*time.Second, "idle pool closed", func() bool { return len(f.pools.Stats()) == 0 })
 	// And created again on the next use.
 	if err := f.pools.QueryRow(ctx, "sleepy", "SELECT 1").Scan(new(int)); err != nil {
 		t.Fatal(err)

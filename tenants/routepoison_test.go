@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tenantfleet/tenantfleet/infra/eventually"
 )
 
 // countingSource wraps the real catalog and counts the routes read from
@@ -298,7 +300,7 @@ func TestPoisonedRouteAfterInvalidation(t *testing.T) {
 	if err := attacker.Publish(ctx, f.fleet+":routes", "victim").Err(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the Router re-reading the poisoned hash", func() bool {
+	eventually.True(t, 5*time.Second, "the Router re-reading the poisoned hash", func() bool {
 		if got := read(); got != "victim" {
 			t.Fatalf("query as victim read %q: the poisoned route was used", got)
 		}
@@ -396,7 +398,7 @@ func TestRouteKeyRotation(t *testing.T) {
 	if err := fresh.Publish(ctx, "rotated"); err != nil { // signs with the new key
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the old router dropping its entry", func() bool {
+	eventually.True(t, 5*time.Second, "the old router dropping its entry", func() bool {
 		old.mu.RLock()
 		defer old.mu.RUnlock()
 		_, cached := old.entries["rotated"]

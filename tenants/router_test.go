@@ -14,6 +14,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tenantfleet/tenantfleet/infra/eventually"
 )
 
 func TestResolveReadThroughAndRedisFlush(t *testing.T) {
@@ -110,7 +112,7 @@ func TestRouteChangeReachesOtherRouter(t *testing.T) {
 	if err := f.router.Publish(ctx, "mover"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 2*time.Second, "route change seen by the other router", func() bool {
+	eventually.True(t, 2*time.Second, "route change seen by the other router", func() bool {
 		r, err := other.Resolve(ctx, "mover")
 		return err == nil && r.Version == version && r.Database == "elsewhere"
 	})

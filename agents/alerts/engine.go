@@ -298,7 +298,12 @@ func (e *Engine) Silence(ctx context.Context, subject string, kind Kind, d time.
 type ListFilter = controlplane.AlertFilter
 
 // List returns the alerts f selects, newest first.
+// A filter with an unknown kind, a malformed subject or a limit outside 0
+// to MaxListLimit is refused with ErrInvalid before any SQL.
 func (e *Engine) List(ctx context.Context, f ListFilter) ([]Alert, error) {
+	if err := validateFilter(f); err != nil {
+		return nil, err
+	}
 	rows, err := e.cfg.Store.ListAlerts(ctx, f)
 	if err != nil {
 		return nil, err
@@ -308,6 +313,24 @@ func (e *Engine) List(ctx context.Context, f ListFilter) ([]Alert, error) {
 		out[i] = viewAlert(r)
 	}
 	return out, nil
+}
+
+// MaxListLimit bounds ListFilter.Limit.
+const MaxListLimit = 1000
+
+func validateFilter(f ListFilter) error {
+	if f.Kind != "" {
+		if err := Kind(f.Kind).validate(); err != nil {
+			return err
+		}
+	}
+	if err := validateSubject("subject", f.Subject, false); err != nil {
+		return err
+	}
+	if f.Limit < 0 || f.Limit > MaxListLimit {
+		return fmt.Errorf("%w: limit must be 1 to %d", ErrInvalid, MaxListLimit)
+	}
+	return nil
 }
 
 // Get returns alert id.

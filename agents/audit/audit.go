@@ -1,17 +1,16 @@
-// Package audit writes the fleet's audit log: an append-only record in the
-// control plane of who asked for what, on which tenant and ticket, and what
-// came of it. Agents write an entry in the same transaction as the change
-// they record when they can, so the log never claims what did not happen.
+// Package audit is the fleet's audit vocabulary: the entry agents record
+// of who asked for what, on which tenant and ticket, and what came of it,
+// and the outcomes they share. The audit_log table itself belongs to
+// infra/controlplane (Store.RecordAudit); Record is that method for
+// callers holding a transaction rather than a Store. Agents write an entry
+// in the same transaction as the change they record when they can, so the
+// log never claims what did not happen.
 package audit
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 )
 
 // Outcomes shared by the agents. Any short word is accepted; these keep the
@@ -27,55 +26,18 @@ const (
 	OutcomeFailed = "failed"
 )
 
-// Entry is one audit record.
-type Entry struct {
-	// Actor is who asked: "jira:<account>", "api", a user name. Required.
-	Actor string
-	// Action is what was asked, noun.verb style ("tenant.onboard"). Required.
-	Action string
-	// TenantID is the tenant concerned, if any.
-	TenantID string
-	// Ticket is the ticket or request behind the action, if any.
-	Ticket string
-	// Outcome is what came of it (see the Outcome constants). Required.
-	Outcome string
-	// Details carries structured context. It must never hold secrets,
-	// signatures or credentials. Nil is stored as {}.
-	Details map[string]any
-	// At is when it happened. Default: the database's now().
-	At time.Time
-}
+// Entry is one audit record (see controlplane.AuditEntry).
+type Entry = controlplane.AuditEntry
 
 // ErrInvalidEntry marks an entry missing a required field.
-var ErrInvalidEntry = errors.New("audit: invalid entry")
+var ErrInvalidEntry = controlplane.ErrInvalidAuditEntry
 
-// Execer is what Record writes through: a pool, a connection or a
-// transaction.
-type Execer interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}
+// Execer is what Record writes through: the control-plane pool or a
+// transaction on it.
+type Execer = controlplane.DB
 
-const insertSQL = `INSERT INTO audit_log (at, actor, action, tenant_id, ticket, outcome, details)
-VALUES (coalesce($1, now()), $2, $3, $4, $5, $6, $7)`
-
-// Record appends e to the audit log through db.
+// Record appends e to the audit log through db: the pool, or the
+// transaction of the change it records.
 func Record(ctx context.Context, db Execer, e Entry) error {
-	if e.Actor == "" || e.Action == "" || e.Outcome == "" {
-		return fmt.Errorf("%w: actor, action and outcome are required", ErrInvalidEntry)
-	}
-	details := []byte("{}")
-	if len(e.Details) > 0 {
-		var err error
-		if details, err = json.Marshal(e.Details); err != nil {
-			return fmt.Errorf("audit: encode details: %w", err)
-		}
-	}
-	var at *time.Time
-	if !e.At.IsZero() {
-		at = &e.At
-	}
-	if _, err := db.Exec(ctx, insertSQL, at, e.Actor, e.Action, e.TenantID, e.Ticket, e.Outcome, details); err != nil {
-		return fmt.Errorf("audit: record %s: %w", e.Action, err)
-	}
-	return nil
+	return controlplane.NewStore(db).RecordAudit(ctx, e)
 }

@@ -80,7 +80,7 @@ func (a *Agent) enqueueDue(ctx context.Context, ks *kindSchedule, upTo time.Time
 	fresh := 0
 	for _, id := range ids {
 		for _, run := range t.runsBetween(id, from, upTo) {
-			dup, err := a.enqueueRun(ctx, ks.kind, id, run)
+			dup, err := a.enqueueRun(ctx, ks.kind, id, run, replayAt(t, id, run, upTo))
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -108,24 +108,40 @@ func (t Timing) windowOverlaps(from, to time.Time) bool {
 	return false
 }
 
+// replayAt is when a run enqueued at upTo should be processed: now for a
+// run whose time is this slot, but a run caught up late (its slot passed
+// while no scheduler ran) keeps its stagger: it is processed at upTo plus
+// its slot's offset, so a catch-up never starts every missed tenant at
+// once. Zero means now.
+func replayAt(t Timing, tenantID string, run, upTo time.Time) time.Time {
+	if !run.Before(upTo.Add(-t.SlotLength())) {
+		return time.Time{}
+	}
+	return upTo.Add(time.Duration(Slot(tenantID)) * t.SlotLength())
+}
+
 // RunTaskID is the task id of a kind's run for a tenant at run.
 func RunTaskID(kind, tenantID string, run time.Time) string {
 	return queue.PeriodicTaskID(entryName(kind), tenantID, run)
 }
 
 // enqueueRun enqueues one run; dup reports that its task already existed.
-func (a *Agent) enqueueRun(ctx context.Context, k Kind, tenantID string, run time.Time) (dup bool, err error) {
+func (a *Agent) enqueueRun(ctx context.Context, k Kind, tenantID string, run, processAt time.Time) (dup bool, err error) {
 	task, err := queue.NewTask(queue.TypeBatchRun, queue.BatchRunPayload{Kind: k.Name, TenantID: tenantID, Slot: run})
 	if err != nil {
 		return false, err
 	}
-	res, err := a.cfg.Queue.Enqueue(ctx, task,
+	opts := []asynq.Option{
 		asynq.Queue(queue.QueueMaintenance),
 		asynq.TaskID(RunTaskID(k.Name, tenantID, run)),
 		asynq.Retention(k.Timing.Period),
 		asynq.Timeout(k.Timeout),
 		asynq.MaxRetry(k.MaxRetry),
-	)
+	}
+	if !processAt.IsZero() {
+		opts = append(opts, asynq.ProcessAt(processAt))
+	}
+	res, err := a.cfg.Queue.Enqueue(ctx, task, opts...)
 	if err != nil {
 		return false, err
 	}

@@ -13,21 +13,15 @@ import (
 	"github.com/tenantfleet/tenantfleet/queue"
 )
 
-// pendingRuns returns the batch:run tasks on the maintenance queue by id,
-// failing on a second task for one tenant within one period.
-func pendingRuns(t *testing.T, e *env, timing Timing) map[string]queue.BatchRunPayload {
+// queuedRuns returns the batch:run tasks on the maintenance queue, pending
+// or scheduled for later, by id, failing on a second task for one tenant
+// within one period.
+func queuedRuns(t *testing.T, e *env, timing Timing) map[string]queue.BatchRunPayload {
 	t.Helper()
-	insp := asynq.NewInspectorFromRedisClient(e.rdb)
-	tasks, err := insp.ListPendingTasks(queue.QueueMaintenance, asynq.PageSize(1000))
-	if errors.Is(err, asynq.ErrQueueNotFound) {
-		return map[string]queue.BatchRunPayload{}
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	tasks := listRuns(t, e, false)
 	out := map[string]queue.BatchRunPayload{}
 	perPeriod := map[string]string{}
-	for _, ti := range tasks {
+	for _, ti := range append(tasks, listRuns(t, e, true)...) {
 		p, err := queue.Decode[queue.BatchRunPayload](asynq.NewTask(ti.Type, ti.Payload))
 		if err != nil {
 			t.Fatalf("task %s: %v", ti.ID, err)
@@ -47,6 +41,24 @@ func pendingRuns(t *testing.T, e *env, timing Timing) map[string]queue.BatchRunP
 
 // dueBy lists the task ids of the tenants whose run in the period of upTo
 // is at or before upTo.
+// listRuns lists the maintenance queue's pending or scheduled tasks.
+func listRuns(t *testing.T, e *env, scheduled bool) []*asynq.TaskInfo {
+	t.Helper()
+	insp := asynq.NewInspectorFromRedisClient(e.rdb)
+	list := insp.ListPendingTasks
+	if scheduled {
+		list = insp.ListScheduledTasks
+	}
+	tasks, err := list(queue.QueueMaintenance, asynq.PageSize(1000))
+	if errors.Is(err, asynq.ErrQueueNotFound) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tasks
+}
+
 func dueBy(e *env, k Kind, upTo time.Time) map[string]bool {
 	due := map[string]bool{}
 	for _, id := range e.tenants {
@@ -70,7 +82,9 @@ func TestBatchScheduleTwinsAndRestartEnqueueEachRunOnce(t *testing.T) {
 	a := e.agent(t, Kind{Name: "hourly-job", Run: noop})
 	b := e.agent(t, Kind{Name: "hourly-job", Run: noop})
 	kind := a.Kinds()[0]
-	period := time.Date(2026, 5, 4, 13, 0, 0, 0, time.UTC)
+	// A period in the future, so runs replayed later are scheduled (Asynq
+	// makes a task due at once when its time has passed).
+	period := time.Now().UTC().Add(48 * time.Hour).Truncate(time.Hour)
 
 	// Twins: both fire every minute up to minute 12, concurrently.
 	ka, kb := &kindSchedule{kind: kind}, &kindSchedule{kind: kind}
@@ -95,7 +109,7 @@ func TestBatchScheduleTwinsAndRestartEnqueueEachRunOnce(t *testing.T) {
 	wg.Wait()
 	upTo := period.Add(12 * time.Minute)
 	want := dueBy(e, kind, upTo)
-	got := pendingRuns(t, e, kind.Timing)
+	got := queuedRuns(t, e, kind.Timing)
 	if len(got) != len(want) || fresh[0]+fresh[1] != len(want) {
 		t.Fatalf("twins enqueued %d tasks (%d+%d new), want the %d runs due by minute 12", len(got), fresh[0], fresh[1], len(want))
 	}
@@ -114,7 +128,7 @@ func TestBatchScheduleTwinsAndRestartEnqueueEachRunOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	want = dueBy(e, kind, at)
-	got = pendingRuns(t, e, kind.Timing)
+	got = queuedRuns(t, e, kind.Timing)
 	missed := len(want) - len(dueBy(e, kind, upTo))
 	if len(got) != len(want) || n != missed {
 		t.Fatalf("after the restart: %d tasks (%d new), want %d runs due by minute 25 (%d of them missed)", len(got), n, len(want), missed)
@@ -122,6 +136,24 @@ func TestBatchScheduleTwinsAndRestartEnqueueEachRunOnce(t *testing.T) {
 	for id := range want {
 		if _, ok := got[id]; !ok {
 			t.Errorf("run %s missed while the scheduler was down was not caught up", id)
+		}
+	}
+	// The runs caught up late keep their stagger: they are scheduled at
+	// the restart plus their slot offset, not all at once; the run of the
+	// current slot is due now.
+	insp := asynq.NewInspectorFromRedisClient(e.rdb)
+	defer insp.Close()
+	for id, p := range got {
+		info, err := insp.GetTaskInfo(queue.QueueMaintenance, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		late := p.Slot.Before(at.Add(-time.Minute)) && p.Slot.After(upTo)
+		switch want := at.Add(time.Duration(Slot(p.TenantID)) * time.Minute); {
+		case late && (info.State != asynq.TaskStateScheduled || !info.NextProcessAt.Equal(want)):
+			t.Errorf("late run %s: %s at %s, want scheduled at %s", id, info.State, info.NextProcessAt, want)
+		case !late && p.Slot.After(upTo) && info.State != asynq.TaskStatePending:
+			t.Errorf("run %s of the current slot is %s, want pending", id, info.State)
 		}
 	}
 	// Firing again for the same slot, and the same catch-up once more,
@@ -139,7 +171,7 @@ func TestBatchScheduleTwinsAndRestartEnqueueEachRunOnce(t *testing.T) {
 	if n, _ := a.enqueueDue(ctx, restarted, period.Add(time.Hour+29*time.Minute)); n != len(e.tenants) {
 		t.Errorf("next period: %d new, want one per tenant (%d)", n, len(e.tenants))
 	}
-	pendingRuns(t, e, kind.Timing) // still one task per tenant and period
+	queuedRuns(t, e, kind.Timing) // still one task per tenant and period
 }
 
 // Through real queue.Schedulers: two replicas started at once enqueue one
@@ -166,13 +198,13 @@ func TestBatchScheduleThroughTwinSchedulers(t *testing.T) {
 	before := time.Now()
 	s1, s2 := start(), start()
 	wantAtLeast := dueBy(e, k, before)
-	waitFor(t, "the catch-up of both schedulers", func() bool { return len(pendingRuns(t, e, k.Timing)) >= len(wantAtLeast) })
+	waitFor(t, "the catch-up of both schedulers", func() bool { return len(queuedRuns(t, e, k.Timing)) >= len(wantAtLeast) })
 	s1.Stop()
 	s2.Stop()
 	s3 := start() // a restart within the period
 	s3.Stop()
 	after := time.Now()
-	got := pendingRuns(t, e, k.Timing)
+	got := queuedRuns(t, e, k.Timing)
 	for id := range wantAtLeast {
 		if _, ok := got[id]; !ok {
 			t.Errorf("run %s was due at start but not enqueued", id)

@@ -14,44 +14,6 @@ import (
 	"github.com/tenantfleet/tenantfleet/queue"
 )
 
-func TestAPISubmitAndGet(t *testing.T) {
-	t.Parallel()
-	e := setup(t)
-	body := mustJSON(apiBody{TenantID: "hooli", Name: "Hooli", Tier: "dedicated"})
-
-	// Without the token: refused by the server before intake sees it.
-	if got := e.post(t, "/api/v1/tenants", body, nil); got.Status != http.StatusUnauthorized {
-		t.Fatalf("no token: got %d, want 401", got.Status)
-	}
-	h := http.Header{}
-	h.Set(HeaderRequestedBy, "gavin")
-	h.Set(HeaderIdempotencyKey, "retry-1")
-	first := e.api(t, body, h)
-	if first.Status != http.StatusAccepted || first.str("tenant_id") != "hooli" || first.str("status") != string(StatusEnqueued) {
-		t.Fatalf("submit: got %d %s, want 202 enqueued", first.Status, first.Raw)
-	}
-	again := e.api(t, body, h)
-	if again.str("task_id") != first.str("task_id") || again.Body["duplicate"] != true {
-		t.Errorf("retry with the same Idempotency-Key: got %s, want duplicate of %s", again.Raw, first.Raw)
-	}
-
-	id := int64(first.Body["request_id"].(float64))
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, fmt.Sprintf("%s/api/v1/intake/%d", e.base, id), nil)
-	req.Header.Set("Authorization", "Bearer "+testToken)
-	got := e.do(t, req)
-	if got.Status != http.StatusOK || got.str("requested_by") != "gavin" || got.str("tier") != "dedicated" ||
-		got.str("source") != "api" || got.str("delivery_id") != "retry-1" {
-		t.Errorf("get: got %d %s", got.Status, got.Raw)
-	}
-	for path, want := range map[string]int{"/api/v1/intake/999999": 404, "/api/v1/intake/x": 400, "/api/v1/intake/-1": 400} {
-		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, e.base+path, nil)
-		req.Header.Set("Authorization", "Bearer "+testToken)
-		if got := e.do(t, req); got.Status != want {
-			t.Errorf("GET %s: got %d, want %d", path, got.Status, want)
-		}
-	}
-}
-
 func TestSubmitDefaults(t *testing.T) {
 	t.Parallel()
 	e := setup(t)

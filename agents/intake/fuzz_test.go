@@ -111,8 +111,6 @@ func FuzzParseTicket(f *testing.F) {
 			t.Fatalf("parsed %+v", r)
 		}
 		checkAccepted(t, r)
-		if _, err := parseAPI(body); err == nil {
-			checkAccepted(t, Request{TenantID: r.TenantID, Name: r.Name, Tier: r.Tier})
-		}
+		checkAccepted(t, Request{TenantID: r.TenantID, Name: r.Name, Tier: r.Tier})
 	})
 }

@@ -103,7 +103,7 @@ func setup(t *testing.T, tweak ...func(*Config)) *env {
 	if err != nil {
 		t.Fatalf("httpapi.New: %v", err)
 	}
-	in.Register(srv)
+	in.RegisterWebhooks(srv)
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatalf("start http: %v", err)
 	}
@@ -164,16 +164,6 @@ func (e *env) jira(t *testing.T, delivery string, body []byte) answer {
 func (e *env) ticket(t *testing.T, id string, body []byte) answer {
 	t.Helper()
 	return e.post(t, "/webhooks/tickets", body, standardHeaders(testTicketKey, id, time.Now(), body))
-}
-
-// api posts to the API with the token.
-func (e *env) api(t *testing.T, body []byte, header http.Header) answer {
-	t.Helper()
-	if header == nil {
-		header = http.Header{}
-	}
-	header.Set("Authorization", "Bearer "+testToken)
-	return e.post(t, "/api/v1/tenants", body, header)
 }
 
 func signHub(secret string, body []byte) string {

@@ -1,7 +1,6 @@
 package intake
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"log/slog"
@@ -11,13 +10,11 @@ import (
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
 )
 
-// Routes mounted by Register.
+// Routes mounted by RegisterWebhooks. The onboarding routes of /api/v1
+// are infra/restapi's.
 const (
 	RouteJira    = "POST /webhooks/jira"
 	RouteTickets = "POST /webhooks/tickets"
-	RouteSubmit  = "POST /api/v1/tenants"
-	RouteGet     = "GET /api/v1/intake/{id}"
-	RouteRetry   = "POST /api/v1/tenants/{id}/retry"
 )
 
 // Headers read by the handlers.
@@ -27,20 +24,13 @@ const (
 	// HeaderJiraDelivery identifies one Jira webhook delivery; retries
 	// repeat it.
 	HeaderJiraDelivery = "X-Atlassian-Webhook-Identifier"
-	// HeaderRequestedBy names the person behind an API request.
-	HeaderRequestedBy = "X-Requested-By"
-	// HeaderIdempotencyKey makes API retries collapse into one request.
-	HeaderIdempotencyKey = "Idempotency-Key"
 )
 
-// Register mounts the intake routes on srv: the two webhooks as open routes
-// (they verify their own signatures) and the API behind the token.
-func (in *Intake) Register(srv *httpapi.Server) {
+// RegisterWebhooks mounts the two webhooks on srv as open routes: they
+// verify their own signatures.
+func (in *Intake) RegisterWebhooks(srv *httpapi.Server) {
 	srv.Handle(RouteJira, http.HandlerFunc(in.serveJira))
 	srv.Handle(RouteTickets, http.HandlerFunc(in.serveTicket))
-	srv.HandleAPI(RouteSubmit, http.HandlerFunc(in.serveSubmit))
-	srv.HandleAPI(RouteGet, http.HandlerFunc(in.serveGet))
-	srv.HandleAPI(RouteRetry, http.HandlerFunc(in.serveRetry))
 }
 
 // serveJira takes a Jira Cloud issue webhook. The signature is checked on
@@ -101,73 +91,6 @@ func (in *Intake) serveTicket(w http.ResponseWriter, r *http.Request) {
 	in.submit(w, r, req)
 }
 
-// serveSubmit takes an onboarding request from a person.
-func (in *Intake) serveSubmit(w http.ResponseWriter, r *http.Request) {
-	body, ok := in.readBody(w, r, SourceAPI)
-	if !ok {
-		return
-	}
-	req, err := parseAPI(body)
-	if err != nil {
-		in.reject(w, r, SourceAPI, err)
-		return
-	}
-	req.RequestedBy = r.Header.Get(HeaderRequestedBy)
-	req.DeliveryID = r.Header.Get(HeaderIdempotencyKey)
-	in.submit(w, r, req)
-}
-
-// serveGet answers a stored request, for callers that wait on it.
-func (in *Intake) serveGet(w http.ResponseWriter, r *http.Request) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		httpapi.WriteError(w, http.StatusBadRequest, "request id must be a positive integer")
-		return
-	}
-	rec, err := in.Get(r.Context(), id)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		httpapi.WriteError(w, http.StatusNotFound, "no such request")
-	case err != nil:
-		in.log.ErrorContext(r.Context(), "intake: get request failed", slog.Int64("request_id", id), slog.Any("error", err))
-		httpapi.WriteError(w, http.StatusInternalServerError, "internal error")
-	default:
-		httpapi.WriteJSON(w, http.StatusOK, rec)
-	}
-}
-
-// serveRetry sends a failed tenant's onboarding round again: 202 with the
-// new task id, 404 for an unknown tenant, 409 when it is not failed. The
-// body, if any, must be an empty JSON object.
-func (in *Intake) serveRetry(w http.ResponseWriter, r *http.Request) {
-	body, ok := in.readBody(w, r, SourceAPI)
-	if !ok {
-		return
-	}
-	if len(bytes.TrimSpace(body)) > 0 {
-		if err := decodeJSON(body, &struct{}{}, true); err != nil {
-			in.reject(w, r, SourceAPI, err)
-			return
-		}
-	}
-	acc, err := in.Retry(r.Context(), r.PathValue("id"), r.Header.Get(HeaderRequestedBy))
-	var notRetryable *NotRetryableError
-	switch {
-	case errors.Is(err, ErrNotFound):
-		httpapi.WriteError(w, http.StatusNotFound, "no such tenant")
-	case errors.As(err, &notRetryable):
-		answer := map[string]any{"error": notRetryable.Error(), "tenant_id": notRetryable.TenantID}
-		if rec := notRetryable.Request; rec != nil {
-			answer["request_id"], answer["task_id"], answer["status"] = rec.ID, rec.TaskID(), rec.Status
-		}
-		httpapi.WriteJSON(w, http.StatusConflict, answer)
-	case err != nil:
-		in.reject(w, r, SourceAPI, err)
-	default:
-		httpapi.WriteJSON(w, http.StatusAccepted, acc)
-	}
-}
-
 // submit stores and enqueues a parsed request and answers 202.
 func (in *Intake) submit(w http.ResponseWriter, r *http.Request, req Request) {
 	acc, err := in.Submit(r.Context(), req)
@@ -203,7 +126,7 @@ func (in *Intake) reject(w http.ResponseWriter, r *http.Request, src Source, err
 	case errors.Is(err, ErrBadSignature):
 		in.logReject(r, src, http.StatusUnauthorized, err.Error())
 		httpapi.WriteError(w, http.StatusUnauthorized, ErrBadSignature.Error())
-	case errors.Is(err, errMalformed):
+	case errors.Is(err, ErrMalformed):
 		in.logReject(r, src, http.StatusBadRequest, err.Error())
 		httpapi.WriteError(w, http.StatusBadRequest, err.Error())
 	case errors.As(err, &inv):

@@ -123,7 +123,7 @@ func parseJira(body []byte, m JiraMapping) (Request, string, error) {
 	var labels []string
 	if raw, ok := f["labels"]; ok && !isNull(raw) {
 		if err := json.Unmarshal(raw, &labels); err != nil {
-			return Request{}, "", fmt.Errorf("%w: issue.fields.labels: %w", errMalformed, err)
+			return Request{}, "", fmt.Errorf("%w: issue.fields.labels: %w", ErrMalformed, err)
 		}
 	}
 	tenant, err := jiraValue(f, m.TenantField, labels, m.TenantLabelPrefix, "tenant_id")
@@ -140,7 +140,7 @@ func parseJira(body []byte, m JiraMapping) (Request, string, error) {
 	var summary string
 	if raw, ok := f["summary"]; ok && !isNull(raw) {
 		if err := json.Unmarshal(raw, &summary); err != nil {
-			return Request{}, "", fmt.Errorf("%w: issue.fields.summary: %w", errMalformed, err)
+			return Request{}, "", fmt.Errorf("%w: issue.fields.summary: %w", ErrMalformed, err)
 		}
 	}
 	if ev.Issue.Key == "" {

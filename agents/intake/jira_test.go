@@ -128,13 +128,13 @@ func TestParseJira(t *testing.T) {
 			name:  "labels not a list",
 			m:     def,
 			body:  []byte(`{"webhookEvent":"jira:issue_created","issue":{"key":"OPS-1","fields":{"project":{"key":"OPS"},"labels":"tenant:x"}}}`),
-			errIs: errMalformed,
+			errIs: ErrMalformed,
 		},
 		{
 			name:  "truncated JSON",
 			m:     def,
 			body:  []byte(`{"webhookEvent":"jira:issue_created","issue":{`),
-			errIs: errMalformed,
+			errIs: ErrMalformed,
 		},
 	}
 	for _, tt := range tests {

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
+	"github.com/tenantfleet/tenantfleet/infra/eventually"
 	"github.com/tenantfleet/tenantfleet/queue"
 )
 
@@ -284,7 +285,7 @@ func TestReconcileReenqueuesLostTaskUnderNextAttempt(t *testing.T) {
 	t.Cleanup(w.Stop)
 	qc := queue.NewClient(e.rdb)
 	t.Cleanup(func() { _ = qc.Close() })
-	waitUntil(t, "task completed", func() bool {
+	eventually.True(t, 30*time.Second, "task completed", func() bool {
 		info, err := qc.Lookup(ctx, queue.QueueCritical, acc.TaskID)
 		return err == nil && info.State == asynq.TaskStateCompleted
 	})
@@ -304,18 +305,6 @@ func TestReconcileReenqueuesLostTaskUnderNextAttempt(t *testing.T) {
 	}
 	if n, err := e.in.Reconcile(ctx); err != nil || n != 0 {
 		t.Errorf("second pass: got %d, %v; want 0", n, err)
-	}
-}
-
-// waitUntil polls cond every 20ms until it holds, failing after 30s.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -349,7 +338,7 @@ func TestReconcileHandsOrphanedTaskToNextAttempt(t *testing.T) {
 	t.Cleanup(func() { close(release); w.Stop() })
 	qc := queue.NewClient(e.rdb)
 	t.Cleanup(func() { _ = qc.Close() })
-	waitUntil(t, "task active", func() bool {
+	eventually.True(t, 30*time.Second, "task active", func() bool {
 		info, err := qc.Lookup(ctx, queue.QueueCritical, acc.TaskID)
 		return err == nil && info.State == asynq.TaskStateActive
 	})

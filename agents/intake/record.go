@@ -28,28 +28,28 @@ func (s Status) Finished() bool { return s == StatusDone || s == StatusFailed }
 
 // Record is a stored onboarding request, a row of intake_requests.
 type Record struct {
-	ID          int64        `json:"request_id"`
-	Source      Source       `json:"source"`
-	DeliveryID  string       `json:"delivery_id,omitempty"`
-	TicketKey   string       `json:"ticket,omitempty"`
-	TenantID    string       `json:"tenant_id"`
-	Name        string       `json:"name"`
-	Tier        tenants.Tier `json:"tier"`
-	RequestedBy string       `json:"requested_by"`
+	ID          int64
+	Source      Source
+	DeliveryID  string
+	TicketKey   string
+	TenantID    string
+	Name        string
+	Tier        tenants.Tier
+	RequestedBy string
 	// Restore: re-onboard an offboarded tenant with its archived schema.
-	Restore bool   `json:"restore,omitempty"`
-	Status  Status `json:"status"`
+	Restore bool
+	Status  Status
 	// Error is the failure reason of a failed request.
-	Error string `json:"error,omitempty"`
+	Error string
 	// Attempts counts the enqueues that put a new task on the queue.
-	Attempts int `json:"attempts"`
+	Attempts int
 	// TaskAttempt numbers the request's current task (see TaskID): 1 at
 	// first, one more after each retry of the failed request and each
 	// re-enqueue of a task that completed without finishing it.
-	TaskAttempt int        `json:"task_attempt"`
-	CreatedAt   time.Time  `json:"created_at"`
-	UpdatedAt   time.Time  `json:"updated_at"`
-	FinishedAt  *time.Time `json:"finished_at,omitempty"`
+	TaskAttempt int
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	FinishedAt  *time.Time
 }
 
 // TaskID is the deterministic id of the request's current tenant:onboard
@@ -67,7 +67,9 @@ func OnboardTaskID(id int64, n int) string {
 	return fmt.Sprintf("%s:attempt:%d", queue.OnboardTaskID(id), n)
 }
 
-// Accepted is the answer to a stored request.
+// Accepted is the answer to a stored request. The webhooks answer it as
+// JSON; the REST API answers restapi.OnboardingAcceptedJSON, which a test
+// of infra/restapi keeps identical to it.
 type Accepted struct {
 	// RequestID is the stored request's id.
 	RequestID int64 `json:"request_id"`

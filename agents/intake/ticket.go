@@ -36,22 +36,3 @@ func parseTicket(body []byte) (Request, error) {
 		Restore:     t.Restore,
 	}, nil
 }
-
-// apiBody is the JSON body of POST /api/v1/tenants. Unknown fields are
-// refused, to catch typos.
-type apiBody struct {
-	TenantID string `json:"tenant_id"`
-	Name     string `json:"name"`
-	Tier     string `json:"tier"`
-	// Restore re-onboards an offboarded tenant with its archived schema.
-	Restore bool `json:"restore"`
-}
-
-// parseAPI maps an API body to a request, not yet validated.
-func parseAPI(body []byte) (Request, error) {
-	var b apiBody
-	if err := decodeJSON(body, &b, true); err != nil {
-		return Request{}, err
-	}
-	return Request{Source: SourceAPI, TenantID: b.TenantID, Name: b.Name, Tier: tenants.Tier(b.Tier), Restore: b.Restore}, nil
-}

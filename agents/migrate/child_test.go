@@ -17,6 +17,7 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
+	"github.com/tenantfleet/tenantfleet/infra/eventually"
 	"github.com/tenantfleet/tenantfleet/infra/provider/local"
 	"github.com/tenantfleet/tenantfleet/infra/sessions"
 	"github.com/tenantfleet/tenantfleet/queue"
@@ -137,7 +138,7 @@ func TestKilledWorkerRunCompletes(t *testing.T) {
 		t.Fatalf("Start: %v", err)
 	}
 	var st migrate.RunStatus
-	waitFor(t, "a few tenants migrated by the child", func() bool {
+	eventually.True(t, time.Minute, "a few tenants migrated by the child", func() bool {
 		st, err = e.runner.Progress(ctx, id)
 		if err != nil {
 			t.Fatalf("Progress: %v", err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 	"github.com/tenantfleet/tenantfleet/tenants/migrations"
@@ -33,14 +34,15 @@ func (r *Runner) handle(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	log := queue.Logger(ctx).With(slog.Int64("run", p.RunID), slog.String("tenant", p.TenantID))
-	w, err := r.loadWork(ctx, p.RunID, p.TenantID)
-	if errors.Is(err, errNoWork) {
+	task, err := r.store.MigrationTask(ctx, p.RunID, p.TenantID)
+	if errors.Is(err, controlplane.ErrMigrationTaskNotFound) {
 		log.WarnContext(ctx, "migration task for an unknown run or tenant, dropped")
 		return nil
 	}
 	if err != nil {
 		return err
 	}
+	w := work{task}
 	if w.Status.Finished() {
 		// A task re-run after a crash, or a duplicate from Resume: the
 		// tenant is done; make sure the run moves on.
@@ -60,24 +62,24 @@ func (r *Runner) handle(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	reason, err := r.throttle.check(ctx, inst, w.Thresholds)
+	reason, err := r.throttle.check(ctx, inst, w.thresholds())
 	if err != nil {
 		return err
 	}
 	if reason != "" {
 		log.DebugContext(ctx, "tenant paused", slog.String("reason", reason))
-		if err := r.setWaiting(ctx, w, TenantPaused, reason); err != nil {
+		if err := r.store.SetMigrationTenantWaiting(ctx, w.RunID, w.TenantID, TenantPaused, reason); err != nil {
 			return err
 		}
 		return r.handOver(ctx, w, r.cfg.PauseRecheck)
 	}
 	lease := leaseID(w)
-	ok, err := r.sem.acquire(ctx, inst.ID, lease, w.Limit, r.cfg.SlotWait, r.cfg.SlotPoll)
+	ok, err := r.sem.acquire(ctx, inst.ID, lease, w.Concurrency, r.cfg.SlotWait, r.cfg.SlotPoll)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		if err := r.setWaiting(ctx, w, TenantPending, fmt.Sprintf("waiting for one of %d slots on instance %s", w.Limit, inst.ID)); err != nil {
+		if err := r.store.SetMigrationTenantWaiting(ctx, w.RunID, w.TenantID, TenantPending, fmt.Sprintf("waiting for one of %d slots on instance %s", w.Concurrency, inst.ID)); err != nil {
 			return err
 		}
 		return r.handOver(ctx, w, 0)
@@ -123,7 +125,7 @@ func (r *Runner) migrate(ctx context.Context, w work, instanceID, lease string, 
 			log.WarnContext(ctx, "release semaphore (the lease expires)", slog.Any("error", err))
 		}
 	}()
-	attempt, err := r.setRunning(ctx, w)
+	attempt, err := r.store.StartMigrationAttempt(ctx, w.RunID, w.TenantID)
 	if err != nil || attempt == 0 {
 		// attempt 0: a duplicate task finished the tenant meanwhile.
 		return outcome{skip: true}, err
@@ -149,10 +151,10 @@ func (r *Runner) migrate(ctx context.Context, w work, instanceID, lease string, 
 	runCtx, cancel := context.WithCancelCause(ctx)
 	var keeper sync.WaitGroup
 	keeper.Go(func() {
-		r.sem.keep(runCtx, instanceID, lease, w.Limit, func(err error) { cancel(fmt.Errorf("%w: %w", errLeaseLost, err)) })
+		r.sem.keep(runCtx, instanceID, lease, w.Concurrency, func(err error) { cancel(fmt.Errorf("%w: %w", errLeaseLost, err)) })
 	})
 	start := time.Now()
-	res, err := r.cfg.Migrator.UpTo(runCtx, pool, migrations.Target{Schema: w.Schema, Role: w.Role}, w.Target)
+	res, err := r.cfg.Migrator.UpTo(runCtx, pool, migrations.Target{Schema: w.Schema, Role: w.Role}, w.TargetVersion)
 	took := time.Since(start)
 	if cause := context.Cause(runCtx); err != nil && errors.Is(cause, errLeaseLost) {
 		err = cause
@@ -223,30 +225,30 @@ func (r *Runner) handOver(ctx context.Context, w work, delay time.Duration) erro
 // promotion and the enqueue).
 func (r *Runner) advance(ctx context.Context, w work, reenqueue bool) error {
 	if w.Canary {
-		open, failed, err := r.canaryVerdict(ctx, w.RunID)
+		verdict, err := r.store.MigrationCanaryVerdict(ctx, w.RunID)
 		if err != nil {
 			return err
 		}
 		switch {
-		case open > 0:
+		case verdict.Open > 0:
 			return nil
-		case failed != "":
-			stopped, err := r.stopRun(ctx, w.RunID, "canary tenant "+failed+" failed")
+		case verdict.Failed != "":
+			stopped, err := r.store.StopMigrationRun(ctx, w.RunID, "canary tenant "+verdict.Failed+" failed")
 			if err != nil || stopped {
 				if stopped {
-					r.log.WarnContext(ctx, "migration run stopped: canary failed", slog.Int64("run", w.RunID), slog.String("tenant", failed))
+					r.log.WarnContext(ctx, "migration run stopped: canary failed", slog.Int64("run", w.RunID), slog.String("tenant", verdict.Failed))
 				}
 				return err
 			}
 		default:
-			promoted, err := r.promoteRun(ctx, w.RunID)
+			promoted, err := r.store.PromoteMigrationRun(ctx, w.RunID)
 			if err != nil {
 				return err
 			}
 			if !promoted && !reenqueue {
 				break
 			}
-			rest, err := r.unfinishedTenants(ctx, w.RunID, false)
+			rest, err := r.store.UnfinishedMigrationTenants(ctx, w.RunID, false)
 			if err != nil {
 				return err
 			}
@@ -255,7 +257,7 @@ func (r *Runner) advance(ctx context.Context, w work, reenqueue bool) error {
 			}
 		}
 	}
-	st, err := r.finishRun(ctx, w.RunID)
+	st, err := r.store.FinishMigrationRun(ctx, w.RunID)
 	if st != "" {
 		r.log.InfoContext(ctx, "migration run finished", slog.Int64("run", w.RunID), slog.String("status", string(st)))
 	}

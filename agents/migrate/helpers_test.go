@@ -253,18 +253,6 @@ func (e *env) wait(t testing.TB, runID int64) migrate.RunStatus {
 	return st
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // version reads a tenant's version, logged in as the tenant.
 func (e *env) version(t testing.TB, inst instance, tenantID string) int64 {
 	t.Helper()

@@ -10,11 +10,14 @@ import (
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
+	"github.com/tenantfleet/tenantfleet/infra/restapi"
 )
 
 const testToken = "migrate-test-token-0123456789"
 
-// startAPI serves r's routes on a free local port until the test ends and
+// startAPI serves r's routes of the REST API (infra/restapi: this test
+// needs the runner fixtures of this package, so it stays here) on a free
+// local port until the test ends and
 // returns the base URL.
 func startAPI(t *testing.T, r *migrate.Runner) string {
 	t.Helper()
@@ -22,7 +25,7 @@ func startAPI(t *testing.T, r *migrate.Runner) string {
 	if err != nil {
 		t.Fatalf("httpapi.New: %v", err)
 	}
-	r.RegisterRoutes(srv)
+	restapi.New(restapi.Config{Migrations: r, Logger: cptest.DiscardLogger()}).Register(srv)
 	if err := srv.Start(testContext(t)); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -120,7 +123,7 @@ func TestAPIStartsAndReportsARun(t *testing.T) {
 	if code != http.StatusAccepted {
 		t.Fatalf("start: got %d %s, want 202", code, body)
 	}
-	var started migrate.StartResponse
+	var started restapi.MigrationStartedJSON
 	if err := json.Unmarshal(body, &started); err != nil || started.ID == 0 {
 		t.Fatalf("start response %s: %v", body, err)
 	}
@@ -129,11 +132,11 @@ func TestAPIStartsAndReportsARun(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("get: got %d %s", code, body)
 	}
-	var st migrate.RunStatus
+	var st restapi.MigrationRunJSON
 	if err := json.Unmarshal(body, &st); err != nil {
 		t.Fatalf("decode status: %v", err)
 	}
-	if st.Status != migrate.RunSucceeded || st.Counts.Succeeded != 4 || len(st.Tenants) != 4 || st.Concurrency != 2 {
+	if st.Status != string(migrate.RunSucceeded) || st.Counts.Succeeded != 4 || len(st.Tenants) != 4 || st.Concurrency != 2 {
 		t.Errorf("status: got %s %+v, %d tenants, concurrency %d; want succeeded, 4 tenants, 2", st.Status, st.Counts, len(st.Tenants), st.Concurrency)
 	}
 	if code, _ := call("GET", "/api/v1/migrations/latest", ""); code != http.StatusOK {

@@ -7,14 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-
-	"github.com/jackc/pgx/v5"
 )
-
-// HeaderIdempotencyKey is the request header of POST /api/v1/migrations
-// that makes retries of one request start one run: the header
-// POST /api/v1/tenants reads (intake.HeaderIdempotencyKey).
-const HeaderIdempotencyKey = "Idempotency-Key"
 
 // MaxIdempotencyKey bounds an idempotency key, in characters.
 const MaxIdempotencyKey = 200
@@ -22,9 +15,6 @@ const MaxIdempotencyKey = 200
 // ErrIdempotencyKeyReused refuses a key that started a run with another
 // spec; nothing was started.
 var ErrIdempotencyKeyReused = errors.New("migrate: idempotency key already used for a different run spec")
-
-// errKeyTaken: the insert met a run with the same key.
-var errKeyTaken = errors.New("migrate: idempotency key taken")
 
 // Started is the run a StartOnce call stands for.
 type Started struct {
@@ -61,16 +51,13 @@ func (r *Runner) StartOnce(ctx context.Context, key string, spec Spec) (Started,
 	}
 	sum := spec.fingerprint()
 	if key != "" {
-		st, err := r.runByKey(ctx, key, sum)
-		if err == nil || !errors.Is(err, errKeyFree) {
+		st, found, err := r.runByKey(ctx, key, sum)
+		if found || err != nil {
 			return st, err
 		}
 	}
 	return r.start(ctx, spec, key, sum)
 }
-
-// errKeyFree: no run has the key yet.
-var errKeyFree = errors.New("migrate: idempotency key free")
 
 // fingerprint is the SHA-256 of the spec (with its defaults) as JSON,
 // RequestedBy left out: what a repeated request must repeat.
@@ -81,32 +68,26 @@ func (s Spec) fingerprint() []byte {
 	return sum[:]
 }
 
-// runByKey returns the run started with key, errKeyFree when there is
-// none, ErrIdempotencyKeyReused when it was started with another spec.
-func (r *Runner) runByKey(ctx context.Context, key string, sum []byte) (Started, error) {
-	st := Started{Duplicate: true}
-	var stored []byte
-	var phase string
-	err := r.cfg.DB.QueryRow(ctx, `SELECT id, status, phase, request_sha256 FROM migration_runs
-		WHERE idempotency_key = $1`, key).Scan(&st.ID, &st.Status, &phase, &stored)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Started{}, errKeyFree
+// runByKey returns the run started with key (found false when there is
+// none), or ErrIdempotencyKeyReused when it was started with another spec.
+func (r *Runner) runByKey(ctx context.Context, key string, sum []byte) (Started, bool, error) {
+	run, found, err := r.store.MigrationRunByIdempotencyKey(ctx, key)
+	if err != nil || !found {
+		return Started{}, false, err
 	}
-	if err != nil {
-		return Started{}, fmt.Errorf("migrate: find run by idempotency key: %w", err)
+	if !bytes.Equal(run.RequestSHA256, sum) {
+		return Started{}, true, fmt.Errorf("%w (run %d)", ErrIdempotencyKeyReused, run.ID)
 	}
-	if !bytes.Equal(stored, sum) {
-		return Started{}, fmt.Errorf("%w (run %d)", ErrIdempotencyKeyReused, st.ID)
-	}
+	st := Started{ID: run.ID, Status: run.Status, Duplicate: true}
 	if st.Status != RunRunning {
-		return st, nil
+		return st, true, nil
 	}
-	list, err := r.unfinishedTenants(ctx, st.ID, phase == phaseCanary)
+	list, err := r.store.UnfinishedMigrationTenants(ctx, st.ID, run.Phase == phaseCanary)
 	if err == nil {
 		err = r.enqueueAll(ctx, st.ID, list, 0, joinChain)
 	}
 	if err != nil {
-		return st, fmt.Errorf("%w (run %d is recorded: the reconciler enqueues the rest)", err, st.ID)
+		return st, true, fmt.Errorf("%w (run %d is recorded: the reconciler enqueues the rest)", err, st.ID)
 	}
-	return st, nil
+	return st, true, nil
 }

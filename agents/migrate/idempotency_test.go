@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
+	"github.com/tenantfleet/tenantfleet/infra/restapi"
 )
 
 // TestIdempotencyKeyStartsOneRun: POST /api/v1/migrations retried with one
@@ -22,10 +23,10 @@ func TestIdempotencyKeyStartsOneRun(t *testing.T) {
 	e.addInstance(t, "ia", 3, "", "", 0)
 	base := startAPI(t, e.runner)
 	ctx := testContext(t)
-	post := func(body string, header ...string) (int, migrate.StartResponse, string) {
+	post := func(body string, header ...string) (int, restapi.MigrationStartedJSON, string) {
 		t.Helper()
 		code, out := apiCall(t, base, "POST", "/api/v1/migrations", body, append([]string{"Content-Type", "application/json"}, header...)...)
-		var resp migrate.StartResponse
+		var resp restapi.MigrationStartedJSON
 		if code == http.StatusAccepted {
 			if err := json.Unmarshal(out, &resp); err != nil {
 				t.Errorf("decode %s: %v", out, err)

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
+	"github.com/tenantfleet/tenantfleet/infra/eventually"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
@@ -48,7 +49,7 @@ func TestBusyTableLockTimesOutAndRetries(t *testing.T) {
 		t.Fatalf("Start: %v", err)
 	}
 	var tr migrate.TenantResult
-	waitFor(t, "the busy tenant to fail on the lock timeout and wait for a retry", func() bool {
+	eventually.True(t, time.Minute, "the busy tenant to fail on the lock timeout and wait for a retry", func() bool {
 		st, err := e.runner.Status(ctx, id)
 		if err != nil {
 			t.Fatalf("Status: %v", err)

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
+	"github.com/tenantfleet/tenantfleet/infra/eventually"
 	"github.com/tenantfleet/tenantfleet/infra/pgtest"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
@@ -38,7 +39,7 @@ func TestPostgresRestartMidRun(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	waitFor(t, "a few tenants migrated", func() bool {
+	eventually.True(t, time.Minute, "a few tenants migrated", func() bool {
 		st, err := e.runner.Progress(ctx, id)
 		if err != nil {
 			t.Fatalf("Progress: %v", err)
@@ -85,7 +86,7 @@ func (e *env) checkAllOrNothing(t *testing.T, pg *pgtest.Cluster, inst instance)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var conn *pgx.Conn
-	waitFor(t, "the private cluster to accept connections", func() bool {
+	eventually.True(t, time.Minute, "the private cluster to accept connections", func() bool {
 		var err error
 		conn, err = pgx.Connect(ctx, pg.URL(inst.database))
 		return err == nil

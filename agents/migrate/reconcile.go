@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/jackc/pgx/v5"
 
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/queue"
 )
 
@@ -36,17 +36,9 @@ const ReconcileEntry = "migrate-reconcile"
 // was running when the head was lost) is migrated once: the migrator's
 // per-tenant advisory lock and version table make the second a no-op.
 func (r *Runner) Reconcile(ctx context.Context) (int, error) {
-	rows, err := r.cfg.DB.Query(ctx, `SELECT id, phase FROM migration_runs WHERE status = 'running' ORDER BY id`)
+	runs, err := r.store.RunningMigrationRuns(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("migrate: reconcile: list running runs: %w", err)
-	}
-	type run struct {
-		ID    int64
-		Phase string
-	}
-	runs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[run])
-	if err != nil {
-		return 0, fmt.Errorf("migrate: reconcile: list running runs: %w", err)
+		return 0, fmt.Errorf("migrate: reconcile: %w", err)
 	}
 	// One suffix per pass for the chains it starts: fresh ids, never a
 	// retained task's.
@@ -64,31 +56,18 @@ func (r *Runner) Reconcile(ctx context.Context) (int, error) {
 	return total, errors.Join(errs...)
 }
 
-// settledTenant is an unfinished tenant as the reconciler reads it.
-type settledTenant struct {
-	TenantID string
-	Round    int
-	Ordinal  int
-	// Settled: untouched for ReconcileMinAge.
-	Settled bool
-}
-
-const reconcileTenantsSQL = `SELECT tenant_id, round, ordinal, updated_at < now() - make_interval(secs => $3)
-	FROM migration_run_tenants
-	WHERE run_id = $1 AND ` + unfinished + ` AND (canary OR NOT $2) AND ordinal > $4
-	ORDER BY ordinal LIMIT $5`
+// settledTenant is an unfinished tenant as the reconciler reads it;
+// Settled means untouched for ReconcileMinAge.
+type settledTenant = controlplane.UnfinishedMigrationTenant
 
 // reconcileRun reconciles one running run, in pages of ReconcileBatch
 // tenants.
-func (r *Runner) reconcileRun(ctx context.Context, runID int64, phase, pass string) (int, error) {
+func (r *Runner) reconcileRun(ctx context.Context, runID int64, phase controlplane.MigrationPhase, pass string) (int, error) {
 	enqueued, open, after := 0, 0, 0
 	for {
-		rows, err := r.cfg.DB.Query(ctx, reconcileTenantsSQL, runID, phase == phaseCanary,
-			r.cfg.ReconcileMinAge.Seconds(), after, r.cfg.ReconcileBatch)
-		if err != nil {
-			return enqueued, fmt.Errorf("migrate: reconcile run %d: %w", runID, err)
-		}
-		page, err := pgx.CollectRows(rows, pgx.RowToStructByPos[settledTenant])
+		page, err := r.store.UnfinishedMigrationTenantPage(ctx, controlplane.UnfinishedTenantPage{RunID: runID,
+			CanaryOnly: phase == phaseCanary, SettledAfter: r.cfg.ReconcileMinAge, AfterOrdinal: after,
+			Limit: r.cfg.ReconcileBatch})
 		if err != nil {
 			return enqueued, fmt.Errorf("migrate: reconcile run %d: %w", runID, err)
 		}

@@ -10,7 +10,9 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
+	"github.com/tenantfleet/tenantfleet/infra/eventually"
 	"github.com/tenantfleet/tenantfleet/infra/load"
+	"github.com/tenantfleet/tenantfleet/infra/load/loadfake"
 	"github.com/tenantfleet/tenantfleet/queue"
 )
 
@@ -22,7 +24,7 @@ func (e *env) quiesce(t *testing.T, insp *asynq.Inspector) {
 	if err := insp.PauseQueue(queue.QueueMaintenance); err != nil {
 		t.Fatalf("PauseQueue: %v", err)
 	}
-	waitFor(t, "no running or delayed tenant task", func() bool {
+	eventually.True(t, time.Minute, "no running or delayed tenant task", func() bool {
 		qi, err := insp.GetQueueInfo(queue.QueueMaintenance)
 		if err != nil {
 			t.Fatalf("GetQueueInfo: %v", err)
@@ -83,7 +85,7 @@ func (e *env) assertAppliedOnce(t *testing.T, inst instance) {
 // completes, every migration applied once.
 func TestWipedRedisRunIsReconciled(t *testing.T) {
 	t.Parallel()
-	src := load.NewStatic(load.Reading{CPUPercent: 10})
+	src := loadfake.NewStatic(load.Reading{CPUPercent: 10})
 	src.SetFor("ia", load.Reading{CPUPercent: 95})
 	e := setup(t, options{fsys: tracedSteps, load: src})
 	a := e.addInstance(t, "ia", 6, "", "", 0)
@@ -96,7 +98,7 @@ func TestWipedRedisRunIsReconciled(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	waitFor(t, "every tenant paused on the busy instance", func() bool {
+	eventually.True(t, time.Minute, "every tenant paused on the busy instance", func() bool {
 		st, err := e.runner.Progress(ctx, id)
 		if err != nil {
 			t.Fatalf("Progress: %v", err)
@@ -143,7 +145,7 @@ func TestWipedRedisRunIsReconciled(t *testing.T) {
 // left alone.
 func TestReconcileEnqueuesOnlyLostTasks(t *testing.T) {
 	t.Parallel()
-	src := load.NewStatic(load.Reading{CPUPercent: 95})
+	src := loadfake.NewStatic(load.Reading{CPUPercent: 95})
 	e := setup(t, options{fsys: tracedSteps, load: src})
 	a := e.addInstance(t, "ia", 4, "", "", 0)
 	e.createTrace(t, a)
@@ -155,7 +157,7 @@ func TestReconcileEnqueuesOnlyLostTasks(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	waitFor(t, "every tenant paused", func() bool {
+	eventually.True(t, time.Minute, "every tenant paused", func() bool {
 		st, err := e.runner.Progress(ctx, id)
 		if err != nil {
 			t.Fatalf("Progress: %v", err)

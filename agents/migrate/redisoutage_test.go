@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
+	"github.com/tenantfleet/tenantfleet/infra/eventually"
 )
 
 // redisOutage is how long TestRedisOutageMidRun keeps Redis down: past
@@ -56,7 +57,7 @@ func (r *privateRedis) start() {
 	}
 	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", r.port)})
 	defer c.Close()
-	waitFor(r.t, "the private Redis to answer", func() bool { return c.Ping(context.Background()).Err() == nil })
+	eventually.True(r.t, time.Minute, "the private Redis to answer", func() bool { return c.Ping(context.Background()).Err() == nil })
 }
 
 // stop shuts the server down (SIGTERM: it syncs its append-only file).
@@ -94,7 +95,7 @@ func TestRedisOutageMidRun(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	waitFor(t, "tenants migrating", func() bool {
+	eventually.True(t, time.Minute, "tenants migrating", func() bool {
 		st, err := e.runner.Progress(ctx, id)
 		if err != nil {
 			t.Fatalf("Progress: %v", err)
@@ -105,7 +106,7 @@ func TestRedisOutageMidRun(t *testing.T) {
 	down := time.Now()
 	st, _ := e.runner.Progress(ctx, id)
 	t.Logf("Redis stopped at %+v", st.Counts)
-	waitFor(t, "the migrations in flight recorded while Redis is down", func() bool {
+	eventually.True(t, time.Minute, "the migrations in flight recorded while Redis is down", func() bool {
 		st, err = e.runner.Progress(ctx, id)
 		if err != nil {
 			t.Fatalf("Progress: %v", err)

@@ -21,9 +21,10 @@ const instanceTTL = 30 * time.Second
 // worker) migrates their tenants. One Runner per process serves both the
 // API/CLI side and the worker side. It is safe for concurrent use.
 type Runner struct {
-	cfg      Config
-	log      *slog.Logger
-	catalog  *controlplane.Store
+	cfg Config
+	log *slog.Logger
+	// store is the control plane: the catalog, the runs and their tenants.
+	store    *controlplane.Store
 	sem      *semaphore
 	chains   *chains
 	throttle *throttle
@@ -48,7 +49,7 @@ func New(cfg Config) (*Runner, error) {
 	return &Runner{
 		cfg:       cfg,
 		log:       cfg.Logger.With(slog.String("agent", "migrate")),
-		catalog:   controlplane.NewStore(cfg.DB),
+		store:     controlplane.NewStore(cfg.DB),
 		sem:       newSemaphore(cfg.Redis, cfg.Fleet, cfg.LeaseTTL),
 		chains:    newChains(cfg.Redis, cfg.Fleet),
 		throttle:  newThrottle(cfg.Load, cfg.LoadTTL, cfg.StaleReading),
@@ -71,7 +72,7 @@ func (r *Runner) instance(ctx context.Context, id string) (controlplane.Instance
 	if ok && time.Since(c.at) < instanceTTL {
 		return c.inst, nil
 	}
-	inst, err := r.catalog.GetInstance(ctx, id)
+	inst, err := r.store.GetInstance(ctx, id)
 	if err != nil {
 		return controlplane.Instance{}, err
 	}
@@ -116,6 +117,9 @@ func (r *Runner) enqueue(ctx context.Context, runID int64, tenantID, id string, 
 	}
 	return res, nil
 }
+
+// queued is a tenant whose task is to be enqueued, in its round.
+type queued = controlplane.MigrationTenantRound
 
 // chainStart says how the first task of a new chain takes its tenant.
 type chainStart int

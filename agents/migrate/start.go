@@ -12,8 +12,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
@@ -133,48 +131,25 @@ func (r *Runner) start(ctx context.Context, spec Spec, key string, sum []byte) (
 	if canary > 0 && canary < len(list) {
 		phase, canaryRows = phaseCanary, canary
 	}
-	ids := make([]string, len(list))
-	instances := make([]string, len(list))
+	members := make([]controlplane.MigrationRunMember, len(list))
 	for i, t := range list {
-		ids[i], instances[i] = t.ID, t.InstanceID
+		members[i] = controlplane.MigrationRunMember{TenantID: t.ID, InstanceID: t.InstanceID}
 	}
-	var keyArg *string
-	if key != "" {
-		keyArg = &key
-	} else {
-		sum = nil
-	}
-	var runID int64
-	err = pgx.BeginFunc(ctx, r.cfg.DB, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `INSERT INTO migration_runs (phase, target_version, instance_id,
-			concurrency, canary, cpu_threshold, lag_threshold_ms, requested_by, idempotency_key, request_sha256)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-			ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id`,
-			phase, target, spec.Instance, spec.Concurrency, canary, spec.CPUThreshold,
-			spec.LagThreshold.Milliseconds(), spec.RequestedBy, keyArg, sum).Scan(&runID)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return errKeyTaken
-		}
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO migration_run_tenants (run_id, tenant_id, instance_id, ordinal, canary)
-			SELECT $1, t.id, t.instance_id, t.ord, t.ord <= $4
-			FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS t(id, instance_id, ord)`,
-			runID, ids, instances, canaryRows)
-		return err
-	})
-	if errors.Is(err, errKeyTaken) {
+	runID, err := r.store.CreateMigrationRun(ctx, controlplane.NewMigrationRun{Phase: phase, TargetVersion: target,
+		InstanceID: spec.Instance, Concurrency: spec.Concurrency, Canary: canary, CPUThreshold: spec.CPUThreshold,
+		LagThreshold: spec.LagThreshold, RequestedBy: spec.RequestedBy, IdempotencyKey: key, RequestSHA256: sum,
+		Tenants: members, CanaryTenants: canaryRows})
+	if errors.Is(err, controlplane.ErrIdempotencyKeyTaken) {
 		// A request with the same key committed while this one selected
 		// its tenants.
-		st, err := r.runByKey(ctx, key, sum)
-		if errors.Is(err, errKeyFree) {
-			err = fmt.Errorf("migrate: record run: idempotency key conflict, but no run has the key: %w", err)
+		st, found, err := r.runByKey(ctx, key, sum)
+		if err == nil && !found {
+			err = errors.New("migrate: record run: idempotency key conflict, but no run has the key")
 		}
 		return st, err
 	}
 	if err != nil {
-		return Started{}, fmt.Errorf("migrate: record run: %w", err)
+		return Started{}, fmt.Errorf("migrate: %w", err)
 	}
 	r.log.InfoContext(ctx, "migration run started", slog.Int64("run", runID), slog.Int("tenants", len(list)),
 		slog.Int64("target", target), slog.Int("concurrency", spec.Concurrency), slog.Int("canary", canary))
@@ -194,7 +169,7 @@ func (r *Runner) start(ctx context.Context, spec Spec, key string, sum []byte) (
 
 // selectTenants returns the active, placed tenants spec selects, by id.
 func (r *Runner) selectTenants(ctx context.Context, spec Spec) ([]controlplane.Tenant, error) {
-	all, err := r.catalog.ListTenants(ctx, controlplane.TenantFilter{Status: tenants.TenantActive, InstanceID: spec.Instance})
+	all, err := r.store.ListTenants(ctx, controlplane.TenantFilter{Status: tenants.TenantActive, InstanceID: spec.Instance})
 	if err != nil {
 		return nil, err
 	}

@@ -1,49 +1,46 @@
 package migrate
 
-// RunState is the status of a run.
-type RunState string
+import "github.com/tenantfleet/tenantfleet/infra/controlplane"
+
+// RunState is the status of a run, as the control plane records it.
+type RunState = controlplane.MigrationRunState
 
 // Run states.
 const (
 	// RunRunning: some tenants are not finished.
-	RunRunning RunState = "running"
+	RunRunning = controlplane.MigrationRunRunning
 	// RunSucceeded: every tenant succeeded.
-	RunSucceeded RunState = "succeeded"
+	RunSucceeded = controlplane.MigrationRunSucceeded
 	// RunFailed: every tenant finished and some failed; Retry re-runs them.
-	RunFailed RunState = "failed"
+	RunFailed = controlplane.MigrationRunFailed
 	// RunStopped: a canary tenant failed, so the other tenants were not
 	// started; Retry re-runs the failed canaries and, when they pass,
 	// the rest.
-	RunStopped RunState = "stopped"
+	RunStopped = controlplane.MigrationRunStopped
 )
 
-// Finished reports whether the run is over (until a Retry).
-func (s RunState) Finished() bool { return s != RunRunning }
-
-// TenantState is the status of one tenant within a run.
-type TenantState string
+// TenantState is the status of one tenant within a run, as the control
+// plane records it.
+type TenantState = controlplane.MigrationTenantState
 
 // Tenant states.
 const (
 	// TenantPending: not started yet, or waiting for a free slot or for a
 	// retry after a transient failure (Reason says which).
-	TenantPending TenantState = "pending"
+	TenantPending = controlplane.MigrationTenantPending
 	// TenantRunning: migrating now.
-	TenantRunning TenantState = "running"
+	TenantRunning = controlplane.MigrationTenantRunning
 	// TenantPaused: its instance is over a load threshold (Reason says
 	// which); it starts when the instance is healthy again.
-	TenantPaused TenantState = "paused"
+	TenantPaused = controlplane.MigrationTenantPaused
 	// TenantSucceeded: at the run's target version.
-	TenantSucceeded TenantState = "succeeded"
+	TenantSucceeded = controlplane.MigrationTenantSucceeded
 	// TenantFailed: a migration failed; Error says why.
-	TenantFailed TenantState = "failed"
+	TenantFailed = controlplane.MigrationTenantFailed
 )
-
-// Finished reports whether the tenant is done within its run.
-func (s TenantState) Finished() bool { return s == TenantSucceeded || s == TenantFailed }
 
 // Run phases.
 const (
-	phaseCanary = "canary"
-	phaseMain   = "main"
+	phaseCanary = controlplane.MigrationPhaseCanary
+	phaseMain   = controlplane.MigrationPhaseMain
 )

@@ -15,9 +15,9 @@ import (
 // its instance is above either.
 type Thresholds struct {
 	// CPUPercent pauses an instance whose CPU is above it. Default 70.
-	CPUPercent float64 `json:"cpu_percent"`
+	CPUPercent float64
 	// ReplicaLag pauses an instance whose replicas lag more. Default 10s.
-	ReplicaLag time.Duration `json:"replica_lag_ns"`
+	ReplicaLag time.Duration
 }
 
 // throttle reads instance load through a load.Source, reusing a reading

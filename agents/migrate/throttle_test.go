@@ -6,12 +6,14 @@ import (
 	"time"
 
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
+	"github.com/tenantfleet/tenantfleet/infra/eventually"
 	"github.com/tenantfleet/tenantfleet/infra/load"
+	"github.com/tenantfleet/tenantfleet/infra/load/loadfake"
 )
 
 func TestBusyInstancePausesAndResumes(t *testing.T) {
 	t.Parallel()
-	src := load.NewStatic(load.Reading{CPUPercent: 10})
+	src := loadfake.NewStatic(load.Reading{CPUPercent: 10})
 	src.SetFor("ia", load.Reading{CPUPercent: 95})
 	src.SetFor("ib", load.Reading{CPUPercent: 5, ReplicaLag: 30 * time.Second})
 	e := setup(t, options{load: src})
@@ -26,7 +28,7 @@ func TestBusyInstancePausesAndResumes(t *testing.T) {
 		t.Fatalf("Start: %v", err)
 	}
 	var st migrate.RunStatus
-	waitFor(t, "busy instances' tenants paused, the healthy one's done", func() bool {
+	eventually.True(t, time.Minute, "busy instances' tenants paused, the healthy one's done", func() bool {
 		st, err = e.runner.Status(ctx, id)
 		if err != nil {
 			t.Fatalf("Status: %v", err)
@@ -81,7 +83,7 @@ func TestBusyInstancePausesAndResumes(t *testing.T) {
 
 func TestUnreadableLoadHoldsTenants(t *testing.T) {
 	t.Parallel()
-	src := load.NewStatic(load.Reading{CPUPercent: 10})
+	src := loadfake.NewStatic(load.Reading{CPUPercent: 10})
 	src.SetErr(load.ErrUnavailable)
 	e := setup(t, options{load: src})
 	e.addInstance(t, "ia", 2, "", "", 0)
@@ -91,7 +93,7 @@ func TestUnreadableLoadHoldsTenants(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	waitFor(t, "tenants paused on an unknown load", func() bool {
+	eventually.True(t, time.Minute, "tenants paused on an unknown load", func() bool {
 		st, err := e.runner.Status(ctx, id)
 		if err != nil {
 			t.Fatalf("Status: %v", err)

@@ -1,12 +1,9 @@
 package offboard
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
-	"strconv"
 	"sync"
 	"testing"
 
@@ -16,12 +13,9 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
-	"github.com/tenantfleet/tenantfleet/infra/httpapi"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
-
-const testToken = "test-api-token-0123456789"
 
 type env struct {
 	ctx     context.Context
@@ -29,7 +23,6 @@ type env struct {
 	rdb     *redis.Client
 	out     *Outbox
 	catalog *controlplane.Store
-	base    string
 }
 
 func setup(t *testing.T) *env {
@@ -40,16 +33,7 @@ func setup(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := httpapi.New(httpapi.Config{Addr: "127.0.0.1:0", Token: testToken, Logger: cptest.DiscardLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out.Register(srv)
-	if err := srv.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	return &env{ctx: t.Context(), db: db, rdb: rdb, out: out, catalog: controlplane.NewStore(db), base: "http://" + srv.Addr()}
+	return &env{ctx: t.Context(), db: db, rdb: rdb, out: out, catalog: controlplane.NewStore(db)}
 }
 
 func (e *env) tenant(t *testing.T, id string, status tenants.TenantStatus) {
@@ -222,83 +206,5 @@ func TestReconcileEnqueuesWhatNeverReachedRedis(t *testing.T) {
 	}
 	if n, err := e.out.Reconcile(e.ctx); err != nil || n != 0 {
 		t.Errorf("second pass: %d, %v; want 0", n, err)
-	}
-}
-
-type answer struct {
-	Status int
-	Body   map[string]any
-}
-
-func (e *env) call(t *testing.T, method, path, body string, auth bool) answer {
-	t.Helper()
-	req, err := http.NewRequestWithContext(e.ctx, method, e.base+path, bytes.NewBufferString(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if auth {
-		req.Header.Set("Authorization", "Bearer "+testToken)
-	}
-	req.Header.Set(HeaderRequestedBy, "frank")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	a := answer{Status: resp.StatusCode}
-	_ = json.NewDecoder(resp.Body).Decode(&a.Body)
-	return a
-}
-
-func TestHTTPOffboardAndPurge(t *testing.T) {
-	e := setup(t)
-	e.tenant(t, "acme", tenants.TenantActive)
-	e.tenant(t, "globex", tenants.TenantActive)
-	if a := e.call(t, "POST", "/api/v1/tenants/acme/offboard", "", false); a.Status != http.StatusUnauthorized {
-		t.Errorf("without token: %d, want 401", a.Status)
-	}
-	if got := e.status(t, "acme"); got != tenants.TenantActive {
-		t.Fatalf("unauthenticated call changed the tenant to %s", got)
-	}
-	a := e.call(t, "POST", "/api/v1/tenants/acme/offboard", "", true)
-	if a.Status != http.StatusAccepted || a.Body["action"] != "archive" || a.Body["tenant_id"] != "acme" {
-		t.Fatalf("offboard: %d %v", a.Status, a.Body)
-	}
-	id := int64(a.Body["request_id"].(float64))
-	if a.Body["url"] != "/api/v1/offboardings/"+strconv.FormatInt(id, 10) {
-		t.Errorf("url %v", a.Body["url"])
-	}
-	if a := e.call(t, "POST", "/api/v1/tenants/acme/offboard", "", true); a.Status != http.StatusAccepted || a.Body["duplicate"] != true {
-		t.Errorf("repeat: %d %v, want 202 duplicate", a.Status, a.Body)
-	}
-	if a := e.call(t, "POST", "/api/v1/tenants/globex/offboard", `{"drop": true}`, true); a.Status != http.StatusAccepted || a.Body["action"] != "drop" {
-		t.Errorf("drop: %d %v", a.Status, a.Body)
-	}
-	got := e.call(t, "GET", "/api/v1/offboardings/"+strconv.FormatInt(id, 10), "", true)
-	if got.Status != http.StatusOK || got.Body["requested_by"] != "frank" || got.Body["status"] != "enqueued" {
-		t.Errorf("get: %d %v", got.Status, got.Body)
-	}
-	for _, c := range []struct {
-		method, path, body string
-		want               int
-	}{
-		{"POST", "/api/v1/tenants/nobody/offboard", "", http.StatusNotFound},
-		{"POST", "/api/v1/tenants/NOT_A_SLUG/offboard", "", http.StatusUnprocessableEntity},
-		{"POST", "/api/v1/tenants/acme/offboard", `{"dorp": true}`, http.StatusBadRequest},
-		{"POST", "/api/v1/tenants/acme/offboard", `[]`, http.StatusBadRequest},
-		{"POST", "/api/v1/tenants/acme/purge", "", http.StatusConflict}, // still offboarding... archive in flight
-		{"GET", "/api/v1/offboardings/0", "", http.StatusBadRequest},
-		{"GET", "/api/v1/offboardings/999", "", http.StatusNotFound},
-	} {
-		if a := e.call(t, c.method, c.path, c.body, true); a.Status != c.want {
-			t.Errorf("%s %s %s: %d %v, want %d", c.method, c.path, c.body, a.Status, a.Body, c.want)
-		}
-	}
-	e.finish(t, id, "acme")
-	if a := e.call(t, "POST", "/api/v1/tenants/acme/purge", "", true); a.Status != http.StatusAccepted || a.Body["action"] != "purge" {
-		t.Errorf("purge: %d %v", a.Status, a.Body)
 	}
 }

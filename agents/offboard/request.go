@@ -129,18 +129,18 @@ func (r Request) normalize() (Request, error) {
 
 // Record is a stored request, a row of offboard_requests.
 type Record struct {
-	ID          int64  `json:"request_id"`
-	TenantID    string `json:"tenant_id"`
-	Action      Action `json:"action"`
-	RequestedBy string `json:"requested_by"`
-	Status      Status `json:"status"`
+	ID          int64
+	TenantID    string
+	Action      Action
+	RequestedBy string
+	Status      Status
 	// Error is the failure reason of a failed request.
-	Error string `json:"error,omitempty"`
+	Error string
 	// Attempts counts the enqueues that put a new task on the queue.
-	Attempts   int        `json:"attempts"`
-	CreatedAt  time.Time  `json:"created_at"`
-	UpdatedAt  time.Time  `json:"updated_at"`
-	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	Attempts   int
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	FinishedAt *time.Time
 }
 
 // TaskID is the deterministic id of the request's task.
@@ -153,19 +153,19 @@ func TaskID(id int64) string { return fmt.Sprintf("offboard:%d", id) }
 // Accepted is the answer to a stored request.
 type Accepted struct {
 	// RequestID is the stored request's id.
-	RequestID int64 `json:"request_id"`
+	RequestID int64
 	// TenantID is the tenant.
-	TenantID string `json:"tenant_id"`
+	TenantID string
 	// Action is the stored request's action.
-	Action Action `json:"action"`
+	Action Action
 	// TaskID is its task id.
-	TaskID string `json:"task_id"`
+	TaskID string
 	// Status is the request's status after this call.
-	Status Status `json:"status"`
+	Status Status
 	// Duplicate is true when the request repeated one already stored (in
 	// flight, or the one that offboarded the tenant); nothing new was
 	// stored.
-	Duplicate bool `json:"duplicate"`
+	Duplicate bool
 }
 
 func acceptedOf(r Record, duplicate bool) Accepted {

@@ -23,17 +23,12 @@ func scanRecord(row pgx.Row) (Record, error) {
 }
 
 const (
-	lockTenantSQL = `SELECT status FROM tenants WHERE id = $1 FOR UPDATE`
-	inflightSQL   = `SELECT ` + recordColumns + ` FROM offboard_requests
+	inflightSQL = `SELECT ` + recordColumns + ` FROM offboard_requests
 WHERE tenant_id = $1 AND status IN ('pending', 'enqueued')`
 	latestSQL = `SELECT ` + recordColumns + ` FROM offboard_requests
 WHERE tenant_id = $1 ORDER BY id DESC LIMIT 1`
 	insertSQL = `INSERT INTO offboard_requests (tenant_id, action, requested_by)
 VALUES ($1, $2, $3) RETURNING ` + recordColumns
-	// markTenantSQL takes the tenant out of routing: only active tenants
-	// resolve, and the route version tells caches the route changed.
-	markTenantSQL = `UPDATE tenants SET status = 'offboarding', status_reason = $2,
-	route_version = route_version + 1, updated_at = now() WHERE id = $1`
 )
 
 // store saves a validated request, or finds the one it repeats, marks the
@@ -41,14 +36,11 @@ VALUES ($1, $2, $3) RETURNING ` + recordColumns
 // tenant's row is locked first, so concurrent requests for one tenant run
 // one after the other and a repeat always finds the first.
 func store(ctx context.Context, tx pgx.Tx, r Request) (Record, bool, error) {
-	var status tenants.TenantStatus
-	err := tx.QueryRow(ctx, lockTenantSQL, r.TenantID).Scan(&status)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Record{}, false, fmt.Errorf("%w: %s", tenants.ErrTenantNotFound, r.TenantID)
-	}
+	tenant, err := controlplane.NewStore(tx).LockTenant(ctx, r.TenantID)
 	if err != nil {
-		return Record{}, false, fmt.Errorf("offboard: lock tenant %s: %w", r.TenantID, err)
+		return Record{}, false, fmt.Errorf("offboard: %w", err)
 	}
+	status := tenant.Status
 	inflight, err := scanRecord(tx.QueryRow(ctx, inflightSQL, r.TenantID))
 	switch {
 	case err == nil && inflight.Action == r.Action:
@@ -77,7 +69,9 @@ func store(ctx context.Context, tx pgx.Tx, r Request) (Record, bool, error) {
 		return Record{}, false, fmt.Errorf("offboard: store request of %s: %w", r.TenantID, err)
 	}
 	reason := string(r.Action) + " requested by " + r.RequestedBy
-	if _, err := tx.Exec(ctx, markTenantSQL, r.TenantID, reason); err != nil {
+	// Out of routing: only active tenants resolve, and the route version
+	// tells caches the route changed.
+	if _, err := controlplane.NewStore(tx).SetTenantStatus(ctx, r.TenantID, tenants.TenantOffboarding, reason); err != nil {
 		return Record{}, false, fmt.Errorf("offboard: mark tenant %s offboarding: %w", r.TenantID, err)
 	}
 	return rec, false, auditRequest(ctx, tx, r, rec, false)
@@ -189,9 +183,9 @@ func MarkFailed(ctx context.Context, db interface {
 		if _, err := tx.Exec(ctx, finishSQL, id, StatusFailed, reason); err != nil {
 			return fmt.Errorf("offboard: mark request %d failed: %w", id, err)
 		}
-		if _, err := tx.Exec(ctx, `UPDATE tenants SET status_reason = $2, updated_at = now()
-			WHERE id = $1 AND status = 'offboarding'`, rec.TenantID, string(rec.Action)+" failed: "+reason); err != nil {
-			return fmt.Errorf("offboard: note failure on tenant %s: %w", rec.TenantID, err)
+		if err := controlplane.NewStore(tx).SetTenantReason(ctx, rec.TenantID, tenants.TenantOffboarding,
+			string(rec.Action)+" failed: "+reason); err != nil {
+			return fmt.Errorf("offboard: %w", err)
 		}
 		return audit.Record(ctx, tx, audit.Entry{
 			Actor: rec.RequestedBy, Action: rec.Action.AuditAction(), TenantID: rec.TenantID,

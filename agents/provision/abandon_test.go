@@ -11,6 +11,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/tenantfleet/tenantfleet/agents/intake"
+	"github.com/tenantfleet/tenantfleet/infra/eventually"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
@@ -49,7 +50,7 @@ func TestPanicOnLastAttemptFailsTenantAndRequest(t *testing.T) {
 	if tn, _ := e.catalog.GetTenant(e.ctx, "panicky"); tn.Status != tenants.TenantFailed {
 		t.Errorf("tenant: got %s, want failed", tn.Status)
 	}
-	e.waitFor("alert line", 10*time.Second, func() bool {
+	eventually.True(e.t, 10*time.Second, "alert line", func() bool {
 		return hasLine(e.logs.String(), `"level":"ERROR"`, `"alert":"tenant_onboard_failed"`, `"tenant":"panicky"`)
 	})
 	if !hasLine(e.logs.String(), `"msg":"onboarding panicked"`, `"stack":`) {

@@ -41,7 +41,9 @@ type Config struct {
 	// Queue enqueues follow-up tasks (instance:create, instance:check, the
 	// wake-up of waiting onboardings). Required.
 	Queue *queue.Client
-	// Catalog reads and writes tenants and instances. Required.
+	// Catalog is the control-plane store: every read and write of the
+	// control plane's tenants, instances, onboarding records and leases.
+	// Required.
 	Catalog *controlplane.Store
 	// Router publishes and invalidates routes. Required.
 	Router *tenants.Router

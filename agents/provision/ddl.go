@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
@@ -25,8 +24,8 @@ func (a *Agent) withDDL(ctx context.Context, inst controlplane.Instance, fn func
 		return err
 	}
 	key := "tenantfleet/provision/ddl/" + inst.Host + ":" + strconv.Itoa(inst.Port)
-	return pgx.BeginFunc(ctx, a.cfg.DB, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key); err != nil {
+	return a.cfg.Catalog.Tx(ctx, func(tx *controlplane.Store) error {
+		if err := tx.Lock(ctx, key); err != nil {
 			return fmt.Errorf("provision: ddl lock of %s: %w", inst.ID, err)
 		}
 		return fn(ctx, admin)
@@ -36,23 +35,18 @@ func (a *Agent) withDDL(ctx context.Context, inst controlplane.Instance, fn func
 // prepare readies inst's tenant database (tenants.PrepareDatabase) unless
 // the control plane records it done, and records it.
 func (a *Agent) prepare(ctx context.Context, inst controlplane.Instance) error {
-	var prepared bool
-	if err := a.cfg.DB.QueryRow(ctx, `SELECT prepared_at IS NOT NULL FROM instances WHERE id = $1`,
-		inst.ID).Scan(&prepared); err != nil {
-		return fmt.Errorf("provision: read instance %s: %w", inst.ID, err)
+	prepared, err := a.cfg.Catalog.InstancePrepared(ctx, inst.ID)
+	if err != nil {
+		return err
 	}
 	if prepared {
 		return nil
 	}
-	err := a.withDDL(ctx, inst, func(ctx context.Context, admin *pgxpool.Pool) error {
+	err = a.withDDL(ctx, inst, func(ctx context.Context, admin *pgxpool.Pool) error {
 		return tenants.PrepareDatabase(ctx, admin, a.cfg.Fleet, inst.Database)
 	})
 	if err != nil {
 		return fmt.Errorf("provision: prepare instance %s: %w", inst.ID, err)
 	}
-	if _, err := a.cfg.DB.Exec(ctx, `UPDATE instances SET prepared_at = now(), updated_at = now()
-		WHERE id = $1 AND prepared_at IS NULL`, inst.ID); err != nil {
-		return fmt.Errorf("provision: record instance %s prepared: %w", inst.ID, err)
-	}
-	return nil
+	return a.cfg.Catalog.MarkInstancePrepared(ctx, inst.ID)
 }

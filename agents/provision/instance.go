@@ -186,67 +186,30 @@ func (a *Agent) failInstance(ctx context.Context, inst controlplane.Instance, re
 	return nil
 }
 
-const storeEndpointSQL = `UPDATE instances SET
-	host = CASE WHEN $2 <> '' THEN $2 ELSE host END,
-	port = CASE WHEN $3::int > 0 THEN $3::int ELSE port END,
-	database_name = CASE WHEN $4 <> '' THEN $4 ELSE database_name END,
-	provider_ref = CASE WHEN $5 <> '' THEN $5 ELSE provider_ref END,
-	secret_ref = CASE WHEN $6 <> '' THEN $6 ELSE secret_ref END,
-	max_connections = CASE WHEN $7::int > 0 THEN $7::int ELSE max_connections END,
-	storage_bytes = CASE WHEN $8::bigint > 0 THEN $8::bigint ELSE storage_bytes END,
-	updated_at = now()
-WHERE id = $1`
-
-// storeEndpoint records where the provider put the instance. (The catalog
-// has no method for these columns; see docs/provisioning.md.)
+// storeEndpoint records where the provider put the instance.
 func (a *Agent) storeEndpoint(ctx context.Context, id string, got provider.Instance) error {
-	_, err := a.cfg.DB.Exec(ctx, storeEndpointSQL, id, got.Host, got.Port, got.Database,
-		got.ProviderRef, got.SecretRef, got.MaxConnections, got.StorageBytes)
-	if err != nil {
-		return fmt.Errorf("provision: store instance %s endpoint: %w", id, err)
-	}
-	return nil
+	return a.cfg.Catalog.SetInstanceEndpoint(ctx, id, got)
 }
-
-// waitingSQL finds the onboardings an instance's outcome concerns: tenants
-// placed on it, and shared tenants not placed yet when it is shared.
-const waitingSQL = `SELECT o.tenant_id, o.request_id FROM tenant_onboarding o
-JOIN tenants t ON t.id = o.tenant_id
-WHERE t.status = 'provisioning'
-  AND (t.instance_id = $1 OR (t.instance_id IS NULL AND t.tier = 'shared' AND $2 = 'shared'))
-ORDER BY o.started_at`
 
 // wake enqueues a tenant:onboard for each onboarding waiting on inst, so
 // they resume now rather than on their task's next retry. Failures are
 // logged: the tasks' own retries resume them anyway.
 func (a *Agent) wake(ctx context.Context, inst controlplane.Instance) {
 	log := queue.Logger(ctx)
-	rows, err := a.cfg.DB.Query(ctx, waitingSQL, inst.ID, string(inst.Tier))
+	ws, err := a.cfg.Catalog.WaitingOn(ctx, inst.ID, inst.Tier)
 	if err != nil {
 		log.WarnContext(ctx, "find waiting onboardings", slog.String("instance", inst.ID), slog.Any("error", err))
 		return
 	}
-	type waiting struct {
-		tenant  string
-		request int64
-	}
-	var ws []waiting
-	for rows.Next() {
-		var w waiting
-		if err := rows.Scan(&w.tenant, &w.request); err == nil {
-			ws = append(ws, w)
-		}
-	}
-	rows.Close()
 	for _, w := range ws {
-		task, err := queue.NewTask(queue.TypeTenantOnboard, queue.OnboardPayload{RequestID: w.request, TenantID: w.tenant})
+		task, err := queue.NewTask(queue.TypeTenantOnboard, queue.OnboardPayload{RequestID: w.RequestID, TenantID: w.TenantID})
 		if err == nil {
-			_, err = a.cfg.Queue.Enqueue(ctx, task, asynq.TaskID(wakeTaskID(w.request, inst)),
+			_, err = a.cfg.Queue.Enqueue(ctx, task, asynq.TaskID(wakeTaskID(w.RequestID, inst)),
 				asynq.Queue(queue.QueueCritical), asynq.MaxRetry(a.cfg.WakeMaxRetry),
 				asynq.Retention(queue.DefaultRetention))
 		}
 		if err != nil {
-			log.WarnContext(ctx, "wake onboarding", slog.String("tenant", w.tenant), slog.Any("error", err))
+			log.WarnContext(ctx, "wake onboarding", slog.String("tenant", w.TenantID), slog.Any("error", err))
 		}
 	}
 }

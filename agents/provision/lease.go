@@ -9,8 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 )
 
 // ErrLeaseLost means a task lost its hold on a tenant while it worked:
@@ -21,27 +20,13 @@ var ErrLeaseLost = errors.New("provision: tenant lease lost")
 // errLeaseReleased is the cause of a lease's context once it is released.
 var errLeaseReleased = errors.New("provision: tenant lease released")
 
-// Leases live in a table of their own so that a lease can be taken before
-// the tenant row exists. The token is random per attempt: a live lease is
-// never taken over, not even by another copy or a retry of the same task.
-const (
-	claimLeaseSQL = `INSERT INTO provision_leases (tenant_id, owner, token, until)
-VALUES ($1, $2, $3, now() + make_interval(secs => $4))
-ON CONFLICT (tenant_id) DO UPDATE SET owner = excluded.owner, token = excluded.token, until = excluded.until
-WHERE provision_leases.until < now()
-RETURNING token`
-	renewLeaseSQL = `UPDATE provision_leases SET until = now() + make_interval(secs => $3)
-WHERE tenant_id = $1 AND token = $2`
-	releaseLeaseSQL = `DELETE FROM provision_leases WHERE tenant_id = $1 AND token = $2`
-)
-
 // tenantLease is one task attempt's hold on a tenant: one attempt at a
 // time works on a tenant. It is renewed every TTL/3 while the work runs;
 // if a renewal finds it taken over, or renewals fail until less than a
 // third of the TTL is left, its context is canceled with ErrLeaseLost, so
 // the work stops before another task may take the tenant.
 type tenantLease struct {
-	db       *pgxpool.Pool
+	store    *controlplane.Store
 	tenantID string
 	token    string
 	ttl      time.Duration
@@ -61,15 +46,14 @@ type tenantLease struct {
 func (a *Agent) holdLease(ctx context.Context, tenantID, holder string) (*tenantLease, error) {
 	token := rand.Text()
 	claimed := time.Now()
-	var got string
-	err := a.cfg.DB.QueryRow(ctx, claimLeaseSQL, tenantID, holder, token, a.cfg.LeaseTTL.Seconds()).Scan(&got)
-	if errors.Is(err, pgx.ErrNoRows) {
+	claimedIt, err := a.cfg.Catalog.ClaimLease(ctx, tenantID, holder, token, a.cfg.LeaseTTL)
+	if err != nil {
+		return nil, fmt.Errorf("provision: %w", err)
+	}
+	if !claimedIt {
 		return nil, fmt.Errorf("%w: %s", ErrBusy, tenantID)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("provision: lease %s: %w", tenantID, err)
-	}
-	l := &tenantLease{db: a.cfg.DB, tenantID: tenantID, token: token, ttl: a.cfg.LeaseTTL, parent: ctx, done: make(chan struct{})}
+	l := &tenantLease{store: a.cfg.Catalog, tenantID: tenantID, token: token, ttl: a.cfg.LeaseTTL, parent: ctx, done: make(chan struct{})}
 	l.ctx, l.cancel = context.WithCancelCause(ctx)
 	go l.keep(claimed)
 	return l, nil
@@ -120,7 +104,7 @@ func (l *tenantLease) keep(renewed time.Time) {
 func (l *tenantLease) renew(ctx context.Context) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.ttl/3)
 	defer cancel()
-	return l.extend(ctx, l.db)
+	return l.store.RenewLease(ctx, l.tenantID, l.token, l.ttl)
 }
 
 // fence extends the lease inside tx, so the transaction commits only while
@@ -128,7 +112,7 @@ func (l *tenantLease) renew(ctx context.Context) (bool, error) {
 // commits, so nobody takes the lease over meanwhile). A lease no longer
 // ours gives ErrLeaseLost.
 func (l *tenantLease) fence(ctx context.Context, tx pgx.Tx) error {
-	held, err := l.extend(ctx, tx)
+	held, err := controlplane.NewStore(tx).RenewLease(ctx, l.tenantID, l.token, l.ttl)
 	if err != nil {
 		return fmt.Errorf("provision: fence on the lease of %s: %w", l.tenantID, err)
 	}
@@ -136,18 +120,6 @@ func (l *tenantLease) fence(ctx context.Context, tx pgx.Tx) error {
 		return fmt.Errorf("%w: %s was taken over", ErrLeaseLost, l.tenantID)
 	}
 	return nil
-}
-
-type execer interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}
-
-func (l *tenantLease) extend(ctx context.Context, db execer) (bool, error) {
-	tag, err := db.Exec(ctx, renewLeaseSQL, l.tenantID, l.token, l.ttl.Seconds())
-	if err != nil {
-		return false, err
-	}
-	return tag.RowsAffected() == 1, nil
 }
 
 // lost reports whether the lease was lost while the work ran.
@@ -162,6 +134,6 @@ func (l *tenantLease) release() {
 		<-l.done
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(l.parent), l.ttl)
 		defer cancel()
-		_, _ = l.db.Exec(ctx, releaseLeaseSQL, l.tenantID, l.token)
+		_ = l.store.ReleaseLease(ctx, l.tenantID, l.token)
 	})
 }

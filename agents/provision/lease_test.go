@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantfleet/tenantfleet/agents/intake"
+	"github.com/tenantfleet/tenantfleet/infra/eventually"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
@@ -83,7 +84,7 @@ func TestOnboardRunsOnceWhileCopiesCompete(t *testing.T) {
 	if err := e.db.QueryRow(e.ctx, `SELECT until, token FROM provision_leases WHERE tenant_id = 'twice'`).Scan(&until, &token); err != nil {
 		t.Fatal(err)
 	}
-	e.waitFor("the lease to outlive its first expiry", 30*time.Second, func() bool {
+	eventually.True(e.t, 30*time.Second, "the lease to outlive its first expiry", func() bool {
 		var past bool
 		var tok string
 		err := e.db.QueryRow(e.ctx, `SELECT now() > $1, token FROM provision_leases WHERE tenant_id = 'twice'`, until).Scan(&past, &tok)
@@ -100,7 +101,7 @@ func TestOnboardRunsOnceWhileCopiesCompete(t *testing.T) {
 	}()
 	var directErr error
 	directDone := false
-	e.waitFor("the direct copy to return (or to run the saga)", 30*time.Second, func() bool {
+	eventually.True(e.t, 30*time.Second, "the direct copy to return (or to run the saga)", func() bool {
 		select {
 		case directErr = <-direct:
 			directDone = true
@@ -120,7 +121,7 @@ func TestOnboardRunsOnceWhileCopiesCompete(t *testing.T) {
 	if n, err := e.intake.Reconcile(e.ctx); err != nil || n != 1 {
 		t.Fatalf("Reconcile after the wipe: got %d, %v; want 1", n, err)
 	}
-	e.waitFor("the re-enqueued copy to be turned away (or to run the saga)", 30*time.Second, func() bool {
+	eventually.True(e.t, 30*time.Second, "the re-enqueued copy to be turned away (or to run the saga)", func() bool {
 		info, err := e.queue.Lookup(e.ctx, queue.QueueCritical, acc.TaskID)
 		return slow.entries.Load() > 1 || (err == nil && info.State == asynq.TaskStateRetry && strings.Contains(info.LastErr, "busy"))
 	})
@@ -131,7 +132,7 @@ func TestOnboardRunsOnceWhileCopiesCompete(t *testing.T) {
 	if rec, err := e.intake.Wait(wctx, acc.RequestID); err != nil || rec.Status != intake.StatusDone {
 		t.Fatalf("request: got %s, %v; want done", rec.Status, err)
 	}
-	e.waitFor("the re-enqueued copy to complete", 60*time.Second, func() bool {
+	eventually.True(e.t, 60*time.Second, "the re-enqueued copy to complete", func() bool {
 		info, err := e.queue.Lookup(e.ctx, queue.QueueCritical, acc.TaskID)
 		return err == nil && info.State == asynq.TaskStateCompleted
 	})

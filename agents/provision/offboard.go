@@ -158,9 +158,7 @@ func (a *Agent) offboard(ctx context.Context, rec offboard.Record, names tenants
 		return err
 	}
 	err = pgx.BeginFunc(ctx, a.cfg.DB, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE tenants SET status = 'offboarded', status_reason = $2,
-			route_version = route_version + 1, updated_at = now() WHERE id = $1`,
-			tenant.ID, offboardedReason(rec)); err != nil {
+		if _, err := controlplane.NewStore(tx).SetTenantStatus(ctx, tenant.ID, tenants.TenantOffboarded, offboardedReason(rec)); err != nil {
 			return err
 		}
 		if archived {

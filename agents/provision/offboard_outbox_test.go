@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
+	"github.com/tenantfleet/tenantfleet/infra/eventually"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
@@ -44,7 +45,7 @@ func (e *env) access(id string) (exists, member, login bool) {
 func (e *env) waitOffboarding(id int64) offboard.Record {
 	e.t.Helper()
 	var rec offboard.Record
-	e.waitFor("offboarding request finished", 60*time.Second, func() bool {
+	eventually.True(e.t, 60*time.Second, "offboarding request finished", func() bool {
 		var err error
 		rec, err = offboard.Get(e.ctx, e.db, id)
 		return err == nil && rec.Status.Finished()
@@ -224,7 +225,7 @@ func TestOffboardFailsVisiblyOnLastAttempt(t *testing.T) {
 	if rec.Status != offboard.StatusFailed || rec.Error == "" {
 		t.Errorf("request: %s %q, want failed with a reason", rec.Status, rec.Error)
 	}
-	e.waitFor("alert line", 10*time.Second, func() bool {
+	eventually.True(e.t, 10*time.Second, "alert line", func() bool {
 		return hasLine(e.logs.String(), `"alert":"tenant_offboard_failed"`, `"tenant":"unreachable"`)
 	})
 	if strings.Contains(rec.Error, "password") {

@@ -263,7 +263,7 @@ func (a *Agent) saga(ctx context.Context, p queue.OnboardPayload, names tenants.
 		if marked, err = intake.MarkDoneTx(ctx, tx, rec.ID); err != nil || !marked {
 			return err
 		}
-		if _, err := tx.Exec(ctx, stepSQL, tenant.ID, StepDone); err != nil {
+		if err := controlplane.NewStore(tx).SetOnboardingStep(ctx, tenant.ID, StepDone); err != nil {
 			return err
 		}
 		return audit.Record(ctx, tx, audit.Entry{

@@ -2,12 +2,9 @@ package provision
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/provider"
@@ -25,15 +22,6 @@ func SharedInstanceID(n int) string { return fmt.Sprintf("%03d-shared", n) }
 // for the last slot never overfill an instance, and at most one next
 // instance is asked for at a time.
 const placementLockKey = "tenantfleet/provision/placement"
-
-// candidateSQL reads the ready shared instances with their live tenant
-// counts, locking the instance rows.
-const candidateSQL = `SELECT i.id, i.database_name, i.max_tenants, i.max_connections, i.storage_bytes,
-	(SELECT count(*) FROM tenants t WHERE t.instance_id = i.id AND t.status <> 'offboarded')::int
-FROM instances i
-WHERE i.tier = 'shared' AND i.status = 'ready'
-ORDER BY i.id
-FOR UPDATE OF i`
 
 type candidate struct {
 	id, database string
@@ -59,43 +47,35 @@ func (a *Agent) placeShared(ctx context.Context, tenant controlplane.Tenant, nam
 		create   string
 		inserted bool
 	)
-	err := pgx.BeginFunc(ctx, a.cfg.DB, func(tx pgx.Tx) error {
+	err := a.cfg.Catalog.Tx(ctx, func(tx *controlplane.Store) error {
 		out, create, inserted = placement{}, "", false
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", placementLockKey); err != nil {
+		if err := tx.Lock(ctx, placementLockKey); err != nil {
 			return err
 		}
-		var current string
-		if err := tx.QueryRow(ctx, `SELECT coalesce(instance_id, '') FROM tenants WHERE id = $1 FOR UPDATE`,
-			tenant.ID).Scan(&current); err != nil {
+		current, err := tx.LockTenant(ctx, tenant.ID)
+		if err != nil {
 			return err
 		}
-		if current != "" {
-			out.placed = current
+		if current.InstanceID != "" {
+			out.placed = current.InstanceID
 			return nil
 		}
-		rows, err := tx.Query(ctx, candidateSQL)
+		loads, err := tx.LockSharedLoads(ctx)
 		if err != nil {
 			return err
 		}
-		cands, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (candidate, error) {
-			var c candidate
-			var maxConns int
-			var storage int64
-			err := r.Scan(&c.id, &c.database, &c.capacity.MaxTenants, &maxConns, &storage, &c.capacity.Tenants)
-			u := usage[c.id]
-			c.capacity = provider.CapacityOf(provider.Instance{MaxConnections: maxConns, StorageBytes: storage},
-				u, c.capacity.Tenants, c.capacity.MaxTenants)
-			return c, err
-		})
-		if err != nil {
-			return err
+		cands := make([]candidate, len(loads))
+		for i, l := range loads {
+			cands[i] = candidate{id: l.ID, database: l.Database, capacity: provider.CapacityOf(
+				provider.Instance{MaxConnections: l.MaxConnections, StorageBytes: l.StorageBytes},
+				usage[l.ID], l.Tenants, l.MaxTenants)}
 		}
 		best, needNext := choose(cands, a.cfg.CapacityThreshold)
 		if best != nil {
 			out.placed = best.id
 			// In the placement transaction: the count and the placement
 			// commit together.
-			if _, err := controlplane.NewStore(tx).SetTenantPlacement(ctx, tenant.ID, controlplane.Placement{
+			if _, err := tx.SetTenantPlacement(ctx, tenant.ID, controlplane.Placement{
 				InstanceID: best.id, Database: best.database, Schema: names.Schema, Role: names.Role,
 			}); err != nil {
 				return err
@@ -165,29 +145,25 @@ func choose(cands []candidate, threshold float64) (best *candidate, needNext boo
 // ensureNextShared returns the shared instance being created, inserting
 // the row of the next one when there is none (inserted). The caller holds
 // the placement lock.
-func (a *Agent) ensureNextShared(ctx context.Context, tx pgx.Tx) (id string, inserted bool, err error) {
-	err = tx.QueryRow(ctx, `SELECT id FROM instances WHERE tier = 'shared' AND status = 'creating'
-		ORDER BY id LIMIT 1`).Scan(&id)
-	if err == nil {
-		return id, false, nil
+func (a *Agent) ensureNextShared(ctx context.Context, tx *controlplane.Store) (id string, inserted bool, err error) {
+	id, ok, err := tx.CreatingShared(ctx)
+	if err != nil || ok {
+		return id, false, err
 	}
-	if !errors.Is(err, pgx.ErrNoRows) {
-		return "", false, err
-	}
-	var n int
-	if err := tx.QueryRow(ctx, `SELECT count(*) FROM instances WHERE tier = 'shared'`).Scan(&n); err != nil {
+	n, err := tx.CountShared(ctx)
+	if err != nil {
 		return "", false, err
 	}
 	for {
 		n++
 		id = SharedInstanceID(n)
-		tag, err := tx.Exec(ctx, `INSERT INTO instances (id, provider, tier, status, max_tenants)
-			VALUES ($1, $2, 'shared', 'creating', $3) ON CONFLICT (id) DO NOTHING`,
-			id, a.cfg.Provider.Name(), a.cfg.MaxTenants)
+		inserted, err = tx.RequestInstance(ctx, controlplane.InstanceRequest{
+			ID: id, Provider: a.cfg.Provider.Name(), Tier: tenants.Shared, MaxTenants: a.cfg.MaxTenants,
+		})
 		if err != nil {
 			return "", false, err
 		}
-		if tag.RowsAffected() == 1 {
+		if inserted {
 			queue.Logger(ctx).InfoContext(ctx, "next shared instance requested", slog.String("instance", id))
 			return id, true, nil
 		}
@@ -238,16 +214,15 @@ func (a *Agent) measureShared(ctx context.Context) map[string]provider.Usage {
 // asking the provider for it when the row is new.
 func (a *Agent) placeDedicated(ctx context.Context, tenant controlplane.Tenant) (placement, error) {
 	var inserted bool
-	err := pgx.BeginFunc(ctx, a.cfg.DB, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO instances (id, provider, tier, status, max_tenants)
-			VALUES ($1, $2, 'dedicated', 'creating', 1) ON CONFLICT (id) DO NOTHING`,
-			tenant.ID, a.cfg.Provider.Name())
+	err := a.cfg.Catalog.Tx(ctx, func(tx *controlplane.Store) error {
+		var err error
+		inserted, err = tx.RequestInstance(ctx, controlplane.InstanceRequest{
+			ID: tenant.ID, Provider: a.cfg.Provider.Name(), Tier: tenants.Dedicated, MaxTenants: 1,
+		})
 		if err != nil {
 			return err
 		}
-		inserted = tag.RowsAffected() == 1
-		_, err = tx.Exec(ctx, `UPDATE tenants SET instance_id = $1, route_version = route_version + 1,
-			updated_at = now() WHERE id = $1 AND instance_id IS NULL`, tenant.ID)
+		_, err = tx.PlaceOnOwnInstance(ctx, tenant.ID)
 		return err
 	})
 	if err != nil {

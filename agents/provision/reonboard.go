@@ -34,41 +34,30 @@ const ActionRestore = "tenant.restore"
 // returned as it is.
 func (a *Agent) reclaim(ctx context.Context, rec intake.Record) (controlplane.Tenant, error) {
 	err := pgx.BeginFunc(ctx, a.cfg.DB, func(tx pgx.Tx) error {
-		var status tenants.TenantStatus
-		if err := tx.QueryRow(ctx, `SELECT status FROM tenants WHERE id = $1 FOR UPDATE`, rec.TenantID).Scan(&status); err != nil {
-			return fmt.Errorf("provision: lock tenant %s: %w", rec.TenantID, err)
+		store := controlplane.NewStore(tx)
+		locked, err := store.LockTenant(ctx, rec.TenantID)
+		if err != nil {
+			return err
 		}
-		if status != tenants.TenantOffboarded {
+		if locked.Status != tenants.TenantOffboarded {
 			return nil
 		}
-		var (
-			instanceID *string
-			database   string
-		)
+		reclaim := controlplane.Reclaim{Name: rec.Name, Tier: rec.Tier}
 		switch {
 		case rec.Restore:
 			arch, err := a.restorableArchive(ctx, tx, rec, true)
 			if err != nil {
 				return err
 			}
-			instanceID, database = &arch.InstanceID, arch.Database
+			reclaim.InstanceID, reclaim.Database = arch.InstanceID, arch.Database
 		case rec.Tier == tenants.Dedicated:
 			// The tenant's own instance, if a drop deleted it, is created
 			// again by the placement (which inserts the row anew).
-			if _, err := tx.Exec(ctx, `UPDATE tenants SET instance_id = NULL WHERE id = $1`, rec.TenantID); err != nil {
+			if err := store.ForgetDeletedInstance(ctx, rec.TenantID); err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, `DELETE FROM instances WHERE id = $1 AND tier = 'dedicated' AND status = 'deleted'`, rec.TenantID); err != nil {
-				return fmt.Errorf("provision: forget deleted instance of %s: %w", rec.TenantID, err)
-			}
 		}
-		_, err := tx.Exec(ctx, `UPDATE tenants SET status = 'provisioning', status_reason = '', name = $2, tier = $3,
-			instance_id = $4, database_name = $5, route_version = route_version + 1, updated_at = now()
-			WHERE id = $1`, rec.TenantID, rec.Name, rec.Tier, instanceID, database)
-		if err != nil {
-			return fmt.Errorf("provision: reclaim tenant %s: %w", rec.TenantID, err)
-		}
-		return nil
+		return store.ReclaimTenant(ctx, rec.TenantID, reclaim)
 	})
 	if err != nil {
 		return controlplane.Tenant{}, err

@@ -21,6 +21,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/config"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
+	"github.com/tenantfleet/tenantfleet/infra/eventually"
 	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/infra/provider/local"
 	"github.com/tenantfleet/tenantfleet/infra/sessions"
@@ -212,18 +213,6 @@ func (e *env) runCreating() {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func (e *env) waitFor(what string, timeout time.Duration, cond func() bool) {
-	e.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func (e *env) tenantStatus(id string) tenants.TenantStatus {
 	tn, err := e.catalog.GetTenant(e.ctx, id)
 	if err != nil {
@@ -235,7 +224,7 @@ func (e *env) tenantStatus(id string) tenants.TenantStatus {
 func (e *env) waitActive(ids ...string) {
 	e.t.Helper()
 	for _, id := range ids {
-		e.waitFor(id+" active", 60*time.Second, func() bool { return e.tenantStatus(id) == tenants.TenantActive })
+		eventually.True(e.t, 60*time.Second, id+" active", func() bool { return e.tenantStatus(id) == tenants.TenantActive })
 	}
 }
 

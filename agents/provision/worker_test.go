@@ -14,6 +14,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
+	"github.com/tenantfleet/tenantfleet/infra/eventually"
 	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/infra/provider/local"
 	"github.com/tenantfleet/tenantfleet/tenants"
@@ -40,7 +41,7 @@ func TestThresholdCreatesNextInstanceAheadOfNeed(t *testing.T) {
 	}
 	// The 4th tenant took 001-shared to 80%: the next one is created ahead
 	// of need.
-	e.waitFor("002-shared ready", 30*time.Second, func() bool {
+	eventually.True(e.t, 30*time.Second, "002-shared ready", func() bool {
 		inst, err := e.catalog.GetInstance(e.ctx, SharedInstanceID(2))
 		return err == nil && inst.Status == provider.StatusReady
 	})
@@ -162,7 +163,7 @@ func TestRetryBudgetExhaustedFailsTenantAndRequest(t *testing.T) {
 	if tn.Status != tenants.TenantFailed || tn.StatusReason == "" {
 		t.Errorf("tenant: got %s %q, want failed with a reason", tn.Status, tn.StatusReason)
 	}
-	e.waitFor("alert line", 10*time.Second, func() bool {
+	eventually.True(e.t, 10*time.Second, "alert line", func() bool {
 		return hasLine(e.logs.String(), `"level":"ERROR"`, `"alert":"tenant_onboard_failed"`, `"tenant":"doomed"`)
 	})
 	if _, err := e.router.Resolve(e.ctx, "doomed"); !errors.Is(err, tenants.ErrTenantNotActive) {

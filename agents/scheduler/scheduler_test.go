@@ -134,7 +134,7 @@ func TestTwinSchedulersEnqueueEachPeriodicTaskOnce(t *testing.T) {
 		if e.Name == scheduler.EntryCostAnalyze && !strings.Contains(e.Note, "no handler") {
 			t.Errorf("cost entry note %q, want it to say there is no handler", e.Note)
 		}
-		if e.Name == scheduler.EntryHealthSweep && (e.Note != "" || e.Next.Sub(time.Now()) > time.Second) {
+		if e.Name == scheduler.EntryHealthSweep && (e.Note != "" || time.Until(e.Next) > time.Second) {
 			t.Errorf("health entry %+v, want no note and a next run within a second", e)
 		}
 	}

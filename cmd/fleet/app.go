@@ -6,9 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"net/url"
 	"slices"
-	"strconv"
 
 	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -20,6 +18,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/infra/metrics"
 	"github.com/tenantfleet/tenantfleet/infra/redisconn"
 	"github.com/tenantfleet/tenantfleet/queue"
+	"github.com/tenantfleet/tenantfleet/wiring"
 )
 
 // app holds the connections every role shares.
@@ -50,7 +49,7 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 // openApp connects to the control plane (creating and migrating it) and to
 // Redis.
 func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
-	db, err := controlplane.Open(ctx, withPoolSize(cfg.DatabaseURL, cfg.WorkerConcurrency+10), log)
+	db, err := controlplane.Open(ctx, config.WithPoolSize(cfg.DatabaseURL, cfg.WorkerConcurrency+10), log)
 	if err != nil {
 		return nil, err
 	}
@@ -78,26 +77,15 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 	}, nil
 }
 
+// conns are the app's connections as the fleet's wiring takes them.
+func (a *app) conns() wiring.Conns {
+	return wiring.Conns{Config: a.cfg, Logger: a.log, DB: a.db, Redis: a.redis, Queue: a.queue, Registry: a.registry}
+}
+
 // close releases the connections.
 func (a *app) close() {
 	_ = a.queue.Close()
 	_ = a.inspector.Close()
 	_ = a.redis.Close()
 	a.db.Close()
-}
-
-// withPoolSize sets pgxpool's pool_max_conns on a database URL unless the
-// URL sets it: every concurrent task may hold a control-plane connection,
-// and pgxpool's default (the number of CPUs, at least 4) would queue them.
-func withPoolSize(raw string, n int) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return raw
-	}
-	q := u.Query()
-	if q.Get("pool_max_conns") == "" {
-		q.Set("pool_max_conns", strconv.Itoa(n))
-		u.RawQuery = q.Encode()
-	}
-	return u.String()
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/tenantfleet/tenantfleet/agents/alerts"
+	"github.com/tenantfleet/tenantfleet/infra/restapi"
+	"github.com/tenantfleet/tenantfleet/wiring"
 )
 
 func init() {
@@ -47,7 +49,7 @@ func runAlertsCmd(ctx context.Context, env *cliEnv, args []string) error {
 // withAlerts opens the app and the alert engine for fn.
 func withAlerts(ctx context.Context, env *cliEnv, fn func(e *alerts.Engine) error) error {
 	return withApp(ctx, env, func(a *app) error {
-		e, err := newAlertEngine(a)
+		e, err := wiring.NewAlertEngine(a.conns())
 		if err != nil {
 			return err
 		}
@@ -79,7 +81,7 @@ func alertsList(ctx context.Context, env *cliEnv, args []string) error {
 			if list == nil {
 				list = []alerts.Alert{}
 			}
-			return printJSON(env.stdout, alerts.ListResponse{Alerts: list})
+			return printJSON(env.stdout, restapi.AlertListJSON{Alerts: list})
 		}
 		printAlerts(env.stdout, list)
 		return nil
@@ -178,7 +180,7 @@ func alertsSilences(ctx context.Context, env *cliEnv, args []string) error {
 			if list == nil {
 				list = []alerts.Silence{}
 			}
-			return printJSON(env.stdout, alerts.SilencesResponse{Silences: list})
+			return printJSON(env.stdout, restapi.SilenceListJSON{Silences: list})
 		}
 		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tSUBJECT\tKIND\tUNTIL\tBY\tREASON")

@@ -13,6 +13,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/agents/alerts"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
+	"github.com/tenantfleet/tenantfleet/infra/restapi"
 )
 
 // TestAlertsCLI: `fleet alerts list|ack|silence|silences` over the control
@@ -41,7 +42,7 @@ func TestAlertsCLI(t *testing.T) {
 		t.Fatalf("alerts list: %v\n%s", err, text)
 	}
 	text, err = cli("alerts", "list", "--json")
-	var list alerts.ListResponse
+	var list restapi.AlertListJSON
 	if err != nil || json.Unmarshal([]byte(text), &list) != nil || len(list.Alerts) != 1 || list.Alerts[0].ID != out.Alert.ID {
 		t.Fatalf("alerts list --json: %v\n%s", err, text)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
+	"github.com/tenantfleet/tenantfleet/wiring"
 )
 
 func init() {
@@ -63,7 +64,7 @@ func batchList(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	return withApp(ctx, env, func(a *app) error {
-		kinds, err := batchKinds(a.cfg)
+		kinds, err := wiring.BatchKinds(a.cfg)
 		if err != nil {
 			return err
 		}

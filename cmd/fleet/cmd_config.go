@@ -57,9 +57,6 @@ func configView(c config.Config) map[string]any {
 		"worker_concurrency":       c.WorkerConcurrency,
 		"task_check_interval":      c.TaskCheckInterval.String(),
 		"roles":                    c.Roles,
-		"pool_size":                c.PoolSize,
-		"acquire_timeout":          c.AcquireTimeout.String(),
-		"tenant_inflight_cap":      c.TenantInflightCap,
 		"provider":                 c.Provider,
 		"local_admin_url":          c.LocalAdminURL,
 		"capacity_threshold":       c.CapacityThreshold,
@@ -69,10 +66,10 @@ func configView(c config.Config) map[string]any {
 		"secretsmanager_endpoint":  c.SecretsManagerEndpoint,
 		"rds_ca_bundle":            c.RDSCABundle,
 		"secret_key":               c.SecretKey,
-		"health_interval":          c.HealthInterval.String(),
-		"pool_watch_interval":      c.PoolWatchInterval.String(),
-		"cost_schedule":            c.CostSchedule,
-		"batch_jobs":               batchJobsView(c.BatchJobs),
+		"health_interval":          c.Schedule.HealthInterval.String(),
+		"pool_watch_interval":      c.Schedule.PoolWatchInterval.String(),
+		"cost_schedule":            c.Schedule.CostSchedule,
+		"batch_jobs":               batchJobsView(c.Schedule.BatchJobs),
 	}
 }
 

@@ -12,7 +12,8 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/config"
-	"github.com/tenantfleet/tenantfleet/tenants/migrations"
+	"github.com/tenantfleet/tenantfleet/infra/restapi"
+	"github.com/tenantfleet/tenantfleet/wiring"
 )
 
 func init() {
@@ -52,16 +53,12 @@ func runMigrateCmd(ctx context.Context, env *cliEnv, args []string) error {
 // withRunner opens the app and a migration runner for fn.
 func withRunner(ctx context.Context, env *cliEnv, fn func(r *migrate.Runner) error) error {
 	return withApp(ctx, env, func(a *app) error {
-		migrator, err := migrations.New(migrations.Config{Logger: a.log})
+		s, err := wiring.NewMigrationRunner(ctx, a.conns())
 		if err != nil {
 			return err
 		}
-		s := &services{}
-		defer s.close()
-		if err := s.newMigrationRunner(ctx, a, migrator); err != nil {
-			return err
-		}
-		return fn(s.migrate)
+		defer s.Close()
+		return fn(s.Migrate)
 	})
 }
 
@@ -152,7 +149,7 @@ func migrateStatus(ctx context.Context, env *cliEnv, args []string) error {
 			return err
 		}
 		if *asJSON {
-			return printJSON(env.stdout, st)
+			return printJSON(env.stdout, restapi.MigrationRunView(st))
 		}
 		printRunSummary(env.stdout, st)
 		return nil

@@ -14,6 +14,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/config"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
 	"github.com/tenantfleet/tenantfleet/queue"
+	"github.com/tenantfleet/tenantfleet/wiring"
 )
 
 func init() {
@@ -56,11 +57,11 @@ func runFleet(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer a.close()
-	svc, err := newServices(ctx, a)
+	svc, err := wiring.New(ctx, a.conns())
 	if err != nil {
 		return err
 	}
-	defer svc.close()
+	defer svc.Close()
 
 	// Started components, stopped in reverse: the API stops taking
 	// requests first, the worker drains last.
@@ -89,7 +90,7 @@ func runFleet(ctx context.Context, env *cliEnv, args []string) error {
 	return nil
 }
 
-func startRole(ctx context.Context, a *app, svc *services, role string) (stopper, error) {
+func startRole(ctx context.Context, a *app, svc *wiring.Services, role string) (stopper, error) {
 	switch role {
 	case "worker":
 		metrics := queue.NewTaskMetrics()
@@ -105,24 +106,24 @@ func startRole(ctx context.Context, a *app, svc *services, role string) (stopper
 		if err != nil {
 			return nil, err
 		}
-		svc.registerHandlers(w)
+		svc.RegisterHandlers(w)
 		if err := w.Start(ctx); err != nil {
 			return nil, err
 		}
 		// Workers deliver the alert outbox (stopped with the services).
-		if err := svc.alerts.Start(ctx); err != nil {
+		if err := svc.Alerts.Start(ctx); err != nil {
 			w.Stop()
 			return nil, err
 		}
 		// A fleet restarted after a crash finishes the runs it left.
-		if n, err := svc.migrate.ResumeRunning(ctx); err != nil {
+		if n, err := svc.Migrate.ResumeRunning(ctx); err != nil {
 			a.log.WarnContext(ctx, "resuming migration runs failed", slog.Any("error", err))
 		} else if n > 0 {
 			a.log.InfoContext(ctx, "migration runs resumed", slog.Int("tenants", n))
 		}
 		return w, nil
 	case "scheduler":
-		s, err := svc.newScheduler(a)
+		s, err := svc.NewScheduler(a.conns())
 		if err != nil {
 			return nil, err
 		}
@@ -144,7 +145,7 @@ func startRole(ctx context.Context, a *app, svc *services, role string) (stopper
 		if err != nil {
 			return nil, err
 		}
-		svc.registerRoutes(srv)
+		svc.RegisterRoutes(srv, a.log)
 		if err := srv.Start(ctx); err != nil {
 			return nil, err
 		}

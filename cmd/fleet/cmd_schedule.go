@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"text/tabwriter"
 	"time"
+
+	"github.com/tenantfleet/tenantfleet/wiring"
 )
 
 func init() {
@@ -34,12 +36,12 @@ func runScheduleCmd(ctx context.Context, env *cliEnv, args []string) error {
 		return fmt.Errorf("%w: unexpected %q\n%s", errUsage, pos[0], scheduleUsage)
 	}
 	return withApp(ctx, env, func(a *app) error {
-		svc, err := newServices(ctx, a)
+		svc, err := wiring.New(ctx, a.conns())
 		if err != nil {
 			return err
 		}
-		defer svc.close()
-		sched, err := svc.newScheduler(a)
+		defer svc.Close()
+		sched, err := svc.NewScheduler(a.conns())
 		if err != nil {
 			return err
 		}

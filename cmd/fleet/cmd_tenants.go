@@ -119,13 +119,9 @@ func tenantsList(ctx context.Context, env *cliEnv, args []string) error {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	return withApp(ctx, env, func(a *app) error {
-		list, err := controlplane.NewStore(a.db).ListTenants(ctx, filter)
+		views, err := restapi.TenantViews(ctx, controlplane.NewStore(a.db), filter)
 		if err != nil {
 			return err
-		}
-		views := make([]restapi.TenantJSON, 0, len(list))
-		for _, t := range list {
-			views = append(views, restapi.TenantView(t))
 		}
 		if *asJSON {
 			return printJSON(env.stdout, views)

@@ -42,7 +42,7 @@ func TestFleetCarriesOnThroughASentinelFailover(t *testing.T) {
 	}
 	var notEnqueued []string // accepted while Redis was down: left to the outbox reconciler
 	submit := func(id string) (int64, error) {
-		acc, err := svc.intake.Submit(ctx, intake.Request{Source: intake.SourceCLI, TenantID: id, Name: id,
+		acc, err := svc.Intake.Submit(ctx, intake.Request{Source: intake.SourceCLI, TenantID: id, Name: id,
 			Tier: tenants.Shared, RequestedBy: "failover-test"})
 		if err == nil && acc.Status == intake.StatusPending {
 			notEnqueued = append(notEnqueued, id)
@@ -60,7 +60,7 @@ func TestFleetCarriesOnThroughASentinelFailover(t *testing.T) {
 	waitDone := func(ids []int64) {
 		t.Helper()
 		for _, id := range ids {
-			rec, err := svc.intake.Wait(ctx, id)
+			rec, err := svc.Intake.Wait(ctx, id)
 			if err != nil || rec.Status != intake.StatusDone {
 				t.Fatalf("onboarding request %d: %s %q, %v; want done", id, rec.Status, rec.Error, err)
 			}
@@ -71,7 +71,7 @@ func TestFleetCarriesOnThroughASentinelFailover(t *testing.T) {
 	// A migration run over the four tenants, one at a time so that it is
 	// still running when the master dies, and four more onboardings
 	// submitted across the failover.
-	runID, err := svc.migrate.Start(ctx, migrate.Spec{Concurrency: 1, RequestedBy: "failover-test"})
+	runID, err := svc.Migrate.Start(ctx, migrate.Spec{Concurrency: 1, RequestedBy: "failover-test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestFleetCarriesOnThroughASentinelFailover(t *testing.T) {
 	waitDone(later)
 	onboarded := time.Since(killedAt)
 
-	st, err := svc.migrate.Wait(ctx, runID, 100*time.Millisecond, nil)
+	st, err := svc.Migrate.Wait(ctx, runID, 100*time.Millisecond, nil)
 	if err != nil {
 		t.Fatalf("migration run %d: %v", runID, err)
 	}
@@ -117,12 +117,12 @@ func TestFleetCarriesOnThroughASentinelFailover(t *testing.T) {
 		}
 	}
 
-	active, err := svc.catalog.ListTenants(ctx, controlplane.TenantFilter{Status: tenants.TenantActive})
+	active, err := svc.Catalog.ListTenants(ctx, controlplane.TenantFilter{Status: tenants.TenantActive})
 	if err != nil || len(active) != 8 {
 		t.Fatalf("active tenants after the failover: %d (%v), want 8", len(active), err)
 	}
 	for _, tn := range active {
-		if _, err := svc.router.Resolve(ctx, tn.ID); err != nil {
+		if _, err := svc.Router.Resolve(ctx, tn.ID); err != nil {
 			t.Errorf("resolve %s after the failover: %v", tn.ID, err)
 		}
 	}

@@ -27,7 +27,7 @@ func TestTenantLifecycleThroughCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc.registerHandlers(w)
+	svc.RegisterHandlers(w)
 	if err := w.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestTenantLifecycleThroughCLI(t *testing.T) {
 	if got, _ := catalog.GetTenant(ctx, "beta-co"); got.Status != tenants.TenantOffboarded {
 		t.Errorf("beta-co status %s after offboard, want offboarded", got.Status)
 	}
-	if _, err := svc.router.Resolve(ctx, "beta-co"); err == nil {
+	if _, err := svc.Router.Resolve(ctx, "beta-co"); err == nil {
 		t.Errorf("beta-co still resolves after offboarding")
 	}
 }

@@ -63,8 +63,8 @@ func TestConfigCommandRedacts(t *testing.T) {
 		strings.Contains(out.String(), "querysecret") {
 		t.Fatalf("config output leaks a secret:\n%s", out.String())
 	}
-	if got["acquire_timeout"] != "5s" {
-		t.Errorf("acquire_timeout = %v, want 5s", got["acquire_timeout"])
+	if got["shutdown_timeout"] != "25s" {
+		t.Errorf("shutdown_timeout = %v, want 25s", got["shutdown_timeout"])
 	}
 	err := run(context.Background(), []string{"config"}, func(k string) string {
 		if k == "FLEET_LOG_FORMAT" {
@@ -109,7 +109,7 @@ func TestRunServesAndStopsOnSIGTERM(t *testing.T) {
 		resp, err := http.Get(base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == 200 {
+			if resp.StatusCode == http.StatusOK {
 				break
 			}
 		}

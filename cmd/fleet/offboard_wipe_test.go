@@ -37,7 +37,7 @@ func TestWiredFleetFinishesOffboardingAfterRedisWipe(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		svc.registerHandlers(w)
+		svc.RegisterHandlers(w)
 		if err := w.Start(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -53,7 +53,7 @@ func TestWiredFleetFinishesOffboardingAfterRedisWipe(t *testing.T) {
 	}
 
 	defer startWorker().Stop()
-	sched, err := svc.newScheduler(a)
+	sched, err := svc.NewScheduler(a.conns())
 	if err != nil {
 		t.Fatal(err)
 	}

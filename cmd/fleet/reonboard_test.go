@@ -24,7 +24,7 @@ func TestReonboardAndPurgeThroughCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc.registerHandlers(w)
+	svc.RegisterHandlers(w)
 	if err := w.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestReonboardAndPurgeThroughCLI(t *testing.T) {
 	if out := cli("tenants", "onboard", "phoenix", "--name", "Phoenix", "--restore", "--wait"); !strings.Contains(out, "is active") {
 		t.Errorf("restore output:\n%s", out)
 	}
-	if _, err := svc.router.Resolve(ctx, "phoenix"); err != nil {
+	if _, err := svc.Router.Resolve(ctx, "phoenix"); err != nil {
 		t.Errorf("restored tenant does not resolve: %v", err)
 	}
 	cli("tenants", "offboard", "phoenix", "--wait")

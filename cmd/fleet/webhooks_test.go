@@ -33,7 +33,7 @@ func TestWebhookSecretsPerSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc.registerRoutes(srv)
+	svc.RegisterRoutes(srv, a.log)
 	if err := srv.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -6,13 +6,15 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
+
 	"github.com/tenantfleet/tenantfleet/config"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
+	"github.com/tenantfleet/tenantfleet/wiring"
 )
 
 // wireFleet loads the configuration from env, opens the app and builds the
 // fleet's services as `fleet run` does; both close when the test ends.
-func wireFleet(t *testing.T, ctx context.Context, env map[string]string) (*app, *services) {
+func wireFleet(t *testing.T, ctx context.Context, env map[string]string) (*app, *wiring.Services) {
 	t.Helper()
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
@@ -23,11 +25,11 @@ func wireFleet(t *testing.T, ctx context.Context, env map[string]string) (*app, 
 		t.Fatal(err)
 	}
 	t.Cleanup(a.close)
-	svc, err := newServices(ctx, a)
+	svc, err := wiring.New(ctx, a.conns())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(svc.close)
+	t.Cleanup(svc.Close)
 	return a, svc
 }
 

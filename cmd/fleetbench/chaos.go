@@ -6,15 +6,17 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantfleet/tenantfleet/config"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
+	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
 // chaosResult is the last line of `fleetbench chaos`. The first fields are
@@ -179,7 +181,7 @@ func runChaos(ctx context.Context, cfg config.Config, args []string, stdout, std
 				st.mu.Lock()
 				st.flushes++
 				st.mu.Unlock()
-				fmt.Fprintf(stderr, "[%5.1fs] FLUSHDB of redis database %d\n", time.Since(start).Seconds(), f.lease.db)
+				fmt.Fprintf(stderr, "[%5.1fs] FLUSHDB of redis database %d\n", time.Since(start).Seconds(), f.lease.DB)
 			}
 		})
 	}
@@ -227,7 +229,7 @@ func runChaos(ctx context.Context, cfg config.Config, args []string, stdout, std
 	}
 	if len(res.Lost)+len(res.Stuck) > 0 {
 		fmt.Fprintln(stderr, "lost or unfinished work, and where it is:")
-		insp := asynq.NewInspectorFromRedisClient(f.lease.client)
+		insp := asynq.NewInspectorFromRedisClient(f.lease.Client)
 		explainFailures(ctx, f.cp, insp, offboards, stderr)
 	}
 	var stuckAfterDrain *int
@@ -386,11 +388,7 @@ func offboardTenants(ctx context.Context, f *chaosFleet, o chaosOptions, st *cha
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for picked := 0; picked < o.offboard; {
-		rows, err := f.cp.Query(ctx, `SELECT id FROM tenants WHERE status = 'active' ORDER BY updated_at`)
-		var active []string
-		if err == nil {
-			active, err = pgx.CollectRows(rows, pgx.RowTo[string])
-		}
+		active, err := controlplane.NewStore(f.cp).TenantIDs(ctx, tenants.TenantActive)
 		if err != nil {
 			if ctx.Err() == nil {
 				fmt.Fprintf(f.stderr, "offboard: list active tenants: %v\n", err)
@@ -447,26 +445,17 @@ func reportProgress(ctx context.Context, f *chaosFleet, st *chaosState, start ti
 			return
 		case <-t.C:
 		}
-		rows, err := f.cp.Query(ctx, `SELECT status, count(*) FROM tenants GROUP BY 1 ORDER BY 1`)
+		counts, _ := controlplane.NewStore(f.cp).CountByStatus(ctx)
 		var statuses []string
-		if err == nil {
-			for rows.Next() {
-				var s string
-				var n int
-				if rows.Scan(&s, &n) == nil {
-					statuses = append(statuses, fmt.Sprintf("%s %d", s, n))
-				}
-			}
-			rows.Close()
+		for _, s := range slices.Sorted(maps.Keys(counts)) {
+			statuses = append(statuses, fmt.Sprintf("%s %d", s, counts[s]))
 		}
-		var runDone, runAll int
-		_ = f.cp.QueryRow(ctx, `SELECT count(*) FILTER (WHERE status IN ('succeeded', 'failed')), count(*)
-			FROM migration_run_tenants`).Scan(&runDone, &runAll)
+		runs, _ := controlplane.NewStore(f.cp).MigrationTenantProgress(ctx)
 		kills, _ := f.counts()
 		st.mu.Lock()
 		line := fmt.Sprintf("[%5.1fs] webhooks %d (202: %d), tenants: %s; offboards asked %d; run tenants %d/%d; kills %d",
 			time.Since(start).Seconds(), st.submitted, len(st.accepted), strings.Join(statuses, ", "),
-			len(st.offboards), runDone, runAll, kills)
+			len(st.offboards), runs.Finished, runs.Total, kills)
 		st.mu.Unlock()
 		fmt.Fprintln(stderr, line)
 	}

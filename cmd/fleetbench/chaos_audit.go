@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,6 +13,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/agents/audit"
 	"github.com/tenantfleet/tenantfleet/agents/provision"
 	"github.com/tenantfleet/tenantfleet/config"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
@@ -69,24 +70,15 @@ func sum(m map[string]int) int {
 // running (each unfinished tenant, or 1 for a run whose tenants all
 // finished but which is not closed).
 func (a chaosAudit) stuck(ctx context.Context) (map[string]int, error) {
-	var onboarding, offboarding, migration int
-	err := a.cp.QueryRow(ctx, `SELECT
-	(SELECT count(*) FROM (
-		SELECT tenant_id FROM intake_requests WHERE status IN ('pending', 'enqueued')
-		UNION SELECT id FROM tenants WHERE status IN ('pending', 'provisioning')) s),
-	(SELECT count(*) FROM (
-		SELECT id FROM unnest($1::text[]) AS r(id)
-		UNION SELECT id FROM tenants WHERE status = 'offboarding') s
-	 LEFT JOIN tenants t USING (id) WHERE t.status IS DISTINCT FROM 'offboarded'),
-	(SELECT coalesce(sum(greatest(n, 1)), 0) FROM (
-		SELECT count(t.tenant_id) FILTER (WHERE t.status NOT IN ('succeeded', 'failed')) AS n
-		FROM migration_runs r LEFT JOIN migration_run_tenants t ON t.run_id = r.id
-		WHERE r.status = 'running' GROUP BY r.id) s)`, a.offboards).Scan(&onboarding, &offboarding, &migration)
+	w, err := a.store().UnfinishedWork(ctx, a.offboards)
 	if err != nil {
-		return nil, fmt.Errorf("audit: unfinished work: %w", err)
+		return nil, fmt.Errorf("audit: %w", err)
 	}
-	return nonZero(map[string]int{"onboarding": onboarding, "offboarding": offboarding, "migration": migration}), nil
+	return nonZero(map[string]int{"onboarding": w.Onboarding, "offboarding": w.Offboarding, "migration": w.Migration}), nil
 }
+
+// store reads the control plane.
+func (a chaosAudit) store() *controlplane.Store { return controlplane.NewStore(a.cp) }
 
 // waitFinished polls stuck until nothing is unfinished or timeout passed,
 // and returns what is left.
@@ -110,9 +102,17 @@ func (a chaosAudit) run(ctx context.Context) (auditResult, error) {
 	if res.Stuck, err = a.stuck(ctx); err != nil {
 		return res, err
 	}
-	if err := a.cp.QueryRow(ctx, `SELECT count(*) FILTER (WHERE status = 'active'), count(*) FILTER (WHERE status = 'offboarded')
-		FROM tenants`).Scan(&res.Active, &res.Offboarded); err != nil {
-		return res, fmt.Errorf("audit: count tenants: %w", err)
+	all, err := a.store().ListTenants(ctx, controlplane.TenantFilter{})
+	if err != nil {
+		return res, fmt.Errorf("audit: %w", err)
+	}
+	for _, t := range all {
+		switch t.Status {
+		case tenants.TenantActive:
+			res.Active++
+		case tenants.TenantOffboarded:
+			res.Offboarded++
+		}
 	}
 	if res.Lost, err = a.lost(ctx); err != nil {
 		return res, err
@@ -123,7 +123,7 @@ func (a chaosAudit) run(ctx context.Context) (auditResult, error) {
 	if err := a.runStatus(ctx, &res); err != nil {
 		return res, err
 	}
-	if err := a.instances(ctx, &res); err != nil {
+	if err := a.instances(ctx, all, &res); err != nil {
 		return res, err
 	}
 	res.Duplicates = nonZero(res.Duplicates)
@@ -135,31 +135,25 @@ func (a chaosAudit) run(ctx context.Context) (auditResult, error) {
 // from active), by what became of their request: failed, unfinished (also
 // stuck), done without an active tenant, or missing (no request stored).
 func (a chaosAudit) lost(ctx context.Context) (map[string]int, error) {
-	rows, err := a.cp.Query(ctx, `SELECT r.id, coalesce(
-		(SELECT string_agg(DISTINCT i.status, ',') FROM intake_requests i WHERE i.tenant_id = r.id), '')
-		FROM unnest($1::text[]) AS r(id) LEFT JOIN tenants t USING (id)
-		WHERE t.status IS NULL OR t.status NOT IN ('active', 'offboarding', 'offboarded')`, a.accepted)
+	list, err := a.store().LostOnboardings(ctx, a.accepted)
 	if err != nil {
-		return nil, fmt.Errorf("audit: lost onboardings: %w", err)
+		return nil, fmt.Errorf("audit: %w", err)
 	}
 	lost := map[string]int{}
-	for rows.Next() {
-		var id, statuses string
-		if err := rows.Scan(&id, &statuses); err != nil {
-			return nil, err
-		}
+	for _, l := range list {
+		has := func(status string) bool { return slices.Contains(l.RequestStatuses, status) }
 		switch {
-		case statuses == "":
+		case len(l.RequestStatuses) == 0:
 			lost["missing"]++
-		case strings.Contains(statuses, "pending") || strings.Contains(statuses, "enqueued"):
+		case has("pending") || has("enqueued"):
 			lost["unfinished"]++
-		case strings.Contains(statuses, "failed"):
+		case has("failed"):
 			lost["failed"]++
 		default:
 			lost["done_not_active"]++
 		}
 	}
-	return lost, rows.Err()
+	return lost, nil
 }
 
 // controlPlaneDuplicates counts second "done" audit rows of one tenant's
@@ -167,43 +161,27 @@ func (a chaosAudit) lost(ctx context.Context) (map[string]int, error) {
 // spare shared instances beyond the one created ahead of need (an
 // instance no tenant was ever placed on).
 func (a chaosAudit) controlPlaneDuplicates(ctx context.Context) (map[string]int, error) {
-	var provisionDone, offboardDone, runs, spare int
-	err := a.cp.QueryRow(ctx, `SELECT
-	(SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM audit_log
-		WHERE action = $1 AND outcome = $3 GROUP BY tenant_id HAVING count(*) > 1) s),
-	(SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM audit_log
-		WHERE action = $2 AND outcome = $3 GROUP BY tenant_id HAVING count(*) > 1) s),
-	(SELECT greatest(count(*) - $4, 0) FROM migration_runs),
-	(SELECT greatest(count(*) - 1, 0) FROM instances i WHERE i.tier = 'shared' AND i.status <> 'deleted'
-		AND NOT EXISTS (SELECT 1 FROM tenants t WHERE t.instance_id = i.id))`,
-		provision.ActionProvision, provision.ActionOffboard, audit.OutcomeDone, a.runs).
-		Scan(&provisionDone, &offboardDone, &runs, &spare)
+	d, err := a.store().DuplicateRecords(ctx, controlplane.DuplicateCheck{ProvisionAction: provision.ActionProvision,
+		OffboardAction: provision.ActionOffboard, DoneOutcome: audit.OutcomeDone, MigrationRuns: a.runs})
 	if err != nil {
-		return nil, fmt.Errorf("audit: duplicates in the control plane: %w", err)
+		return nil, fmt.Errorf("audit: %w", err)
 	}
-	return map[string]int{"provision_done_rows": provisionDone, "offboard_done_rows": offboardDone,
-		"migration_runs": runs, "spare_instances": spare}, nil
+	return map[string]int{"provision_done_rows": d.ProvisionDone, "offboard_done_rows": d.OffboardDone,
+		"migration_runs": d.MigrationRuns, "spare_instances": d.SpareInstances}, nil
 }
 
 // runStatus reads each run's status and counts the tenants runs gave up
 // on, but for offboarded ones.
 func (a chaosAudit) runStatus(ctx context.Context, res *auditResult) error {
-	rows, err := a.cp.Query(ctx, `SELECT r.status, count(t.tenant_id) FILTER (WHERE t.status = 'failed' AND
-			NOT EXISTS (SELECT 1 FROM tenants x WHERE x.id = t.tenant_id AND x.status IN ('offboarding', 'offboarded')))
-		FROM migration_runs r LEFT JOIN migration_run_tenants t ON t.run_id = r.id GROUP BY r.id ORDER BY r.id`)
+	verdicts, err := a.store().MigrationRunVerdicts(ctx)
 	if err != nil {
-		return fmt.Errorf("audit: migration runs: %w", err)
+		return fmt.Errorf("audit: %w", err)
 	}
-	for rows.Next() {
-		var status string
-		var failed int
-		if err := rows.Scan(&status, &failed); err != nil {
-			return err
-		}
-		res.RunStatus = append(res.RunStatus, status)
-		res.MigrationFailed += failed
+	for _, v := range verdicts {
+		res.RunStatus = append(res.RunStatus, string(v.Status))
+		res.MigrationFailed += v.FailedLive
 	}
-	return rows.Err()
+	return nil
 }
 
 // tenantSchema is one schema of a tenant found on an instance database.
@@ -216,30 +194,16 @@ type tenantSchema struct {
 // archivedSchema matches provision.ArchivedSchemaName: archived_<schema>_<yyyymmdd>.
 var archivedSchema = regexp.MustCompile(`^archived_(t_[a-z0-9_]+)_[0-9]{8}$`)
 
-// instances looks at every database of the fleet's local instances (those
+// instances looks, for the tenants of the catalog (all), at every database of the fleet's local instances (those
 // on the server, whether or not the control plane knows them): a tenant
 // with more than one schema (live or archived, anywhere) is a duplicate,
 // so is a second marker row; an active tenant must have its live schema
 // on its placed database (and, with the marker, one marker row), an
 // offboarded one none.
-func (a chaosAudit) instances(ctx context.Context, res *auditResult) error {
-	type placed struct{ id, status, database string }
-	rows, err := a.cp.Query(ctx, `SELECT id, status, database_name FROM tenants`)
-	if err != nil {
-		return fmt.Errorf("audit: tenants: %w", err)
-	}
-	bySchema := map[string]placed{}
-	var all []placed
-	for rows.Next() {
-		var p placed
-		if err := rows.Scan(&p.id, &p.status, &p.database); err != nil {
-			return err
-		}
-		bySchema[tenants.SchemaName(p.id)] = p
-		all = append(all, p)
-	}
-	if err := rows.Err(); err != nil {
-		return err
+func (a chaosAudit) instances(ctx context.Context, all []controlplane.Tenant, res *auditResult) error {
+	bySchema := make(map[string]controlplane.Tenant, len(all))
+	for _, t := range all {
+		bySchema[tenants.SchemaName(t.ID)] = t
 	}
 	admin, err := pgx.Connect(ctx, a.adminURL)
 	if err != nil {
@@ -261,32 +225,32 @@ func (a chaosAudit) instances(ctx context.Context, res *auditResult) error {
 			if m := archivedSchema.FindStringSubmatch(name); m != nil {
 				name, s.archived = m[1], true
 			}
-			if p, ok := bySchema[name]; ok {
-				found[p.id] = append(found[p.id], s)
+			if t, ok := bySchema[name]; ok {
+				found[t.ID] = append(found[t.ID], s)
 			}
 		}
 	}
 	for _, p := range all {
-		schemas := found[p.id]
+		schemas := found[p.ID]
 		res.Duplicates["schemas"] += max(len(schemas)-1, 0)
 		var live, placedLive *tenantSchema
 		for i, s := range schemas {
 			res.Duplicates["marker_rows"] += max(s.markerRows-1, 0)
 			if !s.archived {
 				live = &schemas[i]
-				if s.database == p.database {
+				if s.database == p.Database {
 					placedLive = live
 				}
 			}
 		}
-		switch p.status {
-		case string(tenants.TenantActive):
+		switch p.Status {
+		case tenants.TenantActive:
 			if placedLive == nil {
 				res.Broken++
 			} else if a.marker && placedLive.markerRows < 1 {
 				res.Unmigrated++
 			}
-		case string(tenants.TenantOffboarded):
+		case tenants.TenantOffboarded:
 			if live != nil {
 				res.Broken++
 			}

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/queue"
 )
 
@@ -22,56 +23,22 @@ const explainLimit = 10
 // task in Redis. It is for the engineer reading a non-zero figure; errors
 // only shorten it.
 func explainFailures(ctx context.Context, cp *pgxpool.Pool, insp *asynq.Inspector, offboards []string, w io.Writer) {
-	rows, err := cp.Query(ctx, `SELECT i.id, i.tenant_id, i.status, i.attempts, coalesce(t.status, '-'),
-			coalesce(o.step, '-'), left(coalesce(nullif(o.last_error, ''), i.error), 200)
-		FROM intake_requests i LEFT JOIN tenants t ON t.id = i.tenant_id LEFT JOIN tenant_onboarding o ON o.tenant_id = i.tenant_id
-		WHERE i.status IN ('pending', 'enqueued', 'failed') ORDER BY i.status = 'failed', i.id LIMIT $1`, 2*explainLimit)
-	if err == nil {
-		for rows.Next() {
-			var id int64
-			var attempts int
-			var tenant, status, tenantStatus, step, lastErr string
-			if rows.Scan(&id, &tenant, &status, &attempts, &tenantStatus, &step, &lastErr) != nil {
-				break
-			}
-			fmt.Fprintf(w, "  onboarding %s: request %d %s (%d enqueues), tenant %s, last step %s, last error %q; task %s\n",
-				tenant, id, status, attempts, tenantStatus, step, lastErr,
-				taskState(insp, queue.QueueCritical, queue.OnboardTaskID(id)))
-		}
-		rows.Close()
+	store := controlplane.NewStore(cp)
+	onboardings, _ := store.OnboardingTraces(ctx, 2*explainLimit)
+	for _, o := range onboardings {
+		fmt.Fprintf(w, "  onboarding %s: request %d %s (%d enqueues), tenant %s, last step %s, last error %q; task %s\n",
+			o.TenantID, o.RequestID, o.Status, o.Enqueues, o.TenantStatus, o.Step, o.LastError,
+			taskState(insp, queue.QueueCritical, queue.OnboardTaskID(o.RequestID)))
 	}
-	rows, err = cp.Query(ctx, `SELECT r.id, coalesce(t.status, 'missing'), coalesce(t.status_reason, ''),
-		       coalesce((SELECT max(o.id) FROM offboard_requests o WHERE o.tenant_id = r.id), 0)
-		FROM unnest($1::text[]) AS r(id) LEFT JOIN tenants t USING (id)
-		WHERE t.status IS DISTINCT FROM 'offboarded' ORDER BY 1 LIMIT $2`, offboards, explainLimit)
-	if err == nil {
-		for rows.Next() {
-			var tenant, status, reason string
-			var request int64
-			if rows.Scan(&tenant, &status, &reason, &request) != nil {
-				break
-			}
-			fmt.Fprintf(w, "  offboarding %s: tenant %s %q, request %d; task %s\n", tenant, status, reason, request,
-				taskState(insp, queue.QueueCritical, offboard.TaskID(request)))
-		}
-		rows.Close()
+	offboardings, _ := store.OffboardingTraces(ctx, offboards, explainLimit)
+	for _, o := range offboardings {
+		fmt.Fprintf(w, "  offboarding %s: tenant %s %q, request %d; task %s\n", o.TenantID, o.TenantStatus, o.Reason,
+			o.RequestID, taskState(insp, queue.QueueCritical, offboard.TaskID(o.RequestID)))
 	}
-	rows, err = cp.Query(ctx, `SELECT t.run_id, t.tenant_id, t.status, t.reason, t.attempts, t.updated_at
-		FROM migration_run_tenants t JOIN migration_runs r ON r.id = t.run_id
-		WHERE r.status = 'running' AND t.status NOT IN ('succeeded', 'failed') ORDER BY 1, 2 LIMIT $1`, explainLimit)
-	if err == nil {
-		for rows.Next() {
-			var run int64
-			var tenant, status, reason string
-			var attempts int
-			var updated time.Time
-			if rows.Scan(&run, &tenant, &status, &reason, &attempts, &updated) != nil {
-				break
-			}
-			fmt.Fprintf(w, "  migration run %d, tenant %s: %s %q, %d attempts, untouched for %s\n",
-				run, tenant, status, reason, attempts, time.Since(updated).Round(time.Second))
-		}
-		rows.Close()
+	migrations, _ := store.MigrationTraces(ctx, explainLimit)
+	for _, m := range migrations {
+		fmt.Fprintf(w, "  migration run %d, tenant %s: %s %q, %d attempts, untouched for %s\n",
+			m.RunID, m.TenantID, m.Status, m.Reason, m.Attempts, time.Since(m.UpdatedAt).Round(time.Second))
 	}
 	if q, err := insp.GetQueueInfo(queue.QueueMaintenance); err == nil {
 		fmt.Fprintf(w, "  queue %s: %d pending, %d active, %d scheduled, %d retry, %d archived\n",

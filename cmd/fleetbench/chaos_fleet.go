@@ -28,6 +28,7 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/config"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
+	"github.com/tenantfleet/tenantfleet/infra/redisconn/dblease"
 )
 
 // markerMigration is the tenant migration the chaos scenario's second
@@ -72,7 +73,7 @@ type chaosFleet struct {
 	cpDB     string
 	adminURL string
 	cp       *pgxpool.Pool // fleetbench's own small pool on the control plane
-	lease    *redisLease
+	lease    *dblease.Lease
 	env      []string
 	base     string // http://addr of the api process
 	token    string
@@ -123,7 +124,7 @@ func startChaosFleet(ctx context.Context, cfg config.Config, fc chaosFleetConfig
 	if f.cp, err = controlplane.Open(ctx, cpURL, f.log); err != nil {
 		return nil, err
 	}
-	if f.lease, err = leaseRedisDB(ctx, cfg.Redis(), "fleetbench_"+f.fleet); err != nil {
+	if f.lease, err = dblease.Acquire(ctx, cfg.Redis(), "fleetbench_"+f.fleet, redisLeaseTTL); err != nil {
 		return nil, err
 	}
 	addr, err := freeLocalAddr(ctx)
@@ -139,7 +140,7 @@ func startChaosFleet(ctx context.Context, cfg config.Config, fc chaosFleetConfig
 	f.tickets = ticketSender{base: f.base, secret: secret, http: &http.Client{Timeout: 30 * time.Second}}
 	f.env = append(environWithoutFleet(),
 		"FLEET_DATABASE_URL="+cpURL,
-		"FLEET_REDIS_URL="+f.lease.url,
+		"FLEET_REDIS_URL="+f.lease.URL,
 		"FLEET_HTTP_ADDR="+addr,
 		"FLEET_METRICS_ADDR=",
 		"FLEET_API_TOKEN="+f.token,
@@ -435,7 +436,7 @@ func (f *chaosFleet) counts() (kills, crashes int) {
 // flushRedis empties the fleet's Redis database: queues, scheduled and
 // retried tasks, task ids, routes, semaphores.
 func (f *chaosFleet) flushRedis(ctx context.Context) error {
-	return f.lease.client.FlushDB(ctx).Err()
+	return f.lease.Client.FlushDB(ctx).Err()
 }
 
 // offboard runs `fleet tenants offboard ID` (the README's way; there is no
@@ -516,7 +517,7 @@ func (f *chaosFleet) close() {
 		f.cp.Close()
 	}
 	if f.lease != nil {
-		errs = append(errs, f.lease.release(ctx))
+		errs = append(errs, f.lease.Release(ctx))
 	}
 	if f.adminURL != "" {
 		errs = append(errs, dropFleet(ctx, f.adminURL, f.fleet, f.cpDB))

@@ -48,6 +48,17 @@ type env struct {
 	log      *slog.Logger
 }
 
+// The scenarios' Pools settings unless a flag changes them: the defaults of
+// tenants.PoolsConfig.
+const (
+	benchPoolSize       = 20
+	benchAcquireTimeout = 5 * time.Second
+)
+
+// redisLeaseTTL bounds how long a crashed scenario keeps the Redis database
+// it leased (package dblease) for the queues it cannot prefix.
+const redisLeaseTTL = 30 * time.Minute
+
 func randomHex() string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
@@ -110,8 +121,8 @@ func newEnv(ctx context.Context, cfg config.Config, stderr io.Writer, adjust fun
 		return nil, err
 	}
 	pc := tenants.PoolsConfig{
-		Resolver: e.router, Fleet: e.fleet, PoolSize: cfg.PoolSize, AcquireTimeout: cfg.AcquireTimeout,
-		TenantInflightCap: cfg.TenantInflightCap, ConnParams: e.params, Redis: e.rdb, Logger: e.log,
+		Resolver: e.router, Fleet: e.fleet, PoolSize: benchPoolSize, AcquireTimeout: benchAcquireTimeout,
+		ConnParams: e.params, Redis: e.rdb, Logger: e.log,
 	}
 	if adjust != nil {
 		adjust(&pc)

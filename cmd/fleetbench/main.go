@@ -1,7 +1,7 @@
 // Command fleetbench measures the tenants package against its baselines,
 // in a scratch database, Redis key prefix and fleet name of its own that it
 // removes afterwards. It reads the same configuration as fleet
-// (FLEET_DATABASE_URL, FLEET_REDIS_URL, FLEET_POOL_SIZE, ...). Each
+// (FLEET_DATABASE_URL, FLEET_REDIS_URL, FLEET_WORKER_CONCURRENCY, ...). Each
 // scenario prints one JSON object as its last line.
 //
 //	fleetbench noisy [-tenants 18 -workers 4 -pool 20 -batch-ms 50 -duration 10s]

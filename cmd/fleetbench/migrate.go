@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"testing/fstest"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/config"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/sessions"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
@@ -89,9 +89,9 @@ func runMigrate(ctx context.Context, cfg config.Config, args []string, stdout, s
 		}
 	}
 
-	fsys := fstest.MapFS{}
+	fsys := migrations.Files{}
 	for _, m := range benchMigrations {
-		fsys[m.name] = &fstest.MapFile{Data: []byte("-- +goose Up\n" + m.up + "\n")}
+		fsys[m.name] = []byte("-- +goose Up\n" + m.up + "\n")
 	}
 	migrator, err := migrations.New(migrations.Config{FS: fsys, Logger: e.log})
 	if err != nil {
@@ -144,15 +144,15 @@ func runMigrate(ctx context.Context, cfg config.Config, args []string, stdout, s
 func createBenchTenants(ctx context.Context, e *env, sess *sessions.Sessions, n int) error {
 	const batch = 250
 	for lo := 0; lo < n; lo += batch {
-		b := &pgx.Batch{}
+		var rows []controlplane.Tenant
 		for i := lo; i < min(lo+batch, n); i++ {
 			id := fmt.Sprintf("bench-%05d", i)
 			names, err := tenants.NamesFor(e.fleet, id)
 			if err != nil {
 				return err
 			}
-			b.Queue(`INSERT INTO tenants (id, name, tier, status, instance_id, database_name, schema_name, role_name)
-				VALUES ($1, $1, 'shared', 'active', $2, $3, $4, $5)`, id, e.instance.ID, e.dataDB, names.Schema, names.Role)
+			rows = append(rows, controlplane.Tenant{ID: id, Name: id, Tier: tenants.Shared, Status: tenants.TenantActive,
+				InstanceID: e.instance.ID, Database: e.dataDB, Schema: names.Schema, Role: names.Role})
 			if err := tenants.EnsureTenant(ctx, e.data, names); err != nil {
 				return err
 			}
@@ -160,7 +160,7 @@ func createBenchTenants(ctx context.Context, e *env, sess *sessions.Sessions, n 
 				return err
 			}
 		}
-		if err := e.cp.SendBatch(ctx, b).Close(); err != nil {
+		if err := controlplane.NewStore(e.cp).ImportTenants(ctx, rows); err != nil {
 			return fmt.Errorf("record tenants: %w", err)
 		}
 	}

@@ -56,20 +56,18 @@ func runNoisy(ctx context.Context, cfg config.Config, args []string, stdout, std
 	var p noisyParams
 	fs.IntVar(&p.tenants, "tenants", 18, "batch tenants")
 	fs.IntVar(&p.workers, "workers", 4, "batch workers per tenant")
-	fs.IntVar(&p.pool, "pool", cfg.PoolSize, "connections of the pool (default FLEET_POOL_SIZE)")
+	fs.IntVar(&p.pool, "pool", benchPoolSize, "connections of the pool")
 	fs.IntVar(&p.batchMs, "batch-ms", 50, "how long each batch query holds its connection, in ms")
 	fs.DurationVar(&p.duration, "duration", 10*time.Second, "duration of each phase (naive, then fair)")
 	fs.DurationVar(&p.interval, "interval", 10*time.Millisecond, "interval between the interactive tenant's queries")
-	fs.DurationVar(&p.deadline, "deadline", cfg.AcquireTimeout, "deadline of each interactive query (default FLEET_ACQUIRE_TIMEOUT)")
+	fs.DurationVar(&p.deadline, "deadline", benchAcquireTimeout, "deadline of each interactive query")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if p.tenants < 1 || p.workers < 0 || p.pool < 2 || p.batchMs < 0 || p.duration <= 0 || p.interval <= 0 || p.deadline <= 0 {
 		return errors.New("noisy: -tenants >= 1, -workers >= 0, -pool >= 2, -batch-ms >= 0 and positive durations please")
 	}
-	cfg.PoolSize = p.pool
-	cfg.TenantInflightCap = min(cfg.TenantInflightCap, p.pool)
-	e, err := newEnv(ctx, cfg, stderr, func(pc *tenants.PoolsConfig) { pc.AcquireTimeout = p.deadline })
+	e, err := newEnv(ctx, cfg, stderr, func(pc *tenants.PoolsConfig) { pc.PoolSize, pc.AcquireTimeout = p.pool, p.deadline })
 	if err != nil {
 		return err
 	}

@@ -13,19 +13,17 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/redis/go-redis/v9"
+	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/tenantfleet/tenantfleet/agents/intake"
-	"github.com/tenantfleet/tenantfleet/agents/provision"
 	"github.com/tenantfleet/tenantfleet/config"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
 	"github.com/tenantfleet/tenantfleet/infra/provider/local"
+	"github.com/tenantfleet/tenantfleet/infra/redisconn/dblease"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
-	"github.com/tenantfleet/tenantfleet/tenants/migrations"
+	"github.com/tenantfleet/tenantfleet/wiring"
 )
 
 // onboardResult is the onboard scenario's JSON line.
@@ -109,11 +107,7 @@ func runOnboard(ctx context.Context, cfg config.Config, args []string, stdout, s
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		rows, err := f.cp.Query(ctx, `SELECT id FROM tenants WHERE status = 'active'`)
-		if err != nil {
-			return err
-		}
-		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		got, err := controlplane.NewStore(f.cp).TenantIDs(ctx, tenants.TenantActive)
 		if err != nil {
 			return err
 		}
@@ -162,17 +156,19 @@ type onboardFleet struct {
 	concurrency           int
 	secret                []byte
 	cp                    *pgxpool.Pool
-	lease                 *redisLease
-	rdb                   *redis.Client // the leased database
-	router                *tenants.Router
+	lease                 *dblease.Lease
+	queue                 *queue.Client
+	svc                   *wiring.Services
 	worker                *queue.Worker
 	srv                   *httpapi.Server
-	prov                  *local.Provider
-	conn                  *local.Connector
 	tickets               ticketSender
 	log                   *slog.Logger
 }
 
+// startOnboardFleet builds the fleet with the binary's own wiring (package
+// wiring) on a scratch control plane, a leased Redis database and a fleet
+// name of its own, and starts a worker and the HTTP server as `fleet run`
+// does (the worker polling every 50ms).
 func startOnboardFleet(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *onboardFleet, err error) {
 	suffix := randomHex()
 	f := &onboardFleet{fleet: "fo" + suffix, cpDB: "fleetbench_cp_" + suffix, log: log,
@@ -183,68 +179,40 @@ func startOnboardFleet(ctx context.Context, cfg config.Config, log *slog.Logger)
 		}
 	}()
 	f.adminURL = cmp.Or(cfg.LocalAdminURL, config.WithDatabase(cfg.DatabaseURL, "postgres"))
-	// The agent's tasks each hold a connection for short stretches; the
-	// default pool (max(4, CPUs)) would queue them.
-	cpURL := config.WithDatabase(cfg.DatabaseURL, f.cpDB)
-	migrated, err := controlplane.Open(ctx, cpURL, log)
-	if err != nil {
+	// The pool size of `fleet run`: every concurrent task may hold a
+	// control-plane connection.
+	cpURL := config.WithPoolSize(config.WithDatabase(cfg.DatabaseURL, f.cpDB), cfg.WorkerConcurrency+10)
+	if f.cp, err = controlplane.Open(ctx, cpURL, log); err != nil {
 		return nil, err
 	}
-	migrated.Close()
-	pcfg, err := pgxpool.ParseConfig(cpURL)
-	if err != nil {
-		return nil, errors.New("FLEET_DATABASE_URL is not a valid connection string")
-	}
-	pcfg.MaxConns = int32(cfg.WorkerConcurrency + 10)
-	if f.cp, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
+	if f.lease, err = dblease.Acquire(ctx, cfg.Redis(), "fleetbench_"+f.fleet, redisLeaseTTL); err != nil {
 		return nil, err
 	}
-	if f.lease, err = leaseRedisDB(ctx, cfg.Redis(), "fleetbench_"+f.fleet); err != nil {
+	fc := cfg
+	fc.Name, fc.DatabaseURL, fc.RedisURL = f.fleet, cpURL, f.lease.URL
+	fc.Provider, fc.LocalAdminURL = local.Name, f.adminURL
+	fc.TicketWebhookSecret = "whsec_" + base64.StdEncoding.EncodeToString(f.secret)
+	fc.APIToken = "fleetbench-token-" + suffix
+	fc.TaskCheckInterval = 50 * time.Millisecond
+	fc.ShutdownTimeout = 5 * time.Second
+	fc.SecretKey = randomKey()
+	f.queue = queue.NewClient(f.lease.Client)
+	if f.svc, err = wiring.New(ctx, wiring.Conns{Config: fc, Logger: log, DB: f.cp, Redis: f.lease.Client,
+		Queue: f.queue, Registry: prometheus.NewRegistry()}); err != nil {
 		return nil, err
 	}
-	f.rdb = f.lease.client
-	q := queue.NewClient(f.rdb)
-	cat := controlplane.NewStore(f.cp)
-	if f.router, err = tenants.NewRouter(tenants.RouterConfig{Source: cat, Redis: f.rdb, Fleet: f.fleet, Logger: log}); err != nil {
+	if f.worker, err = queue.NewWorker(queue.WorkerConfig{Redis: f.lease.Client, Concurrency: fc.WorkerConcurrency,
+		TaskCheckInterval: fc.TaskCheckInterval, ShutdownTimeout: fc.ShutdownTimeout, Logger: log}); err != nil {
 		return nil, err
 	}
-	if err := f.router.Start(ctx); err != nil {
-		return nil, err
-	}
-	in, err := intake.New(intake.Config{DB: f.cp, Queue: q, TicketSecret: "whsec_" + base64.StdEncoding.EncodeToString(f.secret), Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	if f.prov, err = local.New(ctx, local.Config{AdminURL: f.adminURL, Logger: log}); err != nil {
-		return nil, err
-	}
-	sess, conn, err := newSessions(f.adminURL, int32(cfg.WorkerConcurrency))
-	if err != nil {
-		return nil, err
-	}
-	f.conn = conn
-	mig, err := migrations.New(migrations.Config{Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	agent, err := provision.New(provision.Config{DB: f.cp, Queue: q, Catalog: cat, Router: f.router, Intake: in,
-		Provider: f.prov, Sessions: sess, Migrator: mig, Fleet: f.fleet,
-		CapacityThreshold: cfg.CapacityThreshold, MaxTenants: cfg.MaxTenantsPerInstance, Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	if f.worker, err = queue.NewWorker(queue.WorkerConfig{Redis: f.rdb, Concurrency: cfg.WorkerConcurrency,
-		TaskCheckInterval: 50 * time.Millisecond, ShutdownTimeout: 5 * time.Second, Logger: log}); err != nil {
-		return nil, err
-	}
-	agent.Register(f.worker)
+	f.svc.RegisterHandlers(f.worker)
 	if err := f.worker.Start(ctx); err != nil {
 		return nil, err
 	}
-	if f.srv, err = httpapi.New(httpapi.Config{Addr: "127.0.0.1:0", Token: "fleetbench-token-" + suffix, Logger: log}); err != nil {
+	if f.srv, err = httpapi.New(httpapi.Config{Addr: "127.0.0.1:0", Token: fc.APIToken, Logger: log}); err != nil {
 		return nil, err
 	}
-	in.Register(f.srv)
+	f.svc.RegisterRoutes(f.srv, log)
 	if err := f.srv.Start(ctx); err != nil {
 		return nil, err
 	}
@@ -267,21 +235,18 @@ func (f *onboardFleet) close() {
 	if f.worker != nil {
 		f.worker.Stop()
 	}
-	if f.router != nil {
-		f.router.Stop()
+	if f.svc != nil {
+		f.svc.Close()
 	}
-	if f.conn != nil {
-		f.conn.Close()
-	}
-	if f.prov != nil {
-		f.prov.Close()
+	if f.queue != nil {
+		_ = f.queue.Close()
 	}
 	if f.cp != nil {
 		f.cp.Close()
 	}
 	var errs []error
 	if f.lease != nil {
-		errs = append(errs, f.lease.release(ctx))
+		errs = append(errs, f.lease.Release(ctx))
 	}
 	errs = append(errs, dropFleet(ctx, f.adminURL, f.fleet, f.cpDB))
 	if err := errors.Join(errs...); err != nil {

@@ -52,7 +52,7 @@ func runScoped(ctx context.Context, cfg config.Config, args []string, stdout, st
 	if err != nil {
 		return err
 	}
-	pc.MaxConns = int32(cfg.PoolSize)
+	pc.MaxConns = benchPoolSize
 	raw, err := pgxpool.NewWithConfig(ctx, pc)
 	if err != nil {
 		return err

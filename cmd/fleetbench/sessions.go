@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/rand"
+	"encoding/hex"
 
 	"github.com/tenantfleet/tenantfleet/infra/provider/local"
 	"github.com/tenantfleet/tenantfleet/infra/sessions"
@@ -23,4 +24,12 @@ func newSessions(adminURL string, maxConns int32) (*sessions.Sessions, *local.Co
 		return nil, nil, err
 	}
 	return s, conn, nil
+}
+
+// randomKey returns a fresh 32-byte secret key in hex, the form
+// FLEET_SECRET_KEY takes.
+func randomKey() string {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	return hex.EncodeToString(key)
 }

@@ -147,3 +147,74 @@ func (s *Store) SetInstanceStatus(ctx context.Context, id string, status provide
 	}
 	return nil
 }
+
+// InstanceRequest is the row of an instance the fleet asks its provider
+// for: it starts in provider.StatusCreating.
+type InstanceRequest struct {
+	ID       string
+	Provider string
+	Tier     tenants.Tier
+	// MaxTenants is how many tenants placement puts on it (1 for a
+	// dedicated instance).
+	MaxTenants int
+}
+
+// RequestInstance inserts the row of an instance to create, unless a row
+// with its id exists; inserted reports that this call inserted it.
+func (s *Store) RequestInstance(ctx context.Context, r InstanceRequest) (inserted bool, err error) {
+	if r.ID == "" || !slices.Contains(providerNames, r.Provider) || !r.Tier.Valid() || r.MaxTenants < 1 {
+		return false, fmt.Errorf("%w: instance request %q needs an id, a provider (local|rds), a tier and a tenant limit", tenants.ErrInvalidValue, r.ID)
+	}
+	tag, err := s.db.Exec(ctx, `INSERT INTO instances (id, provider, tier, status, max_tenants)
+		VALUES ($1, $2, $3, 'creating', $4) ON CONFLICT (id) DO NOTHING`, r.ID, r.Provider, r.Tier, r.MaxTenants)
+	if err != nil {
+		return false, fmt.Errorf("controlplane: request instance %s: %w", r.ID, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// SetInstanceEndpoint records what the provider reported of instance id:
+// its endpoint (host, port, database), handles (provider and secret
+// references) and limits. Empty or zero fields of got keep the stored
+// value.
+func (s *Store) SetInstanceEndpoint(ctx context.Context, id string, got provider.Instance) error {
+	_, err := s.db.Exec(ctx, `UPDATE instances SET
+		host = CASE WHEN $2 <> '' THEN $2 ELSE host END,
+		port = CASE WHEN $3::int > 0 THEN $3::int ELSE port END,
+		database_name = CASE WHEN $4 <> '' THEN $4 ELSE database_name END,
+		provider_ref = CASE WHEN $5 <> '' THEN $5 ELSE provider_ref END,
+		secret_ref = CASE WHEN $6 <> '' THEN $6 ELSE secret_ref END,
+		max_connections = CASE WHEN $7::int > 0 THEN $7::int ELSE max_connections END,
+		storage_bytes = CASE WHEN $8::bigint > 0 THEN $8::bigint ELSE storage_bytes END,
+		updated_at = now()
+		WHERE id = $1`, id, got.Host, got.Port, got.Database,
+		got.ProviderRef, got.SecretRef, got.MaxConnections, got.StorageBytes)
+	if err != nil {
+		return fmt.Errorf("controlplane: store instance %s endpoint: %w", id, err)
+	}
+	return nil
+}
+
+// InstancePrepared reports whether the instance's tenant database was
+// readied for the fleet (MarkInstancePrepared), or ErrInstanceNotFound.
+func (s *Store) InstancePrepared(ctx context.Context, id string) (bool, error) {
+	var prepared bool
+	err := s.db.QueryRow(ctx, `SELECT prepared_at IS NOT NULL FROM instances WHERE id = $1`, id).Scan(&prepared)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, fmt.Errorf("%w: %s", ErrInstanceNotFound, id)
+	}
+	if err != nil {
+		return false, fmt.Errorf("controlplane: read instance %s: %w", id, err)
+	}
+	return prepared, nil
+}
+
+// MarkInstancePrepared records that the instance's tenant database is
+// ready for the fleet; the first record's time is kept.
+func (s *Store) MarkInstancePrepared(ctx context.Context, id string) error {
+	if _, err := s.db.Exec(ctx, `UPDATE instances SET prepared_at = now(), updated_at = now()
+		WHERE id = $1 AND prepared_at IS NULL`, id); err != nil {
+		return fmt.Errorf("controlplane: record instance %s prepared: %w", id, err)
+	}
+	return nil
+}

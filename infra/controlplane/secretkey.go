@@ -7,16 +7,14 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// StoredSecretKey returns the fleet's secret key kept in the control plane,
+// SecretKey returns the fleet's secret key kept in the control plane,
 // generating it on first use (every process of the fleet, racing or not,
 // gets the same key); created reports that this call generated it. It
 // stands in for FLEET_SECRET_KEY on a laptop: a key stored beside the data
 // it protects is only as safe as the database.
-func StoredSecretKey(ctx context.Context, db *pgxpool.Pool) (key []byte, created bool, err error) {
+func (s *Store) SecretKey(ctx context.Context) (key []byte, created bool, err error) {
 	fresh := make([]byte, 32)
 	if _, err := rand.Read(fresh); err != nil {
 		return nil, false, fmt.Errorf("controlplane: generate secret key: %w", err)
@@ -24,7 +22,7 @@ func StoredSecretKey(ctx context.Context, db *pgxpool.Pool) (key []byte, created
 	// A racing process's insert commits after this statement's snapshot:
 	// then the statement sees no row, and the second try reads it.
 	for range 2 {
-		err := db.QueryRow(ctx, `WITH ins AS (
+		err := s.db.QueryRow(ctx, `WITH ins AS (
 			INSERT INTO fleet_keys (name, key) VALUES ('secret', $1) ON CONFLICT (name) DO NOTHING RETURNING key, true)
 			SELECT * FROM ins UNION ALL SELECT key, false FROM fleet_keys WHERE name = 'secret' LIMIT 1`, fresh).Scan(&key, &created)
 		if err == nil {

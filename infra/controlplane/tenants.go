@@ -126,24 +126,68 @@ func (s *Store) SetTenantStatus(ctx context.Context, id string, status tenants.T
 	if !status.Valid() {
 		return 0, fmt.Errorf("%w: tenant status %q", tenants.ErrInvalidValue, status)
 	}
-	return s.updateTenant(ctx, id, `UPDATE tenants SET status = $2, status_reason = $3,
-		route_version = route_version + 1, updated_at = now() WHERE id = $1 RETURNING route_version`,
-		id, status, reason)
+	return s.changeRoute(ctx, id, `status = $2, status_reason = $3`, ``, status, reason)
 }
 
 // SetTenantPlacement records where the tenant's data lives and bumps its
 // route version, which it returns. Publish the change through a
 // tenants.Router afterwards.
 func (s *Store) SetTenantPlacement(ctx context.Context, id string, p Placement) (int64, error) {
-	return s.updateTenant(ctx, id, `UPDATE tenants SET instance_id = $2, database_name = $3,
-		schema_name = $4, role_name = $5, route_version = route_version + 1, updated_at = now()
-		WHERE id = $1 RETURNING route_version`,
-		id, p.InstanceID, p.Database, p.Schema, p.Role)
+	return s.changeRoute(ctx, id, `instance_id = $2, database_name = $3, schema_name = $4, role_name = $5`, ``,
+		p.InstanceID, p.Database, p.Schema, p.Role)
 }
 
-func (s *Store) updateTenant(ctx context.Context, id, sql string, args ...any) (int64, error) {
+// PlaceOnOwnInstance places an unplaced dedicated tenant on its own
+// instance, whose id is the tenant id, and bumps its route version; a
+// tenant already placed, or missing, is left as it is (placed is false).
+// The instance row must exist (RequestInstance).
+func (s *Store) PlaceOnOwnInstance(ctx context.Context, id string) (placed bool, err error) {
+	_, err = s.changeRoute(ctx, id, `instance_id = $1`, `instance_id IS NULL`)
+	if errors.Is(err, tenants.ErrTenantNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Reclaim is what a re-onboarding of an offboarded tenant sets.
+type Reclaim struct {
+	Name string
+	Tier tenants.Tier
+	// InstanceID and Database place the tenant (a restored archive's
+	// instance); an empty InstanceID leaves it unplaced.
+	InstanceID string
+	Database   string
+}
+
+// ReclaimTenant takes an offboarded tenant back for a re-onboarding:
+// status provisioning with no reason, r's name, tier and placement, and
+// its route version bumped. Run it in the transaction that locked the
+// tenant (LockTenant) and saw it offboarded.
+func (s *Store) ReclaimTenant(ctx context.Context, id string, r Reclaim) error {
+	if err := tenants.ValidateName(r.Name); err != nil {
+		return fmt.Errorf("controlplane: name of tenant %s: %w", id, err)
+	}
+	if !r.Tier.Valid() {
+		return fmt.Errorf("%w: tenant %s needs a tier (shared|dedicated)", tenants.ErrInvalidValue, id)
+	}
+	_, err := s.changeRoute(ctx, id, `status = 'provisioning', status_reason = '', name = $2, tier = $3,
+		instance_id = nullif($4, ''), database_name = $5`, ``, r.Name, r.Tier, r.InstanceID, r.Database)
+	return err
+}
+
+// changeRoute is the one statement that changes what a tenant's route is
+// made of: it applies set (assignments whose parameters start at $2; $1
+// is the tenant id) to the tenant when cond (if any) holds, bumps its
+// route_version and returns the new version, or tenants.ErrTenantNotFound
+// when no row matched.
+func (s *Store) changeRoute(ctx context.Context, id, set, cond string, args ...any) (int64, error) {
+	where := `id = $1`
+	if cond != "" {
+		where += ` AND ` + cond
+	}
 	var version int64
-	err := s.db.QueryRow(ctx, sql, args...).Scan(&version)
+	err := s.db.QueryRow(ctx, `UPDATE tenants SET `+set+`, route_version = route_version + 1,
+		updated_at = now() WHERE `+where+` RETURNING route_version`, append([]any{id}, args...)...).Scan(&version)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, fmt.Errorf("%w: %s", tenants.ErrTenantNotFound, id)
 	}
@@ -151,6 +195,45 @@ func (s *Store) updateTenant(ctx context.Context, id, sql string, args ...any) (
 		return 0, fmt.Errorf("controlplane: update tenant %s: %w", id, err)
 	}
 	return version, nil
+}
+
+// SetTenantReason sets the tenant's status reason while the tenant is in
+// status (otherwise it does nothing): a note that changes no route, so its
+// route version stays.
+func (s *Store) SetTenantReason(ctx context.Context, id string, status tenants.TenantStatus, reason string) error {
+	if _, err := s.db.Exec(ctx, `UPDATE tenants SET status_reason = $3, updated_at = now()
+		WHERE id = $1 AND status = $2`, id, string(status), reason); err != nil {
+		return fmt.Errorf("controlplane: note on tenant %s: %w", id, err)
+	}
+	return nil
+}
+
+// LockTenant returns the tenant with its row locked until the transaction
+// ends (SELECT ... FOR UPDATE), or tenants.ErrTenantNotFound. Call it on a
+// Store in a transaction (Tx).
+func (s *Store) LockTenant(ctx context.Context, id string) (Tenant, error) {
+	t, err := scanTenant(s.db.QueryRow(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE id = $1 FOR UPDATE`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Tenant{}, fmt.Errorf("%w: %s", tenants.ErrTenantNotFound, id)
+	}
+	if err != nil {
+		return Tenant{}, fmt.Errorf("controlplane: lock tenant %s: %w", id, err)
+	}
+	return t, nil
+}
+
+// ForgetDeletedInstance unplaces the dedicated tenant id and deletes the
+// row of its own instance when that instance is deleted, so a placement
+// creates it anew. Run it in the transaction that reclaims the tenant
+// (ReclaimTenant bumps the route version).
+func (s *Store) ForgetDeletedInstance(ctx context.Context, id string) error {
+	if _, err := s.db.Exec(ctx, `UPDATE tenants SET instance_id = NULL WHERE id = $1`, id); err != nil {
+		return fmt.Errorf("controlplane: unplace tenant %s: %w", id, err)
+	}
+	if _, err := s.db.Exec(ctx, `DELETE FROM instances WHERE id = $1 AND tier = 'dedicated' AND status = 'deleted'`, id); err != nil {
+		return fmt.Errorf("controlplane: forget deleted instance of %s: %w", id, err)
+	}
+	return nil
 }
 
 // CountTenants returns how many tenants that are not offboarded are placed

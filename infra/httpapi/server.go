@@ -12,6 +12,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -59,6 +60,7 @@ type Server struct {
 	origins *originGuard
 	api     *endpoint
 	metrics *endpoint // nil without MetricsAddr
+	routes  []string  // the patterns registered on mux, in order
 
 	mu      sync.Mutex
 	started bool
@@ -82,8 +84,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), origins: origins}
-	s.mux.HandleFunc("GET /healthz", healthz)
-	s.mux.Handle("GET /readyz", readyz(cfg.Checks, cfg.ReadinessDetail, cfg.Logger))
+	s.handle("GET /healthz", http.HandlerFunc(healthz))
+	s.handle("GET /readyz", readyz(cfg.Checks, cfg.ReadinessDetail, cfg.Logger))
 	metrics := promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{Registry: cfg.Registry})
 	if cfg.MetricsAddr != "" {
 		mux := http.NewServeMux()
@@ -101,7 +103,7 @@ func New(cfg Config) (*Server, error) {
 
 // Handle registers a route that is open to anyone (webhooks, which verify
 // their own signatures; browsers hold no credential for them).
-func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+func (s *Server) Handle(pattern string, h http.Handler) { s.handle(pattern, h) }
 
 // HandleAPI registers a JSON API route behind the API token: writes made
 // with basic auth must be same-origin, and a request body must be
@@ -114,8 +116,19 @@ func (s *Server) HandleAPI(pattern string, h http.Handler) {
 // made with basic auth must be same-origin, whatever their content type
 // (Asynqmon; the dashboard's pages to come).
 func (s *Server) handleBehindToken(pattern string, h http.Handler) {
-	s.mux.Handle(pattern, RequireToken(s.cfg.Token, s.origins.wrap(h)))
+	s.handle(pattern, RequireToken(s.cfg.Token, s.origins.wrap(h)))
 }
+
+// handle registers h on the mux and records its pattern.
+func (s *Server) handle(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, h)
+	s.routes = append(s.routes, pattern)
+}
+
+// Routes returns the patterns ("GET /api/v1/tenants") registered on the
+// API listener, built-in ones included, in registration order. A test of
+// a package that mounts routes compares them with what it documents.
+func (s *Server) Routes() []string { return slices.Clone(s.routes) }
 
 // Start listens and serves in the background.
 func (s *Server) Start(ctx context.Context) error {

@@ -2,7 +2,7 @@
 // is. The throttle reads every instance through one small interface,
 // Source, so the same runner works on a laptop (subpackage pgstat: the
 // server's own statistics views), on RDS (subpackage cloudwatch: the
-// AWS/RDS metrics) and in tests (Static).
+// AWS/RDS metrics) and in tests (subpackage loadfake).
 package load
 
 import (

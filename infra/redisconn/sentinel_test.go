@@ -16,24 +16,13 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
+	"github.com/tenantfleet/tenantfleet/infra/eventually"
 	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/infra/redisconn"
 	"github.com/tenantfleet/tenantfleet/infra/redisconn/redistest"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
-
-// waitUntil polls cond every 10ms until it holds or within passes.
-func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // TestSentinelURLReachesTheMaster checks the URL's credentials and
 // database reach the master the sentinels name, and that a wrong sentinel
@@ -260,13 +249,13 @@ func TestSentinelFailoverKeepsWorkFlowing(t *testing.T) {
 	}
 	t.Cleanup(stopTraffic)
 
-	waitUntil(t, 30*time.Second, "100 tasks processed before the failover", func() bool { return processed() >= 100 })
+	eventually.True(t, 30*time.Second, "100 tasks processed before the failover", func() bool { return processed() >= 100 })
 	killedAt := time.Now()
 	g.Master.Kill()
 	g.WaitPromoted(t)
 	figures.promoted = time.Since(killedAt)
 	atFailover := enqueued.Load()
-	waitUntil(t, 60*time.Second, "100 more tasks enqueued after the promotion", func() bool { return enqueued.Load() >= atFailover+100 })
+	eventually.True(t, 60*time.Second, "100 more tasks enqueued after the promotion", func() bool { return enqueued.Load() >= atFailover+100 })
 	stopTraffic()
 	if producerErr != nil {
 		t.Fatal(producerErr)
@@ -333,7 +322,7 @@ func TestSentinelFailoverKeepsWorkFlowing(t *testing.T) {
 		if err := publisher.Publish(ctx, id); err != nil {
 			t.Fatalf("publish after the failover: %v", err)
 		}
-		waitUntil(t, 10*time.Second, fmt.Sprintf("round %d: the reader sees version %d (had %d)", round, version, before.Version), func() bool {
+		eventually.True(t, 10*time.Second, fmt.Sprintf("round %d: the reader sees version %d (had %d)", round, version, before.Version), func() bool {
 			r, err := reader.Resolve(ctx, id)
 			return err == nil && r.Version == version
 		})

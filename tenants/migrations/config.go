@@ -20,7 +20,7 @@ const (
 type Config struct {
 	// FS holds the migration set: goose-format SQL files named
 	// NNNNN_name.sql at its root. Default: Embedded(). The fleet runner and
-	// tests may pass another set (an os.DirFS, a fstest.MapFS). It is read
+	// tests may pass another set (an os.DirFS, a Files). It is read
 	// once, by New.
 	FS fs.FS
 

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/tenantfleet/tenantfleet/infra/eventually"
 )
 
 func TestUpFreshSchemaToLatest(t *testing.T) {
@@ -290,7 +292,7 @@ func TestConnectionKilledMidMigrationKeepsPreviousVersion(t *testing.T) {
 	// Kill the migration's backend while it is inside migration 2, as a
 	// crashed worker or a Postgres restart would.
 	var pid int32
-	waitFor(t, "migration 2 to be running", func() bool {
+	eventually.True(t, 30*time.Second, "migration 2 to be running", func() bool {
 		err := in.pool.QueryRow(ctx, `SELECT pid FROM pg_stat_activity
 			WHERE datname = $1 AND application_name = $2 AND query LIKE 'SELECT pg_sleep%'`,
 			in.name, ApplicationName).Scan(&pid)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"testing/fstest"
 
 	"github.com/pressly/goose/v3"
 )
@@ -17,7 +16,7 @@ import (
 // of a Migrator uses the same bytes, whatever happens to the source files
 // during a 1,000-tenant rollout.
 type migrationSet struct {
-	fsys     fstest.MapFS
+	fsys     Files
 	versions []int64          // ascending
 	files    map[int64]string // version -> file name
 }
@@ -29,13 +28,13 @@ func loadSet(fsys fs.FS) (*migrationSet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("migrations: list files: %w", err)
 	}
-	set := &migrationSet{fsys: make(fstest.MapFS, len(names)), files: make(map[int64]string, len(names))}
+	set := &migrationSet{fsys: make(Files, len(names)), files: make(map[int64]string, len(names))}
 	for _, name := range names {
 		data, err := fs.ReadFile(fsys, name)
 		if err != nil {
 			return nil, fmt.Errorf("migrations: read %s: %w", name, err)
 		}
-		set.fsys[name] = &fstest.MapFile{Data: data, Mode: 0o444}
+		set.fsys[name] = data
 	}
 	// NewProvider collects and validates file names without touching the
 	// database; the *sql.DB it needs is never connected.

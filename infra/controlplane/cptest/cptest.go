@@ -13,12 +13,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
+	"errors"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
-	"strconv"
 	"testing"
 	"time"
 
@@ -29,7 +27,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/config"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/provider/local"
-	"github.com/tenantfleet/tenantfleet/infra/redisconn"
+	"github.com/tenantfleet/tenantfleet/infra/redisconn/dblease"
 )
 
 // ServerConfig is the fleet configuration the tests run against, read from
@@ -116,33 +114,24 @@ func DropDatabase(t testing.TB, adminURL, name string) {
 // redisLeaseTTL bounds how long a crashed test run keeps a Redis database.
 const redisLeaseTTL = 10 * time.Minute
 
-// RedisDB leases one of Redis databases 1 to 15 for the test, empties it,
-// and returns its URL and a client. Database 0 holds only the leases, so
-// tests never touch each other's keys or the fleet's own. It waits for a
-// free database when all are leased.
+// RedisDB leases one of Redis databases 1 to 15 for the test (package
+// dblease), empties it, and returns its URL and a client. Database 0 holds
+// only the leases, so tests never touch each other's keys or the fleet's
+// own. It waits for a free database when all are leased.
 func RedisDB(t testing.TB) (string, *redis.Client) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cfg := ServerConfig(t)
-	base, err := redisconn.New(cfg.Redis())
-	if err != nil {
-		t.Fatalf("cptest: %v", err)
-	}
-	leases := base.WithDB(0).NewClient()
-	defer leases.Close()
+	rc := ServerConfig(t).Redis()
 	owner := UniqueName("lease_")
 	for {
-		for db := 1; db <= 15; db++ {
-			key := "tenantfleet:test:redisdb:" + strconv.Itoa(db)
-			ok, err := leases.SetNX(ctx, key, owner, redisLeaseTTL).Result()
-			if err != nil {
-				t.Fatalf("cptest: lease redis db: %v (is Redis running? `make services` starts it)", err)
-			}
-			if !ok {
-				continue
-			}
-			return leasedDB(t, cfg.RedisURL, base, db, key, owner)
+		lease, err := dblease.Acquire(ctx, rc, owner, redisLeaseTTL)
+		if err == nil {
+			t.Cleanup(func() { _ = lease.Release(context.Background()) })
+			return lease.URL, lease.Client
+		}
+		if !errors.Is(err, dblease.ErrNoneFree) {
+			t.Fatalf("cptest: %v (is Redis running? `make services` starts it)", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -150,30 +139,6 @@ func RedisDB(t testing.TB) (string, *redis.Client) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-func leasedDB(t testing.TB, baseURL string, base *redisconn.Target, db int, key, owner string) (string, *redis.Client) {
-	t.Helper()
-	client := base.WithDB(db).NewClient()
-	if err := client.FlushDB(context.Background()).Err(); err != nil {
-		t.Fatalf("cptest: flush leased redis db %d: %v", db, err)
-	}
-	t.Cleanup(func() {
-		ctx := context.Background()
-		_ = client.FlushDB(ctx).Err()
-		_ = client.Close()
-		release := base.WithDB(0).NewClient()
-		defer release.Close()
-		if v, _ := release.Get(ctx, key).Result(); v == owner {
-			release.Del(ctx, key)
-		}
-	})
-	u, err := url.Parse(baseURL)
-	if err != nil {
-		t.Fatalf("cptest: FLEET_REDIS_URL is not a URL net/url can rewrite")
-	}
-	u.Path = fmt.Sprintf("/%d", db)
-	return u.String(), client
 }
 
 // DropFleetOnCleanup removes, when the test ends, what a fleet named fleet

@@ -1,40 +1,45 @@
-package load
+// Package loadfake is a load.Source for tests: Static answers the readings
+// the test sets, so a test can drive the migration runner's throttle
+// without a busy server. It is for tests only.
+package loadfake
 
 import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/tenantfleet/tenantfleet/infra/load"
 )
 
 // Static is a Source whose readings the test sets. It is safe for
 // concurrent use, so a test can raise the CPU while a runner is reading.
 type Static struct {
 	mu       sync.Mutex
-	def      Reading
-	byID     map[string]Reading
+	def      load.Reading
+	byID     map[string]load.Reading
 	err      error
 	calls    int
 	now      func() time.Time
 	changeCh chan struct{}
 }
 
-var _ Source = (*Static)(nil)
+var _ load.Source = (*Static)(nil)
 
 // NewStatic returns a Static source answering r for every target.
-func NewStatic(r Reading) *Static {
-	return &Static{def: r, byID: map[string]Reading{}, now: time.Now, changeCh: make(chan struct{})}
+func NewStatic(r load.Reading) *Static {
+	return &Static{def: r, byID: map[string]load.Reading{}, now: time.Now, changeCh: make(chan struct{})}
 }
 
 // Set replaces the reading answered for every target without one of its
 // own.
-func (s *Static) Set(r Reading) {
+func (s *Static) Set(r load.Reading) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.def = r
 }
 
 // SetFor sets the reading answered for the target with ID id.
-func (s *Static) SetFor(id string, r Reading) {
+func (s *Static) SetFor(id string, r load.Reading) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.byID[id] = r
@@ -64,17 +69,17 @@ func (s *Static) Called() <-chan struct{} {
 
 // Load returns the reading set for target.ID, else the default one; a
 // reading with a zero At is stamped with the current time.
-func (s *Static) Load(ctx context.Context, target Target) (Reading, error) {
+func (s *Static) Load(ctx context.Context, target load.Target) (load.Reading, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls++
 	close(s.changeCh)
 	s.changeCh = make(chan struct{})
 	if err := ctx.Err(); err != nil {
-		return Reading{}, err
+		return load.Reading{}, err
 	}
 	if s.err != nil {
-		return Reading{}, s.err
+		return load.Reading{}, s.err
 	}
 	r, ok := s.byID[target.ID]
 	if !ok {

@@ -1,4 +1,4 @@
-package load_test
+package loadfake_test
 
 import (
 	"context"
@@ -8,11 +8,12 @@ import (
 	"time"
 
 	"github.com/tenantfleet/tenantfleet/infra/load"
+	"github.com/tenantfleet/tenantfleet/infra/load/loadfake"
 )
 
 func TestStatic(t *testing.T) {
 	t.Parallel()
-	s := load.NewStatic(load.Reading{CPUPercent: 10})
+	s := loadfake.NewStatic(load.Reading{CPUPercent: 10})
 	ctx := t.Context()
 
 	called := s.Called()
@@ -48,7 +49,7 @@ func TestStatic(t *testing.T) {
 
 func TestStaticConcurrent(t *testing.T) {
 	t.Parallel()
-	s := load.NewStatic(load.Reading{})
+	s := loadfake.NewStatic(load.Reading{})
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {

@@ -1,0 +1,63 @@
+package controlplane
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// This file owns the audit_log table (migration 00010): an append-only
+// record of who asked for what, on which tenant and ticket, and what came
+// of it. Agents record an entry on the Store of the transaction that makes
+// the change, so the log never claims what did not happen.
+
+// AuditEntry is one audit record.
+type AuditEntry struct {
+	// Actor is who asked: "jira:<account>", "api", a user name. Required.
+	Actor string
+	// Action is what was asked, noun.verb style ("tenant.onboard"). Required.
+	Action string
+	// TenantID is the tenant concerned, if any.
+	TenantID string
+	// Ticket is the ticket or request behind the action, if any.
+	Ticket string
+	// Outcome is what came of it (agents/audit names the common ones).
+	// Required.
+	Outcome string
+	// Details carries structured context. It must never hold secrets,
+	// signatures or credentials. Nil is stored as {}.
+	Details map[string]any
+	// At is when it happened. Default: the database's now().
+	At time.Time
+}
+
+// ErrInvalidAuditEntry marks an entry missing a required field; nothing
+// was recorded.
+var ErrInvalidAuditEntry = errors.New("audit: invalid entry")
+
+const insertAuditSQL = `INSERT INTO audit_log (at, actor, action, tenant_id, ticket, outcome, details)
+VALUES (coalesce($1, now()), $2, $3, $4, $5, $6, $7)`
+
+// RecordAudit appends e to the audit log.
+func (s *Store) RecordAudit(ctx context.Context, e AuditEntry) error {
+	if e.Actor == "" || e.Action == "" || e.Outcome == "" {
+		return fmt.Errorf("%w: actor, action and outcome are required", ErrInvalidAuditEntry)
+	}
+	details := []byte("{}")
+	if len(e.Details) > 0 {
+		var err error
+		if details, err = json.Marshal(e.Details); err != nil {
+			return fmt.Errorf("audit: encode details: %w", err)
+		}
+	}
+	var at *time.Time
+	if !e.At.IsZero() {
+		at = &e.At
+	}
+	if _, err := s.db.Exec(ctx, insertAuditSQL, at, e.Actor, e.Action, e.TenantID, e.Ticket, e.Outcome, details); err != nil {
+		return fmt.Errorf("audit: record %s: %w", e.Action, err)
+	}
+	return nil
+}

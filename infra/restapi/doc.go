@@ -1,0 +1,18 @@
+// Package restapi is the fleet's REST API, everything under /api/v1: the
+// tenants and instances of the catalog, onboarding requests (the intake
+// outbox), offboardings and migration runs. It owns the HTTP side of each
+// resource (paths, bodies, status codes) and calls the agents through the
+// small interfaces of api.go; no agent imports it.
+//
+// Three things are in one place here. errorStatus (errors.go) is the one
+// mapping from an error to a status: not found 404, malformed 400, invalid
+// 422, conflict 409, unavailable 503, anything else 500, whose cause is
+// logged with the request id (X-Request-Id) and never put in the answer.
+// views.go holds one JSON type per resource, which the CLI's --json output
+// prints too. docs/openapi.yaml describes every route and schema, and
+// openapi_test.go checks it against the routes Register mounts and the
+// view types' fields, both ways.
+//
+// The webhooks (POST /webhooks/jira, /webhooks/tickets) are not part of
+// it: they verify their own signatures and stay with the intake agent.
+package restapi

@@ -1,0 +1,226 @@
+package restapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tenantfleet/tenantfleet/agents/alerts"
+	"github.com/tenantfleet/tenantfleet/agents/intake"
+	"github.com/tenantfleet/tenantfleet/agents/offboard"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
+	"github.com/tenantfleet/tenantfleet/infra/httpapi"
+	"github.com/tenantfleet/tenantfleet/queue"
+	"github.com/tenantfleet/tenantfleet/tenants"
+)
+
+const token = "restapi-test-token-123"
+
+// dbCounter counts every connection acquire and statement on the pool the
+// API's dependencies use, so a test can tell that a request touched no
+// database.
+type dbCounter struct{ n atomic.Int64 }
+
+func (c *dbCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+func (c *dbCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (c *dbCounter) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+func (c *dbCounter) TraceAcquireEnd(context.Context, *pgxpool.Pool, pgxpool.TraceAcquireEndData) {}
+
+// syncBuffer is a log sink safe for the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+// fixture is one test's API over its own scratch control plane and Redis
+// database, with every resource but migrations (agents/migrate tests
+// those with its runner fixtures), served by a real HTTP server.
+type fixture struct {
+	db       *pgxpool.Pool // untraced: for the test's own checks
+	traced   *pgxpool.Pool // the API's dependencies run on it
+	rdb      *redis.Client
+	catalog  *controlplane.Store
+	intake   *intake.Intake
+	offboard *offboard.Outbox
+	alerts   *alerts.Engine
+	insp     *asynq.Inspector
+	touched  *dbCounter
+	logs     *syncBuffer
+	base     string
+}
+
+func setup(t *testing.T) *fixture {
+	t.Helper()
+	url, db := cptest.Database(t)
+	_, rdb := cptest.RedisDB(t)
+	f := &fixture{db: db, rdb: rdb, touched: &dbCounter{}, logs: &syncBuffer{}}
+	pcfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcfg.ConnConfig.Tracer = f.touched
+	if f.traced, err = pgxpool.NewWithConfig(context.Background(), pcfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.traced.Close)
+	qc := queue.NewClient(rdb)
+	t.Cleanup(func() { _ = qc.Close() })
+	discard := cptest.DiscardLogger()
+	if f.intake, err = intake.New(intake.Config{DB: f.traced, Queue: qc, ReconcileMinAge: -1,
+		WaitPoll: 10 * time.Millisecond, Logger: discard}); err != nil {
+		t.Fatal(err)
+	}
+	if f.offboard, err = offboard.New(offboard.Config{DB: f.traced, Queue: qc, Redis: rdb, ReconcileMinAge: -1, Logger: discard}); err != nil {
+		t.Fatal(err)
+	}
+	f.catalog = controlplane.NewStore(f.traced)
+	if f.alerts, err = alerts.New(alerts.Config{Store: f.catalog, Fleet: "tf", Logger: discard}); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := httpapi.New(httpapi.Config{Addr: "127.0.0.1:0", Token: token, Logger: discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	New(Config{Catalog: f.catalog, Onboarding: f.intake, Offboarding: f.offboard,
+		Alerts: f.alerts, Logger: slogJSON(f.logs)}).Register(srv)
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	f.insp = asynq.NewInspectorFromRedisClient(rdb)
+	t.Cleanup(func() { _ = f.insp.Close() })
+	f.base = "http://" + srv.Addr()
+	return f
+}
+
+// answer is a decoded HTTP answer.
+type answer struct {
+	Status int
+	Header http.Header
+	Body   map[string]any
+	Raw    string
+}
+
+func (a answer) str(key string) string { s, _ := a.Body[key].(string); return s }
+
+// call sends method path with body (JSON when not empty), the token when
+// auth, and header, and decodes the answer.
+func (f *fixture) call(t *testing.T, method, path, body string, auth bool, header http.Header) answer {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, f.base+path, bytes.NewBufferString(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	if body != "" && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if auth {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	_, _ = buf.ReadFrom(resp.Body)
+	a := answer{Status: resp.StatusCode, Header: resp.Header, Raw: buf.String()}
+	_ = json.Unmarshal(buf.Bytes(), &a.Body)
+	return a
+}
+
+// api sends an authenticated request.
+func (f *fixture) api(t *testing.T, method, path, body string) answer {
+	t.Helper()
+	return f.call(t, method, path, body, true, nil)
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// tenant creates a catalog tenant with status.
+func (f *fixture) tenant(t *testing.T, id string, status tenants.TenantStatus) {
+	t.Helper()
+	if _, err := controlplane.NewStore(f.db).CreateTenant(t.Context(), controlplane.Tenant{ID: id, Name: id, Tier: tenants.Shared, Status: status}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// count runs a count query on the untraced pool.
+func (f *fixture) count(t *testing.T, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := f.db.QueryRow(t.Context(), sql, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// criticalTasks lists the ids of the tasks pending on the critical queue.
+func (f *fixture) criticalTasks(t *testing.T) []string {
+	t.Helper()
+	infos, err := f.insp.ListPendingTasks(queue.QueueCritical, asynq.PageSize(1000))
+	if errors.Is(err, asynq.ErrQueueNotFound) {
+		return nil
+	}
+	if err != nil {
+		t.Fatalf("list pending tasks: %v", err)
+	}
+	ids := make([]string, 0, len(infos))
+	for _, i := range infos {
+		ids = append(ids, i.ID)
+	}
+	return ids
+}
+
+// slogJSON logs JSON lines to w.
+func slogJSON(w *syncBuffer) *slog.Logger { return slog.New(slog.NewJSONHandler(w, nil)) }
+
+// pgxpoolNewLazy opens a pool that connects on first use.
+func pgxpoolNewLazy(t *testing.T, url string) (*pgxpool.Pool, error) {
+	t.Helper()
+	p, err := pgxpool.New(context.Background(), url)
+	if err == nil {
+		t.Cleanup(p.Close)
+	}
+	return p, err
+}
