@@ -21,6 +21,9 @@ const CatalogDrift alerts.Kind = "tenant_catalog_drift"
 // observations.
 var tenantKinds = []alerts.Kind{alerts.XIDAgeHigh, CatalogDrift, alerts.IdleInTransactionTerminated}
 
+// maxOpenAlerts bounds the open alerts one pass reads back to clear.
+const maxOpenAlerts = 100_000
+
 // observe reports every condition of the instance and its tenants to the
 // engine. A down instance observes only instance_down: what the sweep could
 // not read stays as it was (and its tenants' alerts are inhibited).
@@ -93,13 +96,15 @@ func (a *Agent) observe(ctx context.Context, inst controlplane.Instance, active 
 		now[alerts.DedupKey(c.Kind, c.Subject)] = true
 		obs(c, true)
 	}
-	open, err := e.List(ctx, alerts.ListFilter{OpenOnly: true, Subject: inst.ID, Limit: 100000})
+	// Every open alert of the instance, past the engine's page limit: the
+	// control plane's own read.
+	open, err := a.cfg.Store.ListAlerts(ctx, controlplane.AlertFilter{OpenOnly: true, Subject: inst.ID, Limit: maxOpenAlerts})
 	if err != nil {
 		return errors.Join(append(errs, err)...)
 	}
 	for _, al := range open {
-		if al.Instance == inst.ID && slices.Contains(tenantKinds, al.Kind) && !now[al.DedupKey] {
-			obs(alerts.Condition{Kind: al.Kind, Subject: al.Subject}, false)
+		if al.InstanceID == inst.ID && slices.Contains(tenantKinds, alerts.Kind(al.Kind)) && !now[al.DedupKey] {
+			obs(alerts.Condition{Kind: alerts.Kind(al.Kind), Subject: al.Subject}, false)
 		}
 	}
 	return errors.Join(errs...)

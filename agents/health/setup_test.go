@@ -209,10 +209,19 @@ func (e *env) alertsOf(t *testing.T, kind alerts.Kind, subject string) []alerts.
 	return out
 }
 
-// holdTx runs fn's statements in a tenant transaction of the application's
-// pools and keeps it open until release is closed. It returns once the
-// statements ran, and the transaction's outcome on done.
-func (e *env) holdTx(t *testing.T, tenantID string, sql string, release <-chan struct{}) <-chan error {
+// holdTx runs sql in a tenant transaction of the application's pools and
+// keeps it open until release is called (at the latest when the test
+// ends). It returns once sql ran, with release and the transaction's
+// outcome on done.
+func (e *env) holdTx(t *testing.T, tenantID string, sql string) (release func(), done <-chan error) {
+	t.Helper()
+	ch := make(chan struct{})
+	release = sync.OnceFunc(func() { close(ch) })
+	t.Cleanup(release)
+	return release, e.holdUntil(t, tenantID, sql, ch)
+}
+
+func (e *env) holdUntil(t *testing.T, tenantID string, sql string, release <-chan struct{}) <-chan error {
 	t.Helper()
 	started := make(chan struct{})
 	done := make(chan error, 1)

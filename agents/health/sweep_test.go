@@ -3,7 +3,6 @@ package health
 import (
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,10 +18,9 @@ import (
 // repaired.
 func TestSweepAttributesAndChecksCatalog(t *testing.T) {
 	e := setup(t, setupOpts{tenants: 3})
-	release := make(chan struct{})
-	done := e.holdTx(t, "tenant-001", "SELECT count(*) FROM items", release)
+	release, done := e.holdTx(t, "tenant-001", "SELECT count(*) FROM items")
 	rep := e.sweep(t)
-	close(release)
+	release()
 	if err := <-done; err != nil {
 		t.Fatalf("held transaction: %v", err)
 	}
@@ -77,12 +75,10 @@ func TestSweepAttributesAndChecksCatalog(t *testing.T) {
 // nothing, resolves the alert. A fresh idle transaction is left alone.
 func TestSweepDrainsIdleInTransaction(t *testing.T) {
 	e := setup(t, setupOpts{tenants: 2, cfg: func(c *Config) { c.IdleInTxTimeout = time.Second }})
-	release := make(chan struct{})
-	defer close(release)
-	done := e.holdTx(t, "tenant-000", "SELECT 1 FROM items", release)
+	proceed := make(chan struct{}, 1)
+	done := e.holdUntil(t, "tenant-000", "SELECT 1 FROM items", proceed)
 	time.Sleep(1500 * time.Millisecond)
-	young := make(chan struct{})
-	youngDone := e.holdTx(t, "tenant-001", "", young)
+	young, youngDone := e.holdTx(t, "tenant-001", "")
 
 	rep := e.sweep(t)
 	if len(rep.Drained) != 1 || rep.Drained[0].TenantID != "tenant-000" || rep.Drained[0].IdleSeconds < 1 {
@@ -93,11 +89,11 @@ func TestSweepDrainsIdleInTransaction(t *testing.T) {
 		t.Fatalf("the young transaction ended: %v", err)
 	default:
 	}
-	close(young)
+	young()
 	if err := <-youngDone; err != nil {
 		t.Fatalf("young transaction: %v", err)
 	}
-	release <- struct{}{}
+	proceed <- struct{}{}
 	if err := <-done; err == nil {
 		t.Fatal("the terminated transaction committed")
 	}
@@ -125,10 +121,7 @@ func TestSweepDrainsIdleInTransaction(t *testing.T) {
 func TestSweepBlockingChain(t *testing.T) {
 	e := setup(t, setupOpts{tenants: 1, poolSize: 8, cfg: func(c *Config) { c.BlockedFor = time.Second },
 		pools: func(pc *tenants.PoolsConfig) { pc.TenantInflightCap = 4 }})
-	release := make(chan struct{})
-	unlock := sync.OnceFunc(func() { close(release) })
-	defer unlock()
-	rootDone := e.holdTx(t, "tenant-000", "LOCK TABLE items IN ACCESS EXCLUSIVE MODE", release)
+	unlock, rootDone := e.holdTx(t, "tenant-000", "LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
 	var waiters []<-chan error
 	for range 2 {
 		ch := make(chan error, 1)

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tenantfleet/tenantfleet/agents/alerts"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
@@ -193,7 +194,7 @@ func (a *Agent) observePools(ctx context.Context, rep *WatchReport) []error {
 		}
 	}
 	slices.Sort(rep.Exhausted)
-	open, err := a.cfg.Alerts.List(ctx, alerts.ListFilter{OpenOnly: true, Kind: string(alerts.PoolExhausted), Limit: 100000})
+	open, err := a.cfg.Store.ListAlerts(ctx, controlplane.AlertFilter{OpenOnly: true, Kind: string(alerts.PoolExhausted), Limit: maxOpenAlerts})
 	if err != nil {
 		errs = append(errs, err)
 	}
