@@ -185,10 +185,6 @@ func NewMigrationRunner(ctx context.Context, a Conns) (*Services, error) {
 		s.Close()
 		return nil, err
 	}
-	if err := s.newBatchAgent(a); err != nil {
-		s.Close()
-		return nil, err
-	}
 	return s, nil
 }
 
@@ -349,6 +345,7 @@ func (s *Services) RegisterRoutes(srv *httpapi.Server, log *slog.Logger) {
 	s.Intake.RegisterWebhooks(srv)
 	restapi.New(restapi.Config{
 		Catalog: s.Catalog, Onboarding: s.Intake, Offboarding: s.Offboard, Migrations: s.Migrate, Alerts: s.Alerts,
+		Cost:   s.Catalog,
 		Logger: log,
 	}).Register(srv)
 }

@@ -56,6 +56,8 @@ type Config struct {
 	Migrations Migrations
 	// Alerts serves /api/v1/alerts and /api/v1/silences.
 	Alerts Alerts
+	// Cost serves /api/v1/recommendations and /api/v1/cost.
+	Cost Cost
 	// MaxBodyBytes bounds a request body; larger bodies get 413. Default
 	// 1 MiB.
 	MaxBodyBytes int64
@@ -131,6 +133,11 @@ func (a *API) routes() []route {
 			route{"POST /api/v1/alerts/{id}/ack", (*API).ackAlert},
 			route{"GET /api/v1/silences", (*API).listSilences},
 			route{"POST /api/v1/silences", (*API).createSilence})
+	}
+	if a.cfg.Cost != nil {
+		out = append(out,
+			route{"GET /api/v1/recommendations", (*API).listRecommendations},
+			route{"GET /api/v1/cost", (*API).getCost})
 	}
 	return out
 }

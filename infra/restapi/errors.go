@@ -47,7 +47,7 @@ func errorStatus(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, tenants.ErrTenantNotFound), errors.Is(err, intake.ErrNotFound),
 		errors.Is(err, offboard.ErrNotFound), errors.Is(err, migrate.ErrRunNotFound),
-		errors.Is(err, controlplane.ErrAlertNotFound):
+		errors.Is(err, controlplane.ErrAlertNotFound), errors.Is(err, controlplane.ErrNoCostReport):
 		return http.StatusNotFound
 	case errors.Is(err, errBadRequest), errors.Is(err, httpapi.ErrMalformedJSON), errors.Is(err, intake.ErrMalformed):
 		return http.StatusBadRequest

@@ -126,7 +126,7 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	New(Config{
 		Catalog: (*controlplane.Store)(nil), Onboarding: (*intake.Intake)(nil),
 		Offboarding: (*offboard.Outbox)(nil), Migrations: (*migrate.Runner)(nil),
-		Alerts: (*alerts.Engine)(nil),
+		Alerts: (*alerts.Engine)(nil), Cost: (*controlplane.Store)(nil),
 	}).Register(srv)
 	var served []string
 	for _, p := range srv.Routes() {
@@ -146,8 +146,8 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 			t.Errorf("%s documents %s, which is not served", openAPIPath, p)
 		}
 	}
-	if len(served) != 18 {
-		t.Errorf("served %d /api/v1 routes, want 18: %v", len(served), served)
+	if len(served) != 20 {
+		t.Errorf("served %d /api/v1 routes, want 20: %v", len(served), served)
 	}
 }
 
@@ -184,6 +184,9 @@ var schemaTypes = map[string]struct {
 	"SilenceList":         {reflect.TypeFor[SilenceListJSON](), true},
 	"SilenceRequest":      {reflect.TypeFor[SilenceRequestBody](), false},
 	"InvalidRequest":      {reflect.TypeFor[InvalidRequestJSON](), true},
+	"Recommendation":      {reflect.TypeFor[RecommendationJSON](), true},
+	"RecommendationList":  {reflect.TypeFor[RecommendationListJSON](), true},
+	"CostReport":          {reflect.TypeFor[CostReportJSON](), true},
 	"NotRetryable":        {reflect.TypeFor[NotRetryableJSON](), true},
 }
 

@@ -1,0 +1,112 @@
+package restapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/tenantfleet/tenantfleet/agents/cost"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
+	"github.com/tenantfleet/tenantfleet/infra/httpapi"
+	"github.com/tenantfleet/tenantfleet/tenants"
+)
+
+// Cost reads the cost agent's recommendations and reports
+// (*controlplane.Store).
+type Cost interface {
+	ListRecommendations(ctx context.Context, f controlplane.RecommendationFilter) ([]controlplane.Recommendation, error)
+	LatestCostReport(ctx context.Context) (controlplane.CostReportRow, error)
+}
+
+// RecommendationJSON is one recommendation (schema Recommendation), the
+// same object `fleet cost report --json` prints.
+type RecommendationJSON struct {
+	ID               int64          `json:"id"`
+	Kind             string         `json:"kind"`
+	Status           string         `json:"status"`
+	Tenants          []string       `json:"tenants"`
+	Statement        string         `json:"statement"`
+	CostBefore       float64        `json:"cost_before"`
+	CostAfter        float64        `json:"cost_after"`
+	MonthlySavingUSD float64        `json:"monthly_saving_usd"`
+	Evidence         map[string]any `json:"evidence"`
+	MigrationRunID   *int64         `json:"migration_run_id,omitempty"`
+	StatusReason     string         `json:"status_reason"`
+	CreatedAt        time.Time      `json:"created_at"`
+	UpdatedAt        time.Time      `json:"updated_at"`
+}
+
+// RecommendationListJSON answers GET /api/v1/recommendations (schema
+// RecommendationList).
+type RecommendationListJSON struct {
+	Recommendations []RecommendationJSON `json:"recommendations"`
+}
+
+// RecommendationsJSON is the view of a list of recommendations.
+func RecommendationsJSON(list []controlplane.Recommendation) RecommendationListJSON {
+	out := RecommendationListJSON{Recommendations: []RecommendationJSON{}}
+	for _, r := range list {
+		ev := map[string]any{}
+		_ = json.Unmarshal(r.Evidence, &ev)
+		out.Recommendations = append(out.Recommendations, RecommendationJSON{
+			ID: r.ID, Kind: r.Kind, Status: r.Status, Tenants: nonNil(r.Tenants), Statement: r.Statement,
+			CostBefore: r.CostBefore, CostAfter: r.CostAfter, MonthlySavingUSD: r.MonthlySavingUSD, Evidence: ev,
+			MigrationRunID: r.MigrationRunID, StatusReason: r.StatusReason, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		})
+	}
+	return out
+}
+
+// CostReportJSON answers GET /api/v1/cost (schema CostReport): the latest
+// analysis.
+type CostReportJSON struct {
+	ID              int64                `json:"id"`
+	CreatedAt       time.Time            `json:"created_at"`
+	Incomplete      bool                 `json:"incomplete"`
+	FleetMonthlyUSD float64              `json:"fleet_monthly_usd"`
+	Tenants         []cost.TenantUsage   `json:"tenants"`
+	Instances       []cost.InstanceUsage `json:"instances"`
+}
+
+// listRecommendations serves GET /api/v1/recommendations: ?status=
+// (open, applied, dismissed), ?tenant=.
+func (a *API) listRecommendations(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := controlplane.RecommendationFilter{Status: q.Get("status"), TenantID: q.Get("tenant")}
+	switch f.Status {
+	case "", controlplane.RecommendationOpen, controlplane.RecommendationApplied, controlplane.RecommendationDismissed:
+	default:
+		a.writeError(w, r, badRequest("status must be open, applied or dismissed"))
+		return
+	}
+	if f.TenantID != "" {
+		if err := tenants.ValidateID(f.TenantID); err != nil {
+			a.writeError(w, r, badRequest(err.Error()))
+			return
+		}
+	}
+	list, err := a.cfg.Cost.ListRecommendations(r.Context(), f)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, RecommendationsJSON(list))
+}
+
+// getCost serves GET /api/v1/cost: the latest analysis, 404 before the
+// first.
+func (a *API) getCost(w http.ResponseWriter, r *http.Request) {
+	row, err := a.cfg.Cost.LatestCostReport(r.Context())
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var rep cost.Report
+	if err := json.Unmarshal(row.Report, &rep); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, CostReportJSON{ID: row.ID, CreatedAt: row.CreatedAt, Incomplete: row.Incomplete,
+		FleetMonthlyUSD: rep.FleetMonthlyUSD, Tenants: nonNil(rep.Tenants), Instances: nonNil(rep.Instances)})
+}
