@@ -36,6 +36,11 @@ bench: services build ## run the benchmarks (Go benchmarks and fleetbench scenar
 	$(GO) test -count=1 -run 'TestRouteChange' -v ./tenants/ | grep -E 'route change|^ok|FAIL'
 	./bin/fleetbench noisy -tenants 18 -workers 4 -pool 20 -batch-ms 50 -duration 10s
 	./bin/fleetbench scoped -n 5000
+	@# Strict tenants beside pooled, naive and PgBouncer (a benchmark-only dependency).
+	@command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null)
+	./bin/fleetbench scoped -isolation strict -n 5000
+	./bin/fleetbench noisy -isolation strict -pgbouncer /usr/sbin/pgbouncer -tenants 18 -workers 4 -pool 20 -batch-ms 50 -duration 10s
 	./bin/fleetbench onboard -tenants 200 -rate 10
 	./bin/fleetbench onboard -tenants 200 -rate 0
 	./bin/fleetbench migrate -tenants 1000 -concurrency 5

@@ -32,6 +32,17 @@ func (p OnboardPayload) Validate() error {
 // onboarding, so re-enqueues (reconciler, retries) collapse into one task.
 func OnboardTaskID(requestID int64) string { return fmt.Sprintf("onboard:%d", requestID) }
 
+// OnboardAttemptTaskID is the id of attempt n of intake request
+// requestID's tenant:onboard task: OnboardTaskID for the first,
+// "onboard:<id>:attempt:<n>" after. Redis keeps a finished task's id for a
+// day (DefaultRetention), so a new attempt needs a new id.
+func OnboardAttemptTaskID(requestID int64, n int) string {
+	if n <= 1 {
+		return OnboardTaskID(requestID)
+	}
+	return fmt.Sprintf("%s:attempt:%d", OnboardTaskID(requestID), n)
+}
+
 // OffboardPayload asks the provisioning agent to offboard (or purge) a
 // tenant. The stored request (agents/offboard) is the source of truth; a
 // payload without RequestID comes from a fleet that had no offboarding

@@ -16,8 +16,11 @@ import (
 //   - batch work holds at most size-reserve slots: the reserve is kept for
 //     interactive work, so a short request never queues behind long jobs;
 //   - when a slot frees, the waiter served next is interactive before
-//     batch, then from the tenant holding the fewest slots, then the
-//     longest waiting;
+//     batch, then from the tenant holding the fewest slots, then one whose
+//     login has a warm idle connection (a strict tenant that would
+//     otherwise close another tenant's connection and open its own),
+//     unless that tenant is already affinityLag grants ahead of the other,
+//     then the longest waiting;
 //   - a waiter gives up after the acquire deadline with a
 //     *PoolExhaustedError.
 type admission struct {
@@ -26,6 +29,8 @@ type admission struct {
 	reserve   int
 	tenantCap int
 	timeout   time.Duration
+	// warm reports whether a login has an idle connection; nil: none has.
+	warm func(login string) bool
 
 	mu            sync.Mutex
 	inflight      int
@@ -42,8 +47,16 @@ type admission struct {
 // tenantLoad is one tenant's share of a pool.
 type tenantLoad struct {
 	inflight int
+	// grants counts the slots the tenant was given.
+	grants uint64
 	loadStats
 }
+
+// affinityLag is how many grants a tenant with a warm connection may be
+// ahead of a tied tenant without one and still be served first: it bounds
+// what connection affinity takes from fairness, while sparing most tenant
+// switches of strict tenants (each costs a connection close and open).
+const affinityLag = 32
 
 // loadStats are the statistics kept per pool and per tenant.
 type loadStats struct {
@@ -54,6 +67,7 @@ type loadStats struct {
 
 type waiter struct {
 	tenant   string
+	login    string
 	priority Priority
 	seq      uint64
 	since    time.Time
@@ -67,11 +81,12 @@ type admissionConfig struct {
 	reserve   int
 	tenantCap int
 	timeout   time.Duration
+	warm      func(login string) bool
 }
 
 func newAdmission(c admissionConfig) *admission {
 	return &admission{
-		pool: c.pool, size: c.size, reserve: c.reserve, tenantCap: c.tenantCap, timeout: c.timeout,
+		pool: c.pool, size: c.size, reserve: c.reserve, tenantCap: c.tenantCap, timeout: c.timeout, warm: c.warm,
 		tenants: map[string]*tenantLoad{},
 	}
 }
@@ -96,6 +111,7 @@ func (a *admission) eligible(t *tenantLoad, p Priority) bool {
 func (a *admission) grant(t *tenantLoad, p Priority, waited time.Duration) {
 	a.inflight++
 	t.inflight++
+	t.grants++
 	if p == Batch {
 		a.batchInflight++
 	}
@@ -103,9 +119,10 @@ func (a *admission) grant(t *tenantLoad, p Priority, waited time.Duration) {
 	t.wait.observe(waited)
 }
 
-// acquire waits for a slot for tenant at priority p, at most the acquire
-// deadline (or until ctx ends). On success the caller must call release.
-func (a *admission) acquire(ctx context.Context, tenant string, p Priority) error {
+// acquire waits for a slot for tenant, whose connections log in as login,
+// at priority p, at most the acquire deadline (or until ctx ends). On
+// success the caller must call release.
+func (a *admission) acquire(ctx context.Context, tenant, login string, p Priority) error {
 	a.mu.Lock()
 	t := a.load(tenant)
 	// Waiters still queued are not eligible (dispatch grants every eligible
@@ -116,7 +133,7 @@ func (a *admission) acquire(ctx context.Context, tenant string, p Priority) erro
 		return nil
 	}
 	a.seq++
-	w := &waiter{tenant: tenant, priority: p, seq: a.seq, since: time.Now(), ready: make(chan struct{})}
+	w := &waiter{tenant: tenant, login: login, priority: p, seq: a.seq, since: time.Now(), ready: make(chan struct{})}
 	a.waiters = append(a.waiters, w)
 	t.waiting++
 	a.total.waiting++
@@ -216,13 +233,26 @@ func (a *admission) dispatch() {
 }
 
 // before reports whether waiter w (of load t) goes before waiter v (of
-// load u): interactive first, then fewer slots held, then arrival order.
+// load u): interactive first, then fewer slots held, then a warm login
+// (within affinityLag), then arrival order.
 func (a *admission) before(w *waiter, t *tenantLoad, v *waiter, u *tenantLoad) bool {
 	if w.priority != v.priority {
 		return w.priority < v.priority
 	}
 	if t.inflight != u.inflight {
 		return t.inflight < u.inflight
+	}
+	if a.warm != nil && w.login != v.login {
+		if ww, vw := a.warm(w.login), a.warm(v.login); ww != vw {
+			warm, cold := t, u
+			if vw {
+				warm, cold = u, t
+			}
+			if warm.grants < cold.grants+affinityLag {
+				return ww
+			}
+			return vw
+		}
 	}
 	return w.seq < v.seq
 }

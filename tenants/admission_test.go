@@ -19,7 +19,7 @@ func queue(t *testing.T, a *admission, tenant string, p Priority) <-chan error {
 	t.Helper()
 	before := a.snapshot().Waiting
 	ch := make(chan error, 1)
-	go func() { ch <- a.acquire(WithPriority(context.Background(), p), tenant, p) }()
+	go func() { ch <- a.acquire(WithPriority(context.Background(), p), tenant, tenant, p) }()
 	eventually.True(t, 5*time.Second, "waiter queued", func() bool { return a.snapshot().Waiting == before+1 })
 	return ch
 }
@@ -42,7 +42,7 @@ func pending(ch <-chan error) bool { return len(ch) == 0 }
 
 func mustAcquire(t *testing.T, a *admission, tenant string, p Priority) {
 	t.Helper()
-	if err := a.acquire(context.Background(), tenant, p); err != nil {
+	if err := a.acquire(context.Background(), tenant, tenant, p); err != nil {
 		t.Fatalf("acquire %s: %v", tenant, err)
 	}
 }
@@ -113,7 +113,7 @@ func TestAdmissionDeadline(t *testing.T) {
 	const timeout = 50 * time.Millisecond
 	a := newTestAdmission(1, 0, 1, timeout)
 	mustAcquire(t, a, "holder", Interactive)
-	err := a.acquire(context.Background(), "late", Interactive)
+	err := a.acquire(context.Background(), "late", "late", Interactive)
 	var pe *PoolExhaustedError
 	if !errors.As(err, &pe) || !errors.Is(err, ErrPoolExhausted) {
 		t.Fatalf("got %v, want *PoolExhaustedError", err)
@@ -128,7 +128,40 @@ func TestAdmissionDeadline(t *testing.T) {
 	// A cancelled context is not an exhaustion.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := a.acquire(ctx, "late", Interactive); !errors.Is(err, context.Canceled) {
+	if err := a.acquire(ctx, "late", "late", Interactive); !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v, want context.Canceled", err)
+	}
+}
+
+// TestWarmLoginBreaksTiesWithinLag: between waiters of tenants holding as
+// many slots, one whose login has a warm idle connection goes first even if
+// it queued later, unless its tenant is affinityLag grants ahead; fewer
+// slots held and interactive priority still come first.
+func TestWarmLoginBreaksTiesWithinLag(t *testing.T) {
+	t.Parallel()
+	a := newAdmission(admissionConfig{pool: "test", size: 4, tenantCap: 4, timeout: time.Minute,
+		warm: func(login string) bool { return login == "warm" }})
+	cold := &waiter{tenant: "cold", login: "cold", priority: Batch, seq: 1}
+	warm := &waiter{tenant: "warm", login: "warm", priority: Batch, seq: 2}
+	for _, tc := range []struct {
+		name               string
+		coldLoad, warmLoad tenantLoad
+		warmFirst          bool
+	}{
+		{"tie, warm within the lag", tenantLoad{inflight: 1, grants: 100}, tenantLoad{inflight: 1, grants: 100 + affinityLag - 1}, true},
+		{"tie, warm beyond the lag", tenantLoad{inflight: 1, grants: 100}, tenantLoad{inflight: 1, grants: 100 + affinityLag}, false},
+		{"cold holds fewer", tenantLoad{inflight: 0}, tenantLoad{inflight: 1}, false},
+		{"warm holds fewer", tenantLoad{inflight: 2}, tenantLoad{inflight: 1}, true},
+	} {
+		if got := a.before(warm, &tc.warmLoad, cold, &tc.coldLoad); got != tc.warmFirst {
+			t.Errorf("%s: warm before cold = %v, want %v", tc.name, got, tc.warmFirst)
+		}
+		if got := a.before(cold, &tc.coldLoad, warm, &tc.warmLoad); got == tc.warmFirst {
+			t.Errorf("%s: cold before warm = %v, want %v", tc.name, got, !tc.warmFirst)
+		}
+	}
+	interactive := &waiter{tenant: "cold", login: "cold", priority: Interactive, seq: 3}
+	if !a.before(interactive, &tenantLoad{inflight: 3}, warm, &tenantLoad{}) {
+		t.Error("a warm batch waiter went before an interactive one")
 	}
 }

@@ -68,7 +68,7 @@ func BenchmarkAdmission(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := a.acquire(ctx, "acme-bank", Interactive); err != nil {
+		if err := a.acquire(ctx, "acme-bank", "", Interactive); err != nil {
 			b.Fatal(err)
 		}
 		a.release("acme-bank", Interactive, time.Microsecond)

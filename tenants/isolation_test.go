@@ -132,7 +132,8 @@ func TestCrossTenantMatrix(t *testing.T) {
 // TestKnownLimitSetRoleInsideScope documents the known limit: SQL running
 // inside a tenant transaction on a shared pool can switch to another
 // tenant's role, because the application role is a member of every tenant
-// role of the instance. Regulated tenants go dedicated for this reason.
+// role of the instance. Regulated tenants go strict (TestStrictTenantMatrix)
+// or dedicated for this reason.
 func TestKnownLimitSetRoleInsideScope(t *testing.T) {
 	t.Parallel()
 	f := setup(t, nil)

@@ -79,7 +79,7 @@ func setup(t testing.TB, adjust func(*PoolsConfig)) *fixture {
 	}
 	f.router = f.newRouter(t, f.rdb)
 	pc := PoolsConfig{Resolver: f.router, Fleet: f.fleet, ConnParams: f.params, Redis: f.rdb,
-		Logger: TestEnv.DiscardLogger(), StatsInterval: 50 * time.Millisecond}
+		Logger: TestEnv.DiscardLogger(), StatsInterval: 50 * time.Millisecond, Logins: testLogins{}}
 	if adjust != nil {
 		adjust(&pc)
 	}

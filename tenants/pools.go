@@ -13,15 +13,16 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 )
 
 // ErrClosed means the Pools were stopped.
 var ErrClosed = errors.New("tenants: pools closed")
 
-// Credentials returns the user and password a pool logs in with. It is
-// called when a pool is created; the password is never logged.
+// Credentials returns the user and password the connections of pooled
+// tenants log in with. It is called when a pool is created; the password is
+// never logged.
 type Credentials func(ctx context.Context, r Route) (user, password string, err error)
 
 // PoolsConfig configures Pools. The application builds it: the fleet
@@ -32,8 +33,10 @@ type PoolsConfig struct {
 	// Fleet is the fleet name: it names the application role and prefixes
 	// Redis keys. Required.
 	Fleet string
-	// PoolSize is the number of connections of each shared-instance pool.
-	// Default 20.
+	// PoolSize is the connection budget of each shared-instance pool: at
+	// most this many connections are open at once, whether they serve
+	// pooled tenants (as the application role) or strict tenants (each as
+	// its own role). Default 20.
 	PoolSize int
 	// DedicatedPoolSize is the number of connections of each dedicated
 	// tenant's pool. Default PoolSize.
@@ -49,18 +52,32 @@ type PoolsConfig struct {
 	// not use, so interactive work never queues behind batch jobs. Default
 	// 0: 1 for pools of 4 connections or more, else none; -1 means none.
 	InteractiveReserve int
-	// IdleTimeout closes a pool nobody used for this long. Default 5m.
+	// StrictIdleCap is the most idle connections one strict tenant keeps
+	// open; more are closed when returned. Default 2.
+	StrictIdleCap int
+	// IdleTimeout closes a connection, and a pool, nobody used for this
+	// long. Default 5m.
 	IdleTimeout time.Duration
 	// Credentials returns the login of a pool. Default: the application
 	// role (AppRoleName(Fleet)) with no password, for trust or
 	// certificate authentication.
 	Credentials Credentials
+	// Logins gives the login of strict tenants' connections (their own
+	// role and its password; see LoginResolver). Default nil: work of a
+	// strict tenant fails with ErrNoStrictLogin, it never runs as the
+	// application role.
+	Logins LoginResolver
 	// ConnParams are extra connection-string parameters appended to each
 	// pool's URL, for example "sslmode=require". Default empty.
 	ConnParams string
-	// ConfigurePool, when set, may adjust each pool's configuration
-	// before it is created (TLS, tracer, statement cache mode).
-	ConfigurePool func(r Route, c *pgxpool.Config)
+	// ConfigureConn, when set, may adjust the connection configuration of
+	// each pool when it is created (TLS, tracer, statement cache mode). The
+	// user and password of strict connections are set after it.
+	ConfigureConn func(r Route, c *pgx.ConnConfig)
+	// AfterConnect, when set, runs on every new connection before its first
+	// use (after the strict login's own check); an error closes the
+	// connection and fails the work that asked for it.
+	AfterConnect func(ctx context.Context, r Route, conn *pgx.Conn) error
 	// Redis, when set, carries drain messages and receives the pool
 	// statistics this process publishes. Default nil: neither.
 	Redis redis.UniversalClient
@@ -91,6 +108,7 @@ func (c *PoolsConfig) validate() error {
 	case c.InteractiveReserve < 0:
 		c.InteractiveReserve = 0
 	}
+	c.StrictIdleCap = cmp.Or(c.StrictIdleCap, 2)
 	c.IdleTimeout = cmp.Or(c.IdleTimeout, 5*time.Minute)
 	c.StatsInterval = cmp.Or(c.StatsInterval, 5*time.Second)
 	c.Logger = cmp.Or(c.Logger, slog.New(slog.DiscardHandler))
@@ -99,6 +117,8 @@ func (c *PoolsConfig) validate() error {
 		c.Credentials = func(context.Context, Route) (string, string, error) { return app, "", nil }
 	}
 	switch {
+	case c.StrictIdleCap < 1:
+		return fmt.Errorf("tenants: StrictIdleCap must be at least 1, got %d", c.StrictIdleCap)
 	case c.PoolSize < 1 || c.DedicatedPoolSize < 1:
 		return fmt.Errorf("tenants: pool sizes must be at least 1, got %d and %d", c.PoolSize, c.DedicatedPoolSize)
 	case c.AcquireTimeout < 0 || c.IdleTimeout < 0 || c.StatsInterval < 0:
@@ -114,10 +134,12 @@ func (c *PoolsConfig) validate() error {
 	return nil
 }
 
-// Pools holds one pgxpool per shared instance (logging in as the
-// application role) and one per dedicated tenant, each created on first
-// use, behind a fair admission gate, and closed after IdleTimeout unused.
-// Every piece of tenant work runs in one tenant-scoped transaction; see
+// Pools holds one pool of connections per shared instance and one per
+// dedicated tenant, each created on first use, behind a fair admission
+// gate, and closed after IdleTimeout unused. A pool's connections log in as
+// the application role for pooled tenants and as the tenant's own role for
+// strict tenants, all within the pool's one budget (see connBudget). Every
+// piece of tenant work runs in one tenant-scoped transaction; see
 // WithTenant. It is safe for concurrent use.
 type Pools struct {
 	cfg PoolsConfig
@@ -131,17 +153,19 @@ type Pools struct {
 	wg      sync.WaitGroup
 }
 
-// tenantPool is one pgxpool and its admission gate.
+// tenantPool is one pool's connections and its admission gate.
 type tenantPool struct {
 	key        string
 	instanceID string
 	host       string
 	port       int
 	database   string
-	pool       *pgxpool.Pool
-	gate       *admission
-	lastUsed   atomic.Int64 // unix nanoseconds
-	retired    atomic.Bool
+	// base is the connection configuration, as the application role.
+	base     *pgx.ConnConfig
+	conns    *connBudget
+	gate     *admission
+	lastUsed atomic.Int64 // unix nanoseconds
+	retired  atomic.Bool
 }
 
 // NewPools returns Pools; call Start to close idle pools, publish
@@ -211,28 +235,26 @@ func (p *Pools) newPool(ctx context.Context, r Route) (*tenantPool, error) {
 	if r.Tier == Dedicated {
 		size, tenantCap = p.cfg.DedicatedPoolSize, p.cfg.DedicatedPoolSize
 	}
-	pc, err := pgxpool.ParseConfig(u.String())
+	base, err := pgx.ParseConfig(u.String())
 	if err != nil {
 		return nil, fmt.Errorf("tenants: pool %s config: %w", r.PoolKey(), errors.New("unparseable connection settings"))
 	}
-	pc.MaxConns = int32(size)
-	pc.MaxConnIdleTime = min(pc.MaxConnIdleTime, p.cfg.IdleTimeout)
-	if p.cfg.ConfigurePool != nil {
-		p.cfg.ConfigurePool(r, pc)
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, pc)
-	if err != nil {
-		return nil, fmt.Errorf("tenants: create pool %s: %w", r.PoolKey(), err)
+	if p.cfg.ConfigureConn != nil {
+		p.cfg.ConfigureConn(r, base)
 	}
 	reserve := p.cfg.InteractiveReserve
 	if reserve >= size {
 		reserve = 0
 	}
+	conns := newConnBudget(connBudgetConfig{
+		pool: r.PoolKey(), size: size, idleCap: p.cfg.StrictIdleCap, idleTimeout: p.cfg.IdleTimeout,
+	})
 	tp := &tenantPool{
 		key: r.PoolKey(), instanceID: r.InstanceID, host: r.Host, port: r.Port, database: r.Database,
-		pool: pool,
+		base: base, conns: conns,
 		gate: newAdmission(admissionConfig{
 			pool: r.PoolKey(), size: size, reserve: reserve, tenantCap: tenantCap, timeout: p.cfg.AcquireTimeout,
+			warm: conns.warm,
 		}),
 	}
 	tp.lastUsed.Store(time.Now().UnixNano())
@@ -254,7 +276,7 @@ func (p *Pools) retireLocked(tp *tenantPool, why string) {
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		tp.pool.Close() // waits for borrowed connections
+		tp.conns.close() // waits for borrowed connections
 	}()
 }
 
@@ -268,13 +290,17 @@ func (p *Pools) acquire(ctx context.Context, tenantID string) (*lease, error) {
 	if !safeName(route.Schema) || !safeName(route.Role) {
 		return nil, fmt.Errorf("tenants: tenant %s has no usable schema and role in its route", tenantID)
 	}
+	strict := route.Isolation == Strict
+	if !strict && route.Isolation != Pooled && route.Isolation != "" {
+		return nil, fmt.Errorf("%w: tenant %s has isolation %q", ErrInvalidIsolation, tenantID, route.Isolation)
+	}
 	prio := PriorityFrom(ctx)
 	for range 3 {
 		tp, err := p.poolFor(ctx, route)
 		if err != nil {
 			return nil, err
 		}
-		if err := tp.gate.acquire(ctx, tenantID, prio); err != nil {
+		if err := tp.gate.acquire(ctx, tenantID, loginOf(route, strict), prio); err != nil {
 			return nil, err
 		}
 		if tp.retired.Load() { // closed while we queued: take the new one.
@@ -282,14 +308,49 @@ func (p *Pools) acquire(ctx context.Context, tenantID string) (*lease, error) {
 			continue
 		}
 		start := time.Now()
-		conn, err := tp.pool.Acquire(ctx)
+		bc, err := p.connect(ctx, tp, route, strict)
 		if err != nil {
 			tp.gate.release(tenantID, prio, 0)
-			return nil, fmt.Errorf("tenants: connect pool %s: %w", tp.key, err)
+			return nil, err
 		}
-		return &lease{tp: tp, conn: conn, route: route, priority: prio, start: start}, nil
+		return &lease{tp: tp, bc: bc, conn: bc.conn, route: route, strict: strict, priority: prio, start: start}, nil
 	}
 	return nil, fmt.Errorf("tenants: pool of %s keeps closing", tenantID)
+}
+
+// loginOf is the login key of the route's connections.
+func loginOf(r Route, strict bool) string {
+	if strict {
+		return r.Role
+	}
+	return appLogin
+}
+
+// connect borrows a connection of tp for route: one of the application
+// role for a pooled tenant, one logged in as the tenant's own role for a
+// strict one.
+func (p *Pools) connect(ctx context.Context, tp *tenantPool, r Route, strict bool) (*bconn, error) {
+	dial := func(ctx context.Context) (*pgx.Conn, error) {
+		conn, err := pgx.ConnectConfig(ctx, tp.base)
+		if err != nil {
+			return nil, fmt.Errorf("tenants: connect pool %s: %w", tp.key, err)
+		}
+		return conn, nil
+	}
+	if strict {
+		dial = func(ctx context.Context) (*pgx.Conn, error) { return p.dialStrict(ctx, tp, r) }
+	}
+	return tp.conns.get(ctx, loginOf(r, strict), func(ctx context.Context) (*pgx.Conn, error) {
+		conn, err := dial(ctx)
+		if err != nil || p.cfg.AfterConnect == nil {
+			return conn, err
+		}
+		if err := p.cfg.AfterConnect(ctx, r, conn); err != nil {
+			closeConn(conn)
+			return nil, err
+		}
+		return conn, nil
+	})
 }
 
 // Reset closes every idle connection of the pools serving instanceID (its
@@ -301,7 +362,7 @@ func (p *Pools) Reset(instanceID string) int {
 	n := 0
 	for _, tp := range p.pools {
 		if tp.instanceID == instanceID {
-			tp.pool.Reset()
+			tp.conns.reset()
 			n++
 		}
 	}
@@ -311,14 +372,16 @@ func (p *Pools) Reset(instanceID string) int {
 	return n
 }
 
-// closeIdle closes pools unused for IdleTimeout.
+// closeIdle closes connections and pools unused for IdleTimeout.
 func (p *Pools) closeIdle(now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, tp := range p.pools {
 		if now.UnixNano()-tp.lastUsed.Load() >= int64(p.cfg.IdleTimeout) && tp.gate.idle() {
 			p.retireLocked(tp, "idle")
+			continue
 		}
+		tp.conns.closeIdle(now)
 	}
 }
 

@@ -26,11 +26,12 @@ func rawSession(t *testing.T, f *fixture, key string) (user, path string, leaked
 	if tp == nil {
 		t.Fatalf("no pool %s", key)
 	}
-	conn, err := tp.pool.Acquire(ctx)
+	bc, err := f.pools.connect(ctx, tp, Route{}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Release()
+	defer tp.conns.put(bc, false)
+	conn := bc.conn
 	if err := conn.QueryRow(ctx, "SELECT current_user, current_setting('search_path')").Scan(&user, &path); err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +246,7 @@ func TestDedicatedTenantUsesItsOwnDatabase(t *testing.T) {
 	f.pools.mu.RLock()
 	tp := f.pools.pools["tenant:big-bank"]
 	f.pools.mu.RUnlock()
-	t.Cleanup(tp.pool.Reset)
+	t.Cleanup(tp.conns.reset)
 }
 
 func TestDrainResetsPoolsInEveryProcess(t *testing.T) {
@@ -259,7 +260,7 @@ func TestDrainResetsPoolsInEveryProcess(t *testing.T) {
 	f.pools.mu.RLock()
 	tp := f.pools.pools["instance:"+f.instanceID]
 	f.pools.mu.RUnlock()
-	if tp.pool.Stat().IdleConns() == 0 {
+	if _, idle := tp.conns.counts(); idle == 0 {
 		t.Fatal("want an idle connection before the drain")
 	}
 	// Another process (its own Pools, same fleet) sends the drain.
@@ -270,7 +271,7 @@ func TestDrainResetsPoolsInEveryProcess(t *testing.T) {
 	if err := other.Drain(ctx, f.instanceID); err != nil {
 		t.Fatal(err)
 	}
-	eventually.True(t, 5*time.Second, "pool reset by the drain message", func() bool { return tp.pool.Stat().TotalConns() == 0 })
+	eventually.True(t, 5*time.Second, "pool reset by the drain message", func() bool { open, _ := tp.conns.counts(); return open == 0 })
 	if err := f.pools.QueryRow(ctx, "drained", "SELECT 1").Scan(new(int)); err != nil {
 		t.Fatalf("after drain: %v", err)
 	}

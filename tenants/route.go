@@ -26,6 +26,9 @@ type Route struct {
 	Database   string
 	Schema     string
 	Role       string
+	// Isolation is how the tenant's work is kept from its neighbours:
+	// Pooled (also the zero value) or Strict.
+	Isolation Isolation
 	// Version is the tenant's route_version: it grows with every change.
 	Version int64
 }
@@ -52,9 +55,10 @@ func routeFromHash(h map[string]string) (r Route, expires int64, ok bool) {
 	r = Route{
 		TenantID: h["tenant"], Tier: Tier(h["tier"]), Status: TenantStatus(h["status"]),
 		InstanceID: h["instance"], Host: h["host"], Port: port, Database: h["database"],
-		Schema: h["schema"], Role: h["role"], Version: version,
+		Schema: h["schema"], Role: h["role"], Isolation: Isolation(h["isolation"]), Version: version,
 	}
-	if err1 != nil || err2 != nil || err3 != nil || !r.Tier.Valid() || !r.Status.Valid() || r.TenantID == "" {
+	if err1 != nil || err2 != nil || err3 != nil || !r.Tier.Valid() || !r.Status.Valid() || r.TenantID == "" ||
+		(r.Isolation != "" && !r.Isolation.Valid()) {
 		return Route{}, 0, false
 	}
 	return r, expires, true

@@ -49,7 +49,7 @@ func (m routeMAC) fields(r Route, expires time.Time) []any {
 	return []any{
 		"tenant", r.TenantID, "tier", string(r.Tier), "status", string(r.Status),
 		"instance", r.InstanceID, "host", r.Host, "port", strconv.Itoa(r.Port),
-		"database", r.Database, "schema", r.Schema, "role", r.Role,
+		"database", r.Database, "schema", r.Schema, "role", r.Role, "isolation", string(r.Isolation),
 		"version", strconv.FormatInt(r.Version, 10),
 		"expires", strconv.FormatInt(exp, 10),
 		"mac", hex.EncodeToString(m.sum(r, exp)),
@@ -95,8 +95,8 @@ func derivedNames(fleet string, r Route) bool {
 // value is length-prefixed, so no two routes share an input.
 func (m routeMAC) sum(r Route, exp int64) []byte {
 	msg := make([]byte, 0, 256)
-	for _, s := range [...]string{"tenantfleet route v1", m.fleet, r.TenantID, string(r.Tier), string(r.Status),
-		r.InstanceID, r.Host, r.Database, r.Schema, r.Role} {
+	for _, s := range [...]string{"tenantfleet route v2", m.fleet, r.TenantID, string(r.Tier), string(r.Status),
+		r.InstanceID, r.Host, r.Database, r.Schema, r.Role, string(r.Isolation)} {
 		msg = binary.AppendUvarint(msg, uint64(len(s)))
 		msg = append(msg, s...)
 	}

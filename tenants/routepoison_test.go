@@ -182,6 +182,8 @@ func TestPoisonedRedisRouteNeverUsed(t *testing.T) {
 		{"foreign database, MAC kept", with(good, "database", "postgres"), rejectMAC},
 		{"another instance, MAC kept", with(good, "instance", "i-elsewhere"), rejectMAC},
 		{"dedicated tier, MAC kept", with(good, "tier", string(Dedicated)), rejectMAC},
+		{"strict isolation, MAC kept", with(good, "isolation", string(Strict)), rejectMAC},
+		{"garbage isolation", with(good, "isolation", "none"), rejectMalformed},
 		{"signed for another fleet", signedHash("zz"+f.fleet[:min(len(f.fleet), 10)], key, want, future), rejectMAC},
 		{"corrupted MAC", with(good, "mac", flipHex(good["mac"])), rejectMAC},
 		{"MAC not hex", with(good, "mac", "not-hex"), rejectMAC},

@@ -29,7 +29,7 @@ func TestResolveReadThroughAndRedisFlush(t *testing.T) {
 		t.Fatalf("Resolve: %v", err)
 	}
 	want := Route{TenantID: "acme-bank", Tier: Shared, Status: TenantActive, InstanceID: f.instanceID,
-		Host: f.host, Port: f.port, Database: f.dataDB, Schema: n.Schema, Role: n.Role, Version: route.Version}
+		Host: f.host, Port: f.port, Database: f.dataDB, Schema: n.Schema, Role: n.Role, Isolation: Pooled, Version: route.Version}
 	if route != want {
 		t.Fatalf("got route %+v, want %+v", route, want)
 	}

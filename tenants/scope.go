@@ -8,13 +8,16 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // lease is one borrowed connection and the admission slot it holds.
 type lease struct {
-	tp       *tenantPool
-	conn     *pgxpool.Conn
+	tp   *tenantPool
+	bc   *bconn
+	conn *pgx.Conn
+	// strict: the connection logged in as the tenant's own role, whose
+	// search_path is set on the role; it needs no scoping.
+	strict   bool
 	route    Route
 	priority Priority
 	start    time.Time
@@ -22,8 +25,9 @@ type lease struct {
 
 func (l *lease) release() {
 	// A connection left inside a transaction (a failed COMMIT, a cancelled
-	// query) is destroyed by pgxpool rather than reused.
-	l.conn.Release()
+	// query) is closed rather than reused. The connection goes back before
+	// the slot, so a granted caller always finds room in the budget.
+	l.tp.conns.put(l.bc, l.priority == Batch)
 	now := time.Now()
 	l.tp.lastUsed.Store(now.UnixNano())
 	l.tp.gate.release(l.route.TenantID, l.priority, now.Sub(l.start))
@@ -75,10 +79,12 @@ func quoteLiteral(s string) string {
 
 // WithTenant runs fn inside one transaction scoped to the tenant: its
 // role (so only its own data is reachable) and its schema as search_path.
-// BEGIN and the scoping go to the server in one round trip; the scoping is
-// transaction-local, so nothing outlives the transaction. fn's error (or
-// panic) rolls back; otherwise the transaction commits. fn must not keep
-// tx after it returns.
+// For a pooled tenant, BEGIN and the scoping go to the server in one round
+// trip; the scoping is transaction-local, so nothing outlives the
+// transaction. A strict tenant's connection logged in as its role, with its
+// search_path set on the role: a plain BEGIN. fn's error (or panic) rolls
+// back; otherwise the transaction commits. fn must not keep tx after it
+// returns.
 //
 // Admission: the tenant's work waits its fair turn on a shared pool (see
 // PoolsConfig) at the priority of ctx (WithPriority), and fails with a
@@ -98,7 +104,14 @@ func (p *Pools) withTenant(ctx context.Context, tenantID string, readOnly bool, 
 		return err
 	}
 	defer l.release()
-	tx, err := l.conn.BeginTx(ctx, pgx.TxOptions{BeginQuery: beginSQL(l.route, readOnly), CommitQuery: commitSQL})
+	opts := pgx.TxOptions{BeginQuery: beginSQL(l.route, readOnly), CommitQuery: commitSQL}
+	if l.strict {
+		opts = pgx.TxOptions{}
+		if readOnly {
+			opts.AccessMode = pgx.ReadOnly
+		}
+	}
+	tx, err := l.conn.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("tenants: begin for %s: %w", tenantID, err)
 	}
@@ -120,15 +133,15 @@ func (p *Pools) withTenant(ctx context.Context, tenantID string, readOnly bool, 
 	return nil
 }
 
-// Exec runs one statement scoped to the tenant. The scoping and the
-// statement go to the server in one pipelined round trip and run in one
-// (implicit) transaction.
+// Exec runs one statement scoped to the tenant. For a pooled tenant the
+// scoping and the statement go to the server in one pipelined round trip
+// and run in one (implicit) transaction; a strict tenant's warm connection
+// runs the statement alone.
 func (p *Pools) Exec(ctx context.Context, tenantID, sql string, args ...any) (pgconn.CommandTag, error) {
 	var tag pgconn.CommandTag
-	err := p.batch(ctx, tenantID, false, sql, args, func(br pgx.BatchResults) error {
-		var err error
-		tag, err = br.Exec()
-		return err
+	err := p.batch(ctx, tenantID, false, sql, args, statement{
+		direct: func(conn *pgx.Conn) (err error) { tag, err = conn.Exec(ctx, sql, args...); return err },
+		read:   func(br pgx.BatchResults) (err error) { tag, err = br.Exec(); return err },
 	})
 	return tag, err
 }
@@ -156,35 +169,62 @@ type row struct {
 }
 
 func (r *row) Scan(dest ...any) error {
-	return r.p.batch(r.ctx, r.tenant, r.readOnly, r.sql, r.args, func(br pgx.BatchResults) error {
-		return br.QueryRow().Scan(dest...)
+	return r.p.batch(r.ctx, r.tenant, r.readOnly, r.sql, r.args, statement{
+		direct: func(conn *pgx.Conn) error { return conn.QueryRow(r.ctx, r.sql, r.args...).Scan(dest...) },
+		read:   func(br pgx.BatchResults) error { return br.QueryRow().Scan(dest...) },
 	})
 }
 
-// batch sends the scoping and one statement in a single pipelined batch
-// (one Sync, hence one implicit transaction) and hands the statement's
-// result to read.
-func (p *Pools) batch(ctx context.Context, tenantID string, readOnly bool, sql string, args []any, read func(pgx.BatchResults) error) error {
+// statement is one caller statement, run either alone on a strict
+// connection (direct) or as the second query of a batch (read gets its
+// result).
+type statement struct {
+	direct func(*pgx.Conn) error
+	read   func(pgx.BatchResults) error
+}
+
+// strictReadOnlySQL makes the implicit transaction of a strict tenant's
+// batch read-only; nothing else needs scoping there.
+const strictReadOnlySQL = `SELECT pg_catalog.set_config('transaction_read_only', 'on', true)`
+
+// batch runs one statement for the tenant. On a pooled tenant's
+// connection it sends the scoping and the statement in a single pipelined
+// batch (one Sync, hence one implicit transaction); on a strict tenant's
+// connection the statement runs alone, or after strictReadOnlySQL in one
+// batch when readOnly.
+func (p *Pools) batch(ctx context.Context, tenantID string, readOnly bool, sql string, args []any, st statement) error {
 	l, err := p.acquire(ctx, tenantID)
 	if err != nil {
 		return err
 	}
 	defer l.release()
-	scope := scopeSQL
-	if readOnly {
-		scope = scopeReadOnlySQL
+	var b *pgx.Batch
+	switch {
+	case l.strict && !readOnly:
+		err = st.direct(l.conn)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("tenants: query for %s: %w", tenantID, err)
+		}
+		return err
+	case l.strict:
+		b = &pgx.Batch{QueuedQueries: []*pgx.QueuedQuery{{SQL: strictReadOnlySQL}, {SQL: sql, Arguments: args}}}
+	default:
+		scope := scopeSQL
+		if readOnly {
+			scope = scopeReadOnlySQL
+		}
+		if err := prepareScoped(ctx, l.conn, l.route, scope, sql); err != nil {
+			return fmt.Errorf("tenants: prepare for %s: %w", tenantID, err)
+		}
+		b = &pgx.Batch{QueuedQueries: []*pgx.QueuedQuery{
+			{SQL: scope, Arguments: []any{l.route.Role, searchPath(l.route)}},
+			{SQL: sql, Arguments: args},
+		}}
 	}
-	if err := prepareScoped(ctx, l.conn.Conn(), l.route, scope, sql); err != nil {
-		return fmt.Errorf("tenants: prepare for %s: %w", tenantID, err)
-	}
-	b := &pgx.Batch{QueuedQueries: []*pgx.QueuedQuery{
-		{SQL: scope, Arguments: []any{l.route.Role, searchPath(l.route)}},
-		{SQL: sql, Arguments: args},
-	}}
 	br := l.conn.SendBatch(ctx, b)
 	_, err = br.Exec()
 	if err == nil {
-		err = read(br)
+		err = st.read(br)
 	}
 	if closeErr := br.Close(); err == nil && closeErr != nil {
 		err = closeErr

@@ -26,6 +26,15 @@ type PoolStats struct {
 	Exhausted uint64 `json:"exhausted"`
 	// AcquireWait is the histogram of admission waits.
 	AcquireWait HistogramSnapshot `json:"acquire_wait"`
+	// Open is how many connections are open (never above Size), Idle how
+	// many of them are idle, whoever they log in as.
+	Open int `json:"open"`
+	Idle int `json:"idle"`
+	// Opens counts connections opened since the pool was created.
+	Opens uint64 `json:"opens"`
+	// Evictions counts idle connections closed to make room in the budget
+	// for another login (a tenant switch of a strict tenant).
+	Evictions uint64 `json:"evictions"`
 	// Tenants holds the same figures per tenant seen on the pool.
 	Tenants map[string]TenantStats `json:"tenants"`
 	// TenantCap is the most slots one tenant may hold, Reserve how many
@@ -53,7 +62,10 @@ func (p *Pools) Stats() []PoolStats {
 	p.mu.RUnlock()
 	out := make([]PoolStats, 0, len(pools))
 	for _, tp := range pools {
-		out = append(out, tp.gate.snapshot())
+		s := tp.gate.snapshot()
+		s.Open, s.Idle = tp.conns.counts()
+		s.Opens, s.Evictions = tp.conns.opens.Load(), tp.conns.evictions.Load()
+		out = append(out, s)
 	}
 	return out
 }
@@ -108,7 +120,8 @@ func defaultProcessID() string {
 // Collector returns a Prometheus collector of the pools' statistics, for
 // the fleet's own registry (it registers nothing globally). Metrics, all
 // labelled by pool and the tenant ones also by tenant:
-// tenantfleet_pool_{size,in_flight,waiting}, tenantfleet_pool_exhausted_total,
+// tenantfleet_pool_{size,in_flight,waiting,open_connections},
+// tenantfleet_pool_{exhausted,connection_opens,connection_evictions}_total,
 // tenantfleet_pool_acquire_wait_seconds, tenantfleet_tenant_{in_flight,waiting},
 // tenantfleet_tenant_exhausted_total, tenantfleet_tenant_acquire_wait_seconds.
 func (p *Pools) Collector() prometheus.Collector { return &collector{p: p} }
@@ -122,6 +135,9 @@ var (
 	descPoolWaiting   = prometheus.NewDesc("tenantfleet_pool_waiting", "Callers waiting for a connection.", poolLabels, nil)
 	descPoolExhausted = prometheus.NewDesc("tenantfleet_pool_exhausted_total", "Callers that gave up after the acquire deadline.", poolLabels, nil)
 	descPoolWait      = prometheus.NewDesc("tenantfleet_pool_acquire_wait_seconds", "Time spent waiting for admission.", poolLabels, nil)
+	descPoolOpen      = prometheus.NewDesc("tenantfleet_pool_open_connections", "Connections open now, whoever they log in as.", poolLabels, nil)
+	descPoolOpens     = prometheus.NewDesc("tenantfleet_pool_connection_opens_total", "Connections opened.", poolLabels, nil)
+	descPoolEvictions = prometheus.NewDesc("tenantfleet_pool_connection_evictions_total", "Idle connections closed to make room for another login.", poolLabels, nil)
 
 	descTenantInFlight  = prometheus.NewDesc("tenantfleet_tenant_in_flight", "Connections the tenant holds now.", tenantLabels, nil)
 	descTenantWaiting   = prometheus.NewDesc("tenantfleet_tenant_waiting", "Tenant callers waiting for a connection.", tenantLabels, nil)
@@ -133,7 +149,7 @@ type collector struct{ p *Pools }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPoolSize, descPoolInFlight, descPoolWaiting, descPoolExhausted,
-		descPoolWait, descTenantInFlight, descTenantWaiting, descTenantExhausted, descTenantWait} {
+		descPoolWait, descPoolOpen, descPoolOpens, descPoolEvictions, descTenantInFlight, descTenantWaiting, descTenantExhausted, descTenantWait} {
 		ch <- d
 	}
 }
@@ -145,6 +161,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descPoolWaiting, prometheus.GaugeValue, float64(s.Waiting), s.Pool)
 		ch <- prometheus.MustNewConstMetric(descPoolExhausted, prometheus.CounterValue, float64(s.Exhausted), s.Pool)
 		ch <- constHistogram(descPoolWait, s.AcquireWait, s.Pool)
+		ch <- prometheus.MustNewConstMetric(descPoolOpen, prometheus.GaugeValue, float64(s.Open), s.Pool)
+		ch <- prometheus.MustNewConstMetric(descPoolOpens, prometheus.CounterValue, float64(s.Opens), s.Pool)
+		ch <- prometheus.MustNewConstMetric(descPoolEvictions, prometheus.CounterValue, float64(s.Evictions), s.Pool)
 		for id, t := range s.Tenants {
 			ch <- prometheus.MustNewConstMetric(descTenantInFlight, prometheus.GaugeValue, float64(t.InFlight), s.Pool, id)
 			ch <- prometheus.MustNewConstMetric(descTenantWaiting, prometheus.GaugeValue, float64(t.Waiting), s.Pool, id)

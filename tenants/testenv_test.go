@@ -45,4 +45,7 @@ type TestStore interface {
 	// SetTenantStatus sets the tenant's status and returns its new route
 	// version.
 	SetTenantStatus(ctx context.Context, id string, status TenantStatus, reason string) (int64, error)
+	// SetTenantIsolation sets the tenant's isolation level and returns its
+	// route version.
+	SetTenantIsolation(ctx context.Context, id string, level Isolation) (int64, error)
 }

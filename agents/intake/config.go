@@ -11,6 +11,7 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/infra/stdwebhook"
 	"github.com/tenantfleet/tenantfleet/queue"
+	"github.com/tenantfleet/tenantfleet/queue/outbox"
 )
 
 // Config configures an Intake.
@@ -40,21 +41,11 @@ type Config struct {
 	// ReplayWindow is how far a ticket webhook's timestamp may be from the
 	// clock, either way. Default 5m.
 	ReplayWindow time.Duration
-	// MaxRetry is the tenant:onboard task's retry budget. Default 8;
-	// negative means no retry.
-	MaxRetry int
-	// ReconcileMinAge is how long a request stays untouched before the
-	// reconciler re-enqueues it, so it does not race a fresh intake.
-	// Default 10s; negative means no minimum.
-	ReconcileMinAge time.Duration
-	// ReconcileBatch is how many requests the reconciler reads per query.
-	// Default 500.
-	ReconcileBatch int
-	// ReconcileEvery is the period of the reconciler entry registered by
-	// RegisterSchedule. Default 10s.
-	ReconcileEvery time.Duration
-	// WaitPoll is how often Wait reads a request's status. Default 500ms.
-	WaitPoll time.Duration
+	// Config holds the outbox's knobs: MaxRetry (the tenant:onboard
+	// task's retry budget) defaults to 8, WaitPoll (how often Wait reads a
+	// request's status) to 500ms, the others as documented on
+	// outbox.Config.
+	outbox.Config
 	// Logger receives intake logs; secrets and signatures are never
 	// logged. Default slog.Default().
 	Logger *slog.Logger
@@ -65,33 +56,16 @@ type Config struct {
 
 // Defaults of Config.
 const (
-	DefaultMaxBodyBytes    = 1 << 20
-	DefaultReplayWindow    = 5 * time.Minute
-	DefaultMaxRetry        = 8
-	DefaultReconcileMinAge = 10 * time.Second
-	DefaultReconcileBatch  = 500
-	DefaultReconcileEvery  = 10 * time.Second
-	DefaultWaitPoll        = 500 * time.Millisecond
+	DefaultMaxBodyBytes = 1 << 20
+	DefaultReplayWindow = 5 * time.Minute
+	DefaultMaxRetry     = 8
+	DefaultWaitPoll     = 500 * time.Millisecond
 )
 
 func (c Config) withDefaults() Config {
 	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, DefaultMaxBodyBytes)
 	c.ReplayWindow = cmp.Or(c.ReplayWindow, DefaultReplayWindow)
-	switch {
-	case c.MaxRetry == 0:
-		c.MaxRetry = DefaultMaxRetry
-	case c.MaxRetry < 0:
-		c.MaxRetry = 0
-	}
-	switch {
-	case c.ReconcileMinAge == 0:
-		c.ReconcileMinAge = DefaultReconcileMinAge
-	case c.ReconcileMinAge < 0:
-		c.ReconcileMinAge = 0
-	}
-	c.ReconcileBatch = cmp.Or(c.ReconcileBatch, DefaultReconcileBatch)
-	c.ReconcileEvery = cmp.Or(c.ReconcileEvery, DefaultReconcileEvery)
-	c.WaitPoll = cmp.Or(c.WaitPoll, DefaultWaitPoll)
+	c.Config = c.WithDefaults(outbox.Defaults{MaxRetry: DefaultMaxRetry, WaitPoll: DefaultWaitPoll})
 	c.Logger = cmp.Or(c.Logger, slog.Default())
 	if c.Now == nil {
 		c.Now = time.Now
@@ -102,27 +76,13 @@ func (c Config) withDefaults() Config {
 
 func (c Config) validate() error {
 	var errs []error
-	if c.DB == nil {
-		errs = append(errs, errors.New("a DB pool is required"))
-	}
-	if c.Queue == nil {
-		errs = append(errs, errors.New("a Queue client is required"))
-	}
 	if c.MaxBodyBytes < 0 {
 		errs = append(errs, errors.New("MaxBodyBytes must not be negative"))
 	}
 	if c.ReplayWindow < 0 {
 		errs = append(errs, errors.New("ReplayWindow must not be negative"))
 	}
-	if c.ReconcileBatch < 0 {
-		errs = append(errs, errors.New("ReconcileBatch must not be negative"))
-	}
-	if c.ReconcileEvery < time.Second {
-		errs = append(errs, errors.New("ReconcileEvery must be at least 1s"))
-	}
-	if c.WaitPoll < 0 {
-		errs = append(errs, errors.New("WaitPoll must not be negative"))
-	}
+	errs = append(errs, c.Problems(c.DB, c.Queue)...)
 	if _, err := ticketKey(c.TicketSecret); err != nil {
 		errs = append(errs, err)
 	}

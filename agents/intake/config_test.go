@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tenantfleet/tenantfleet/queue"
+	"github.com/tenantfleet/tenantfleet/queue/outbox"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -26,7 +27,7 @@ func TestConfigValidate(t *testing.T) {
 		{"bad tier", Config{DB: db, Queue: q, Jira: JiraMapping{DefaultTier: "gold"}}, "not a tier"},
 		{"bad field", Config{DB: db, Queue: q, Jira: JiraMapping{TenantField: "custom field"}}, "not a field id"},
 		{"same prefixes", Config{DB: db, Queue: q, Jira: JiraMapping{TenantLabelPrefix: "x:", TierLabelPrefix: "x:"}}, "must differ"},
-		{"fast reconcile", Config{DB: db, Queue: q, ReconcileEvery: 10}, "at least 1s"},
+		{"fast reconcile", Config{DB: db, Queue: q, Config: outbox.Config{ReconcileEvery: 10}}, "at least 1s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -47,7 +48,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestConfigDefaults(t *testing.T) {
 	t.Parallel()
-	c := Config{MaxRetry: -1, ReconcileMinAge: -1}.withDefaults()
+	c := Config{Config: outbox.Config{MaxRetry: -1, ReconcileMinAge: -1}}.withDefaults()
 	if c.MaxBodyBytes != 1<<20 || c.ReplayWindow.Minutes() != 5 || c.MaxRetry != 0 || c.ReconcileMinAge != 0 ||
 		c.ReconcileEvery.Seconds() != 10 || c.Jira.TenantLabelPrefix != "tenant:" || c.Jira.DefaultTier != "shared" ||
 		len(c.Jira.Events) != 2 {

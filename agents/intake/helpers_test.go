@@ -23,6 +23,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
 	"github.com/tenantfleet/tenantfleet/queue"
+	"github.com/tenantfleet/tenantfleet/queue/outbox"
 )
 
 const (
@@ -83,14 +84,13 @@ func setup(t *testing.T, tweak ...func(*Config)) *env {
 	qc := queue.NewClient(rdb)
 	t.Cleanup(func() { _ = qc.Close() })
 	cfg := Config{
-		DB:              traced,
-		Queue:           qc,
-		JiraSecret:      testJiraSecret,
-		TicketSecret:    testTicketSecret,
-		Jira:            JiraMapping{Projects: []string{testJiraProject}},
-		ReconcileMinAge: -1,
-		WaitPoll:        10 * time.Millisecond,
-		Logger:          cptest.DiscardLogger(),
+		DB:           traced,
+		Queue:        qc,
+		JiraSecret:   testJiraSecret,
+		TicketSecret: testTicketSecret,
+		Jira:         JiraMapping{Projects: []string{testJiraProject}},
+		Config:       outbox.Config{ReconcileMinAge: -1, WaitPoll: 10 * time.Millisecond},
+		Logger:       cptest.DiscardLogger(),
 	}
 	for _, f := range tweak {
 		f(&cfg)

@@ -18,7 +18,9 @@ import (
 //
 // The tenant id comes from TenantField when it is set and filled on the
 // issue, else from a label TenantLabelPrefix+<id>. The tier comes from
-// TierField, else from a label TierLabelPrefix+<tier>, else DefaultTier.
+// TierField, else from a label TierLabelPrefix+<tier>, else DefaultTier;
+// the isolation level likewise from IsolationField, else a label
+// IsolationLabelPrefix+<level> ("isolation:strict"), else pooled.
 // The display name is the issue summary. An issue with no tenant id is not
 // an onboarding request and is ignored. Only issues of the allowed
 // Projects (and IssueTypes, when set) onboard; the others are refused
@@ -43,6 +45,12 @@ type JiraMapping struct {
 	TierLabelPrefix string
 	// DefaultTier is the tier of an issue that names none. Default shared.
 	DefaultTier tenants.Tier
+	// IsolationLabelPrefix marks the label carrying the isolation level
+	// (pooled or strict). Default "isolation:".
+	IsolationLabelPrefix string
+	// IsolationField is a custom field carrying the isolation level, like
+	// TenantField. Default: none.
+	IsolationField string
 	// TenantField is a custom field (e.g. "customfield_10042") carrying the
 	// tenant id: a text field, a select field ({"value": …}) or a one-item
 	// list. When set and filled, it wins over the label. Default: none.
@@ -65,6 +73,7 @@ func (m JiraMapping) withDefaults() JiraMapping {
 	m.TenantLabelPrefix = cmp.Or(m.TenantLabelPrefix, "tenant:")
 	m.TierLabelPrefix = cmp.Or(m.TierLabelPrefix, "tier:")
 	m.DefaultTier = cmp.Or(m.DefaultTier, tenants.Shared)
+	m.IsolationLabelPrefix = cmp.Or(m.IsolationLabelPrefix, "isolation:")
 	return m
 }
 
@@ -137,6 +146,10 @@ func parseJira(body []byte, m JiraMapping) (Request, string, error) {
 	if err != nil {
 		return Request{}, "", err
 	}
+	isolation, err := jiraValue(f, m.IsolationField, labels, m.IsolationLabelPrefix, "isolation")
+	if err != nil {
+		return Request{}, "", err
+	}
 	var summary string
 	if raw, ok := f["summary"]; ok && !isNull(raw) {
 		if err := json.Unmarshal(raw, &summary); err != nil {
@@ -152,6 +165,7 @@ func parseJira(body []byte, m JiraMapping) (Request, string, error) {
 		TenantID:  tenant,
 		Name:      truncate(strings.TrimSpace(summary), MaxNameLen),
 		Tier:      cmp.Or(tenants.Tier(tier), m.DefaultTier),
+		Isolation: tenants.Isolation(isolation),
 	}
 	if u := ev.User; u != nil {
 		if who := cmp.Or(u.AccountID, u.DisplayName); who != "" {

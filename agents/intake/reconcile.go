@@ -8,7 +8,6 @@ import (
 	"log/slog"
 
 	"github.com/hibiken/asynq"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantfleet/tenantfleet/queue"
 )
@@ -34,35 +33,15 @@ const ReconcileEntry = "intake-reconcile"
 // A request that cannot be settled is logged and left for the next pass;
 // the pass stops at the first request Redis cannot be asked about (down).
 func (in *Intake) Reconcile(ctx context.Context) (int, error) {
-	minAge := in.cfg.ReconcileMinAge.Seconds()
-	var n int
-	var after int64
-	var errs []error
-	for {
-		recs, err := in.unfinished(ctx, minAge, after)
-		if err != nil {
-			return n, errors.Join(append(errs, err)...)
+	return in.outbox.Reconcile(ctx, in.reconcile, func(rec Record, err error) bool {
+		var qErr *queueError
+		if errors.As(err, &qErr) {
+			return false
 		}
-		for _, rec := range recs {
-			after = rec.ID
-			queued, err := in.reconcile(ctx, rec)
-			if queued {
-				n++
-			}
-			var qErr *queueError
-			if errors.As(err, &qErr) {
-				return n, errors.Join(append(errs, err)...)
-			}
-			if err != nil {
-				in.log.WarnContext(ctx, "outbox: request not settled, next pass retries",
-					slog.Int64("request_id", rec.ID), slog.String("tenant", rec.TenantID), slog.Any("error", err))
-				errs = append(errs, err)
-			}
-		}
-		if len(recs) < in.cfg.ReconcileBatch {
-			return n, errors.Join(errs...)
-		}
-	}
+		in.log.WarnContext(ctx, "outbox: request not settled, next pass retries",
+			slog.Int64("request_id", rec.ID), slog.String("tenant", rec.TenantID), slog.Any("error", err))
+		return true
+	})
 }
 
 // queueError marks a reconcile step that could not reach Redis: the pass
@@ -76,15 +55,15 @@ func (e *queueError) Unwrap() error { return e.err }
 // task on the queue.
 func (in *Intake) reconcile(ctx context.Context, rec Record) (bool, error) {
 	log := in.log.With(slog.Int64("request_id", rec.ID), slog.String("tenant", rec.TenantID))
-	res, err := in.enqueueTask(ctx, rec)
+	res, err := in.outbox.EnqueueAs(ctx, rec, TaskID(rec))
 	if err != nil {
 		return false, &queueError{fmt.Errorf("intake: reconcile request %d: %w", rec.ID, err)}
 	}
 	if !res.Duplicate {
 		log.InfoContext(ctx, "onboarding re-enqueued", slog.String("task_id", res.ID))
-		return true, in.exec(ctx, markEnqueuedSQL, rec.ID)
+		return true, in.outbox.MarkEnqueued(ctx, rec.ID, false)
 	}
-	task, err := in.cfg.Queue.Lookup(ctx, queue.QueueCritical, rec.TaskID())
+	task, err := in.cfg.Queue.Lookup(ctx, queue.QueueCritical, TaskID(rec))
 	if errors.Is(err, queue.ErrTaskNotFound) {
 		return false, nil // gone since the enqueue: the next pass enqueues it
 	}
@@ -113,47 +92,30 @@ func (in *Intake) reconcile(ctx context.Context, rec Record) (bool, error) {
 		}
 		log.WarnContext(ctx, "onboarding task ended or orphaned without finishing its request; enqueued a new attempt",
 			slog.String("lost_task_id", task.ID), slog.String("state", task.State.String()),
-			slog.Bool("orphaned", task.Orphaned), slog.String("task_id", next.TaskID()))
-		if _, err := in.enqueueTask(ctx, next); err != nil {
+			slog.Bool("orphaned", task.Orphaned), slog.String("task_id", TaskID(next)))
+		if _, err := in.outbox.EnqueueAs(ctx, next, TaskID(next)); err != nil {
 			// Stored as the current attempt: the next pass enqueues it.
 			return false, &queueError{fmt.Errorf("intake: reconcile request %d: %w", rec.ID, err)}
 		}
-		return true, in.exec(ctx, markEnqueuedSQL, rec.ID)
+		return true, in.outbox.MarkEnqueued(ctx, rec.ID, false)
 	default:
 		// In flight. A pending request whose enqueue was not recorded
 		// learns it is on the queue.
 		if rec.Status == StatusPending {
-			return false, in.exec(ctx, markSeenSQL, rec.ID)
+			return false, in.outbox.MarkEnqueued(ctx, rec.ID, true)
 		}
 		return false, nil
 	}
 }
 
-func (in *Intake) exec(ctx context.Context, sql string, id int64) error {
-	if _, err := in.cfg.DB.Exec(ctx, sql, id); err != nil {
-		return fmt.Errorf("intake: reconcile request %d: %w", id, err)
-	}
-	return nil
-}
-
-// nextAttemptSQL moves an unfinished request to its next task attempt,
-// unless another reconciler did first.
-const nextAttemptSQL = `UPDATE intake_requests
-SET task_attempt = task_attempt + 1, status = 'pending', updated_at = now()
-WHERE id = $1 AND task_attempt = $2 AND status IN ('pending', 'enqueued')
-RETURNING ` + recordColumns
-
 // nextAttempt moves rec to its next task attempt; false when rec changed
 // meanwhile.
 func (in *Intake) nextAttempt(ctx context.Context, rec Record) (Record, bool, error) {
-	next, err := scanRecord(in.cfg.DB.QueryRow(ctx, nextAttemptSQL, rec.ID, rec.TaskAttempt))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Record{}, false, nil
-	}
+	next, ok, err := in.store.NextIntakeAttempt(ctx, rec.ID, rec.TaskAttempt)
 	if err != nil {
 		return Record{}, false, fmt.Errorf("intake: next attempt of request %d: %w", rec.ID, err)
 	}
-	return next, true, nil
+	return next, ok, nil
 }
 
 // AbandonFunc settles a request whose task Redis archived while the
@@ -162,7 +124,7 @@ func (in *Intake) nextAttempt(ctx context.Context, rec Record) (Record, bool, er
 // (MarkFailed), and may undo what the request's work left behind. Leaving
 // the request unfinished (returning nil when it cannot settle it yet, an
 // error when something broke) leaves it for the next reconciler pass.
-type AbandonFunc func(ctx context.Context, rec Record, reason string) error
+type AbandonFunc = func(ctx context.Context, rec Record, reason string) error
 
 // OnAbandoned sets what the reconciler does with an abandoned request. The
 // default marks the request failed; the provisioning agent sets its own
@@ -177,30 +139,9 @@ func (in *Intake) abandon(ctx context.Context, rec Record, reason string) error 
 	return in.MarkFailed(ctx, rec.ID, reason)
 }
 
-func (in *Intake) unfinished(ctx context.Context, minAgeSecs float64, after int64) ([]Record, error) {
-	rows, err := in.cfg.DB.Query(ctx, unfinishedSQL, minAgeSecs, after, in.cfg.ReconcileBatch)
-	if err != nil {
-		return nil, fmt.Errorf("intake: list unfinished requests: %w", err)
-	}
-	defer rows.Close()
-	var recs []Record
-	for rows.Next() {
-		rec, err := scanRecord(rows)
-		if err != nil {
-			return nil, fmt.Errorf("intake: list unfinished requests: %w", err)
-		}
-		recs = append(recs, rec)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("intake: list unfinished requests: %w", err)
-	}
-	return recs, nil
-}
-
 // reconcilePass is the reconciler as a periodic task.
 func (in *Intake) reconcilePass() queue.Pass {
-	return queue.Pass{Entry: ReconcileEntry, Type: queue.TypeOutboxReconcile, Queue: queue.QueueCritical,
-		Every: in.cfg.ReconcileEvery, Run: in.Reconcile, Did: "outbox reconciled"}
+	return in.outbox.Pass(ReconcileEntry, queue.TypeOutboxReconcile, "outbox reconciled", in.Reconcile)
 }
 
 // RegisterSchedule adds the reconciler to s: an outbox:reconcile task every

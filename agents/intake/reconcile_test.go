@@ -295,10 +295,10 @@ func TestReconcileReenqueuesLostTaskUnderNextAttempt(t *testing.T) {
 		t.Fatalf("Reconcile: got %d, %v; want 1", n, err)
 	}
 	rec, _ := e.in.Get(ctx, acc.RequestID)
-	want := OnboardTaskID(acc.RequestID, 2)
-	if rec.Status != StatusEnqueued || rec.TaskAttempt != 2 || rec.TaskID() != want || rec.Attempts != 2 {
+	want := queue.OnboardAttemptTaskID(acc.RequestID, 2)
+	if rec.Status != StatusEnqueued || rec.TaskAttempt != 2 || TaskID(rec) != want || rec.Attempts != 2 {
 		t.Fatalf("request: got %s attempt %d task %s attempts %d, want enqueued attempt 2 task %s attempts 2",
-			rec.Status, rec.TaskAttempt, rec.TaskID(), rec.Attempts, want)
+			rec.Status, rec.TaskAttempt, TaskID(rec), rec.Attempts, want)
 	}
 	if got := e.criticalTasks(t); !slices.Equal(got, []string{want}) {
 		t.Errorf("critical queue: got %v, want [%s]", got, want)
@@ -358,9 +358,9 @@ func TestReconcileHandsOrphanedTaskToNextAttempt(t *testing.T) {
 		t.Fatalf("Reconcile with an orphaned task: got %d, %v; want 1", n, err)
 	}
 	rec, _ := e.in.Get(ctx, acc.RequestID)
-	want := OnboardTaskID(acc.RequestID, 2)
-	if rec.TaskAttempt != 2 || rec.TaskID() != want {
-		t.Fatalf("request: got attempt %d task %s, want attempt 2 task %s", rec.TaskAttempt, rec.TaskID(), want)
+	want := queue.OnboardAttemptTaskID(acc.RequestID, 2)
+	if rec.TaskAttempt != 2 || TaskID(rec) != want {
+		t.Fatalf("request: got attempt %d task %s, want attempt 2 task %s", rec.TaskAttempt, TaskID(rec), want)
 	}
 	if _, err := qc.Lookup(ctx, queue.QueueCritical, want); err != nil {
 		t.Fatalf("next attempt %s not on the queue: %v", want, err)

@@ -7,24 +7,20 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
 // Source says where a request came from.
-type Source string
+type Source = controlplane.IntakeSource
 
 // The sources of the intake_requests table.
 const (
-	SourceJira   Source = "jira"
-	SourceTicket Source = "ticket"
-	SourceAPI    Source = "api"
-	SourceCLI    Source = "cli"
+	SourceJira   = controlplane.IntakeSourceJira
+	SourceTicket = controlplane.IntakeSourceTicket
+	SourceAPI    = controlplane.IntakeSourceAPI
+	SourceCLI    = controlplane.IntakeSourceCLI
 )
-
-// Valid reports whether s is a known source.
-func (s Source) Valid() bool {
-	return s == SourceJira || s == SourceTicket || s == SourceAPI || s == SourceCLI
-}
 
 // Limits on the free-text fields of a request, in characters (runes).
 const (
@@ -53,6 +49,9 @@ type Request struct {
 	Name string
 	// Tier places the tenant. Default tenants.Shared.
 	Tier tenants.Tier
+	// Isolation is the tenant's isolation level (tenants.Pooled or
+	// tenants.Strict). Default tenants.Pooled.
+	Isolation tenants.Isolation
 	// RequestedBy names who asked, for the audit log. Default: the source.
 	RequestedBy string
 	// Restore asks, for a tenant that was offboarded with its schema
@@ -110,6 +109,10 @@ func (r Request) normalize() (Request, error) {
 	r.Tier = cmp.Or(r.Tier, tenants.Shared)
 	if !r.Tier.Valid() {
 		return r, invalid("tier", fmt.Sprintf("must be %q or %q, got %.40q", tenants.Shared, tenants.Dedicated, string(r.Tier)))
+	}
+	r.Isolation = cmp.Or(r.Isolation, tenants.Pooled)
+	if !r.Isolation.Valid() {
+		return r, invalid("isolation", fmt.Sprintf("must be %q or %q, got %.40q", tenants.Pooled, tenants.Strict, string(r.Isolation)))
 	}
 	r.Name = strings.TrimSpace(r.Name)
 	if r.Name == "" {

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/tenantfleet/tenantfleet/agents/audit"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
@@ -42,18 +41,6 @@ func (e *NotRetryableError) Error() string {
 // Is reports whether target is ErrNotRetryable.
 func (e *NotRetryableError) Is(target error) bool { return target == ErrNotRetryable }
 
-// latestRequestSQL locks a tenant's most recent request.
-const latestRequestSQL = `SELECT ` + recordColumns + ` FROM intake_requests
-WHERE tenant_id = $1 ORDER BY id DESC LIMIT 1 FOR UPDATE`
-
-// reopenSQL sends a failed request round again under its next task
-// attempt. The in-flight index refuses it if the tenant has another
-// unfinished request.
-const reopenSQL = `UPDATE intake_requests
-SET status = 'pending', error = '', finished_at = NULL, task_attempt = task_attempt + 1, updated_at = now()
-WHERE id = $1 AND status = 'failed'
-RETURNING ` + recordColumns
-
 // Retry sends tenantID's failed onboarding round again: its latest request
 // goes back to pending under its next task attempt (a fresh task id),
 // the audit log records who retried it, and its task is enqueued. The
@@ -82,21 +69,21 @@ func (in *Intake) Retry(ctx context.Context, tenantID, by string) (Accepted, err
 	}
 	var rec Record
 	err = pgx.BeginFunc(ctx, in.cfg.DB, func(tx pgx.Tx) error {
-		latest, err := scanRecord(tx.QueryRow(ctx, latestRequestSQL, tenantID))
+		st := controlplane.NewStore(tx)
+		latest, found, err := st.LockLatestIntakeRequest(ctx, tenantID)
 		switch {
-		case errors.Is(err, pgx.ErrNoRows) && !known:
-			return fmt.Errorf("%w: no tenant %s", ErrNotFound, tenantID)
-		case errors.Is(err, pgx.ErrNoRows):
-			return &NotRetryableError{TenantID: tenantID, Reason: fmt.Sprintf("it is %s and has no onboarding request", tenant.Status)}
 		case err != nil:
 			return fmt.Errorf("intake: retry %s: %w", tenantID, err)
+		case !found && !known:
+			return fmt.Errorf("%w: no tenant %s", ErrNotFound, tenantID)
+		case !found:
+			return &NotRetryableError{TenantID: tenantID, Reason: fmt.Sprintf("it is %s and has no onboarding request", tenant.Status)}
 		}
 		if reason := notRetryable(known, tenant, latest); reason != "" {
 			return &NotRetryableError{TenantID: tenantID, Reason: reason, Request: &latest}
 		}
-		rec, err = scanRecord(tx.QueryRow(ctx, reopenSQL, latest.ID))
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		rec, err = st.ReopenIntakeRequest(ctx, latest.ID)
+		if errors.Is(err, controlplane.ErrIntakeRequestInFlight) {
 			return &NotRetryableError{TenantID: tenantID, Reason: "another onboarding request for it is in flight"}
 		}
 		if err != nil {
@@ -105,21 +92,16 @@ func (in *Intake) Retry(ctx context.Context, tenantID, by string) (Accepted, err
 		return audit.Record(ctx, tx, audit.Entry{
 			Actor: by, Action: ActionOnboard, TenantID: tenantID, Ticket: rec.TicketKey, Outcome: OutcomeRetried,
 			Details: map[string]any{
-				"request_id": rec.ID, "task_id": rec.TaskID(), "task_attempt": rec.TaskAttempt, "previous_error": latest.Error,
+				"request_id": rec.ID, "task_id": TaskID(rec), "task_attempt": rec.TaskAttempt, "previous_error": latest.Error,
 			},
 		})
 	})
 	if err != nil {
 		return Accepted{}, err
 	}
-	log := in.log.With(slog.Int64("request_id", rec.ID), slog.String("tenant", rec.TenantID), slog.String("task_id", rec.TaskID()))
+	log := in.log.With(slog.Int64("request_id", rec.ID), slog.String("tenant", rec.TenantID), slog.String("task_id", TaskID(rec)))
 	log.InfoContext(ctx, "onboarding retried", slog.String("requested_by", by))
-	status, err := in.enqueue(ctx, rec)
-	if err != nil {
-		log.WarnContext(ctx, "onboarding enqueue failed, the reconciler will retry", slog.Any("error", err))
-	} else {
-		rec.Status = status
-	}
+	rec.Status = in.outbox.Offer(ctx, log, rec, TaskID(rec))
 	return acceptedOf(rec, false), nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"sync"
 	"testing"
+
+	"github.com/tenantfleet/tenantfleet/queue"
 )
 
 // failed stores a request for tenantID and fails it.
@@ -57,7 +59,7 @@ func TestRetryConcurrently(t *testing.T) {
 		switch {
 		case err == nil:
 			ok++
-			if accs[i].TaskID != OnboardTaskID(first.RequestID, 2) {
+			if accs[i].TaskID != queue.OnboardAttemptTaskID(first.RequestID, 2) {
 				t.Errorf("task id: got %s, want attempt 2", accs[i].TaskID)
 			}
 		case !errors.Is(err, ErrNotRetryable):
@@ -73,7 +75,7 @@ func TestRetryConcurrently(t *testing.T) {
 	// Without a tenant row (it failed before the agent claimed it), a
 	// failed request is retryable; a new request for the tenant joins it.
 	dup, err := e.in.Submit(t.Context(), Request{TenantID: "racer"})
-	if err != nil || !dup.Duplicate || dup.TaskID != OnboardTaskID(first.RequestID, 2) {
+	if err != nil || !dup.Duplicate || dup.TaskID != queue.OnboardAttemptTaskID(first.RequestID, 2) {
 		t.Errorf("submit after retry: got %+v, %v; want a duplicate of the retried request", dup, err)
 	}
 }

@@ -7,10 +7,12 @@ import (
 // ticketBody is the generic ticket webhook's JSON body. Unknown fields are
 // ignored, so ticket systems may send more.
 type ticketBody struct {
-	TicketID    string `json:"ticket_id"`
-	TenantID    string `json:"tenant_id"`
-	Name        string `json:"name"`
-	Tier        string `json:"tier"`
+	TicketID string `json:"ticket_id"`
+	TenantID string `json:"tenant_id"`
+	Name     string `json:"name"`
+	Tier     string `json:"tier"`
+	// Isolation is "pooled" (default) or "strict".
+	Isolation   string `json:"isolation"`
 	RequestedBy string `json:"requested_by"`
 	// Restore re-onboards an offboarded tenant with its archived schema.
 	Restore bool `json:"restore"`
@@ -32,6 +34,7 @@ func parseTicket(body []byte) (Request, error) {
 		TenantID:    t.TenantID,
 		Name:        t.Name,
 		Tier:        tenants.Tier(t.Tier),
+		Isolation:   tenants.Isolation(t.Isolation),
 		RequestedBy: t.RequestedBy,
 		Restore:     t.Restore,
 	}, nil

@@ -45,7 +45,7 @@ func TestReconcileRescuesOrphanedTask(t *testing.T) {
 	t.Cleanup(func() { _ = qc.Close() })
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		info, err := qc.Lookup(e.ctx, queue.QueueCritical, rec.TaskID())
+		info, err := qc.Lookup(e.ctx, queue.QueueCritical, TaskID(rec.ID))
 		if err == nil && info.State == asynq.TaskStateActive {
 			break
 		}
@@ -59,7 +59,7 @@ func TestReconcileRescuesOrphanedTask(t *testing.T) {
 	}
 	// The worker dies: its lease on the task runs out.
 	if err := e.rdb.ZAdd(e.ctx, "asynq:{"+queue.QueueCritical+"}:lease",
-		redis.Z{Score: float64(time.Now().Add(-time.Minute).Unix()), Member: rec.TaskID()}).Err(); err != nil {
+		redis.Z{Score: float64(time.Now().Add(-time.Minute).Unix()), Member: TaskID(rec.ID)}).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := e.out.Reconcile(e.ctx); err != nil || n != 1 {

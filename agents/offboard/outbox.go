@@ -2,15 +2,14 @@ package offboard
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/queue"
+	"github.com/tenantfleet/tenantfleet/queue/outbox"
 )
 
 // Outbox takes offboarding and purge requests, stores them and enqueues
@@ -19,6 +18,8 @@ import (
 // control plane.
 type Outbox struct {
 	cfg       Config
+	store     *controlplane.Store
+	outbox    *outbox.Outbox[Record]
 	inspector *asynq.Inspector // nil without Config.Redis
 	log       *slog.Logger
 }
@@ -29,7 +30,18 @@ func New(cfg Config) (*Outbox, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	o := &Outbox{cfg: cfg, log: cfg.Logger}
+	st := controlplane.NewStore(cfg.DB)
+	o := &Outbox{cfg: cfg, store: st, log: cfg.Logger, outbox: outbox.New(cfg.Config, outbox.Spec[Record]{
+		Name:  "offboard",
+		Noun:  "offboarding",
+		Queue: cfg.Queue,
+		Table: outbox.Table[Record]{Get: st.OffboardRequest, MarkEnqueued: st.MarkOffboardEnqueued, Unfinished: st.UnfinishedOffboardRequests},
+		Task: func(rec Record) (*asynq.Task, error) {
+			return queue.NewTask(TaskType(rec.Action), queue.OffboardPayload{
+				RequestID: rec.ID, TenantID: rec.TenantID, Drop: rec.Action.Destroys(), RequestedBy: rec.RequestedBy,
+			})
+		},
+	})}
 	if cfg.Redis != nil {
 		o.inspector = asynq.NewInspectorFromRedisClient(cfg.Redis)
 	}
@@ -49,24 +61,15 @@ func (o *Outbox) Submit(ctx context.Context, r Request) (Accepted, error) {
 	if err != nil {
 		return Accepted{}, err
 	}
-	var (
-		rec       Record
-		duplicate bool
-	)
-	err = pgx.BeginFunc(ctx, o.cfg.DB, func(tx pgx.Tx) error {
-		rec, duplicate, err = store(ctx, tx, r)
-		return err
+	rec, duplicate, err := outbox.Store(ctx, o.cfg.DB, func(ctx context.Context, tx pgx.Tx) (Record, bool, error) {
+		return store(ctx, tx, r)
 	})
 	if err != nil {
 		return Accepted{}, err
 	}
 	log := o.log.With(slog.Int64("request_id", rec.ID), slog.String("tenant", rec.TenantID),
 		slog.String("action", string(rec.Action)))
-	if duplicate {
-		log.InfoContext(ctx, "offboarding request repeated", slog.String("status", string(rec.Status)))
-	} else {
-		log.InfoContext(ctx, "offboarding request accepted", slog.String("requested_by", r.RequestedBy))
-	}
+	o.outbox.LogStored(ctx, log, rec, duplicate, slog.String("requested_by", r.RequestedBy))
 	if rec.Status.Finished() {
 		return acceptedOf(rec, duplicate), nil
 	}
@@ -75,82 +78,18 @@ func (o *Outbox) Submit(ctx context.Context, r Request) (Accepted, error) {
 			log.WarnContext(ctx, "route invalidation failed, the task retries it", slog.Any("error", err))
 		}
 	}
-	status, err := o.enqueue(ctx, rec)
-	if err != nil {
-		log.WarnContext(ctx, "offboarding enqueue failed, the reconciler will retry", slog.Any("error", err))
-	} else {
-		rec.Status = status
-	}
+	rec.Status = o.outbox.Offer(ctx, log, rec, TaskID(rec.ID))
 	return acceptedOf(rec, duplicate), nil
-}
-
-// enqueue puts the request's task on the critical queue under its
-// deterministic id and records it. It returns the request's status
-// afterwards.
-func (o *Outbox) enqueue(ctx context.Context, rec Record) (Status, error) {
-	res, err := o.enqueueTask(ctx, rec)
-	if err != nil {
-		return rec.Status, err
-	}
-	q := markEnqueuedSQL
-	if res.Duplicate {
-		q = markSeenSQL
-	}
-	var status Status
-	err = o.cfg.DB.QueryRow(ctx, q, rec.ID).Scan(&status)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		// Finished meanwhile, or already marked enqueued: read it back.
-		cur, err := Get(ctx, o.cfg.DB, rec.ID)
-		if err != nil {
-			return rec.Status, err
-		}
-		return cur.Status, nil
-	case err != nil:
-		return rec.Status, fmt.Errorf("offboard: mark request %d enqueued: %w", rec.ID, err)
-	}
-	return status, nil
-}
-
-func (o *Outbox) enqueueTask(ctx context.Context, rec Record) (queue.Enqueued, error) {
-	return o.enqueueTaskAs(ctx, rec, rec.TaskID())
-}
-
-// enqueueTaskAs enqueues rec's task under task id id.
-func (o *Outbox) enqueueTaskAs(ctx context.Context, rec Record, id string) (queue.Enqueued, error) {
-	task, err := queue.NewTask(rec.Action.TaskType(), queue.OffboardPayload{
-		RequestID: rec.ID, TenantID: rec.TenantID, Drop: rec.Action.Destroys(), RequestedBy: rec.RequestedBy,
-	})
-	if err != nil {
-		return queue.Enqueued{}, err
-	}
-	return o.cfg.Queue.Enqueue(ctx, task,
-		asynq.TaskID(id),
-		asynq.Queue(queue.QueueCritical),
-		asynq.MaxRetry(o.cfg.MaxRetry),
-		asynq.Retention(queue.DefaultRetention))
 }
 
 // Get returns stored request id, or an error matching ErrNotFound.
 func (o *Outbox) Get(ctx context.Context, id int64) (Record, error) {
-	return Get(ctx, o.cfg.DB, id)
+	return o.store.OffboardRequest(ctx, id)
 }
 
 // Wait polls request id until it is finished (done or failed) or ctx ends,
 // and returns it as last read. A failed request is returned without error:
 // its Status and Error say so.
 func (o *Outbox) Wait(ctx context.Context, id int64) (Record, error) {
-	tick := time.NewTicker(o.cfg.WaitPoll)
-	defer tick.Stop()
-	for {
-		rec, err := o.Get(ctx, id)
-		if err != nil || rec.Status.Finished() {
-			return rec, err
-		}
-		select {
-		case <-ctx.Done():
-			return rec, fmt.Errorf("offboard: wait for request %d: %w", id, context.Cause(ctx))
-		case <-tick.C:
-		}
-	}
+	return o.outbox.Wait(ctx, id)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/queue"
+	"github.com/tenantfleet/tenantfleet/queue/outbox"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
@@ -29,7 +30,7 @@ func setup(t *testing.T) *env {
 	t.Helper()
 	_, db := cptest.Database(t)
 	_, rdb := cptest.RedisDB(t)
-	out, err := New(Config{DB: db, Queue: queue.NewClient(rdb), Redis: rdb, ReconcileMinAge: -1, Logger: cptest.DiscardLogger()})
+	out, err := New(Config{DB: db, Queue: queue.NewClient(rdb), Redis: rdb, Config: outbox.Config{ReconcileMinAge: -1}, Logger: cptest.DiscardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,42 +28,26 @@ const AlertOffboardFailed = "tenant_offboard_failed"
 // outcome (archived: a worker killed, or a panic, on its last attempt) is
 // marked failed, so no request stays unfinished for good.
 func (o *Outbox) Reconcile(ctx context.Context) (int, error) {
-	minAge := o.cfg.ReconcileMinAge.Seconds()
-	var n int
-	var after int64
-	for {
-		recs, err := o.unfinished(ctx, minAge, after)
+	return o.outbox.Reconcile(ctx, func(ctx context.Context, rec Record) (bool, error) {
+		requeued, err := o.reconcileOne(ctx, rec)
 		if err != nil {
-			return n, err
+			return requeued, fmt.Errorf("offboard: reconcile request %d: %w", rec.ID, err)
 		}
-		for _, rec := range recs {
-			after = rec.ID
-			requeued, err := o.reconcileOne(ctx, rec)
-			if err != nil {
-				return n, fmt.Errorf("offboard: reconcile request %d: %w", rec.ID, err)
-			}
-			if requeued {
-				n++
-			}
-		}
-		if len(recs) < o.cfg.ReconcileBatch {
-			return n, nil
-		}
-	}
+		return requeued, nil
+	}, func(Record, error) bool { return false })
 }
 
 // reconcileOne enqueues rec's task again and reports whether that put a
 // new task on the queue.
 func (o *Outbox) reconcileOne(ctx context.Context, rec Record) (bool, error) {
-	res, err := o.enqueueTask(ctx, rec)
+	res, err := o.outbox.EnqueueAs(ctx, rec, TaskID(rec.ID))
 	if err != nil {
 		return false, err
 	}
 	if !res.Duplicate {
 		o.log.InfoContext(ctx, "offboarding re-enqueued", slog.Int64("request_id", rec.ID),
 			slog.String("tenant", rec.TenantID), slog.String("action", string(rec.Action)), slog.String("task_id", res.ID))
-		_, err := o.cfg.DB.Exec(ctx, markEnqueuedSQL, rec.ID)
-		return true, err
+		return true, o.outbox.MarkEnqueued(ctx, rec.ID, false)
 	}
 	if task, err := o.cfg.Queue.Lookup(ctx, res.Queue, res.ID); err == nil && task.Orphaned {
 		// Its worker died: Asynq would hand the task back only a minute
@@ -75,15 +59,14 @@ func (o *Outbox) reconcileOne(ctx context.Context, rec Record) (bool, error) {
 			prev.State != asynq.TaskStateCompleted && prev.State != asynq.TaskStateArchived && !prev.Orphaned {
 			return false, nil // the last rescue is still on its way
 		}
-		rescue, err := o.enqueueTaskAs(ctx, rec, rescueID(rec, rec.Attempts))
+		rescue, err := o.outbox.EnqueueAs(ctx, rec, rescueID(rec, rec.Attempts))
 		if err != nil || rescue.Duplicate {
 			return false, err
 		}
 		o.log.WarnContext(ctx, "offboarding task orphaned by a dead worker; enqueued a rescue",
 			slog.Int64("request_id", rec.ID), slog.String("tenant", rec.TenantID),
 			slog.String("orphan_task_id", res.ID), slog.String("task_id", rescue.ID))
-		_, err = o.cfg.DB.Exec(ctx, markEnqueuedSQL, rec.ID)
-		return true, err
+		return true, o.outbox.MarkEnqueued(ctx, rec.ID, false)
 	}
 	if ended, lastErr := o.endedWithoutOutcome(ctx, res); ended {
 		reason := "its task ended without an outcome after its last attempt"
@@ -96,14 +79,13 @@ func (o *Outbox) reconcileOne(ctx context.Context, rec Record) (bool, error) {
 		return false, MarkFailed(ctx, o.cfg.DB, rec.ID, reason)
 	}
 	if rec.Status == StatusPending {
-		_, err := o.cfg.DB.Exec(ctx, markSeenSQL, rec.ID)
-		return false, err
+		return false, o.outbox.MarkEnqueued(ctx, rec.ID, true)
 	}
 	return false, nil
 }
 
 // rescueID is the task id of the rescue of rec's n-th enqueue.
-func rescueID(rec Record, n int) string { return rec.TaskID() + ":rescue:" + strconv.Itoa(n) }
+func rescueID(rec Record, n int) string { return TaskID(rec.ID) + ":rescue:" + strconv.Itoa(n) }
 
 // endedWithoutOutcome reports whether the task res collided with is
 // archived or completed, which for an unfinished request means it will
@@ -126,30 +108,9 @@ func (o *Outbox) endedWithoutOutcome(ctx context.Context, res queue.Enqueued) (b
 	return false, ""
 }
 
-func (o *Outbox) unfinished(ctx context.Context, minAgeSecs float64, after int64) ([]Record, error) {
-	rows, err := o.cfg.DB.Query(ctx, unfinishedSQL, minAgeSecs, after, o.cfg.ReconcileBatch)
-	if err != nil {
-		return nil, fmt.Errorf("offboard: list unfinished requests: %w", err)
-	}
-	defer rows.Close()
-	var recs []Record
-	for rows.Next() {
-		rec, err := scanRecord(rows)
-		if err != nil {
-			return nil, fmt.Errorf("offboard: list unfinished requests: %w", err)
-		}
-		recs = append(recs, rec)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("offboard: list unfinished requests: %w", err)
-	}
-	return recs, nil
-}
-
 // reconcilePass is the reconciler as a periodic task.
 func (o *Outbox) reconcilePass() queue.Pass {
-	return queue.Pass{Entry: ReconcileEntry, Type: queue.TypeOffboardReconcile, Queue: queue.QueueCritical,
-		Every: o.cfg.ReconcileEvery, Run: o.Reconcile, Did: "offboardings reconciled"}
+	return o.outbox.Pass(ReconcileEntry, queue.TypeOffboardReconcile, "offboardings reconciled", o.Reconcile)
 }
 
 // RegisterSchedule adds the reconciler to s: an offboard:reconcile task

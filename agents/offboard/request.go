@@ -4,78 +4,61 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
 // Action is what a request does to the tenant's data.
-type Action string
+type Action = controlplane.OffboardAction
 
 // The actions of offboard_requests.
 const (
 	// ActionArchive revokes access and renames the tenant's schema aside
 	// (restorable by a re-onboarding).
-	ActionArchive Action = "archive"
+	ActionArchive = controlplane.OffboardArchive
 	// ActionDrop revokes access and drops the tenant's schema, every
 	// archive of it and its role (a dedicated tenant's instance too).
-	ActionDrop Action = "drop"
+	ActionDrop = controlplane.OffboardDrop
 	// ActionPurge does what ActionDrop does, for a tenant already
 	// offboarded: its archives and role go, its audit history stays.
-	ActionPurge Action = "purge"
+	ActionPurge = controlplane.OffboardPurge
 )
 
-// Valid reports whether a is a known action.
-func (a Action) Valid() bool { return a == ActionArchive || a == ActionDrop || a == ActionPurge }
-
-// Destroys reports whether a deletes the tenant's data (drop, purge).
-func (a Action) Destroys() bool { return a == ActionDrop || a == ActionPurge }
-
 // TaskType is the task type that carries out a.
-func (a Action) TaskType() string {
+func TaskType(a Action) string {
 	if a == ActionPurge {
 		return queue.TypeTenantPurge
 	}
 	return queue.TypeTenantOffboard
 }
 
-// AuditAction is the audit log action of requests with action a.
-func (a Action) AuditAction() string {
-	if a == ActionPurge {
-		return AuditPurge
-	}
-	return AuditOffboard
-}
-
 // Audit log actions.
 const (
 	// AuditOffboard is the audit action of offboardings (archive, drop).
-	AuditOffboard = "tenant.offboard"
+	AuditOffboard = controlplane.AuditOffboard
 	// AuditPurge is the audit action of purges.
-	AuditPurge = "tenant.purge"
+	AuditPurge = controlplane.AuditPurge
 )
 
 // Status is where a stored request stands.
-type Status string
+type Status = controlplane.OutboxStatus
 
 // The statuses of offboard_requests.
 const (
 	// StatusPending: stored, its task not (known to be) enqueued yet.
-	StatusPending Status = "pending"
+	StatusPending = controlplane.OutboxPending
 	// StatusEnqueued: its task went to the queue.
-	StatusEnqueued Status = "enqueued"
+	StatusEnqueued = controlplane.OutboxEnqueued
 	// StatusDone: the provisioning agent finished it.
-	StatusDone Status = "done"
+	StatusDone = controlplane.OutboxDone
 	// StatusFailed: it failed for good; Record.Error says why. A new
 	// request for the tenant tries again.
-	StatusFailed Status = "failed"
+	StatusFailed = controlplane.OutboxFailed
 )
-
-// Finished reports whether s is final (done or failed).
-func (s Status) Finished() bool { return s == StatusDone || s == StatusFailed }
 
 // MaxRequestedByLen bounds Request.RequestedBy, in characters.
 const MaxRequestedByLen = 200
@@ -99,9 +82,7 @@ var (
 	// being onboarded, already offboarded, another action is in flight).
 	ErrConflict = errors.New("offboard: conflict")
 	// ErrNotFound marks a request id that is not stored.
-	ErrNotFound = errors.New("offboard: request not found")
-	// ErrNoArchive means a tenant has no archived schema to restore.
-	ErrNoArchive = errors.New("offboard: no archived schema to restore")
+	ErrNotFound = controlplane.ErrOffboardRequestNotFound
 )
 
 // normalize fills r's defaults and validates it; it runs before any SQL.
@@ -128,23 +109,7 @@ func (r Request) normalize() (Request, error) {
 }
 
 // Record is a stored request, a row of offboard_requests.
-type Record struct {
-	ID          int64
-	TenantID    string
-	Action      Action
-	RequestedBy string
-	Status      Status
-	// Error is the failure reason of a failed request.
-	Error string
-	// Attempts counts the enqueues that put a new task on the queue.
-	Attempts   int
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
-	FinishedAt *time.Time
-}
-
-// TaskID is the deterministic id of the request's task.
-func (r Record) TaskID() string { return TaskID(r.ID) }
+type Record = controlplane.OffboardRequest
 
 // TaskID is the deterministic task id of offboarding request id, so
 // re-enqueues (reconciler, retried calls) collapse into one task.
@@ -169,5 +134,5 @@ type Accepted struct {
 }
 
 func acceptedOf(r Record, duplicate bool) Accepted {
-	return Accepted{RequestID: r.ID, TenantID: r.TenantID, Action: r.Action, TaskID: r.TaskID(), Status: r.Status, Duplicate: duplicate}
+	return Accepted{RequestID: r.ID, TenantID: r.TenantID, Action: r.Action, TaskID: TaskID(r.ID), Status: r.Status, Duplicate: duplicate}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/infra/eventually"
 	"github.com/tenantfleet/tenantfleet/queue"
+	"github.com/tenantfleet/tenantfleet/queue/outbox"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
@@ -29,7 +30,7 @@ func TestPanicOnLastAttemptFailsTenantAndRequest(t *testing.T) {
 		}
 	})
 	// No retry: the first attempt is the last.
-	in, err := intake.New(intake.Config{DB: e.db, Queue: e.queue, MaxRetry: -1, Logger: e.cfg.Logger})
+	in, err := intake.New(intake.Config{DB: e.db, Queue: e.queue, Config: outbox.Config{MaxRetry: -1}, Logger: e.cfg.Logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +130,7 @@ func TestArchivedOnboardingFailsVisiblyAndRetryOnboards(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Retry: %v", err)
 	}
-	if want := intake.OnboardTaskID(acc.RequestID, 2); retried.TaskID != want || retried.Status != intake.StatusEnqueued {
+	if want := queue.OnboardAttemptTaskID(acc.RequestID, 2); retried.TaskID != want || retried.Status != intake.StatusEnqueued {
 		t.Fatalf("retry: got %+v, want task %s enqueued", retried, want)
 	}
 	e.startWorker(2)

@@ -3,6 +3,7 @@ package provision
 import (
 	"errors"
 
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/queue"
 )
 
@@ -22,18 +23,19 @@ var (
 
 // Agent is the provisioning agent. It is safe for concurrent use.
 type Agent struct {
-	cfg Config
+	cfg   Config
+	store *controlplane.Store
 }
 
 // New validates cfg, fills its defaults and returns the agent. It makes
-// itself cfg.Intake's handler of abandoned requests (intake.OnAbandoned),
+// itself cfg.Intake's handler of abandoned requests (OnAbandoned),
 // so a request whose task was archived unfinished fails its tenant too.
 func New(cfg Config) (*Agent, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg}
+	a := &Agent{cfg: cfg, store: controlplane.NewStore(cfg.DB)}
 	cfg.Intake.OnAbandoned(a.failAbandoned)
 	return a, nil
 }

@@ -2,14 +2,15 @@ package provision
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/infra/sessions"
@@ -34,6 +35,22 @@ const (
 	MinLeaseTTL = 100 * time.Millisecond
 )
 
+// IntakeOutbox is what the agent needs of the intake outbox beyond reading
+// its rows (controlplane.Store): finishing a request writes the intake's
+// audit entry with it, and the outbox's reconciler hands the agent the
+// requests whose task it found abandoned. agents/intake's *Intake is one.
+type IntakeOutbox interface {
+	// MarkDoneTx marks request id done in tx, reporting false when it was
+	// done already.
+	MarkDoneTx(ctx context.Context, tx pgx.Tx, id int64) (bool, error)
+	// MarkFailed marks request id failed with reason; a done request
+	// fails with controlplane.ErrIntakeRequestDone.
+	MarkFailed(ctx context.Context, id int64, reason string) error
+	// OnAbandoned sets what settles a request whose task was archived
+	// unfinished.
+	OnAbandoned(f func(ctx context.Context, rec controlplane.IntakeRequest, reason string) error)
+}
+
 // Config holds the agent's dependencies and knobs.
 type Config struct {
 	// DB is the control-plane pool. Required.
@@ -47,8 +64,10 @@ type Config struct {
 	Catalog *controlplane.Store
 	// Router publishes and invalidates routes. Required.
 	Router *tenants.Router
-	// Intake reads the intake requests the onboardings come from. Required.
-	Intake *intake.Intake
+	// Intake is the outbox the onboarding requests come from
+	// (agents/intake's *Intake), which the agent finishes them through.
+	// Required.
+	Intake IntakeOutbox
 	// Provider creates instances. Required.
 	Provider provider.Provider
 	// Sessions opens the agent's sessions on instances: admin ones for

@@ -187,7 +187,11 @@ func TestLostLeaseStopsTheWork(t *testing.T) {
 			slow := newSlowStep(StepEnsure)
 			slow.armed.Store(false)
 			e := setup(t, func(c *Config) {
-				c.LeaseTTL = 300 * time.Millisecond
+				// Short enough that "not renewable" ends soon, long enough
+				// that renewals (every TTL/3) keep up on a loaded machine:
+				// at 300ms, "taken over" sometimes lost the lease to a
+				// renewal timeout first.
+				c.LeaseTTL = 2 * time.Second
 				c.afterStep = slow.hook
 			})
 			t.Cleanup(slow.let)

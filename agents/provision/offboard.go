@@ -100,7 +100,7 @@ func (a *Agent) offboardRequest(ctx context.Context, taskType string, p queue.Of
 		}
 		return offboard.Store(ctx, a.cfg.DB, offboard.Request{TenantID: p.TenantID, Action: action, RequestedBy: p.RequestedBy})
 	}
-	rec, err := offboard.Get(ctx, a.cfg.DB, p.RequestID)
+	rec, err := a.store.OffboardRequest(ctx, p.RequestID)
 	if err != nil {
 		return offboard.Record{}, err
 	}
@@ -120,7 +120,7 @@ func (a *Agent) offboardLeased(ctx context.Context, rec offboard.Record) error {
 	if err != nil {
 		return err
 	}
-	release, err := a.lease(ctx, rec.TenantID, rec.TaskID())
+	release, err := a.lease(ctx, rec.TenantID, offboard.TaskID(rec.ID))
 	if err != nil {
 		return err
 	}
@@ -158,16 +158,17 @@ func (a *Agent) offboard(ctx context.Context, rec offboard.Record, names tenants
 		return err
 	}
 	err = pgx.BeginFunc(ctx, a.cfg.DB, func(tx pgx.Tx) error {
-		if _, err := controlplane.NewStore(tx).SetTenantStatus(ctx, tenant.ID, tenants.TenantOffboarded, offboardedReason(rec)); err != nil {
+		st := controlplane.NewStore(tx)
+		if _, err := st.SetTenantStatus(ctx, tenant.ID, tenants.TenantOffboarded, offboardedReason(rec)); err != nil {
 			return err
 		}
 		if archived {
-			if err := offboard.MarkArchivedTx(ctx, tx, rec.ID); err != nil {
+			if err := st.MarkTenantArchived(ctx, rec.ID); err != nil {
 				return err
 			}
 		}
 		if rec.Action.Destroys() {
-			if err := offboard.MarkPurgedTx(ctx, tx, tenant.ID); err != nil {
+			if err := st.MarkTenantArchivesPurged(ctx, tenant.ID); err != nil {
 				return err
 			}
 		}
@@ -205,7 +206,7 @@ func (a *Agent) archiveTenant(ctx context.Context, rec offboard.Record, tenant c
 	if err != nil {
 		return false, err
 	}
-	plan, planned, err := offboard.PlannedArchive(ctx, a.cfg.DB, rec.ID)
+	plan, planned, err := a.store.PlannedTenantArchive(ctx, rec.ID)
 	if err != nil {
 		return false, err
 	}
@@ -214,7 +215,7 @@ func (a *Agent) archiveTenant(ctx context.Context, rec offboard.Record, tenant c
 		if err != nil {
 			return false, err
 		}
-		if plan, err = offboard.PlanArchive(ctx, a.cfg.DB, offboard.Archive{
+		if plan, err = a.store.PlanTenantArchive(ctx, controlplane.TenantArchive{
 			TenantID: tenant.ID, RequestID: rec.ID, InstanceID: inst.ID, Database: inst.Database, Schema: name,
 		}); err != nil {
 			return false, err

@@ -12,8 +12,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/eventually"
 	"github.com/tenantfleet/tenantfleet/queue"
+	"github.com/tenantfleet/tenantfleet/queue/outbox"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
@@ -47,7 +49,7 @@ func (e *env) waitOffboarding(id int64) offboard.Record {
 	var rec offboard.Record
 	eventually.True(e.t, 60*time.Second, "offboarding request finished", func() bool {
 		var err error
-		rec, err = offboard.Get(e.ctx, e.db, id)
+		rec, err = controlplane.NewStore(e.db).OffboardRequest(e.ctx, id)
 		return err == nil && rec.Status.Finished()
 	})
 	return rec
@@ -166,14 +168,14 @@ func TestReconcilerFailsOffboardingWhoseTaskEndedWithoutOutcome(t *testing.T) {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.NewJSONHandler(e.logs, nil))
-	out, err := offboard.New(offboard.Config{DB: e.db, Queue: e.queue, Redis: e.rdb, ReconcileMinAge: -1, Logger: logger})
+	out, err := offboard.New(offboard.Config{DB: e.db, Queue: e.queue, Redis: e.rdb, Config: outbox.Config{ReconcileMinAge: -1}, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n, err := out.Reconcile(e.ctx); err != nil || n != 0 {
 		t.Fatalf("reconcile: %d, %v; want 0 re-enqueued", n, err)
 	}
-	rec, _ := offboard.Get(e.ctx, e.db, acc.RequestID)
+	rec, _ := controlplane.NewStore(e.db).OffboardRequest(e.ctx, acc.RequestID)
 	if rec.Status != offboard.StatusFailed || !strings.Contains(rec.Error, "without an outcome") {
 		t.Errorf("request: %s %q, want failed: ended without an outcome", rec.Status, rec.Error)
 	}
@@ -212,7 +214,7 @@ func TestOffboardFailsVisiblyOnLastAttempt(t *testing.T) {
 	if _, err := e.db.Exec(e.ctx, `UPDATE instances SET port = 1 WHERE id = $1`, inst.ID); err != nil {
 		t.Fatal(err)
 	}
-	out, err := offboard.New(offboard.Config{DB: e.db, Queue: e.queue, Redis: e.rdb, MaxRetry: -1, Logger: e.cfg.Logger})
+	out, err := offboard.New(offboard.Config{DB: e.db, Queue: e.queue, Redis: e.rdb, Config: outbox.Config{MaxRetry: -1}, Logger: e.cfg.Logger})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,8 +14,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantfleet/tenantfleet/agents/audit"
-	"github.com/tenantfleet/tenantfleet/agents/intake"
-	"github.com/tenantfleet/tenantfleet/agents/offboard"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
@@ -58,11 +56,11 @@ func (a *Agent) HandleOnboard(ctx context.Context, t *asynq.Task) error {
 		if !inWorker {
 			return true, nil
 		}
-		rec, err := a.cfg.Intake.Get(ctx, p.RequestID)
-		if errors.Is(err, intake.ErrNotFound) {
+		rec, err := a.store.IntakeRequest(ctx, p.RequestID)
+		if errors.Is(err, controlplane.ErrIntakeRequestNotFound) {
 			return true, nil
 		}
-		return err == nil && rec.TaskID() == taskID, err
+		return err == nil && onboardTaskID(rec) == taskID, err
 	}
 	// outcome runs before the tenant's lease is released: a wake-up task
 	// that takes the lease next must find the tenant and the request
@@ -115,6 +113,11 @@ func (a *Agent) HandleOnboard(ctx context.Context, t *asynq.Task) error {
 	return a.onboard(ctx, p, holder, outcome)
 }
 
+// onboardTaskID is the id of rec's current tenant:onboard task.
+func onboardTaskID(rec controlplane.IntakeRequest) string {
+	return queue.OnboardAttemptTaskID(rec.ID, rec.TaskAttempt)
+}
+
 // failFor fails the onboarding for good and tells Asynq not to retry.
 func (a *Agent) failFor(ctx context.Context, p queue.OnboardPayload, err error, start time.Time) error {
 	if ferr := a.fail(ctx, p, err, time.Since(start)); ferr != nil {
@@ -160,8 +163,8 @@ func (a *Agent) runSaga(l *tenantLease, p queue.OnboardPayload, names tenants.Na
 // saga runs the onboarding steps; the caller holds the tenant's lease l,
 // and ctx ends if it is lost.
 func (a *Agent) saga(ctx context.Context, p queue.OnboardPayload, names tenants.Names, l *tenantLease) error {
-	rec, err := a.cfg.Intake.Get(ctx, p.RequestID)
-	if errors.Is(err, intake.ErrNotFound) {
+	rec, err := a.store.IntakeRequest(ctx, p.RequestID)
+	if errors.Is(err, controlplane.ErrIntakeRequestNotFound) {
 		return fmt.Errorf("%w: %w", ErrPermanent, err)
 	}
 	if err != nil {
@@ -260,7 +263,7 @@ func (a *Agent) saga(ctx context.Context, p queue.OnboardPayload, names tenants.
 			return err
 		}
 		var err error
-		if marked, err = intake.MarkDoneTx(ctx, tx, rec.ID); err != nil || !marked {
+		if marked, err = a.cfg.Intake.MarkDoneTx(ctx, tx, rec.ID); err != nil || !marked {
 			return err
 		}
 		if err := controlplane.NewStore(tx).SetOnboardingStep(ctx, tenant.ID, StepDone); err != nil {
@@ -316,14 +319,14 @@ func (a *Agent) hook(step string) error {
 // existing one (a retry, a new request for a tenant whose onboarding
 // failed, or a re-onboarding of an offboarded tenant: reclaim), and
 // records the onboarding's progress row.
-func (a *Agent) claim(ctx context.Context, rec intake.Record) (controlplane.Tenant, error) {
+func (a *Agent) claim(ctx context.Context, rec controlplane.IntakeRequest) (controlplane.Tenant, error) {
 	if rec.Restore {
 		if _, err := a.cfg.Catalog.GetTenant(ctx, rec.TenantID); errors.Is(err, tenants.ErrTenantNotFound) {
 			return controlplane.Tenant{}, fmt.Errorf("%w: tenant %s was never offboarded: nothing to restore", ErrPermanent, rec.TenantID)
 		}
 	}
 	tenant, err := a.cfg.Catalog.CreateTenant(ctx, controlplane.Tenant{
-		ID: rec.TenantID, Name: rec.Name, Tier: rec.Tier, Status: tenants.TenantProvisioning,
+		ID: rec.TenantID, Name: rec.Name, Tier: rec.Tier, Status: tenants.TenantProvisioning, Isolation: rec.Isolation,
 	})
 	if errors.Is(err, controlplane.ErrTenantExists) {
 		tenant, err = a.cfg.Catalog.GetTenant(ctx, rec.TenantID)
@@ -362,12 +365,20 @@ func (a *Agent) claim(ctx context.Context, rec intake.Record) (controlplane.Tena
 			tenant.Status = tenants.TenantProvisioning
 		}
 	} else if err != nil {
-		if errors.Is(err, tenants.ErrInvalidValue) || errors.Is(err, tenants.ErrInvalidID) {
+		if errors.Is(err, tenants.ErrInvalidValue) || errors.Is(err, tenants.ErrInvalidID) || errors.Is(err, tenants.ErrInvalidIsolation) {
 			err = fmt.Errorf("%w: %w", ErrPermanent, err)
 		}
 		return controlplane.Tenant{}, err
 	} else if rec.Restore {
 		return controlplane.Tenant{}, fmt.Errorf("%w: tenant %s was never offboarded: nothing to restore", ErrPermanent, rec.TenantID)
+	}
+	// An existing tenant (a retry, a re-onboarding) takes the isolation
+	// the request asks for; routes are published when it becomes active.
+	if rec.Isolation != "" && tenant.Isolation != rec.Isolation {
+		if _, err := a.cfg.Catalog.SetTenantIsolation(ctx, tenant.ID, rec.Isolation); err != nil {
+			return controlplane.Tenant{}, err
+		}
+		tenant.Isolation = rec.Isolation
 	}
 	if err := a.recordStart(ctx, tenant.ID, rec.ID); err != nil {
 		return controlplane.Tenant{}, err
@@ -378,8 +389,8 @@ func (a *Agent) claim(ctx context.Context, rec intake.Record) (controlplane.Tena
 // checkNewerThanOffboarding refuses, for good, an onboarding request made
 // before the tenant's latest offboarding: the offboarding superseded it. A
 // re-onboarding is a new request.
-func (a *Agent) checkNewerThanOffboarding(ctx context.Context, rec intake.Record) error {
-	superseded, err := offboard.RequestedSince(ctx, a.cfg.DB, rec.TenantID, rec.CreatedAt)
+func (a *Agent) checkNewerThanOffboarding(ctx context.Context, rec controlplane.IntakeRequest) error {
+	superseded, err := a.store.OffboardRequestedSince(ctx, rec.TenantID, rec.CreatedAt)
 	if err != nil {
 		return err
 	}
@@ -408,7 +419,7 @@ func (a *Agent) fail(ctx context.Context, p queue.OnboardPayload, cause error, t
 		errs = append(errs, err)
 	}
 	if err := a.cfg.Intake.MarkFailed(ctx, p.RequestID, reason); err != nil &&
-		!errors.Is(err, intake.ErrAlreadyDone) && !errors.Is(err, intake.ErrNotFound) {
+		!errors.Is(err, controlplane.ErrIntakeRequestDone) && !errors.Is(err, controlplane.ErrIntakeRequestNotFound) {
 		errs = append(errs, err)
 	}
 	a.recordError(ctx, p.TenantID, cause)

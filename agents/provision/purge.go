@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/tenantfleet/tenantfleet/agents/offboard"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/tenants"
@@ -23,7 +22,7 @@ import (
 // every database is emptied before any role is dropped. Every step is a
 // no-op for what is gone.
 func (a *Agent) purgeTenant(ctx context.Context, tenant controlplane.Tenant, names tenants.Names, details map[string]any) error {
-	archives, err := offboard.Archives(ctx, a.cfg.DB, tenant.ID)
+	archives, err := a.store.TenantArchives(ctx, tenant.ID)
 	if err != nil {
 		return err
 	}

@@ -10,8 +10,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenantfleet/tenantfleet/agents/audit"
-	"github.com/tenantfleet/tenantfleet/agents/intake"
-	"github.com/tenantfleet/tenantfleet/agents/offboard"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/queue"
@@ -32,7 +30,7 @@ const ActionRestore = "tenant.restore"
 // the archive's instance, which must be ready and of the requested tier.
 // When the tenant is no longer offboarded (a concurrent reclaim), it is
 // returned as it is.
-func (a *Agent) reclaim(ctx context.Context, rec intake.Record) (controlplane.Tenant, error) {
+func (a *Agent) reclaim(ctx context.Context, rec controlplane.IntakeRequest) (controlplane.Tenant, error) {
 	err := pgx.BeginFunc(ctx, a.cfg.DB, func(tx pgx.Tx) error {
 		store := controlplane.NewStore(tx)
 		locked, err := store.LockTenant(ctx, rec.TenantID)
@@ -71,7 +69,7 @@ func (a *Agent) reclaim(ctx context.Context, rec intake.Record) (controlplane.Te
 // offboarded at claim (a retry, or a failed re-onboarding resumed), that
 // it has an archive to restore on the instance it is placed on, and places
 // it there when it is not placed.
-func (a *Agent) claimRestore(ctx context.Context, tenant controlplane.Tenant, rec intake.Record) error {
+func (a *Agent) claimRestore(ctx context.Context, tenant controlplane.Tenant, rec controlplane.IntakeRequest) error {
 	// An active tenant restores nothing new: only a retry of the request
 	// that claimed an archive goes on.
 	claimNew := tenant.Status != tenants.TenantActive
@@ -95,23 +93,23 @@ func (a *Agent) claimRestore(ctx context.Context, tenant controlplane.Tenant, re
 
 // restorableArchive returns the archive rec restores (claiming the newest
 // when claimNew), checked against the instance it lives on.
-func (a *Agent) restorableArchive(ctx context.Context, db controlplane.DB, rec intake.Record, claimNew bool) (offboard.Archive, error) {
-	arch, err := offboard.ClaimForRestore(ctx, db, rec.TenantID, rec.ID, claimNew)
-	if errors.Is(err, offboard.ErrNoArchive) {
-		return offboard.Archive{}, fmt.Errorf("%w: %w; onboard it without restore for a fresh schema", ErrPermanent, err)
+func (a *Agent) restorableArchive(ctx context.Context, db controlplane.DB, rec controlplane.IntakeRequest, claimNew bool) (controlplane.TenantArchive, error) {
+	arch, err := controlplane.NewStore(db).ClaimTenantArchive(ctx, rec.TenantID, rec.ID, claimNew)
+	if errors.Is(err, controlplane.ErrNoTenantArchive) {
+		return controlplane.TenantArchive{}, fmt.Errorf("%w: %w; onboard it without restore for a fresh schema", ErrPermanent, err)
 	}
 	if err != nil {
-		return offboard.Archive{}, err
+		return controlplane.TenantArchive{}, err
 	}
 	inst, err := controlplane.NewStore(db).GetInstance(ctx, arch.InstanceID)
 	if err != nil {
-		return offboard.Archive{}, err
+		return controlplane.TenantArchive{}, err
 	}
 	if inst.Status != provider.StatusReady {
-		return offboard.Archive{}, fmt.Errorf("%w: archive %s lives on instance %s, which is %s", ErrPermanent, arch.Schema, inst.ID, inst.Status)
+		return controlplane.TenantArchive{}, fmt.Errorf("%w: archive %s lives on instance %s, which is %s", ErrPermanent, arch.Schema, inst.ID, inst.Status)
 	}
 	if inst.Tier != rec.Tier {
-		return offboard.Archive{}, fmt.Errorf("%w: archive %s lives on a %s instance; onboard the tenant with tier %s to restore it",
+		return controlplane.TenantArchive{}, fmt.Errorf("%w: archive %s lives on a %s instance; onboard the tenant with tier %s to restore it",
 			ErrPermanent, arch.Schema, inst.Tier, inst.Tier)
 	}
 	return arch, nil
@@ -122,11 +120,11 @@ func (a *Agent) restorableArchive(ctx context.Context, db controlplane.DB, rec i
 // before the role and grants are ensured, and records the restore with an
 // audit entry once. It is a no-op for a request that restores nothing, and
 // for a retry after the rename.
-func (a *Agent) restoreSchema(ctx context.Context, admin *pgxpool.Pool, rec intake.Record, names tenants.Names) error {
+func (a *Agent) restoreSchema(ctx context.Context, admin *pgxpool.Pool, rec controlplane.IntakeRequest, names tenants.Names) error {
 	if !rec.Restore {
 		return nil
 	}
-	arch, err := offboard.ClaimForRestore(ctx, a.cfg.DB, rec.TenantID, rec.ID, false)
+	arch, err := a.store.ClaimTenantArchive(ctx, rec.TenantID, rec.ID, false)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrPermanent, err)
 	}
@@ -155,7 +153,7 @@ func (a *Agent) restoreSchema(ctx context.Context, admin *pgxpool.Pool, rec inta
 	}
 	// Renamed now or by an attempt that crashed before recording it.
 	err = pgx.BeginFunc(ctx, a.cfg.DB, func(tx pgx.Tx) error {
-		if err := offboard.MarkRestored(ctx, tx, arch.ID); err != nil {
+		if err := controlplane.NewStore(tx).MarkTenantArchiveRestored(ctx, arch.ID); err != nil {
 			return err
 		}
 		return audit.Record(ctx, tx, audit.Entry{

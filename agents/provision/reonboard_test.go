@@ -15,6 +15,7 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/tenants"
 	"github.com/tenantfleet/tenantfleet/tenants/migrations"
@@ -176,7 +177,7 @@ func TestReonboardRestoresArchivedSchema(t *testing.T) {
 	if got := e.auditCount("comeback", ActionProvision, "done"); got != 2 {
 		t.Errorf("provision audit entries: %d, want 2 (first onboarding, re-onboarding)", got)
 	}
-	archives, _ := offboard.Archives(e.ctx, e.db, "comeback")
+	archives, _ := controlplane.NewStore(e.db).TenantArchives(e.ctx, "comeback")
 	if len(archives) != 0 {
 		t.Errorf("archives still restorable: %+v", archives)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/infra/sessions"
 	"github.com/tenantfleet/tenantfleet/infra/sessions/sessionstest"
 	"github.com/tenantfleet/tenantfleet/queue"
+	"github.com/tenantfleet/tenantfleet/queue/outbox"
 	"github.com/tenantfleet/tenantfleet/tenants"
 	"github.com/tenantfleet/tenantfleet/tenants/migrations"
 )
@@ -89,12 +90,12 @@ func setup(t *testing.T, mutate ...func(*Config)) *env {
 		t.Fatal(err)
 	}
 	e.intake, err = intake.New(intake.Config{DB: db, Queue: e.queue, TicketSecret: "test-secret",
-		ReconcileMinAge: -1, Logger: cptest.DiscardLogger()})
+		Config: outbox.Config{ReconcileMinAge: -1}, Logger: cptest.DiscardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.outbox, err = offboard.New(offboard.Config{DB: db, Queue: e.queue, Redis: rdb, Router: e.router,
-		ReconcileMinAge: -1, Logger: cptest.DiscardLogger()})
+		Config: outbox.Config{ReconcileMinAge: -1}, Logger: cptest.DiscardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,7 +337,7 @@ func (e *env) requestOffboard(id string, action offboard.Action) offboard.Accept
 // offboardTask is the task the outbox enqueued for acc.
 func offboardTask(t *testing.T, acc offboard.Accepted) *asynq.Task {
 	t.Helper()
-	task, err := queue.NewTask(acc.Action.TaskType(), queue.OffboardPayload{RequestID: acc.RequestID, TenantID: acc.TenantID,
+	task, err := queue.NewTask(offboard.TaskType(acc.Action), queue.OffboardPayload{RequestID: acc.RequestID, TenantID: acc.TenantID,
 		Drop: acc.Action.Destroys(), RequestedBy: "dave"})
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/infra/eventually"
 	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/infra/provider/local"
+	"github.com/tenantfleet/tenantfleet/queue/outbox"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
@@ -143,7 +144,7 @@ func TestRetryBudgetExhaustedFailsTenantAndRequest(t *testing.T) {
 		}
 	})
 	// No retry: the first attempt is the last.
-	in, err := intake.New(intake.Config{DB: e.db, Queue: e.queue, MaxRetry: -1, Logger: e.cfg.Logger})
+	in, err := intake.New(intake.Config{DB: e.db, Queue: e.queue, Config: outbox.Config{MaxRetry: -1}, Logger: e.cfg.Logger})
 	if err != nil {
 		t.Fatal(err)
 	}

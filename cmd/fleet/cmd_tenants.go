@@ -17,6 +17,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/restapi"
 	"github.com/tenantfleet/tenantfleet/tenants"
+	"github.com/tenantfleet/tenantfleet/wiring"
 )
 
 func init() {
@@ -33,7 +34,8 @@ func init() {
 const tenantsUsage = `usage:
   fleet tenants list [--status S] [--tier T] [--instance I] [--json]
   fleet tenants show ID [--json]
-  fleet tenants onboard ID --name NAME [--tier shared|dedicated] [--restore] [--wait]
+  fleet tenants onboard ID --name NAME [--tier shared|dedicated] [--isolation pooled|strict] [--restore] [--wait]
+  fleet tenants set-isolation ID pooled|strict
   fleet tenants retry ID [--wait]
   fleet tenants offboard ID [--drop] [--wait]
   fleet tenants purge ID [--wait]
@@ -41,7 +43,9 @@ const tenantsUsage = `usage:
 An offboarded tenant can be onboarded again: with a fresh schema, or with
 --restore its newest archived schema back (migrated to the latest version).
 purge drops an offboarded tenant's archived schemas and its role; the audit
-history stays.`
+history stays. set-isolation changes an active tenant's isolation level
+(audited): strict runs its application work on connections logged in as
+its own role (docs/tenants.md).`
 
 func runTenants(ctx context.Context, env *cliEnv, args []string) error {
 	if len(args) == 0 || args[0] == "help" {
@@ -62,6 +66,8 @@ func runTenants(ctx context.Context, env *cliEnv, args []string) error {
 		return tenantsOffboard(ctx, env, rest, false)
 	case "purge":
 		return tenantsOffboard(ctx, env, rest, true)
+	case "set-isolation":
+		return tenantsSetIsolation(ctx, env, rest)
 	}
 	fmt.Fprintln(env.stderr, tenantsUsage)
 	return fmt.Errorf("%w: unknown tenants command %q", errUsage, sub)
@@ -159,7 +165,7 @@ func tenantsShow(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 		for _, row := range [][2]string{
-			{"id", v.ID}, {"name", v.Name}, {"tier", v.Tier}, {"status", v.Status}, {"reason", v.StatusReason},
+			{"id", v.ID}, {"name", v.Name}, {"tier", v.Tier}, {"isolation", v.Isolation}, {"status", v.Status}, {"reason", v.StatusReason},
 			{"instance", v.Instance}, {"database", v.Database}, {"schema", v.Schema}, {"role", v.Role},
 			{"created", v.CreatedAt.Format(time.RFC3339)},
 		} {
@@ -173,6 +179,7 @@ func tenantsOnboard(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "tenants onboard")
 	name := fs.String("name", "", "display name (required)")
 	tier := fs.String("tier", "shared", "shared or dedicated")
+	isolation := fs.String("isolation", "pooled", "pooled or strict: strict runs the tenant's work on connections logged in as its own role")
 	restore := fs.Bool("restore", false, "onboard an offboarded tenant again with its newest archived schema")
 	wait := fs.Bool("wait", false, "wait until the tenant is active or failed")
 	pos, err := parseInterleaved(fs, args)
@@ -180,7 +187,11 @@ func tenantsOnboard(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	if len(pos) != 1 || *name == "" {
-		return fmt.Errorf("%w: fleet tenants onboard ID --name NAME [--tier shared|dedicated] [--restore] [--wait]", errUsage)
+		return fmt.Errorf("%w: fleet tenants onboard ID --name NAME [--tier shared|dedicated] [--isolation pooled|strict] [--restore] [--wait]", errUsage)
+	}
+	level, err := tenants.ParseIsolation(*isolation)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	return withApp(ctx, env, func(a *app) error {
 		in, err := intake.New(intake.Config{DB: a.db, Queue: a.queue, Logger: a.log})
@@ -189,7 +200,7 @@ func tenantsOnboard(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		acc, err := in.Submit(ctx, intake.Request{
 			Source: intake.SourceCLI, TenantID: pos[0], Name: *name, Tier: tenants.Tier(*tier), RequestedBy: cliUser(),
-			Restore: *restore,
+			Isolation: level, Restore: *restore,
 		})
 		var invalid *intake.InvalidRequestError
 		if errors.As(err, &invalid) {
@@ -247,6 +258,39 @@ func tenantsRetry(ctx context.Context, env *cliEnv, args []string) error {
 			return nil
 		}
 		return waitOnboarded(ctx, env, in, acc)
+	})
+}
+
+// tenantsSetIsolation changes an active tenant's isolation level through
+// the provisioning agent (audited, route published).
+func tenantsSetIsolation(ctx context.Context, env *cliEnv, args []string) error {
+	const usage = "fleet tenants set-isolation ID pooled|strict"
+	pos, err := parseInterleaved(newFlags(env, "tenants set-isolation"), args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 || pos[1] == "" {
+		return fmt.Errorf("%w: %s", errUsage, usage)
+	}
+	if err := tenants.ValidateID(pos[0]); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	level, err := tenants.ParseIsolation(pos[1])
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	return withApp(ctx, env, func(a *app) error {
+		svc, err := wiring.New(ctx, a.conns())
+		if err != nil {
+			return err
+		}
+		defer svc.Close()
+		t, err := svc.Provision.SetIsolation(ctx, pos[0], level, cliUser())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "tenant %s isolation: %s\n", t.ID, t.Isolation)
+		return nil
 	})
 }
 

@@ -42,7 +42,7 @@ func TestTenantsRetry(t *testing.T) {
 	if err := run(ctx, []string{"tenants", "retry", "acme"}, getenv, &out, io.Discard); err != nil {
 		t.Fatalf("retry: %v", err)
 	}
-	if want := "task " + intake.OnboardTaskID(acc.RequestID, 2) + " (enqueued)"; !strings.Contains(out.String(), want) {
+	if want := "task " + queue.OnboardAttemptTaskID(acc.RequestID, 2) + " (enqueued)"; !strings.Contains(out.String(), want) {
 		t.Errorf("retry output %q lacks %q", out.String(), want)
 	}
 	var actor string

@@ -22,6 +22,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/infra/provider/local"
 	"github.com/tenantfleet/tenantfleet/infra/redisconn"
+	"github.com/tenantfleet/tenantfleet/infra/sessions"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
@@ -46,6 +47,10 @@ type env struct {
 	router   *tenants.Router
 	pools    *tenants.Pools
 	log      *slog.Logger
+	// key is the scratch fleet's secret key: strict tenants' passwords
+	// derive from it (sessions.Logins).
+	key    []byte
+	stderr io.Writer
 }
 
 // The scenarios' Pools settings unless a flag changes them: the defaults of
@@ -69,7 +74,7 @@ func randomHex() string {
 func newEnv(ctx context.Context, cfg config.Config, stderr io.Writer, adjust func(*tenants.PoolsConfig)) (_ *env, err error) {
 	suffix := randomHex()
 	e := &env{cfg: cfg, fleet: "fb" + suffix, cpDB: "fleetbench_cp_" + suffix, dataDB: "fleetbench_data_" + suffix,
-		log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+		log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), stderr: stderr}
 	defer func() {
 		if err != nil {
 			e.close()
@@ -97,6 +102,12 @@ func newEnv(ctx context.Context, cfg config.Config, stderr io.Writer, adjust fun
 		return nil, err
 	}
 	e.cat = controlplane.NewStore(e.cp)
+	e.key = make([]byte, 32)
+	_, _ = rand.Read(e.key)
+	logins, err := sessions.NewLogins(e.key)
+	if err != nil {
+		return nil, err
+	}
 	target, err := redisconn.New(cfg.Redis())
 	if err != nil {
 		return nil, err
@@ -122,7 +133,7 @@ func newEnv(ctx context.Context, cfg config.Config, stderr io.Writer, adjust fun
 	}
 	pc := tenants.PoolsConfig{
 		Resolver: e.router, Fleet: e.fleet, PoolSize: benchPoolSize, AcquireTimeout: benchAcquireTimeout,
-		ConnParams: e.params, Redis: e.rdb, Logger: e.log,
+		ConnParams: e.params, Redis: e.rdb, Logger: e.log, Logins: logins,
 	}
 	if adjust != nil {
 		adjust(&pc)

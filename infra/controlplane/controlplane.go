@@ -80,8 +80,11 @@ func newProvider(db *sql.DB) (*goose.Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: migrations: %w", err)
 	}
+	// Out of order: migration numbers are handed out to parallel changes, so
+	// a control plane may have applied a higher one (00055) before a lower
+	// one lands (00050); each migration stands on its own.
 	provider, err := goose.NewProvider(goose.DialectPostgres, db, dir,
-		goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true))
+		goose.WithSessionLocker(locker), goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true))
 	if err != nil {
 		return nil, fmt.Errorf("controlplane: migrations: %w", err)
 	}

@@ -20,7 +20,7 @@ var ErrNoRouteKey = errors.New("controlplane: no route key in the control plane"
 // routeSQL joins a tenant to its instance: the read-through of
 // tenants.Router.Resolve.
 const routeSQL = `SELECT t.id, t.tier, t.status, coalesce(t.instance_id, ''), coalesce(i.host, ''),
-	coalesce(i.port, 0), t.database_name, t.schema_name, t.role_name, t.route_version
+	coalesce(i.port, 0), t.database_name, t.schema_name, t.role_name, t.isolation, t.route_version
 	FROM tenants t LEFT JOIN instances i ON i.id = t.instance_id WHERE t.id = $1`
 
 // Route reads the tenant's route, whatever its status, or fails with
@@ -28,7 +28,7 @@ const routeSQL = `SELECT t.id, t.tier, t.status, coalesce(t.instance_id, ''), co
 func (s *Store) Route(ctx context.Context, id string) (tenants.Route, error) {
 	var r tenants.Route
 	err := s.db.QueryRow(ctx, routeSQL, id).Scan(&r.TenantID, &r.Tier, &r.Status, &r.InstanceID,
-		&r.Host, &r.Port, &r.Database, &r.Schema, &r.Role, &r.Version)
+		&r.Host, &r.Port, &r.Database, &r.Schema, &r.Role, &r.Isolation, &r.Version)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return tenants.Route{}, fmt.Errorf("%w: %s", tenants.ErrTenantNotFound, id)
 	}

@@ -26,7 +26,7 @@ func TestRoute(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := tenants.Route{TenantID: "acme", Tier: tenants.Shared, Status: tenants.TenantPending, InstanceID: "shared-1",
-		Host: "127.0.0.1", Port: controlplane.DefaultPort, Database: "data", Schema: "t_acme", Role: "f_t_acme", Version: 2}
+		Host: "127.0.0.1", Port: controlplane.DefaultPort, Database: "data", Schema: "t_acme", Role: "f_t_acme", Isolation: tenants.Pooled, Version: 2}
 	if got, err := s.Route(ctx, "acme"); err != nil || got != want {
 		t.Fatalf("got %+v, %v; want %+v", got, err, want)
 	}

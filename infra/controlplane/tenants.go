@@ -26,10 +26,13 @@ type Tenant struct {
 	Status       tenants.TenantStatus
 	StatusReason string
 	// InstanceID is empty until the tenant is placed.
-	InstanceID   string
-	Database     string
-	Schema       string
-	Role         string
+	InstanceID string
+	Database   string
+	Schema     string
+	Role       string
+	// Isolation is tenants.Pooled or tenants.Strict (migration 00050);
+	// CreateTenant defaults it to Pooled.
+	Isolation    tenants.Isolation
 	RouteVersion int64
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
@@ -44,12 +47,12 @@ type Placement struct {
 }
 
 const tenantColumns = `id, name, tier, status, status_reason, coalesce(instance_id, ''),
-	database_name, schema_name, role_name, route_version, created_at, updated_at`
+	database_name, schema_name, role_name, isolation, route_version, created_at, updated_at`
 
 func scanTenant(row pgx.Row) (Tenant, error) {
 	var t Tenant
 	err := row.Scan(&t.ID, &t.Name, &t.Tier, &t.Status, &t.StatusReason, &t.InstanceID,
-		&t.Database, &t.Schema, &t.Role, &t.RouteVersion, &t.CreatedAt, &t.UpdatedAt)
+		&t.Database, &t.Schema, &t.Role, &t.Isolation, &t.RouteVersion, &t.CreatedAt, &t.UpdatedAt)
 	return t, err
 }
 
@@ -65,15 +68,21 @@ func (s *Store) CreateTenant(ctx context.Context, t Tenant) (Tenant, error) {
 	if t.Status == "" {
 		t.Status = tenants.TenantPending
 	}
+	if t.Isolation == "" {
+		t.Isolation = tenants.Pooled
+	}
+	if !t.Isolation.Valid() {
+		return Tenant{}, fmt.Errorf("%w: tenant %s isolation %q", tenants.ErrInvalidIsolation, t.ID, t.Isolation)
+	}
 	if err := tenants.ValidateName(t.Name); err != nil {
 		return Tenant{}, fmt.Errorf("controlplane: name of tenant %s: %w", t.ID, err)
 	}
 	if !t.Tier.Valid() || !t.Status.Valid() {
 		return Tenant{}, fmt.Errorf("%w: tenant %s needs a tier (shared|dedicated) and a known status", tenants.ErrInvalidValue, t.ID)
 	}
-	row := s.db.QueryRow(ctx, `INSERT INTO tenants (id, name, tier, status, status_reason)
-		VALUES ($1, $2, $3, $4, $5) RETURNING `+tenantColumns,
-		t.ID, t.Name, t.Tier, t.Status, t.StatusReason)
+	row := s.db.QueryRow(ctx, `INSERT INTO tenants (id, name, tier, status, status_reason, isolation)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING `+tenantColumns,
+		t.ID, t.Name, t.Tier, t.Status, t.StatusReason, t.Isolation)
 	out, err := scanTenant(row)
 	if isUniqueViolation(err) {
 		return Tenant{}, fmt.Errorf("%w: %s", ErrTenantExists, t.ID)

@@ -126,7 +126,7 @@ func errorBody(w http.ResponseWriter, status int, err error) any {
 	case errors.As(err, &notRetryable):
 		body := NotRetryableJSON{Error: notRetryable.Error(), TenantID: notRetryable.TenantID}
 		if rec := notRetryable.Request; rec != nil {
-			body.RequestID, body.TaskID, body.Status = rec.ID, rec.TaskID(), string(rec.Status)
+			body.RequestID, body.TaskID, body.Status = rec.ID, intake.TaskID(*rec), string(rec.Status)
 		}
 		return body
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
@@ -67,7 +68,7 @@ func TestErrorBodies(t *testing.T) {
 	if got := errorBody(rec, 422, fmt.Errorf("wrapped: %w", inv)); got != (InvalidRequestJSON{Error: inv.Error(), Field: "name", Reason: "hidden character"}) {
 		t.Errorf("422 body %+v, want field and reason", got)
 	}
-	nr := &intake.NotRetryableError{TenantID: "acme", Reason: "active", Request: &intake.Record{ID: 4, TaskAttempt: 2, Status: intake.StatusDone}}
+	nr := &intake.NotRetryableError{TenantID: "acme", Reason: "active", Request: &intake.Record{ID: 4, TaskAttempt: 2, OutboxState: controlplane.OutboxState{Status: intake.StatusDone}}}
 	want := NotRetryableJSON{Error: nr.Error(), TenantID: "acme", RequestID: 4, TaskID: "onboard:4:attempt:2", Status: "done"}
 	if got := errorBody(rec, 409, nr); got != want {
 		t.Errorf("409 body %+v, want %+v", got, want)

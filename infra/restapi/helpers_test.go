@@ -24,6 +24,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
 	"github.com/tenantfleet/tenantfleet/queue"
+	"github.com/tenantfleet/tenantfleet/queue/outbox"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
@@ -97,11 +98,11 @@ func setup(t *testing.T) *fixture {
 	qc := queue.NewClient(rdb)
 	t.Cleanup(func() { _ = qc.Close() })
 	discard := cptest.DiscardLogger()
-	if f.intake, err = intake.New(intake.Config{DB: f.traced, Queue: qc, ReconcileMinAge: -1,
-		WaitPoll: 10 * time.Millisecond, Logger: discard}); err != nil {
+	if f.intake, err = intake.New(intake.Config{DB: f.traced, Queue: qc,
+		Config: outbox.Config{ReconcileMinAge: -1, WaitPoll: 10 * time.Millisecond}, Logger: discard}); err != nil {
 		t.Fatal(err)
 	}
-	if f.offboard, err = offboard.New(offboard.Config{DB: f.traced, Queue: qc, Redis: rdb, ReconcileMinAge: -1, Logger: discard}); err != nil {
+	if f.offboard, err = offboard.New(offboard.Config{DB: f.traced, Queue: qc, Redis: rdb, Config: outbox.Config{ReconcileMinAge: -1}, Logger: discard}); err != nil {
 		t.Fatal(err)
 	}
 	f.catalog = controlplane.NewStore(f.traced)

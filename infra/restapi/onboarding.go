@@ -16,6 +16,8 @@ type OnboardRequestBody struct {
 	TenantID string `json:"tenant_id"`
 	Name     string `json:"name"`
 	Tier     string `json:"tier"`
+	// Isolation is "pooled" (default) or "strict".
+	Isolation string `json:"isolation"`
 	// Restore re-onboards an offboarded tenant with its archived schema.
 	Restore bool `json:"restore"`
 }
@@ -31,7 +33,7 @@ func (a *API) submitOnboarding(w http.ResponseWriter, r *http.Request) {
 	}
 	acc, err := a.cfg.Onboarding.Submit(r.Context(), intake.Request{
 		Source: intake.SourceAPI, TenantID: body.TenantID, Name: body.Name, Tier: tenants.Tier(body.Tier),
-		Restore: body.Restore, RequestedBy: r.Header.Get(HeaderRequestedBy), DeliveryID: r.Header.Get(HeaderIdempotencyKey),
+		Isolation: tenants.Isolation(body.Isolation), Restore: body.Restore, RequestedBy: r.Header.Get(HeaderRequestedBy), DeliveryID: r.Header.Get(HeaderIdempotencyKey),
 	})
 	if err != nil {
 		a.writeError(w, r, err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tenantfleet/tenantfleet/agents/intake"
+	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
@@ -166,7 +167,7 @@ func TestRetryFailedTenantThroughAPI(t *testing.T) {
 		t.Errorf("no token: got %d, want 401", got.Status)
 	}
 	got := f.call(t, "POST", "/api/v1/tenants/phoenix/retry", `{}`, true, http.Header{HeaderRequestedBy: {"grace"}})
-	want := intake.OnboardTaskID(first.RequestID, 2)
+	want := queue.OnboardAttemptTaskID(first.RequestID, 2)
 	if got.Status != http.StatusAccepted || got.str("task_id") != want || got.str("status") != string(intake.StatusEnqueued) ||
 		got.Body["request_id"] != float64(first.RequestID) {
 		t.Fatalf("retry: got %d %s, want 202 with task %s enqueued", got.Status, got.Raw, want)

@@ -16,9 +16,11 @@ import (
 
 // TenantJSON is the JSON form of a tenant (schema Tenant).
 type TenantJSON struct {
-	ID           string    `json:"id"`
-	Name         string    `json:"name"`
-	Tier         string    `json:"tier"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Tier string `json:"tier"`
+	// Isolation is "pooled" or "strict" (docs/tenants.md, "Isolation levels").
+	Isolation    string    `json:"isolation"`
 	Status       string    `json:"status"`
 	StatusReason string    `json:"status_reason,omitempty"`
 	Instance     string    `json:"instance"`
@@ -33,7 +35,7 @@ type TenantJSON struct {
 // TenantView converts a catalog tenant to its JSON form.
 func TenantView(t controlplane.Tenant) TenantJSON {
 	return TenantJSON{
-		ID: t.ID, Name: t.Name, Tier: string(t.Tier), Status: string(t.Status), StatusReason: t.StatusReason,
+		ID: t.ID, Name: t.Name, Tier: string(t.Tier), Isolation: string(t.Isolation), Status: string(t.Status), StatusReason: t.StatusReason,
 		Instance: t.InstanceID, Database: t.Database, Schema: t.Schema, Role: t.Role,
 		RouteVersion: t.RouteVersion, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
 	}
@@ -86,6 +88,7 @@ type OnboardingJSON struct {
 	TenantID    string     `json:"tenant_id"`
 	Name        string     `json:"name"`
 	Tier        string     `json:"tier"`
+	Isolation   string     `json:"isolation"`
 	RequestedBy string     `json:"requested_by"`
 	Restore     bool       `json:"restore,omitempty"`
 	Status      string     `json:"status"`
@@ -101,7 +104,8 @@ type OnboardingJSON struct {
 func OnboardingView(r intake.Record) OnboardingJSON {
 	return OnboardingJSON{
 		RequestID: r.ID, Source: string(r.Source), DeliveryID: r.DeliveryID, Ticket: r.TicketKey,
-		TenantID: r.TenantID, Name: r.Name, Tier: string(r.Tier), RequestedBy: r.RequestedBy, Restore: r.Restore,
+		TenantID: r.TenantID, Name: r.Name, Tier: string(r.Tier), Isolation: string(r.Isolation),
+		RequestedBy: r.RequestedBy, Restore: r.Restore,
 		Status: string(r.Status), Error: r.Error, Attempts: r.Attempts, TaskAttempt: r.TaskAttempt,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, FinishedAt: r.FinishedAt,
 	}

@@ -36,7 +36,8 @@ func (s *Sessions) TenantPools(cfg tenants.PoolsConfig, instance InstanceLookup)
 		return nil, errors.New("sessions: tenant pools need a resolver and an instance lookup")
 	}
 	logins := &loginConfigs{configs: map[string]*pgxpool.Config{}}
-	configure := cfg.ConfigurePool
+	configure := cfg.ConfigureConn
+	afterConnect := cfg.AfterConnect
 	cfg.Resolver = ownLoginResolver{cfg.Resolver}
 	cfg.Credentials = func(ctx context.Context, r tenants.Route) (string, string, error) {
 		inst, err := instance(ctx, r.InstanceID)
@@ -65,26 +66,31 @@ func (s *Sessions) TenantPools(cfg tenants.PoolsConfig, instance InstanceLookup)
 		logins.put(r.PoolKey(), login)
 		return names.Role, password, nil
 	}
-	cfg.ConfigurePool = func(r tenants.Route, c *pgxpool.Config) {
+	cfg.ConfigureConn = func(r tenants.Route, c *pgx.ConnConfig) {
 		if login := logins.take(r.PoolKey()); login != nil {
 			// Host, port, TLS and fallbacks exactly as the connector logs in.
-			c.ConnConfig = login.ConnConfig
+			*c = *login.ConnConfig.Copy()
 		}
-		c.ConnConfig.RuntimeParams["application_name"] = s.cfg.ApplicationName
-		role := r.Role
-		c.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
-			return tenants.VerifyTenantSession(ctx, conn, role)
-		}
+		c.RuntimeParams["application_name"] = s.cfg.ApplicationName
 		if configure != nil {
 			configure(r, c)
 		}
+	}
+	cfg.AfterConnect = func(ctx context.Context, r tenants.Route, conn *pgx.Conn) error {
+		if err := tenants.VerifyTenantSession(ctx, conn, r.Role); err != nil {
+			return err
+		}
+		if afterConnect != nil {
+			return afterConnect(ctx, r, conn)
+		}
+		return nil
 	}
 	return tenants.NewPools(cfg)
 }
 
 // ownLoginResolver gives every tenant a pool of its own: routes are
 // resolved as usual and marked dedicated, which is what keys a pool per
-// tenant in tenants.Pools.
+// tenant in tenants.Pools, and pooled, as the pool logs in as the tenant.
 type ownLoginResolver struct{ inner tenants.Resolver }
 
 // Resolve implements tenants.Resolver.
@@ -93,7 +99,9 @@ func (o ownLoginResolver) Resolve(ctx context.Context, tenantID string) (tenants
 	if err != nil {
 		return r, err
 	}
-	r.Tier = tenants.Dedicated
+	// The pool's login is already the tenant's own role (Credentials):
+	// a strict route needs nothing more here.
+	r.Tier, r.Isolation = tenants.Dedicated, tenants.Pooled
 	return r, nil
 }
 

@@ -140,3 +140,22 @@ func TestNewRejectsShortKey(t *testing.T) {
 		t.Fatalf("New with a 31-byte key: %v, want ErrShortKey", err)
 	}
 }
+
+func TestLoginsDeriveTheTenantPassword(t *testing.T) {
+	t.Parallel()
+	if _, err := sessions.NewLogins(make([]byte, 31)); !errors.Is(err, sessions.ErrShortKey) {
+		t.Fatalf("NewLogins with a 31-byte key: %v, want ErrShortKey", err)
+	}
+	key := cptest.SecretKey(t)
+	l, err := sessions.NewLogins(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, password, err := l.Login(context.Background(), tenants.Route{TenantID: "acme-bank", Role: "tf_t_acme_bank"})
+	if err != nil || user != "tf_t_acme_bank" || password != sessions.Password(key, "tf_t_acme_bank") {
+		t.Fatalf("Login: %q, %v; want the role and its derived password", user, err)
+	}
+	if _, _, err := l.Login(context.Background(), tenants.Route{TenantID: "acme-bank"}); err == nil {
+		t.Fatal("Login of a route without a role succeeded")
+	}
+}
