@@ -171,6 +171,8 @@ type Config struct {
 	RDSCABundle string `yaml:"rds_ca_bundle"`
 	// Schedule is the scheduler role's configuration (config/schedule.go).
 	Schedule Schedule `yaml:",inline"`
+	// Health configures the health agent (config/health.go).
+	Health Health `yaml:",inline"`
 	// Alerts configures the alert engine and its sinks (alerts.go).
 	Alerts Alerts `yaml:",inline"`
 }
@@ -303,6 +305,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str("FLEET_SECRETSMANAGER_ENDPOINT", &c.SecretsManagerEndpoint)
 	str("FLEET_RDS_CA_BUNDLE", &c.RDSCABundle)
 	c.Schedule.applyEnv(getenv, dur, &errs)
+	c.Health.applyEnv(dur)
 	c.Alerts.applyEnv(str, dur)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
@@ -331,6 +334,7 @@ func (c *Config) applyDefaults() {
 	c.MaxTenantsPerInstance = cmp.Or(c.MaxTenantsPerInstance, 500)
 	c.AWSRegion = cmp.Or(c.AWSRegion, "us-east-1")
 	c.Schedule.applyDefaults()
+	c.Health.applyDefaults()
 	c.Alerts.applyDefaults()
 }
 
@@ -442,6 +446,7 @@ func (c Config) Validate() error {
 		bad("FLEET_MAX_TENANTS_PER_INSTANCE must be at least 1, got %d", c.MaxTenantsPerInstance)
 	}
 	c.Schedule.validate(bad)
+	c.Health.validate(bad)
 	errs = append(errs, c.Alerts.validate()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))

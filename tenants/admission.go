@@ -264,7 +264,7 @@ func (a *admission) snapshot() PoolStats {
 	s := PoolStats{
 		Pool: a.pool, Size: a.size, InFlight: a.inflight, Waiting: a.total.waiting,
 		Exhausted: a.total.exhausted, AcquireWait: a.total.wait.snapshot(),
-		Tenants: make(map[string]TenantStats, len(a.tenants)),
+		Tenants: make(map[string]TenantStats, len(a.tenants)), TenantCap: a.tenantCap, Reserve: a.reserve,
 	}
 	for id, t := range a.tenants {
 		s.Tenants[id] = TenantStats{InFlight: t.inflight, Waiting: t.waiting, Exhausted: t.exhausted, AcquireWait: t.wait.snapshot()}

@@ -37,7 +37,10 @@ func (l *lease) release() {
 // and are quoted anyway.
 const (
 	// scopeSQL scopes the implicit transaction of a pipelined batch.
-	scopeSQL = `SELECT pg_catalog.set_config('role', $1, true), pg_catalog.set_config('search_path', $2, true)`
+	// application_name is set to the role too: shared-pool sessions all
+	// log in as the application role, and this is how the health sweep
+	// tells their tenants apart in pg_stat_activity.
+	scopeSQL = `SELECT pg_catalog.set_config('role', $1, true), pg_catalog.set_config('search_path', $2, true), pg_catalog.set_config('application_name', $1, true)`
 	// scopeReadOnlySQL also makes it read-only.
 	scopeReadOnlySQL = scopeSQL + `, pg_catalog.set_config('transaction_read_only', 'on', true)`
 	// commitSQL runs deferred checks as the tenant, undoes any session-level
@@ -54,7 +57,8 @@ func beginSQL(r Route, readOnly bool) string {
 		begin = "BEGIN READ ONLY"
 	}
 	return begin + "; SELECT pg_catalog.set_config('role', " + quoteLiteral(r.Role) +
-		", true), pg_catalog.set_config('search_path', " + quoteLiteral(searchPath(r)) + ", true)"
+		", true), pg_catalog.set_config('search_path', " + quoteLiteral(searchPath(r)) + ", true)" +
+		", pg_catalog.set_config('application_name', " + quoteLiteral(r.Role) + ", true)"
 }
 
 func searchPath(r Route) string { return pgx.Identifier{r.Schema}.Sanitize() }

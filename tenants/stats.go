@@ -37,6 +37,11 @@ type PoolStats struct {
 	Evictions uint64 `json:"evictions"`
 	// Tenants holds the same figures per tenant seen on the pool.
 	Tenants map[string]TenantStats `json:"tenants"`
+	// TenantCap is the most slots one tenant may hold, Reserve how many
+	// slots batch work may not use (PoolsConfig): the pool watch needs
+	// them to tell a saturated pool or a capped tenant.
+	TenantCap int `json:"tenant_cap"`
+	Reserve   int `json:"reserve"`
 }
 
 // TenantStats is one tenant's share of a pool.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/agents/alerts"
 	"github.com/tenantfleet/tenantfleet/agents/batch"
+	"github.com/tenantfleet/tenantfleet/agents/health"
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
@@ -84,6 +85,8 @@ type Services struct {
 	BatchPools *tenants.Pools
 	// Batch runs the tenants' staggered batch jobs.
 	Batch *batch.Agent
+	// Health sweeps instances and watches the published pool statistics.
+	Health *health.Agent
 
 	adminDB *pgxpool.Pool
 }
@@ -160,6 +163,10 @@ func New(ctx context.Context, a Conns) (*Services, error) {
 		return nil, err
 	}
 	if err := s.newBatchAgent(a); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.newHealthAgent(a); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -297,6 +304,7 @@ func (s *Services) RegisterHandlers(w *queue.Worker) {
 	s.Provision.Register(w)
 	s.Migrate.Register(w)
 	s.Batch.Register(w)
+	s.Health.Register(w)
 }
 
 // RegisterSchedules adds the periodic entries to the scheduler. handles

@@ -8,6 +8,8 @@
 //	fleetbench scoped [-n 5000]
 //	fleetbench onboard [-tenants 200 -rate 10]
 //	fleetbench migrate [-tenants 1000 -concurrency 5]
+//	fleetbench sweep [-tenants 10000 -instances 10]
+//	fleetbench exhaust [-tenants 18 -workers 4 -pool 20 -batch-ms 50 -duration 40s]  (against a running fleet)
 //	fleetbench chaos [-tenants 300 -workers 3 -kill-every 2s -flush-redis-at 5s -migrate -offboard 30]
 package main
 
@@ -33,7 +35,7 @@ func main() {
 	}
 }
 
-const usage = `usage: fleetbench noisy|scoped|onboard|migrate|chaos [flags]  (fleetbench <scenario> -h lists the flags)`
+const usage = `usage: fleetbench noisy|scoped|onboard|migrate|chaos|sweep|exhaust [flags]  (fleetbench <scenario> -h lists the flags)`
 
 // run runs one scenario named by args[0].
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -55,6 +57,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runMigrate(ctx, cfg, args[1:], stdout, stderr)
 	case "chaos":
 		return runChaos(ctx, cfg, args[1:], stdout, stderr)
+	case "sweep":
+		return runSweep(ctx, cfg, args[1:], stdout, stderr)
+	case "exhaust":
+		return runExhaust(ctx, cfg, args[1:], stdout, stderr)
 	default:
 		return fmt.Errorf("unknown scenario %q: %s", args[0], usage)
 	}
