@@ -16,10 +16,17 @@ func NewCostAnalyzer(ctx context.Context, a Conns) (*Services, *cost.Analyzer, e
 		s.Close()
 		return nil, nil, err
 	}
-	an, err := cost.New(cost.Config{Store: s.Catalog, Sessions: s.Sessions, Fleet: a.Config.Name, Logger: a.Logger})
-	if err != nil {
+	if err := s.newCostAnalyzer(a); err != nil {
 		s.Close()
 		return nil, nil, err
 	}
-	return s, an, nil
+	return s, s.Cost, nil
+}
+
+// newCostAnalyzer builds the cost analyzer over the catalog and the
+// instance sessions (catalog reads as admin, every EXPLAIN as the tenant).
+func (s *Services) newCostAnalyzer(a Conns) error {
+	var err error
+	s.Cost, err = cost.New(cost.Config{Store: s.Catalog, Sessions: s.Sessions, Fleet: a.Config.Name, Logger: a.Logger})
+	return err
 }

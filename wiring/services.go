@@ -16,6 +16,7 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/agents/alerts"
 	"github.com/tenantfleet/tenantfleet/agents/batch"
+	"github.com/tenantfleet/tenantfleet/agents/cost"
 	"github.com/tenantfleet/tenantfleet/agents/health"
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
@@ -87,6 +88,8 @@ type Services struct {
 	Batch *batch.Agent
 	// Health sweeps instances and watches the published pool statistics.
 	Health *health.Agent
+	// Cost analyses query patterns and prices tenants (cost:analyze).
+	Cost *cost.Analyzer
 
 	adminDB *pgxpool.Pool
 }
@@ -167,6 +170,10 @@ func New(ctx context.Context, a Conns) (*Services, error) {
 		return nil, err
 	}
 	if err := s.newHealthAgent(a); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.newCostAnalyzer(a); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -305,6 +312,7 @@ func (s *Services) RegisterHandlers(w *queue.Worker) {
 	s.Migrate.Register(w)
 	s.Batch.Register(w)
 	s.Health.Register(w)
+	s.Cost.Register(w)
 }
 
 // RegisterSchedules adds the periodic entries to the scheduler. handles

@@ -261,19 +261,11 @@ func (ts *tenantSessions) close() {
 	}
 }
 
-// AnalyzePayload is the payload of a cost:analyze task: nothing but the
-// time it was requested, so each request is a distinct task.
-type AnalyzePayload struct {
-	RequestedAt time.Time `json:"requested_at"`
-}
-
-// Validate implements queue.Payload.
-func (AnalyzePayload) Validate() error { return nil }
-
-// Register mounts the cost:analyze handler on w.
+// Register mounts the cost:analyze handler on w: the scheduler's daily
+// task (queue.CostAnalyzePayload, one per slot).
 func (a *Analyzer) Register(w *queue.Worker) {
 	w.HandleFunc(queue.TypeCostAnalyze, func(ctx context.Context, t *asynq.Task) error {
-		if _, err := queue.Decode[AnalyzePayload](t); err != nil {
+		if _, err := queue.Decode[queue.CostAnalyzePayload](t); err != nil {
 			return err
 		}
 		_, err := a.Analyze(ctx)
