@@ -36,5 +36,5 @@ func (a *Agent) handleWatch(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	_, err := a.Watch(ctx)
-	return err
+	return errors.Join(err, a.ObserveFailures(ctx))
 }

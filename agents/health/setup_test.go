@@ -32,6 +32,7 @@ import (
 type env struct {
 	fleet    string
 	store    *controlplane.Store
+	cp       *pgxpool.Pool // the control plane, for fixtures the Store has no method for
 	rdb      *redis.Client
 	admin    *pgxpool.Pool // direct admin pool on the instance database
 	inst     controlplane.Instance
@@ -75,8 +76,8 @@ func setup(t *testing.T, o setupOpts) *env {
 			t.Errorf("drop fleet roles: %v", err)
 		}
 	})
-	_, cp := cptest.Database(t)
-	e.store = controlplane.NewStore(cp)
+	_, e.cp = cptest.Database(t)
+	e.store = controlplane.NewStore(e.cp)
 	_, e.rdb = cptest.RedisDB(t)
 	sess := sessionstest.Local(t, adminURL)
 	u, err := url.Parse(adminURL)

@@ -12,7 +12,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tenantfleet/tenantfleet/agents/alerts"
-	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
@@ -194,19 +193,13 @@ func (a *Agent) observePools(ctx context.Context, rep *WatchReport) []error {
 		}
 	}
 	slices.Sort(rep.Exhausted)
-	open, err := a.cfg.Store.ListAlerts(ctx, controlplane.AlertFilter{OpenOnly: true, Kind: string(alerts.PoolExhausted), Limit: maxOpenAlerts})
-	if err != nil {
-		errs = append(errs, err)
+	// A pool gone from every process (idle, or the process ended) is no
+	// longer exhausted anywhere.
+	seen := make(map[string]bool, len(subjects))
+	for s := range subjects {
+		seen[s] = true
 	}
-	for _, al := range open {
-		if _, seen := subjects[al.Subject]; !seen {
-			// Its pool is gone from every process (idle, or the process
-			// ended): nothing is exhausted there any more.
-			if _, err := a.cfg.Alerts.Clear(ctx, alerts.PoolExhausted, al.Subject); err != nil {
-				errs = append(errs, err)
-			}
-		}
-	}
+	errs = append(errs, a.clearOpen(ctx, alerts.PoolExhausted, seen)...)
 	for inst := range drain {
 		if err := tenants.PublishDrain(ctx, a.cfg.Redis, a.cfg.Fleet, inst); err != nil {
 			errs = append(errs, err)

@@ -324,3 +324,29 @@ func (s *Store) MigrationRunTenants(ctx context.Context, runID int64) ([]Migrati
 	}
 	return out, nil
 }
+
+// FailedMigrationRun is a finished migration run some of whose tenants
+// failed and were not sent round again.
+type FailedMigrationRun struct {
+	RunID   int64
+	Failed  int
+	Tenants []string // the first failed tenants, at most 10
+}
+
+// FailedMigrationRuns returns the finished runs among the latest limit
+// whose tenants still include failed ones, newest first: the condition of
+// the migration_failed alert (a retry that succeeds clears it).
+func (s *Store) FailedMigrationRuns(ctx context.Context, limit int) ([]FailedMigrationRun, error) {
+	rows, err := s.db.Query(ctx, `SELECT r.id, count(*)::int, (array_agg(t.tenant_id ORDER BY t.tenant_id))[1:10]
+		FROM (SELECT id FROM migration_runs WHERE status <> 'running' ORDER BY id DESC LIMIT $1) r
+		JOIN migration_run_tenants t ON t.run_id = r.id AND t.status = 'failed'
+		GROUP BY r.id ORDER BY r.id DESC`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("controlplane: failed migration runs: %w", err)
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (FailedMigrationRun, error) {
+		var f FailedMigrationRun
+		err := row.Scan(&f.RunID, &f.Failed, &f.Tenants)
+		return f, err
+	})
+}
