@@ -45,6 +45,8 @@ bench: services build ## run the benchmarks (Go benchmarks and fleetbench scenar
 	./bin/fleetbench onboard -tenants 200 -rate 0
 	./bin/fleetbench migrate -tenants 1000 -concurrency 5
 	./bin/fleetbench chaos -tenants 300 -workers 3 -kill-every 2s -flush-redis-at 5s -migrate -offboard 30
+	./bin/fleetbench sweep -tenants 1000 -instances 10
+	./bin/fleetbench sweep -tenants 10000 -instances 10
 
 clean: ## remove build output (and stop project-local services: .ci/services stop)
 	rm -rf bin
