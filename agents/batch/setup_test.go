@@ -52,19 +52,7 @@ func setup(t *testing.T, n int, pools bool) *env {
 	ctx := testContext(t)
 	e := &env{fleet: cptest.UniqueName("bt")}
 	adminURL := config.WithDatabase(cptest.ServerConfig(t).DatabaseURL, "postgres")
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, adminURL)
-		if err != nil {
-			t.Errorf("drop fleet roles: %v", err)
-			return
-		}
-		defer conn.Close(ctx)
-		if err := tenants.DropFleetRoles(ctx, conn, e.fleet); err != nil {
-			t.Errorf("drop fleet roles: %v", err)
-		}
-	})
+	cptest.DropFleetRolesAtCleanup(t, adminURL, e.fleet)
 	_, e.cp = cptest.Database(t)
 	e.store = controlplane.NewStore(e.cp)
 	_, e.rdb = cptest.RedisDB(t)

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,21 +37,6 @@ const (
 
 var testTicketKey = []byte("ticket-test-key")
 
-// dbCounter counts every connection acquire and statement on the pool the
-// intake uses, so a test can tell that a request touched no database.
-type dbCounter struct{ n atomic.Int64 }
-
-func (c *dbCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	c.n.Add(1)
-	return ctx
-}
-func (c *dbCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-func (c *dbCounter) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireStartData) context.Context {
-	c.n.Add(1)
-	return ctx
-}
-func (c *dbCounter) TraceAcquireEnd(context.Context, *pgxpool.Pool, pgxpool.TraceAcquireEndData) {}
-
 // env is one test's intake over its own scratch control plane and Redis
 // database, served by a real HTTP server.
 type env struct {
@@ -61,7 +45,7 @@ type env struct {
 	rdb     *redis.Client
 	insp    *asynq.Inspector
 	base    string
-	touched *dbCounter
+	touched *cptest.StatementCounter
 }
 
 func setup(t *testing.T, tweak ...func(*Config)) *env {
@@ -69,7 +53,7 @@ func setup(t *testing.T, tweak ...func(*Config)) *env {
 	url, db := cptest.Database(t)
 	_, rdb := cptest.RedisDB(t)
 
-	counter := &dbCounter{}
+	counter := &cptest.StatementCounter{}
 	pcfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		t.Fatalf("parse db url: %v", err)

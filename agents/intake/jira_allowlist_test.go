@@ -120,7 +120,7 @@ func TestJiraWebhookAllowlist(t *testing.T) {
 			}
 		})
 	}
-	if n := e.touched.n.Load(); n != 0 {
+	if n := e.touched.Count(); n != 0 {
 		t.Errorf("database touched %d times by refused deliveries, want 0", n)
 	}
 	if n := len(e.criticalTasks(t)); n != 0 {
@@ -163,7 +163,7 @@ func TestJiraWebhookNoProjects(t *testing.T) {
 	if got.Status != http.StatusOK || got.Body["ignored"] != true || !strings.Contains(got.str("reason"), "allowlist is empty") {
 		t.Fatalf("got %d %s, want 200 ignored: the allowlist is empty", got.Status, got.Raw)
 	}
-	if n := e.touched.n.Load(); n != 0 {
+	if n := e.touched.Count(); n != 0 {
 		t.Errorf("database touched %d times, want 0", n)
 	}
 }

@@ -32,7 +32,7 @@ func TestRetryRefusesBadRequester(t *testing.T) {
 	if _, err := e.in.Retry(t.Context(), "Not_A_Slug", "ops"); !errors.Is(err, ErrInvalidRequest) {
 		t.Errorf("invalid tenant id: got %v, want ErrInvalidRequest", err)
 	}
-	if got := e.touched.n.Load(); got != 0 {
+	if got := e.touched.Count(); got != 0 {
 		t.Errorf("database touched %d times by refused retries, want 0", got)
 	}
 	if _, err := e.in.Retry(t.Context(), "nobody", "ops"); !errors.Is(err, ErrNotFound) {

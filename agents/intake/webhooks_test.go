@@ -119,7 +119,7 @@ func TestJiraSignatureRefused(t *testing.T) {
 			}
 		})
 	}
-	if got := e.touched.n.Load(); got != 0 {
+	if got := e.touched.Count(); got != 0 {
 		t.Errorf("database touched %d times by refused webhooks, want 0", got)
 	}
 	if got := e.rows(t); got != 0 {
@@ -141,7 +141,7 @@ func TestWebhookWithoutSecretRefused(t *testing.T) {
 	if got := e.post(t, "/webhooks/tickets", tb, standardHeaders(nil, "msg_1", time.Now(), tb)); got.Status != http.StatusUnauthorized {
 		t.Errorf("tickets: got %d, want 401", got.Status)
 	}
-	if got := e.touched.n.Load(); got != 0 {
+	if got := e.touched.Count(); got != 0 {
 		t.Errorf("database touched %d times, want 0", got)
 	}
 }
@@ -241,7 +241,7 @@ func TestRejectedTouchesNothing(t *testing.T) {
 			}
 		})
 	}
-	if got := e.touched.n.Load(); got != 0 {
+	if got := e.touched.Count(); got != 0 {
 		t.Errorf("database touched %d times by rejected requests, want 0", got)
 	}
 	if got := e.rows(t); got != 0 {
@@ -270,7 +270,7 @@ func TestBodyTooLarge(t *testing.T) {
 			}
 		})
 	}
-	if got := e.touched.n.Load(); got != 0 {
+	if got := e.touched.Count(); got != 0 {
 		t.Errorf("database touched %d times, want 0", got)
 	}
 }
@@ -361,7 +361,7 @@ func TestTicketSignatureRefused(t *testing.T) {
 			}
 		})
 	}
-	if got := e.touched.n.Load(); got != 0 {
+	if got := e.touched.Count(); got != 0 {
 		t.Errorf("database touched %d times, want 0", got)
 	}
 	// Several signatures, one valid (a key rotation), 4 minutes old: taken.

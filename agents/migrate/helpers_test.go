@@ -108,22 +108,9 @@ func setup(t testing.TB, o options) *env {
 	}
 	// Registered first, so it runs last, after the databases are dropped.
 	// A private cluster (adminURL set) goes away with its roles.
-	t.Cleanup(func() {
-		if o.adminURL != "" {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, e.adminURL)
-		if err != nil {
-			t.Logf("drop fleet roles: %v", err) // a private cluster is gone already
-			return
-		}
-		defer conn.Close(ctx)
-		if err := tenants.DropFleetRoles(ctx, conn, e.fleet); err != nil {
-			t.Errorf("drop fleet roles: %v", err)
-		}
-	})
+	if o.adminURL == "" {
+		cptest.DropFleetRolesAtCleanup(t, e.adminURL, e.fleet)
+	}
 	e.cpURL, e.cp = cptest.Database(t)
 	if o.redisURL != "" {
 		opts, err := redis.ParseURL(o.redisURL)

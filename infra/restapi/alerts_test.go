@@ -40,7 +40,7 @@ func TestAlertsAPI(t *testing.T) {
 		json.Unmarshal([]byte(a.Raw), &list) != nil || len(list.Alerts) != 1 || list.Alerts[0].Status != alerts.StatusResolved {
 		t.Fatalf("status=all&kind=capacity_high: %d %s", a.Status, a.Raw)
 	}
-	before := f.touched.n.Load()
+	before := f.touched.Count()
 	for _, q := range []string{"status=maybe", "kind=Bad-Kind", "kind=x%27%3BDROP", "limit=0", "limit=100000", "subject=a%20b"} {
 		if a := f.api(t, "GET", "/api/v1/alerts?"+q, ""); a.Status != http.StatusBadRequest {
 			t.Errorf("?%s: %d %s, want 400", q, a.Status, a.Raw)
@@ -60,7 +60,7 @@ func TestAlertsAPI(t *testing.T) {
 			t.Errorf("POST %s %s: %d %s, want %d", tc.path, tc.body, a.Status, a.Raw, tc.want)
 		}
 	}
-	if n := f.touched.n.Load() - before; n != 0 {
+	if n := f.touched.Count() - before; n != 0 {
 		t.Errorf("refused requests ran %d statements, want 0", n)
 	}
 	if a := f.api(t, "POST", "/api/v1/alerts/999999/ack", ""); a.Status != http.StatusNotFound {

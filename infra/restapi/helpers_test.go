@@ -8,12 +8,10 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
@@ -29,22 +27,6 @@ import (
 )
 
 const token = "restapi-test-token-123"
-
-// dbCounter counts every connection acquire and statement on the pool the
-// API's dependencies use, so a test can tell that a request touched no
-// database.
-type dbCounter struct{ n atomic.Int64 }
-
-func (c *dbCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	c.n.Add(1)
-	return ctx
-}
-func (c *dbCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-func (c *dbCounter) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireStartData) context.Context {
-	c.n.Add(1)
-	return ctx
-}
-func (c *dbCounter) TraceAcquireEnd(context.Context, *pgxpool.Pool, pgxpool.TraceAcquireEndData) {}
 
 // syncBuffer is a log sink safe for the server's goroutines.
 type syncBuffer struct {
@@ -76,7 +58,7 @@ type fixture struct {
 	offboard *offboard.Outbox
 	alerts   *alerts.Engine
 	insp     *asynq.Inspector
-	touched  *dbCounter
+	touched  *cptest.StatementCounter
 	logs     *syncBuffer
 	base     string
 }
@@ -85,7 +67,7 @@ func setup(t *testing.T) *fixture {
 	t.Helper()
 	url, db := cptest.Database(t)
 	_, rdb := cptest.RedisDB(t)
-	f := &fixture{db: db, rdb: rdb, touched: &dbCounter{}, logs: &syncBuffer{}}
+	f := &fixture{db: db, rdb: rdb, touched: &cptest.StatementCounter{}, logs: &syncBuffer{}}
 	pcfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		t.Fatal(err)

@@ -129,7 +129,7 @@ func TestOnboardingRejectedTouchesNothing(t *testing.T) {
 			}
 		})
 	}
-	if got := f.touched.n.Load(); got != 0 {
+	if got := f.touched.Count(); got != 0 {
 		t.Errorf("database touched %d times by rejected requests, want 0", got)
 	}
 	if got := f.count(t, "SELECT count(*) FROM intake_requests"); got != 0 {
