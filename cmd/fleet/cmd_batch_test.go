@@ -58,8 +58,13 @@ func TestScheduleAndBatchCommands(t *testing.T) {
 	if h := byName[queue.TypeHealthSweep]; h.Spec != "@every 5s" || h.Next.Before(before) || h.Next.After(before.Add(6*time.Second)) {
 		t.Errorf("health entry %+v, want @every 5s with its next run within 5s", h)
 	}
-	if c := byName[queue.TypeCostAnalyze]; c.Spec != config.DefaultCostSchedule || !strings.Contains(c.Note, "no handler") {
-		t.Errorf("cost entry %+v, want the daily spec and a note that nothing handles it yet", c)
+	if c := byName[queue.TypeCostAnalyze]; c.Spec != config.DefaultCostSchedule || c.Note != "" {
+		t.Errorf("cost entry %+v, want the daily spec, enqueued (fleet run registers the cost agent)", c)
+	}
+	for _, e := range entries {
+		if strings.Contains(e.Note, "no handler") {
+			t.Errorf("entry %s has no handler in the fleet: %+v", e.Name, e)
+		}
 	}
 	if b := byName["batch:compliance-snapshot"]; b.Spec != "@every 1m0s" || b.Note != "" {
 		t.Errorf("batch entry %+v, want one firing per slot minute", b)
