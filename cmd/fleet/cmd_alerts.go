@@ -28,22 +28,12 @@ const alertsUsage = `usage:
   fleet alerts silences [--json]`
 
 func runAlertsCmd(ctx context.Context, env *cliEnv, args []string) error {
-	if len(args) == 0 || args[0] == "help" {
-		fmt.Fprintln(env.stdout, alertsUsage)
-		return nil
-	}
-	switch args[0] {
-	case "list":
-		return alertsList(ctx, env, args[1:])
-	case "ack":
-		return alertsAck(ctx, env, args[1:])
-	case "silence":
-		return alertsSilence(ctx, env, args[1:])
-	case "silences":
-		return alertsSilences(ctx, env, args[1:])
-	}
-	fmt.Fprintln(env.stderr, alertsUsage)
-	return fmt.Errorf("%w: unknown alerts command %q", errUsage, args[0])
+	return dispatch(ctx, env, "alerts", alertsUsage, map[string]subcommand{
+		"list":     alertsList,
+		"ack":      alertsAck,
+		"silence":  alertsSilence,
+		"silences": alertsSilences,
+	}, args)
 }
 
 // withAlerts opens the app and the alert engine for fn.

@@ -26,18 +26,10 @@ const batchUsage = `usage:
                                             recorded runs, latest first`
 
 func runBatchCmd(ctx context.Context, env *cliEnv, args []string) error {
-	if len(args) == 0 || args[0] == "help" {
-		fmt.Fprintln(env.stdout, batchUsage)
-		return nil
-	}
-	switch args[0] {
-	case "list":
-		return batchList(ctx, env, args[1:])
-	case "runs":
-		return batchRuns(ctx, env, args[1:])
-	}
-	fmt.Fprintln(env.stderr, batchUsage)
-	return fmt.Errorf("%w: unknown batch command %q", errUsage, args[0])
+	return dispatch(ctx, env, "batch", batchUsage, map[string]subcommand{
+		"list": batchList,
+		"runs": batchRuns,
+	}, args)
 }
 
 // tenantFlag checks an optional --tenant value at the edge.

@@ -34,20 +34,11 @@ const migrateUsage = `usage:
 var errTenantsFailed = errors.New("some tenants failed")
 
 func runMigrateCmd(ctx context.Context, env *cliEnv, args []string) error {
-	if len(args) == 0 || args[0] == "help" {
-		fmt.Fprintln(env.stdout, migrateUsage)
-		return nil
-	}
-	switch args[0] {
-	case "up":
-		return migrateUp(ctx, env, args[1:])
-	case "status":
-		return migrateStatus(ctx, env, args[1:])
-	case "retry":
-		return migrateRetry(ctx, env, args[1:])
-	}
-	fmt.Fprintln(env.stderr, migrateUsage)
-	return fmt.Errorf("%w: unknown migrate command %q", errUsage, args[0])
+	return dispatch(ctx, env, "migrate", migrateUsage, map[string]subcommand{
+		"up":     migrateUp,
+		"status": migrateStatus,
+		"retry":  migrateRetry,
+	}, args)
 }
 
 // withRunner opens the app and a migration runner for fn.

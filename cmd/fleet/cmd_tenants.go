@@ -48,29 +48,19 @@ history stays. set-isolation changes an active tenant's isolation level
 its own role (docs/tenants.md).`
 
 func runTenants(ctx context.Context, env *cliEnv, args []string) error {
-	if len(args) == 0 || args[0] == "help" {
-		fmt.Fprintln(env.stdout, tenantsUsage)
-		return nil
-	}
-	sub, rest := args[0], args[1:]
-	switch sub {
-	case "list":
-		return tenantsList(ctx, env, rest)
-	case "show":
-		return tenantsShow(ctx, env, rest)
-	case "onboard":
-		return tenantsOnboard(ctx, env, rest)
-	case "retry":
-		return tenantsRetry(ctx, env, rest)
-	case "offboard":
-		return tenantsOffboard(ctx, env, rest, false)
-	case "purge":
-		return tenantsOffboard(ctx, env, rest, true)
-	case "set-isolation":
-		return tenantsSetIsolation(ctx, env, rest)
-	}
-	fmt.Fprintln(env.stderr, tenantsUsage)
-	return fmt.Errorf("%w: unknown tenants command %q", errUsage, sub)
+	return dispatch(ctx, env, "tenants", tenantsUsage, map[string]subcommand{
+		"list":    tenantsList,
+		"show":    tenantsShow,
+		"onboard": tenantsOnboard,
+		"retry":   tenantsRetry,
+		"offboard": func(ctx context.Context, env *cliEnv, args []string) error {
+			return tenantsOffboard(ctx, env, args, false)
+		},
+		"purge": func(ctx context.Context, env *cliEnv, args []string) error {
+			return tenantsOffboard(ctx, env, args, true)
+		},
+		"set-isolation": tenantsSetIsolation,
+	}, args)
 }
 
 // newFlags returns a flag set writing its errors to stderr.
