@@ -103,3 +103,16 @@ func applyKey(id int64, stmt string, tenantIDs []string) string {
 	sum := sha256.Sum256([]byte(stmt + "\x00" + strings.Join(tenantIDs, ",")))
 	return fmt.Sprintf("cost-apply:%d:%s", id, hex.EncodeToString(sum[:12]))
 }
+
+// Applier is Apply for the REST API (restapi.CostApply).
+type Applier struct {
+	// Store is the control plane.
+	Store *controlplane.Store
+	// Runner is the fleet migration runner.
+	Runner *migrate.Runner
+}
+
+// Apply is the package's Apply with a's store and runner.
+func (a Applier) Apply(ctx context.Context, id int64, requestedBy string) (Applied, error) {
+	return Apply(ctx, a.Store, a.Runner, id, requestedBy)
+}

@@ -78,12 +78,14 @@ func TestApplyBuildsTheIndexInEveryTenantThroughTheRunner(t *testing.T) {
 
 	// A build that failed before left an INVALID index of the same name
 	// (a unique index over duplicates): IF NOT EXISTS alone would keep it.
-	if _, err := db.Exec(ctx, "SET search_path = "+pgx.Identifier{broken.Schema}.Sanitize()+
-		"; CREATE UNIQUE INDEX CONCURRENTLY fleet_orders_customer_id_idx ON orders (customer_id)"); err == nil {
+	brokenIndex := pgx.Identifier{broken.Schema, "orders"}.Sanitize()
+	if _, err := db.Exec(ctx, "CREATE UNIQUE INDEX CONCURRENTLY fleet_orders_customer_id_idx ON "+brokenIndex+" (customer_id)"); err == nil {
 		t.Fatal("unique index over duplicates built")
 	}
-	if _, err := db.Exec(ctx, "RESET search_path"); err != nil {
-		t.Fatal(err)
+	var valid bool
+	if err := db.QueryRow(ctx, `SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+		WHERE c.relnamespace = $1::regnamespace AND c.relname = 'fleet_orders_customer_id_idx'`, broken.Schema).Scan(&valid); err != nil || valid {
+		t.Fatalf("planted index: valid %v, %v; want an INVALID one", valid, err)
 	}
 	if _, err := db.Exec(ctx, "SELECT pg_stat_statements_reset()"); err != nil {
 		t.Fatal(err)
