@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/tenantfleet/tenantfleet/agents/cost"
@@ -145,6 +144,6 @@ func (a *API) applyRecommendation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpapi.WriteJSON(w, http.StatusAccepted, RecommendationAppliedJSON{ID: res.RecommendationID, RunID: res.RunID,
-		RunURL: "/api/v1/migrations/" + strconv.FormatInt(res.RunID, 10), Statement: res.Statement,
+		RunURL: migrationURL(res.RunID), Statement: res.Statement,
 		Tenants: nonNil(res.Tenants), Duplicate: res.Duplicate})
 }
