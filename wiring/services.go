@@ -353,7 +353,7 @@ func (s *Services) RegisterRoutes(srv *httpapi.Server, log *slog.Logger) {
 	s.Intake.RegisterWebhooks(srv)
 	restapi.New(restapi.Config{
 		Catalog: s.Catalog, Onboarding: s.Intake, Offboarding: s.Offboard, Migrations: s.Migrate, Alerts: s.Alerts,
-		Cost:   s.Catalog,
+		Cost: s.Catalog, CostApply: cost.Applier{Store: s.Catalog, Runner: s.Migrate},
 		Logger: log,
 	}).Register(srv)
 }

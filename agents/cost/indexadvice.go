@@ -13,8 +13,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 )
 
@@ -136,14 +135,10 @@ func indexName(table string, cols []string) string {
 	return name[:50] + "_" + hex.EncodeToString(sum[:])[:8] + "_idx"
 }
 
-// createIndexStatement is the DDL the runner runs in each tenant's schema.
-func createIndexStatement(c indexChoice) string {
-	quoted := make([]string, len(c.Columns))
-	for i, col := range c.Columns {
-		quoted[i] = pgx.Identifier{col}.Sanitize()
-	}
-	return "CREATE INDEX CONCURRENTLY IF NOT EXISTS " + pgx.Identifier{indexName(c.Table, c.Columns)}.Sanitize() +
-		" ON " + pgx.Identifier{c.Table}.Sanitize() + " (" + strings.Join(quoted, ", ") + ")"
+// createIndexStatement is the DDL the runner runs in each tenant's schema
+// (migrate.CreateIndexStatement, every name quoted).
+func createIndexStatement(c indexChoice) (string, error) {
+	return migrate.CreateIndexStatement(migrate.IndexBuild{Name: indexName(c.Table, c.Columns), Table: c.Table, Columns: c.Columns})
 }
 
 // adviseIndexes groups the window's statements by shape, measures the hot
@@ -200,8 +195,11 @@ func (a *Analyzer) adviseIndexes(ctx context.Context, insts map[string]instanceW
 	}
 	out := make([]controlplane.Recommendation, 0, len(byIndex))
 	for _, e := range byIndex {
-		r := controlplane.Recommendation{Kind: KindCreateIndex, Key: indexChoice{Table: e.Table, Columns: e.Columns}.key(),
-			Statement: createIndexStatement(indexChoice{Table: e.Table, Columns: e.Columns})}
+		stmt, err := createIndexStatement(indexChoice{Table: e.Table, Columns: e.Columns})
+		if err != nil {
+			return nil, err
+		}
+		r := controlplane.Recommendation{Kind: KindCreateIndex, Key: indexChoice{Table: e.Table, Columns: e.Columns}.key(), Statement: stmt}
 		sort.Slice(e.Tenants, func(i, j int) bool { return e.Tenants[i].TenantID < e.Tenants[j].TenantID })
 		for _, t := range e.Tenants {
 			if !slices.Contains(r.Tenants, t.TenantID) {

@@ -154,7 +154,12 @@ func (r *Runner) migrate(ctx context.Context, w work, instanceID, lease string, 
 		r.sem.keep(runCtx, instanceID, lease, w.Concurrency, func(err error) { cancel(fmt.Errorf("%w: %w", errLeaseLost, err)) })
 	})
 	start := time.Now()
-	res, err := r.cfg.Migrator.UpTo(runCtx, pool, migrations.Target{Schema: w.Schema, Role: w.Role}, w.TargetVersion)
+	var res migrations.Result
+	if w.Statement != "" {
+		err = buildIndex(runCtx, pool, w, w.Statement, migrations.DefaultLockTimeout)
+	} else {
+		res, err = r.cfg.Migrator.UpTo(runCtx, pool, migrations.Target{Schema: w.Schema, Role: w.Role}, w.TargetVersion)
+	}
 	took := time.Since(start)
 	if cause := context.Cause(runCtx); err != nil && errors.Is(cause, errLeaseLost) {
 		err = cause
@@ -163,6 +168,9 @@ func (r *Runner) migrate(ctx context.Context, w work, instanceID, lease string, 
 	keeper.Wait()
 	if err == nil {
 		log.DebugContext(ctx, "tenant migrated", slog.Int64("before", res.Before), slog.Int64("after", res.After), slog.Duration("took", took))
+		if w.Statement != "" {
+			return outcome{Status: TenantSucceeded, Duration: took}, nil
+		}
 		return outcome{Status: TenantSucceeded, Before: &res.Before, After: &res.After, Duration: took}, nil
 	}
 	return r.judge(ctx, w, attempt, res, took, err, log), nil
@@ -257,11 +265,19 @@ func (r *Runner) advance(ctx context.Context, w work, reenqueue bool) error {
 			}
 		}
 	}
-	st, err := r.store.FinishMigrationRun(ctx, w.RunID)
-	if st != "" {
-		r.log.InfoContext(ctx, "migration run finished", slog.Int64("run", w.RunID), slog.String("status", string(st)))
+	return r.finish(ctx, w.RunID)
+}
+
+// finish closes the run when every tenant is finished, and settles the
+// recommendations it rolls out (controlplane.SettleRecommendationsOfRun):
+// applied when it succeeded, its outcome recorded either way.
+func (r *Runner) finish(ctx context.Context, runID int64) error {
+	st, err := r.store.FinishMigrationRun(ctx, runID)
+	if err != nil || st == "" {
+		return err
 	}
-	return err
+	r.log.InfoContext(ctx, "migration run finished", slog.Int64("run", runID), slog.String("status", string(st)))
+	return r.store.SettleRecommendationsOfRun(ctx, runID)
 }
 
 func leaseID(w work) string {

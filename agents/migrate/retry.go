@@ -82,8 +82,7 @@ func (r *Runner) settle(ctx context.Context, runID int64, phase controlplane.Mig
 	if phase == phaseCanary {
 		return r.advance(ctx, work{controlplane.MigrationTask{RunID: runID, Canary: true}}, true)
 	}
-	_, err := r.store.FinishMigrationRun(ctx, runID)
-	return err
+	return r.finish(ctx, runID)
 }
 
 // ResumeRunning resumes every running run; a worker may call it at start,

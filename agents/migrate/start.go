@@ -49,6 +49,11 @@ type Spec struct {
 	LagThreshold time.Duration `json:"lag_threshold,omitempty"`
 	// RequestedBy names who started the run, for the record.
 	RequestedBy string `json:"requested_by,omitempty"`
+	// Statement, when set, is run in each tenant's schema instead of the
+	// migration set: only a statement CreateIndexStatement builds (fleet
+	// cost apply). Never decoded from a request body (the API's spec has
+	// no such field); it is part of the idempotency fingerprint.
+	Statement string `json:"statement,omitempty"`
 }
 
 func (s Spec) withDefaults() Spec {
@@ -85,6 +90,11 @@ func (s Spec) validate(versions []int64) error {
 	}
 	if s.LagThreshold < 0 || s.LagThreshold > MaxLagThreshold {
 		errs = append(errs, fmt.Errorf("lag threshold %s: must be between 0 and %s", s.LagThreshold, MaxLagThreshold))
+	}
+	if s.Statement != "" {
+		if _, err := ParseIndexStatement(s.Statement); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if s.Version != 0 && !slices.Contains(versions, s.Version) {
 		errs = append(errs, fmt.Errorf("version %d: not in the migration set %v", s.Version, versions))
@@ -137,7 +147,7 @@ func (r *Runner) start(ctx context.Context, spec Spec, key string, sum []byte) (
 	}
 	runID, err := r.store.CreateMigrationRun(ctx, controlplane.NewMigrationRun{Phase: phase, TargetVersion: target,
 		InstanceID: spec.Instance, Concurrency: spec.Concurrency, Canary: canary, CPUThreshold: spec.CPUThreshold,
-		LagThreshold: spec.LagThreshold, RequestedBy: spec.RequestedBy, IdempotencyKey: key, RequestSHA256: sum,
+		LagThreshold: spec.LagThreshold, RequestedBy: spec.RequestedBy, Statement: spec.Statement, IdempotencyKey: key, RequestSHA256: sum,
 		Tenants: members, CanaryTenants: canaryRows})
 	if errors.Is(err, controlplane.ErrIdempotencyKeyTaken) {
 		// A request with the same key committed while this one selected

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/tenantfleet/tenantfleet/agents/cost"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/restapi"
 	"github.com/tenantfleet/tenantfleet/tenants"
@@ -25,6 +26,7 @@ func init() {
 const costUsage = `usage:
   fleet cost analyze [--wait]
   fleet cost report [--tenant ID] [--json]
+  fleet cost apply REC [--wait]
   fleet cost dismiss REC`
 
 func runCostCmd(ctx context.Context, env *cliEnv, args []string) error {
@@ -37,6 +39,8 @@ func runCostCmd(ctx context.Context, env *cliEnv, args []string) error {
 		return costAnalyze(ctx, env, args[1:])
 	case "report":
 		return costReport(ctx, env, args[1:])
+	case "apply":
+		return costApply(ctx, env, args[1:])
 	case "dismiss":
 		return costDismiss(ctx, env, args[1:])
 	}
@@ -113,13 +117,73 @@ func printRecommendations(w io.Writer, list []controlplane.Recommendation) {
 	_ = tw.Flush()
 }
 
-func costDismiss(ctx context.Context, env *cliEnv, args []string) error {
-	if len(args) != 1 {
-		return fmt.Errorf("%w: %s", errUsage, costUsage)
+// costApply rolls an open create_index recommendation out through the
+// fleet migration runner (the workers of `fleet run` build the index as
+// each tenant); --wait shows the run's progress, then the recommendation.
+func costApply(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "cost apply")
+	wait := fs.Bool("wait", false, "show the run's progress until it ends; exit non-zero if any tenant failed")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
 	}
-	id, err := strconv.ParseInt(args[0], 10, 64)
+	id, err := recommendationIDArg(pos)
+	if err != nil {
+		return err
+	}
+	return withApp(ctx, env, func(a *app) error {
+		s, err := wiring.NewMigrationRunner(ctx, a.conns())
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		store := controlplane.NewStore(a.db)
+		res, err := cost.Apply(ctx, store, s.Migrate, id, cliUser())
+		if errors.Is(err, controlplane.ErrRecommendationNotOpen) || errors.Is(err, cost.ErrNotApplicable) {
+			return fmt.Errorf("recommendation %d: %w", id, err)
+		}
+		if err != nil {
+			return err
+		}
+		verb := "started"
+		if res.Duplicate {
+			verb = "was started by an earlier apply"
+		}
+		fmt.Fprintf(env.stdout, "recommendation %d: migration run %d %s for %d tenants: %s\n", id, res.RunID, verb, len(res.Tenants), res.Statement)
+		if !*wait {
+			return nil
+		}
+		runErr := waitRun(ctx, env, s.Migrate, res.RunID)
+		// The worker that closed the run settles the recommendation; settle
+		// again (idempotent) so the answer does not race it.
+		if err := store.SettleRecommendationsOfRun(ctx, res.RunID); err != nil {
+			return err
+		}
+		rec, err := store.GetRecommendation(ctx, id)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "recommendation %d: %s (%s)\n", id, rec.Status, rec.StatusReason)
+		return runErr
+	})
+}
+
+// recommendationIDArg is the one positional REC argument.
+func recommendationIDArg(pos []string) (int64, error) {
+	if len(pos) != 1 {
+		return 0, fmt.Errorf("%w: %s", errUsage, costUsage)
+	}
+	id, err := strconv.ParseInt(pos[0], 10, 64)
 	if err != nil || id < 1 {
-		return fmt.Errorf("%w: recommendation id %q is not a positive integer", errUsage, args[0])
+		return 0, fmt.Errorf("%w: recommendation id %q is not a positive integer", errUsage, pos[0])
+	}
+	return id, nil
+}
+
+func costDismiss(ctx context.Context, env *cliEnv, args []string) error {
+	id, err := recommendationIDArg(args)
+	if err != nil {
+		return err
 	}
 	return withApp(ctx, env, func(a *app) error {
 		r, err := controlplane.NewStore(a.db).SetRecommendationStatus(ctx, id, controlplane.RecommendationDismissed, "dismissed with fleet cost dismiss", nil)

@@ -274,3 +274,60 @@ func (s *Store) SetRecommendationReason(ctx context.Context, id int64, reason st
 	}
 	return nil
 }
+
+// ErrRecommendationApplying refuses to roll out a recommendation that a
+// running migration run is rolling out already.
+var ErrRecommendationApplying = errors.New("controlplane: recommendation is being applied by a running migration run")
+
+// AttachRecommendationRun records that migration run runID rolls out the
+// open recommendation id; it stays open until the run finishes
+// (SettleRecommendationsOfRun). A recommendation that is not open is
+// ErrRecommendationNotOpen; one attached to another run still running is
+// ErrRecommendationApplying.
+func (s *Store) AttachRecommendationRun(ctx context.Context, id, runID int64) (Recommendation, error) {
+	r, err := scanRecommendation(s.db.QueryRow(ctx, `UPDATE cost_recommendations c
+		SET migration_run_id = $2, status_reason = 'applying in migration run ' || $2::text, updated_at = now()
+		WHERE c.id = $1 AND c.status = 'open' AND (c.migration_run_id IS NULL OR c.migration_run_id = $2
+			OR NOT EXISTS (SELECT 1 FROM migration_runs m WHERE m.id = c.migration_run_id AND m.status = 'running'))
+		RETURNING `+recommendationColumns, id, runID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		cur, gerr := s.GetRecommendation(ctx, id)
+		switch {
+		case gerr != nil:
+			return r, gerr
+		case cur.Status != RecommendationOpen:
+			return r, fmt.Errorf("%w: %d", ErrRecommendationNotOpen, id)
+		}
+		return r, fmt.Errorf("%w: %d (run %d)", ErrRecommendationApplying, id, *cur.MigrationRunID)
+	}
+	if err != nil {
+		return r, fmt.Errorf("controlplane: attach run %d to recommendation %d: %w", runID, id, err)
+	}
+	return r, nil
+}
+
+// settleRecommendationsSQL marks the open recommendations a finished run
+// rolls out: applied when the run succeeded, still open when it failed,
+// each with the run's results in status_reason.
+const settleRecommendationsSQL = `
+UPDATE cost_recommendations c
+SET status = CASE WHEN m.status = 'succeeded' THEN 'applied' ELSE 'open' END,
+    status_reason = format('migration run %s %s: %s of %s tenants succeeded, %s failed', m.id, m.status,
+                           n.succeeded, n.total, n.failed),
+    updated_at = now()
+FROM migration_runs m, LATERAL (SELECT count(*) AS total,
+        count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
+        count(*) FILTER (WHERE status = 'failed') AS failed
+    FROM migration_run_tenants WHERE run_id = m.id) n
+WHERE m.id = $1 AND m.status <> 'running' AND c.migration_run_id = m.id AND c.status = 'open'`
+
+// SettleRecommendationsOfRun records a finished run's results on the open
+// recommendations it rolls out, and marks them applied when it succeeded
+// (a failed run leaves them open: retry the run). Nothing happens for a
+// running run, or one that rolls out no recommendation.
+func (s *Store) SettleRecommendationsOfRun(ctx context.Context, runID int64) error {
+	if _, err := s.db.Exec(ctx, settleRecommendationsSQL, runID); err != nil {
+		return fmt.Errorf("controlplane: settle recommendations of migration run %d: %w", runID, err)
+	}
+	return nil
+}

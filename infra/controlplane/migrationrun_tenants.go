@@ -58,6 +58,9 @@ type MigrationTask struct {
 	Phase MigrationPhase
 	// TargetVersion is the version the run migrates to.
 	TargetVersion int64
+	// Statement is the DDL the run executes instead of the migration set;
+	// "" for the migration set.
+	Statement string
 	// Concurrency is the most tenants migrating at once on one instance.
 	Concurrency int
 	// CPUThreshold pauses an instance above this CPU, in percent.
@@ -79,7 +82,7 @@ type MigrationTask struct {
 }
 
 const migrationTaskSQL = `
-SELECT r.status, r.phase, r.target_version, r.concurrency, r.cpu_threshold, r.lag_threshold_ms,
+SELECT r.status, r.phase, r.target_version, r.statement, r.concurrency, r.cpu_threshold, r.lag_threshold_ms,
        mt.status, mt.canary, mt.attempts,
        coalesce(t.instance_id, ''), coalesce(t.schema_name, ''), coalesce(t.role_name, ''), coalesce(t.status, '')
 FROM migration_run_tenants mt
@@ -92,7 +95,7 @@ WHERE mt.run_id = $1 AND mt.tenant_id = $2`
 func (s *Store) MigrationTask(ctx context.Context, runID int64, tenantID string) (MigrationTask, error) {
 	w := MigrationTask{RunID: runID, TenantID: tenantID}
 	var lagMS int64
-	err := s.db.QueryRow(ctx, migrationTaskSQL, runID, tenantID).Scan(&w.RunStatus, &w.Phase, &w.TargetVersion,
+	err := s.db.QueryRow(ctx, migrationTaskSQL, runID, tenantID).Scan(&w.RunStatus, &w.Phase, &w.TargetVersion, &w.Statement,
 		&w.Concurrency, &w.CPUThreshold, &lagMS, &w.Status, &w.Canary, &w.Attempts,
 		&w.InstanceID, &w.Schema, &w.Role, &w.TenantStatus)
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -71,6 +71,10 @@ type NewMigrationRun struct {
 	LagThreshold time.Duration
 	// RequestedBy names who started the run.
 	RequestedBy string
+	// Statement is the one DDL statement the run executes in each tenant's
+	// schema instead of the migration set (migration 00070); "" for the
+	// migration set.
+	Statement string
 	// IdempotencyKey is the key the run was started with; "" for none.
 	IdempotencyKey string
 	// RequestSHA256 fingerprints the request; stored only with a key.
@@ -91,8 +95,8 @@ type MigrationRunMember struct {
 }
 
 const insertMigrationRunSQL = `INSERT INTO migration_runs (phase, target_version, instance_id,
-	concurrency, canary, cpu_threshold, lag_threshold_ms, requested_by, idempotency_key, request_sha256)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+	concurrency, canary, cpu_threshold, lag_threshold_ms, requested_by, idempotency_key, request_sha256, statement)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING id`
 
@@ -120,7 +124,7 @@ func (s *Store) CreateMigrationRun(ctx context.Context, run NewMigrationRun) (in
 	err := s.Tx(ctx, func(tx *Store) error {
 		err := tx.db.QueryRow(ctx, insertMigrationRunSQL, run.Phase, run.TargetVersion, run.InstanceID,
 			run.Concurrency, run.Canary, run.CPUThreshold, run.LagThreshold.Milliseconds(), run.RequestedBy,
-			key, sum).Scan(&runID)
+			key, sum, run.Statement).Scan(&runID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrIdempotencyKeyTaken
 		}

@@ -58,6 +58,8 @@ type Config struct {
 	Alerts Alerts
 	// Cost serves /api/v1/recommendations and /api/v1/cost.
 	Cost Cost
+	// CostApply serves POST /api/v1/recommendations/{id}/apply.
+	CostApply CostApply
 	// MaxBodyBytes bounds a request body; larger bodies get 413. Default
 	// 1 MiB.
 	MaxBodyBytes int64
@@ -138,6 +140,9 @@ func (a *API) routes() []route {
 		out = append(out,
 			route{"GET /api/v1/recommendations", (*API).listRecommendations},
 			route{"GET /api/v1/cost", (*API).getCost})
+	}
+	if a.cfg.CostApply != nil {
+		out = append(out, route{"POST /api/v1/recommendations/{id}/apply", (*API).applyRecommendation})
 	}
 	return out
 }

@@ -19,6 +19,22 @@ type Cost interface {
 	LatestCostReport(ctx context.Context) (controlplane.CostReportRow, error)
 }
 
+// CostApply rolls a recommendation out (cost.Applier).
+type CostApply interface {
+	Apply(ctx context.Context, id int64, requestedBy string) (cost.Applied, error)
+}
+
+// RecommendationAppliedJSON answers POST /api/v1/recommendations/{id}/apply
+// (schema RecommendationApplied): the migration run building the index.
+type RecommendationAppliedJSON struct {
+	ID        int64    `json:"id"`
+	RunID     int64    `json:"run_id"`
+	RunURL    string   `json:"run_url"`
+	Statement string   `json:"statement"`
+	Tenants   []string `json:"tenants"`
+	Duplicate bool     `json:"duplicate"`
+}
+
 // RecommendationJSON is one recommendation (schema Recommendation), the
 // same object `fleet cost report --json` prints.
 type RecommendationJSON struct {
@@ -109,4 +125,25 @@ func (a *API) getCost(w http.ResponseWriter, r *http.Request) {
 	}
 	httpapi.WriteJSON(w, http.StatusOK, CostReportJSON{ID: row.ID, CreatedAt: row.CreatedAt, Incomplete: row.Incomplete,
 		FleetMonthlyUSD: rep.FleetMonthlyUSD, Tenants: nonNil(rep.Tenants), Instances: nonNil(rep.Instances)})
+}
+
+// applyRecommendation serves POST /api/v1/recommendations/{id}/apply: 202
+// with the migration run that builds the index in each tenant's schema;
+// the recommendation is marked applied when the run succeeds. 404 for an
+// unknown id, 409 when it is not open or a run is applying it, 422 for a
+// kind apply cannot roll out.
+func (a *API) applyRecommendation(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "recommendation")
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	res, err := a.cfg.CostApply.Apply(r.Context(), id, r.Header.Get(HeaderRequestedBy))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusAccepted, RecommendationAppliedJSON{ID: res.RecommendationID, RunID: res.RunID,
+		RunURL: migrationURL(res.RunID), Statement: res.Statement,
+		Tenants: nonNil(res.Tenants), Duplicate: res.Duplicate})
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/tenantfleet/tenantfleet/agents/alerts"
+	"github.com/tenantfleet/tenantfleet/agents/cost"
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
@@ -47,16 +48,18 @@ func errorStatus(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, tenants.ErrTenantNotFound), errors.Is(err, intake.ErrNotFound),
 		errors.Is(err, offboard.ErrNotFound), errors.Is(err, migrate.ErrRunNotFound),
-		errors.Is(err, controlplane.ErrAlertNotFound), errors.Is(err, controlplane.ErrNoCostReport):
+		errors.Is(err, controlplane.ErrAlertNotFound), errors.Is(err, controlplane.ErrNoCostReport),
+		errors.Is(err, controlplane.ErrRecommendationNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, errBadRequest), errors.Is(err, httpapi.ErrMalformedJSON), errors.Is(err, intake.ErrMalformed):
 		return http.StatusBadRequest
 	case errors.As(err, &invalid), errors.Is(err, intake.ErrInvalidRequest), errors.Is(err, tenants.ErrInvalidID),
 		errors.Is(err, offboard.ErrInvalidRequest), errors.Is(err, migrate.ErrInvalidSpec),
 		errors.Is(err, migrate.ErrNoTenants), errors.Is(err, migrate.ErrIdempotencyKeyReused),
-		errors.Is(err, alerts.ErrInvalid):
+		errors.Is(err, alerts.ErrInvalid), errors.Is(err, cost.ErrNotApplicable):
 		return http.StatusUnprocessableEntity
-	case errors.As(err, &notRetryable), errors.Is(err, offboard.ErrConflict), errors.Is(err, migrate.ErrRunNotFinished):
+	case errors.As(err, &notRetryable), errors.Is(err, offboard.ErrConflict), errors.Is(err, migrate.ErrRunNotFinished),
+		errors.Is(err, controlplane.ErrRecommendationNotOpen), errors.Is(err, controlplane.ErrRecommendationApplying):
 		return http.StatusConflict
 	case errors.As(err, &exhausted), errors.As(err, &connect):
 		return http.StatusServiceUnavailable

@@ -16,14 +16,18 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tenantfleet/tenantfleet/agents/alerts"
+	"github.com/tenantfleet/tenantfleet/agents/cost"
 	"github.com/tenantfleet/tenantfleet/agents/intake"
+	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
+	"github.com/tenantfleet/tenantfleet/infra/sessions/sessionstest"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/queue/outbox"
 	"github.com/tenantfleet/tenantfleet/tenants"
+	"github.com/tenantfleet/tenantfleet/tenants/migrations"
 )
 
 const token = "restapi-test-token-123"
@@ -95,8 +99,18 @@ func setup(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	migrator, err := migrations.New(migrations.Config{Logger: discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner, err := migrate.New(migrate.Config{DB: f.traced, Redis: rdb, Queue: qc, Fleet: "tf", Migrator: migrator,
+		Sessions: sessionstest.Local(t, cptest.ServerConfig(t).DatabaseURL), Logger: discard})
+	if err != nil {
+		t.Fatal(err)
+	}
 	New(Config{Catalog: f.catalog, Onboarding: f.intake, Offboarding: f.offboard,
-		Alerts: f.alerts, Logger: slogJSON(f.logs)}).Register(srv)
+		Alerts: f.alerts, Cost: f.catalog, CostApply: cost.Applier{Store: f.catalog, Runner: runner},
+		Logger: slogJSON(f.logs)}).Register(srv)
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

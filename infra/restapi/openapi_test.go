@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tenantfleet/tenantfleet/agents/alerts"
+	"github.com/tenantfleet/tenantfleet/agents/cost"
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
@@ -126,7 +127,7 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	New(Config{
 		Catalog: (*controlplane.Store)(nil), Onboarding: (*intake.Intake)(nil),
 		Offboarding: (*offboard.Outbox)(nil), Migrations: (*migrate.Runner)(nil),
-		Alerts: (*alerts.Engine)(nil), Cost: (*controlplane.Store)(nil),
+		Alerts: (*alerts.Engine)(nil), Cost: (*controlplane.Store)(nil), CostApply: cost.Applier{},
 	}).Register(srv)
 	var served []string
 	for _, p := range srv.Routes() {
@@ -146,8 +147,8 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 			t.Errorf("%s documents %s, which is not served", openAPIPath, p)
 		}
 	}
-	if len(served) != 20 {
-		t.Errorf("served %d /api/v1 routes, want 20: %v", len(served), served)
+	if len(served) != 21 {
+		t.Errorf("served %d /api/v1 routes, want 21: %v", len(served), served)
 	}
 }
 
@@ -158,36 +159,37 @@ var schemaTypes = map[string]struct {
 	typ      reflect.Type
 	response bool
 }{
-	"Tenant":              {reflect.TypeFor[TenantJSON](), true},
-	"TenantList":          {reflect.TypeFor[TenantListJSON](), true},
-	"Instance":            {reflect.TypeFor[InstanceJSON](), true},
-	"InstanceList":        {reflect.TypeFor[InstanceListJSON](), true},
-	"OnboardRequest":      {reflect.TypeFor[OnboardRequestBody](), false},
-	"Onboarding":          {reflect.TypeFor[OnboardingJSON](), true},
-	"OnboardingAccepted":  {reflect.TypeFor[OnboardingAcceptedJSON](), true},
-	"OffboardRequest":     {reflect.TypeFor[OffboardRequestBody](), false},
-	"Offboarding":         {reflect.TypeFor[OffboardingJSON](), true},
-	"OffboardingAccepted": {reflect.TypeFor[OffboardingAcceptedJSON](), true},
-	"MigrationStart":      {reflect.TypeFor[MigrationStartBody](), false},
-	"MigrationStarted":    {reflect.TypeFor[MigrationStartedJSON](), true},
-	"MigrationRun":        {reflect.TypeFor[MigrationRunJSON](), true},
-	"MigrationThresholds": {reflect.TypeFor[MigrationThresholds](), true},
-	"MigrationCounts":     {reflect.TypeFor[MigrationCounts](), true},
-	"MigrationTenant":     {reflect.TypeFor[MigrationTenantJSON](), true},
-	"MigrationRetried":    {reflect.TypeFor[MigrationRetriedJSON](), true},
-	"EmptyObject":         {reflect.TypeFor[struct{}](), false},
-	"Error":               {reflect.TypeFor[ErrorJSON](), true},
-	"Alert":               {reflect.TypeFor[alerts.Alert](), true},
-	"AlertList":           {reflect.TypeFor[AlertListJSON](), true},
-	"AckRequest":          {reflect.TypeFor[AckRequestBody](), false},
-	"Silence":             {reflect.TypeFor[alerts.Silence](), true},
-	"SilenceList":         {reflect.TypeFor[SilenceListJSON](), true},
-	"SilenceRequest":      {reflect.TypeFor[SilenceRequestBody](), false},
-	"InvalidRequest":      {reflect.TypeFor[InvalidRequestJSON](), true},
-	"Recommendation":      {reflect.TypeFor[RecommendationJSON](), true},
-	"RecommendationList":  {reflect.TypeFor[RecommendationListJSON](), true},
-	"CostReport":          {reflect.TypeFor[CostReportJSON](), true},
-	"NotRetryable":        {reflect.TypeFor[NotRetryableJSON](), true},
+	"Tenant":                {reflect.TypeFor[TenantJSON](), true},
+	"TenantList":            {reflect.TypeFor[TenantListJSON](), true},
+	"Instance":              {reflect.TypeFor[InstanceJSON](), true},
+	"InstanceList":          {reflect.TypeFor[InstanceListJSON](), true},
+	"OnboardRequest":        {reflect.TypeFor[OnboardRequestBody](), false},
+	"Onboarding":            {reflect.TypeFor[OnboardingJSON](), true},
+	"OnboardingAccepted":    {reflect.TypeFor[OnboardingAcceptedJSON](), true},
+	"OffboardRequest":       {reflect.TypeFor[OffboardRequestBody](), false},
+	"Offboarding":           {reflect.TypeFor[OffboardingJSON](), true},
+	"OffboardingAccepted":   {reflect.TypeFor[OffboardingAcceptedJSON](), true},
+	"MigrationStart":        {reflect.TypeFor[MigrationStartBody](), false},
+	"MigrationStarted":      {reflect.TypeFor[MigrationStartedJSON](), true},
+	"MigrationRun":          {reflect.TypeFor[MigrationRunJSON](), true},
+	"MigrationThresholds":   {reflect.TypeFor[MigrationThresholds](), true},
+	"MigrationCounts":       {reflect.TypeFor[MigrationCounts](), true},
+	"MigrationTenant":       {reflect.TypeFor[MigrationTenantJSON](), true},
+	"MigrationRetried":      {reflect.TypeFor[MigrationRetriedJSON](), true},
+	"EmptyObject":           {reflect.TypeFor[struct{}](), false},
+	"Error":                 {reflect.TypeFor[ErrorJSON](), true},
+	"Alert":                 {reflect.TypeFor[alerts.Alert](), true},
+	"AlertList":             {reflect.TypeFor[AlertListJSON](), true},
+	"AckRequest":            {reflect.TypeFor[AckRequestBody](), false},
+	"Silence":               {reflect.TypeFor[alerts.Silence](), true},
+	"SilenceList":           {reflect.TypeFor[SilenceListJSON](), true},
+	"SilenceRequest":        {reflect.TypeFor[SilenceRequestBody](), false},
+	"InvalidRequest":        {reflect.TypeFor[InvalidRequestJSON](), true},
+	"Recommendation":        {reflect.TypeFor[RecommendationJSON](), true},
+	"RecommendationApplied": {reflect.TypeFor[RecommendationAppliedJSON](), true},
+	"RecommendationList":    {reflect.TypeFor[RecommendationListJSON](), true},
+	"CostReport":            {reflect.TypeFor[CostReportJSON](), true},
+	"NotRetryable":          {reflect.TypeFor[NotRetryableJSON](), true},
 }
 
 // jsonField is one field of a Go struct as encoding/json writes it.

@@ -1,0 +1,118 @@
+package cost
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/tenantfleet/tenantfleet/agents/migrate"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
+)
+
+// ErrNotApplicable refuses to apply a recommendation apply cannot roll
+// out: a kind other than create_index, or evidence without a valid index.
+var ErrNotApplicable = errors.New("cost: recommendation cannot be applied")
+
+// Applied is the migration run rolling out a recommendation.
+type Applied struct {
+	// RecommendationID is the recommendation.
+	RecommendationID int64 `json:"recommendation_id"`
+	// RunID is the fleet migration run building the index.
+	RunID int64 `json:"run_id"`
+	// Statement is the DDL each tenant runs.
+	Statement string `json:"statement"`
+	// Tenants are the tenants the run builds it for.
+	Tenants []string `json:"tenants"`
+	// Duplicate is true when the run had been started by an earlier apply
+	// (a failed one is retried).
+	Duplicate bool `json:"duplicate"`
+}
+
+// Apply rolls the open create_index recommendation id out through the
+// fleet migration runner: one run over the tenants it names, each building
+// the index with CREATE INDEX CONCURRENTLY on its own login in its schema,
+// throttled and resumable like any run. The DDL is rebuilt from the
+// recommendation's evidence (table and columns, quoted identifiers), not
+// taken from its statement text. The recommendation stays open, attached
+// to the run, until the run finishes: the runner then marks it applied
+// with the run's results (or, for a failed run, records them and leaves
+// it open). Applying again starts nothing new: a running run is returned,
+// a failed one retried.
+func Apply(ctx context.Context, store *controlplane.Store, runner *migrate.Runner, id int64, requestedBy string) (Applied, error) {
+	rec, err := store.GetRecommendation(ctx, id)
+	if err != nil {
+		return Applied{}, err
+	}
+	if rec.Status != controlplane.RecommendationOpen {
+		return Applied{}, fmt.Errorf("%w: %d is %s", controlplane.ErrRecommendationNotOpen, id, rec.Status)
+	}
+	build, err := indexBuildOf(rec)
+	if err != nil {
+		return Applied{}, err
+	}
+	stmt, err := migrate.CreateIndexStatement(build)
+	if err != nil {
+		return Applied{}, fmt.Errorf("%w: %d: %w", ErrNotApplicable, id, err)
+	}
+	spec := migrate.Spec{Tenants: rec.Tenants, Statement: stmt, RequestedBy: requestedBy}
+	st, err := runner.StartOnce(ctx, applyKey(id, stmt, rec.Tenants), spec)
+	if err != nil {
+		return Applied{}, err
+	}
+	if st.Duplicate && (st.Status == migrate.RunFailed || st.Status == migrate.RunStopped) {
+		if _, err := runner.Retry(ctx, st.ID); err != nil && !errors.Is(err, migrate.ErrRunNotFinished) {
+			return Applied{}, err
+		}
+	}
+	if _, err := store.AttachRecommendationRun(ctx, id, st.ID); err != nil {
+		return Applied{}, err
+	}
+	// The run may have finished before it was attached.
+	if err := store.SettleRecommendationsOfRun(ctx, st.ID); err != nil {
+		return Applied{}, err
+	}
+	return Applied{RecommendationID: id, RunID: st.ID, Statement: stmt, Tenants: rec.Tenants, Duplicate: st.Duplicate}, nil
+}
+
+// indexBuildOf reads the index out of a create_index recommendation's
+// evidence: the table and columns the agent measured.
+func indexBuildOf(rec controlplane.Recommendation) (migrate.IndexBuild, error) {
+	if rec.Kind != KindCreateIndex {
+		return migrate.IndexBuild{}, fmt.Errorf("%w: %d is %s; only %s is applied", ErrNotApplicable, rec.ID, rec.Kind, KindCreateIndex)
+	}
+	var ev IndexEvidence
+	if err := json.Unmarshal(rec.Evidence, &ev); err != nil {
+		return migrate.IndexBuild{}, fmt.Errorf("%w: %d: evidence: %w", ErrNotApplicable, rec.ID, err)
+	}
+	if len(rec.Tenants) == 0 {
+		return migrate.IndexBuild{}, fmt.Errorf("%w: %d names no tenant", ErrNotApplicable, rec.ID)
+	}
+	if ev.Table == "" || len(ev.Columns) == 0 {
+		return migrate.IndexBuild{}, fmt.Errorf("%w: %d: evidence names no table and columns", ErrNotApplicable, rec.ID)
+	}
+	return migrate.IndexBuild{Name: indexName(ev.Table, ev.Columns), Table: ev.Table, Columns: ev.Columns}, nil
+}
+
+// applyKey is the idempotency key of a recommendation's run: the same
+// recommendation, statement and tenants are the same run.
+func applyKey(id int64, stmt string, tenantIDs []string) string {
+	sum := sha256.Sum256([]byte(stmt + "\x00" + strings.Join(tenantIDs, ",")))
+	return fmt.Sprintf("cost-apply:%d:%s", id, hex.EncodeToString(sum[:12]))
+}
+
+// Applier is Apply for the REST API (restapi.CostApply).
+type Applier struct {
+	// Store is the control plane.
+	Store *controlplane.Store
+	// Runner is the fleet migration runner.
+	Runner *migrate.Runner
+}
+
+// Apply is the package's Apply with a's store and runner.
+func (a Applier) Apply(ctx context.Context, id int64, requestedBy string) (Applied, error) {
+	return Apply(ctx, a.Store, a.Runner, id, requestedBy)
+}

@@ -1,0 +1,165 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenantfleet/tenantfleet/tenants"
+	"github.com/tenantfleet/tenantfleet/tenants/migrations"
+)
+
+// A run may roll out one statement instead of the migration set
+// (migration_runs.statement, Spec.Statement). The only statement the runner
+// accepts is the one CreateIndexStatement builds: an index built
+// concurrently on the tenant's own table, every name a quoted identifier.
+// Anything else fails the run at Start (and, should a row be written by
+// hand, each tenant at its attempt): no free SQL reaches a tenant.
+
+// ErrInvalidStatement refuses a run statement that is not one
+// CreateIndexStatement builds.
+var ErrInvalidStatement = errors.New("migrate: statement is not a fleet CREATE INDEX CONCURRENTLY")
+
+// maxIdentifier is PostgreSQL's identifier length, in bytes.
+const maxIdentifier = 63
+
+// IndexBuild is an index a run builds in each tenant's schema.
+type IndexBuild struct {
+	// Name is the index's name, unqualified.
+	Name string
+	// Table is the tenant's table, unqualified (it resolves in the
+	// tenant's schema).
+	Table string
+	// Columns are the indexed columns, in order.
+	Columns []string
+}
+
+func (b IndexBuild) validate() error {
+	if len(b.Columns) == 0 || len(b.Columns) > 32 {
+		return fmt.Errorf("%w: %d columns", ErrInvalidStatement, len(b.Columns))
+	}
+	for _, n := range append([]string{b.Name, b.Table}, b.Columns...) {
+		if n == "" || len(n) > maxIdentifier || !utf8.ValidString(n) || strings.ContainsRune(n, 0) {
+			return fmt.Errorf("%w: identifier %q: 1 to %d bytes of UTF-8, no NUL", ErrInvalidStatement, n, maxIdentifier)
+		}
+	}
+	return nil
+}
+
+// CreateIndexStatement is the DDL of b, every name quoted: CREATE INDEX
+// CONCURRENTLY IF NOT EXISTS "name" ON "table" ("col", ...).
+func CreateIndexStatement(b IndexBuild) (string, error) {
+	if err := b.validate(); err != nil {
+		return "", err
+	}
+	cols := make([]string, len(b.Columns))
+	for i, c := range b.Columns {
+		cols[i] = pgx.Identifier{c}.Sanitize()
+	}
+	return "CREATE INDEX CONCURRENTLY IF NOT EXISTS " + pgx.Identifier{b.Name}.Sanitize() + " ON " +
+		pgx.Identifier{b.Table}.Sanitize() + " (" + strings.Join(cols, ", ") + ")", nil
+}
+
+const quotedIdent = `"(?:[^"\x00]|"")+"`
+
+var indexStatementRE = regexp.MustCompile(`^CREATE INDEX CONCURRENTLY IF NOT EXISTS (` + quotedIdent + `) ON (` +
+	quotedIdent + `) \((` + quotedIdent + `(?:, ` + quotedIdent + `)*)\)$`)
+
+var quotedIdentRE = regexp.MustCompile(quotedIdent)
+
+func unquote(q string) string { return strings.ReplaceAll(q[1:len(q)-1], `""`, `"`) }
+
+// ParseIndexStatement reads back a statement CreateIndexStatement built;
+// anything else is ErrInvalidStatement.
+func ParseIndexStatement(sql string) (IndexBuild, error) {
+	m := indexStatementRE.FindStringSubmatch(sql)
+	if m == nil {
+		return IndexBuild{}, ErrInvalidStatement
+	}
+	b := IndexBuild{Name: unquote(m[1]), Table: unquote(m[2])}
+	for _, c := range quotedIdentRE.FindAllString(m[3], -1) {
+		b.Columns = append(b.Columns, unquote(c))
+	}
+	if again, err := CreateIndexStatement(b); err != nil || again != sql {
+		return IndexBuild{}, ErrInvalidStatement
+	}
+	return b, nil
+}
+
+// indexStateSQL reads the index's validity in the tenant's schema: no row
+// when it does not exist.
+const indexStateSQL = `SELECT i.indisvalid FROM pg_catalog.pg_index i
+JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND c.relname = $2`
+
+// buildIndex runs the run's statement on the tenant's own login (pool),
+// scoped to its schema: a conn of its own, no transaction (CONCURRENTLY
+// refuses one), the migrator's lock_timeout. An INVALID index of the same
+// name, left by an earlier build that failed, is dropped (concurrently)
+// first, since IF NOT EXISTS would keep it. It checks that the index is
+// valid afterwards.
+func buildIndex(ctx context.Context, pool *pgxpool.Pool, w work, statement string, lockTimeout time.Duration) error {
+	b, err := ParseIndexStatement(statement)
+	if err != nil {
+		return err
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if err := tenants.VerifyTenantSession(ctx, conn.Conn(), w.Role); err != nil {
+		return err
+	}
+	timeout := "0"
+	if lockTimeout > 0 {
+		timeout = fmt.Sprintf("%dms", lockTimeout.Milliseconds())
+	}
+	// pg_catalog listed last, so the tenant's table name resolves in its
+	// schema first.
+	path := pgx.Identifier{w.Schema}.Sanitize() + ", pg_catalog"
+	if _, err := conn.Exec(ctx, `SELECT set_config('search_path', $1, false), set_config('lock_timeout', $2, false),
+		set_config('application_name', $3, false)`, path, timeout, migrations.ApplicationName); err != nil {
+		return err
+	}
+	// The connection goes back to the pool the tenant's sessions share:
+	// leave no setting behind (the pool is closed after the attempt, but
+	// a failed reset must not hide the build's result).
+	defer func() {
+		_, _ = conn.Exec(context.WithoutCancel(ctx), `RESET search_path; RESET lock_timeout; RESET application_name`)
+	}()
+	var valid bool
+	err = conn.QueryRow(ctx, indexStateSQL, w.Schema, b.Name).Scan(&valid)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return err
+	case !valid:
+		if _, err := conn.Exec(ctx, "DROP INDEX CONCURRENTLY IF EXISTS "+pgx.Identifier{w.Schema, b.Name}.Sanitize()); err != nil {
+			return fmt.Errorf("drop the invalid index %s left by a failed build: %w", b.Name, err)
+		}
+	}
+	if _, err := conn.Exec(ctx, statement); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "55P03" { // lock_not_available: retried like a migration's
+			return fmt.Errorf("%w: %w", migrations.ErrLockTimeout, err)
+		}
+		return err
+	}
+	if err := conn.QueryRow(ctx, indexStateSQL, w.Schema, b.Name).Scan(&valid); err != nil {
+		return fmt.Errorf("index %s after its build: %w", b.Name, err)
+	}
+	if !valid {
+		return fmt.Errorf("index %s is invalid after its build", b.Name)
+	}
+	return nil
+}
