@@ -43,6 +43,7 @@ type env struct {
 	pools    *tenants.Pools
 	tenants  []string
 	database string
+	cluster  *pgtest.Cluster // the private server, with setupOpts.cluster
 }
 
 func testContext(t testing.TB) context.Context {
@@ -72,12 +73,11 @@ func setup(t *testing.T, o setupOpts) *env {
 	ctx := testContext(t)
 	e := &env{fleet: cptest.UniqueName("hl")}
 	adminURL := config.WithDatabase(cptest.ServerConfig(t).DatabaseURL, "postgres")
-	var private *pgtest.Cluster
 	if o.cluster != nil {
 		// Started first, so it stops after every cleanup that uses it; the
 		// fleet's roles go with it.
-		private = pgtest.Start(t, *o.cluster)
-		adminURL = private.URL("postgres")
+		e.cluster = pgtest.Start(t, *o.cluster)
+		adminURL = e.cluster.URL("postgres")
 	} else {
 		t.Cleanup(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -102,7 +102,7 @@ func setup(t *testing.T, o setupOpts) *env {
 		t.Fatal(err)
 	}
 	e.proxy = startProxy(t, u.Host)
-	if private == nil {
+	if e.cluster == nil {
 		e.database = cptest.ScratchDatabase(t)
 	} else {
 		e.database = "tenants"
