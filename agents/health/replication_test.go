@@ -17,17 +17,19 @@ import (
 func TestSweepReplicationLag(t *testing.T) {
 	e := setup(t, setupOpts{tenants: 1,
 		cluster: &pgtest.Options{Settings: map[string]string{"max_connections": "40", "autovacuum": "off"}},
-		cfg:     func(c *Config) { c.ReplicationLagHigh = time.Second }})
-	replica := e.cluster.StartReplica(t, map[string]string{"wal_receiver_status_interval": "1"})
+		cfg:     func(c *Config) { c.ReplicationLagHigh = 2 * time.Second }})
 	ctx := testContext(t)
+	// Created before the base backup, so the replica starts with nothing to
+	// replay.
+	if _, err := e.admin.Exec(ctx, "CREATE TABLE public.wal_writes (at timestamptz)"); err != nil {
+		t.Fatal(err)
+	}
+	replica := e.cluster.StartReplica(t, map[string]string{"wal_receiver_status_interval": "1"})
 	standby, err := pgx.Connect(ctx, replica.URL("postgres"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = standby.Close(ctx) })
-	if _, err := e.admin.Exec(ctx, "CREATE TABLE public.wal_writes (at timestamptz)"); err != nil {
-		t.Fatal(err)
-	}
 	write := func() {
 		if _, err := e.admin.Exec(ctx, "INSERT INTO public.wal_writes VALUES (now())"); err != nil {
 			t.Fatal(err)
@@ -60,7 +62,7 @@ func TestSweepReplicationLag(t *testing.T) {
 	e.sweep(t)
 	e.assertOneAlert(t, alerts.ReplicationLag, e.inst.ID, alerts.StatusFiring)
 	lag := series(gather(t, e.agent.Collector()), "tenantfleet_instance_replication_lag_seconds")
-	if v := lag["instance_id="+e.inst.ID+",replica=replica"]; len(lag) != 1 || v < 1 {
+	if v := lag["instance_id="+e.inst.ID+",replica=replica"]; len(lag) != 1 || v < 2 {
 		t.Fatalf("replication lag series = %v", lag)
 	}
 
