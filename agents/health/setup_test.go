@@ -20,6 +20,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/config"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
+	"github.com/tenantfleet/tenantfleet/infra/pgtest"
 	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/infra/sessions/sessionstest"
 	"github.com/tenantfleet/tenantfleet/tenants"
@@ -42,6 +43,7 @@ type env struct {
 	pools    *tenants.Pools
 	tenants  []string
 	database string
+	cluster  *pgtest.Cluster // the private server, with setupOpts.cluster
 }
 
 func testContext(t testing.TB) context.Context {
@@ -56,6 +58,14 @@ type setupOpts struct {
 	poolSize int
 	cfg      func(*Config)
 	pools    func(*tenants.PoolsConfig)
+	// instance adjusts the instance record before it is created (its
+	// limits, for capacity).
+	instance func(*controlplane.Instance)
+	// cluster, when set, puts the instance on a private PostgreSQL server
+	// started with these options instead of a scratch database of the
+	// shared one, so server-wide figures (connections against
+	// max_connections) are the test's own.
+	cluster *pgtest.Options
 }
 
 func setup(t *testing.T, o setupOpts) *env {
@@ -63,7 +73,14 @@ func setup(t *testing.T, o setupOpts) *env {
 	ctx := testContext(t)
 	e := &env{fleet: cptest.UniqueName("hl")}
 	adminURL := config.WithDatabase(cptest.ServerConfig(t).DatabaseURL, "postgres")
-	cptest.DropFleetRolesAtCleanup(t, adminURL, e.fleet)
+	if o.cluster != nil {
+		// Started first, so it stops after every cleanup that uses it; the
+		// fleet's roles go with it.
+		e.cluster = pgtest.Start(t, *o.cluster)
+		adminURL = e.cluster.URL("postgres")
+	} else {
+		cptest.DropFleetRolesAtCleanup(t, adminURL, e.fleet)
+	}
 	_, e.cp = cptest.Database(t)
 	e.store = controlplane.NewStore(e.cp)
 	_, e.rdb = cptest.RedisDB(t)
@@ -73,11 +90,28 @@ func setup(t *testing.T, o setupOpts) *env {
 		t.Fatal(err)
 	}
 	e.proxy = startProxy(t, u.Host)
-	e.database = cptest.ScratchDatabase(t)
+	if e.cluster == nil {
+		e.database = cptest.ScratchDatabase(t)
+	} else {
+		e.database = "tenants"
+		conn, err := pgx.Connect(ctx, adminURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = conn.Exec(ctx, "CREATE DATABASE "+e.database)
+		_ = conn.Close(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	_, port, _ := net.SplitHostPort(e.proxy.addr)
 	p, _ := strconv.Atoi(port)
-	e.inst, err = e.store.CreateInstance(ctx, controlplane.Instance{Instance: provider.Instance{ID: "inst-a",
-		Status: provider.StatusReady, Host: "127.0.0.1", Port: p, Database: e.database}, Provider: "local", Tier: tenants.Shared})
+	rec := controlplane.Instance{Instance: provider.Instance{ID: "inst-a",
+		Status: provider.StatusReady, Host: "127.0.0.1", Port: p, Database: e.database}, Provider: "local", Tier: tenants.Shared}
+	if o.instance != nil {
+		o.instance(&rec)
+	}
+	e.inst, err = e.store.CreateInstance(ctx, rec)
 	if err != nil {
 		t.Fatalf("CreateInstance: %v", err)
 	}

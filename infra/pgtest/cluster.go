@@ -43,8 +43,8 @@ type Options struct {
 	// quoted, so any value is safe). Default none.
 	Settings map[string]string
 	// HBA is the whole content of pg_hba.conf. Default: trust for the Unix
-	// socket and 127.0.0.1. Keep a `local all postgres trust` line for
-	// SocketDSN to work.
+	// socket and 127.0.0.1, replication from 127.0.0.1 included. Keep a
+	// `local all postgres trust` line for SocketDSN to work.
 	HBA string
 	// TLS turns ssl on with this server certificate and key. Default nil:
 	// ssl off.
@@ -66,11 +66,63 @@ type Cluster struct {
 
 const defaultHBA = `local all all trust
 host all all 127.0.0.1/32 trust
+host replication all 127.0.0.1/32 trust
 `
 
 // Start initdb's a cluster, starts it and stops it when the test ends. A
 // missing PostgreSQL installation fails the test.
 func Start(t testing.TB, opts Options) *Cluster {
+	t.Helper()
+	c, owner := newCluster(t)
+	if err := c.run("initdb", "-D", c.data, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"); err != nil {
+		t.Fatal(err)
+	}
+
+	settings := map[string]string{
+		"fsync":           "off",
+		"max_connections": "50",
+	}
+	if opts.ListenAddresses != "" {
+		settings["listen_addresses"] = opts.ListenAddresses
+	}
+	if opts.TLS != nil {
+		owner.write(t, filepath.Join(c.data, "server.crt"), opts.TLS.CertPEM)
+		owner.write(t, filepath.Join(c.data, "server.key"), opts.TLS.KeyPEM)
+		settings["ssl"] = "on"
+		settings["ssl_cert_file"] = "server.crt"
+		settings["ssl_key_file"] = "server.key"
+	}
+	maps.Copy(settings, opts.Settings)
+	hba := opts.HBA
+	if hba == "" {
+		hba = defaultHBA
+	}
+	owner.write(t, filepath.Join(c.data, "pg_hba.conf"), []byte(hba))
+	c.start(t, settings)
+	return c
+}
+
+// StartReplica starts a streaming replica of c (pg_basebackup -R over
+// TCP; c's pg_hba.conf must allow replication from 127.0.0.1, as the
+// default does) with settings added to the copied postgresql.conf, and
+// stops it when the test ends. It shows in c's pg_stat_replication under
+// application_name "replica".
+func (c *Cluster) StartReplica(t testing.TB, settings map[string]string) *Cluster {
+	t.Helper()
+	r, _ := newCluster(t)
+	if err := r.run("pg_basebackup", "-D", r.data, "-R", "-X", "stream", "-c", "fast", "--no-sync",
+		"-d", fmt.Sprintf("host=127.0.0.1 port=%d user=postgres application_name=replica", c.Port)); err != nil {
+		t.Fatal(err)
+	}
+	all := map[string]string{"hot_standby": "on"}
+	maps.Copy(all, settings)
+	r.start(t, all)
+	return r
+}
+
+// newCluster prepares an empty directory, a free port and the command
+// runner of a cluster.
+func newCluster(t testing.TB) (*Cluster, owner) {
 	t.Helper()
 	bin := DefaultBin
 	if v := os.Getenv(BinEnv); v != "" {
@@ -118,40 +170,23 @@ func Start(t testing.TB, opts Options) *Cluster {
 		}
 		return nil
 	}
-	if err := c.run("initdb", "-D", c.data, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"); err != nil {
-		t.Fatal(err)
-	}
+	return c, owner
+}
 
-	settings := map[string]string{
-		"port":                    strconv.Itoa(port),
-		"listen_addresses":        "127.0.0.1",
-		"unix_socket_directories": dir,
-		"fsync":                   "off",
-		"max_connections":         "50",
-	}
-	if opts.ListenAddresses != "" {
-		settings["listen_addresses"] = opts.ListenAddresses
-	}
-	if opts.TLS != nil {
-		owner.write(t, filepath.Join(c.data, "server.crt"), opts.TLS.CertPEM)
-		owner.write(t, filepath.Join(c.data, "server.key"), opts.TLS.KeyPEM)
-		settings["ssl"] = "on"
-		settings["ssl_cert_file"] = "server.crt"
-		settings["ssl_key_file"] = "server.key"
-	}
-	maps.Copy(settings, opts.Settings)
+// start appends settings (and the cluster's port and socket directory) to
+// postgresql.conf, starts the server and stops it when the test ends.
+func (c *Cluster) start(t testing.TB, settings map[string]string) {
+	t.Helper()
+	all := map[string]string{"listen_addresses": "127.0.0.1"}
+	maps.Copy(all, settings)
+	all["port"] = strconv.Itoa(c.Port)
+	all["unix_socket_directories"] = c.SocketDir
 	var conf strings.Builder
-	for _, k := range slices.Sorted(maps.Keys(settings)) {
-		fmt.Fprintf(&conf, "%s = '%s'\n", k, strings.ReplaceAll(settings[k], "'", "''"))
+	for _, k := range slices.Sorted(maps.Keys(all)) {
+		fmt.Fprintf(&conf, "%s = '%s'\n", k, strings.ReplaceAll(all[k], "'", "''"))
 	}
 	appendFile(t, filepath.Join(c.data, "postgresql.conf"), conf.String())
-	hba := opts.HBA
-	if hba == "" {
-		hba = defaultHBA
-	}
-	owner.write(t, filepath.Join(c.data, "pg_hba.conf"), []byte(hba))
-
-	if err := c.run("pg_ctl", "-D", c.data, "-l", filepath.Join(dir, "log"), "-w", "start"); err != nil {
+	if err := c.run("pg_ctl", "-D", c.data, "-l", filepath.Join(c.SocketDir, "log"), "-w", "start"); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -159,7 +194,6 @@ func Start(t testing.TB, opts Options) *Cluster {
 			t.Logf("pgtest: stop private cluster: %v", err)
 		}
 	})
-	return c
 }
 
 // URL is a superuser URL over TCP on 127.0.0.1 without TLS. It works with

@@ -2,6 +2,7 @@ package pgtest_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -34,4 +35,52 @@ func TestStartSettingsAndRestart(t *testing.T) {
 		t.Fatalf("connect after restart: %v", err)
 	}
 	_ = conn.Close(ctx)
+}
+
+// A replica streams from its primary: a row written on the primary is read
+// on the replica, which is in recovery and refuses writes.
+func TestStartReplicaStreams(t *testing.T) {
+	t.Parallel()
+	primary := pgtest.Start(t, pgtest.Options{})
+	replica := primary.StartReplica(t, nil)
+	ctx := t.Context()
+	pc, err := pgx.Connect(ctx, primary.URL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close(ctx)
+	if _, err := pc.Exec(ctx, "CREATE TABLE streamed AS SELECT 42 AS v"); err != nil {
+		t.Fatal(err)
+	}
+	var lsn string
+	if err := pc.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&lsn); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := pgx.Connect(ctx, replica.URL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close(ctx)
+	var caught bool
+	for range 300 { // replay is asynchronous: wait for the primary's position
+		if err := rc.QueryRow(ctx, "SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn", lsn).Scan(&caught); err != nil {
+			t.Fatal(err)
+		}
+		if caught {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var v int
+	var recovery bool
+	if err := rc.QueryRow(ctx, "SELECT v, pg_is_in_recovery() FROM streamed").Scan(&v, &recovery); err != nil || v != 42 || !recovery {
+		t.Fatalf("on the replica: v %d, in recovery %v, %v", v, recovery, err)
+	}
+	if _, err := rc.Exec(ctx, "CREATE TABLE refused (v int)"); err == nil {
+		t.Fatal("the replica accepted a write")
+	}
+	var app string
+	if err := pc.QueryRow(ctx, "SELECT application_name FROM pg_stat_replication").Scan(&app); err != nil || app != "replica" {
+		t.Fatalf("pg_stat_replication: %q, %v", app, err)
+	}
 }

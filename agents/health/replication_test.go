@@ -1,0 +1,80 @@
+package health
+
+import (
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenantfleet/tenantfleet/agents/alerts"
+	"github.com/tenantfleet/tenantfleet/infra/pgtest"
+)
+
+// replication_lag against a real streaming replica of the instance's
+// server: quiet while it keeps up, fires once while its replay is paused
+// and the primary writes, and resolves once replay resumes; the collector
+// serves the replica's lag.
+func TestSweepReplicationLag(t *testing.T) {
+	e := setup(t, setupOpts{tenants: 1,
+		cluster: &pgtest.Options{Settings: map[string]string{"max_connections": "40", "autovacuum": "off"}},
+		cfg:     func(c *Config) { c.ReplicationLagHigh = 2 * time.Second }})
+	ctx := testContext(t)
+	// Created before the base backup, so the replica starts with nothing to
+	// replay.
+	if _, err := e.admin.Exec(ctx, "CREATE TABLE public.wal_writes (at timestamptz)"); err != nil {
+		t.Fatal(err)
+	}
+	replica := e.cluster.StartReplica(t, map[string]string{"wal_receiver_status_interval": "1"})
+	standby, err := pgx.Connect(ctx, replica.URL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = standby.Close(ctx) })
+	write := func() {
+		if _, err := e.admin.Exec(ctx, "INSERT INTO public.wal_writes VALUES (now())"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rep Report
+	if err := eventually(30*time.Second, func() bool {
+		rep = e.sweep(t)
+		return len(rep.Details.Replicas) == 1
+	}); err != nil {
+		t.Fatalf("replicas = %+v, want the streaming replica", rep.Details.Replicas)
+	}
+	if r := rep.Details.Replicas[0]; r.Name != "replica" {
+		t.Fatalf("replica = %+v", r)
+	}
+	if list := e.alertsOf(t, alerts.ReplicationLag, e.inst.ID); len(list) != 0 {
+		t.Fatalf("replication_lag while the replica keeps up: %+v", list)
+	}
+
+	if _, err := standby.Exec(ctx, "SELECT pg_catalog.pg_wal_replay_pause()"); err != nil {
+		t.Fatal(err)
+	}
+	if err := eventually(60*time.Second, func() bool {
+		write()
+		rep = e.sweep(t)
+		return len(e.alertsOf(t, alerts.ReplicationLag, e.inst.ID)) > 0
+	}); err != nil {
+		t.Fatalf("replication_lag while replay is paused: replicas %+v", rep.Details.Replicas)
+	}
+	e.sweep(t)
+	e.assertOneAlert(t, alerts.ReplicationLag, e.inst.ID, alerts.StatusFiring)
+	lag := series(gather(t, e.agent.Collector()), "tenantfleet_instance_replication_lag_seconds")
+	if v := lag["instance_id="+e.inst.ID+",replica=replica"]; len(lag) != 1 || v < 2 {
+		t.Fatalf("replication lag series = %v", lag)
+	}
+
+	if _, err := standby.Exec(ctx, "SELECT pg_catalog.pg_wal_replay_resume()"); err != nil {
+		t.Fatal(err)
+	}
+	if err := eventually(60*time.Second, func() bool {
+		write()
+		e.sweep(t)
+		return e.alertsOf(t, alerts.ReplicationLag, e.inst.ID)[0].Status == alerts.StatusResolved
+	}); err != nil {
+		t.Fatalf("replication_lag after replay resumed = %+v", e.alertsOf(t, alerts.ReplicationLag, e.inst.ID))
+	}
+	e.assertOneAlert(t, alerts.ReplicationLag, e.inst.ID, alerts.StatusResolved)
+}
