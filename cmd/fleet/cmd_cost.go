@@ -30,22 +30,12 @@ const costUsage = `usage:
   fleet cost dismiss REC`
 
 func runCostCmd(ctx context.Context, env *cliEnv, args []string) error {
-	if len(args) == 0 || args[0] == "help" {
-		fmt.Fprintln(env.stdout, costUsage)
-		return nil
-	}
-	switch args[0] {
-	case "analyze":
-		return costAnalyze(ctx, env, args[1:])
-	case "report":
-		return costReport(ctx, env, args[1:])
-	case "apply":
-		return costApply(ctx, env, args[1:])
-	case "dismiss":
-		return costDismiss(ctx, env, args[1:])
-	}
-	fmt.Fprintln(env.stderr, costUsage)
-	return fmt.Errorf("%w: unknown cost command %q", errUsage, args[0])
+	return dispatch(ctx, env, "cost", costUsage, map[string]subcommand{
+		"analyze": costAnalyze,
+		"report":  costReport,
+		"apply":   costApply,
+		"dismiss": costDismiss,
+	}, args)
 }
 
 // costAnalyze runs one analysis in this process. --wait is accepted for

@@ -57,4 +57,5 @@ func (c *StatementCounter) TraceAcquireStart(ctx context.Context, _ *pgxpool.Poo
 }
 
 // TraceAcquireEnd implements pgxpool.AcquireTracer.
-func (c *StatementCounter) TraceAcquireEnd(context.Context, *pgxpool.Pool, pgxpool.TraceAcquireEndData) {}
+func (c *StatementCounter) TraceAcquireEnd(context.Context, *pgxpool.Pool, pgxpool.TraceAcquireEndData) {
+}
