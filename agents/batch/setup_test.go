@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
@@ -121,23 +120,12 @@ func setup(t *testing.T, n int, pools bool) *env {
 	return e
 }
 
-// exec runs DDL on the instance as the tenant's role, the way the
-// tenant's own application would create its tables.
+// asTenant runs sql on the instance as the tenant's role, the way the
+// tenant's own application would.
 func (e *env) asTenant(t *testing.T, tenantID, sql string) {
 	t.Helper()
-	ctx := testContext(t)
 	names, _ := tenants.NamesFor(e.fleet, tenantID)
-	err := pgx.BeginFunc(ctx, e.admin, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SELECT set_config('role', $1, true), set_config('search_path', $2, true)",
-			names.Role, pgx.Identifier{names.Schema}.Sanitize()); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, sql)
-		return err
-	})
-	if err != nil {
-		t.Fatalf("as tenant %s: %v", tenantID, err)
-	}
+	cptest.AsTenant(t, e.admin, names.Role, names.Schema, sql)
 }
 
 // agent builds an agent over the env with the given kinds.

@@ -111,21 +111,12 @@ func (e *env) addInstance(t testing.TB, id string, n, rows int) []controlplane.T
 			t.Fatal(err)
 		}
 		// The tenant's own table, created as the tenant.
-		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, "SELECT set_config('role', $1, true), set_config('search_path', $2, true)", names.Role, names.Schema); err != nil {
-				return err
-			}
-			_, err := tx.Exec(ctx, `CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id bigint NOT NULL,
+		cptest.AsTenant(t, conn, names.Role, names.Schema, `CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id bigint NOT NULL,
 				status text NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), note text);
 				INSERT INTO orders (customer_id, status, created_at, note)
 				SELECT g % 1000, CASE WHEN g % 10 = 0 THEN 'open' ELSE 'done' END, now() - g * interval '1 minute', repeat('x', 40)
 				FROM generate_series(1, `+fmt.Sprint(rows)+`) g;
 				ANALYZE orders`)
-			return err
-		})
-		if err != nil {
-			t.Fatalf("create orders of %s: %v", tid, err)
-		}
 		tn, err := e.store.GetTenant(ctx, tid)
 		if err != nil {
 			t.Fatal(err)

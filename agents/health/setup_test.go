@@ -191,19 +191,8 @@ func (e *env) addTenant(t *testing.T, id string) {
 // tenant's own application would.
 func (e *env) asTenant(t *testing.T, tenantID, sql string) {
 	t.Helper()
-	ctx := testContext(t)
 	names, _ := tenants.NamesFor(e.fleet, tenantID)
-	err := pgx.BeginFunc(ctx, e.admin, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SELECT set_config('role', $1, true), set_config('search_path', $2, true)",
-			names.Role, pgx.Identifier{names.Schema}.Sanitize()); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, sql)
-		return err
-	})
-	if err != nil {
-		t.Fatalf("as tenant %s: %v", tenantID, err)
-	}
+	cptest.AsTenant(t, e.admin, names.Role, names.Schema, sql)
 }
 
 // sweep runs one sweep of the instance and fails the test on error.

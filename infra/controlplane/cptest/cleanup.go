@@ -59,3 +59,26 @@ func (c *StatementCounter) TraceAcquireStart(ctx context.Context, _ *pgxpool.Poo
 // TraceAcquireEnd implements pgxpool.AcquireTracer.
 func (c *StatementCounter) TraceAcquireEnd(context.Context, *pgxpool.Pool, pgxpool.TraceAcquireEndData) {
 }
+
+// AsTenant runs sql in one transaction on db (an admin connection or pool
+// on the tenant's instance database) scoped to the tenant's role and
+// schema, the way the tenant's own application creates and fills its
+// objects: test fixtures only, never fleet code.
+func AsTenant(t testing.TB, db interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}, role, schema, sql string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SELECT set_config('role', $1, true), set_config('search_path', $2, true)",
+			role, pgx.Identifier{schema}.Sanitize()); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, sql)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("as tenant role %s: %v", role, err)
+	}
+}
