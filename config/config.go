@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -175,6 +176,8 @@ type Config struct {
 	Health Health `yaml:",inline"`
 	// Alerts configures the alert engine and its sinks (alerts.go).
 	Alerts Alerts `yaml:",inline"`
+	// Cost configures the cost agent's advice and prices (config/cost.go).
+	Cost Cost `yaml:",inline"`
 }
 
 // Default returns the configuration with every default filled in.
@@ -307,6 +310,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	c.Schedule.applyEnv(getenv, dur, &errs)
 	c.Health.applyEnv(dur)
 	c.Alerts.applyEnv(str, dur)
+	c.Cost.applyEnv(getenv, str, dur, float, &errs)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
 	}
@@ -336,6 +340,7 @@ func (c *Config) applyDefaults() {
 	c.Schedule.applyDefaults()
 	c.Health.applyDefaults()
 	c.Alerts.applyDefaults()
+	c.Cost.applyDefaults()
 }
 
 // Validate reports every invalid field at once, each with its variable name.
@@ -447,6 +452,7 @@ func (c Config) Validate() error {
 	}
 	c.Schedule.validate(bad)
 	c.Health.validate(bad)
+	c.Cost.validate(bad)
 	errs = append(errs, c.Alerts.validate()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
@@ -592,5 +598,6 @@ func (c Config) Redacted() Config {
 	c.LocalAdminURL = Redact(c.LocalAdminURL)
 	c.Roles = append([]string(nil), c.Roles...)
 	c.Alerts = c.Alerts.redacted()
+	c.Cost.Classes, c.Cost.InstanceClasses = maps.Clone(c.Cost.Classes), maps.Clone(c.Cost.InstanceClasses)
 	return c
 }

@@ -24,9 +24,17 @@ func NewCostAnalyzer(ctx context.Context, a Conns) (*Services, *cost.Analyzer, e
 }
 
 // newCostAnalyzer builds the cost analyzer over the catalog and the
-// instance sessions (catalog reads as admin, every EXPLAIN as the tenant).
+// instance sessions (catalog reads as admin, every EXPLAIN as the tenant),
+// with the configured price table and thresholds, reading the published
+// pool statistics from the fleet's Redis.
 func (s *Services) newCostAnalyzer(a Conns) error {
 	var err error
-	s.Cost, err = cost.New(cost.Config{Store: s.Catalog, Sessions: s.Sessions, Fleet: a.Config.Name, Logger: a.Logger})
+	c := a.Config.Cost
+	cfg := cost.Config{Store: s.Catalog, Sessions: s.Sessions, Fleet: a.Config.Name, Logger: a.Logger,
+		Prices: cost.PricesFrom(c.Prices()), DedicatedShare: c.DedicatedShare, SharedShare: c.SharedShare, MinWindow: c.MinWindow}
+	if a.Redis != nil { // a nil *redis.Client must not become a non-nil interface
+		cfg.Redis = a.Redis
+	}
+	s.Cost, err = cost.New(cfg)
 	return err
 }

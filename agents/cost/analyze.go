@@ -13,6 +13,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/provider"
@@ -57,6 +58,18 @@ type Config struct {
 	// statement shape are measured, the largest (by execution time) first.
 	// Default 100.
 	MaxTenantsPerStatement int
+	// DedicatedShare is the part of its shared instance's statement time
+	// above which a tenant is advised to move to dedicated; SharedShare the
+	// part of its dedicated instance's vCPU time below which it is advised
+	// to move to shared (tiers.go). Defaults 0.3 and 0.05.
+	DedicatedShare, SharedShare float64
+	// MinWindow is the shortest window tier moves and resizes are judged
+	// from (sizing.go). Default 1h.
+	MinWindow time.Duration
+	// Redis, when set, is read for the pool statistics the fleet's
+	// processes publish: each tenant's pool waits (poolwaits.go). Default
+	// nil: none.
+	Redis redis.UniversalClient
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -81,7 +94,7 @@ func New(cfg Config) (*Analyzer, error) {
 	if cfg.MinCalls < 1 || cfg.MaxTenantsPerStatement < 1 {
 		errs = append(errs, errors.New("MinCalls and MaxTenantsPerStatement must be at least 1"))
 	}
-	errs = append(errs, cfg.Prices.validate())
+	errs = append(errs, cfg.Prices.validate(), cfg.adviceDefaults())
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("cost: %w", err)
 	}
@@ -148,6 +161,16 @@ func (a *Analyzer) Analyze(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	tiers, err := a.adviseTiers(rep, windows)
+	if err != nil {
+		return Result{}, err
+	}
+	sizing, err := a.adviseSizing(ctx, rep, windows)
+	if err != nil {
+		return Result{}, err
+	}
+	recs = append(append(recs, tiers...), sizing...)
+	a.addPoolWaits(ctx, &rep)
 	res := Result{Report: rep}
 	raw, err := json.Marshal(rep)
 	if err != nil {

@@ -50,6 +50,9 @@ func Apply(ctx context.Context, store *controlplane.Store, runner *migrate.Runne
 	if rec.Status != controlplane.RecommendationOpen {
 		return Applied{}, fmt.Errorf("%w: %d is %s", controlplane.ErrRecommendationNotOpen, id, rec.Status)
 	}
+	if err := operatorOnly(rec); err != nil {
+		return Applied{}, err
+	}
 	build, err := indexBuildOf(rec)
 	if err != nil {
 		return Applied{}, err

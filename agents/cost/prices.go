@@ -1,10 +1,6 @@
 package cost
 
-import (
-	"errors"
-	"fmt"
-	"math"
-)
+import "github.com/tenantfleet/tenantfleet/infra/pricetable"
 
 // HoursPerMonth is the month the prices use (365 * 24 / 12).
 const HoursPerMonth = 730.0
@@ -38,24 +34,21 @@ type Prices struct {
 }
 
 // DefaultClasses are example prices of common RDS for PostgreSQL classes
-// (single-AZ, on-demand, us-east-1 list prices as published in 2024). They
-// are examples to start from, not quotes: set your own in Prices.Classes.
+// (pricetable.Examples: single-AZ, on-demand, us-east-1 list prices as
+// published in 2024). They are examples to start from, not quotes: set
+// your own in Prices.Classes.
 func DefaultClasses() map[string]Class {
-	return map[string]Class{
-		"db.t4g.medium":  {HourlyUSD: 0.065, VCPUs: 2},
-		"db.t4g.large":   {HourlyUSD: 0.129, VCPUs: 2},
-		"db.m6g.large":   {HourlyUSD: 0.152, VCPUs: 2},
-		"db.m6g.xlarge":  {HourlyUSD: 0.304, VCPUs: 4},
-		"db.m6g.2xlarge": {HourlyUSD: 0.608, VCPUs: 8},
-		"db.r6g.large":   {HourlyUSD: 0.215, VCPUs: 2},
-		"db.r6g.xlarge":  {HourlyUSD: 0.430, VCPUs: 4},
+	out := map[string]Class{}
+	for name, c := range pricetable.Examples() {
+		out[name] = Class(c)
 	}
+	return out
 }
 
 // Default price table values.
 const (
-	DefaultClassName         = "db.m6g.large"
-	DefaultStorageGBMonthUSD = 0.115
+	DefaultClassName         = pricetable.DefaultClass
+	DefaultStorageGBMonthUSD = pricetable.DefaultStorageGBMonthUSD
 )
 
 func (p Prices) withDefaults() Prices {
@@ -71,25 +64,28 @@ func (p Prices) withDefaults() Prices {
 	return p
 }
 
+// PricesFrom is the price table t (the configuration's, FLEET_COST_*) as
+// Prices.
+func PricesFrom(t pricetable.Table) Prices {
+	var classes map[string]Class
+	if t.Classes != nil {
+		classes = map[string]Class{}
+		for name, c := range t.Classes {
+			classes[name] = Class(c)
+		}
+	}
+	return Prices{Classes: classes, InstanceClasses: t.InstanceClasses, DefaultClass: t.DefaultClass,
+		StorageGBMonthUSD: t.StorageGBMonthUSD, ReplicaHourlyUSD: t.ReplicaHourlyUSD}
+}
+
+// validate checks the table by pricetable's rules.
 func (p Prices) validate() error {
-	var errs []error
-	if _, ok := p.Classes[p.DefaultClass]; !ok {
-		errs = append(errs, fmt.Errorf("default class %q is not in the price table", p.DefaultClass))
-	}
-	for id, c := range p.InstanceClasses {
-		if _, ok := p.Classes[c]; !ok {
-			errs = append(errs, fmt.Errorf("instance %s: class %q is not in the price table", id, c))
-		}
-	}
+	classes := map[string]pricetable.Class{}
 	for name, c := range p.Classes {
-		if !(c.HourlyUSD >= 0) || math.IsInf(c.HourlyUSD, 0) || c.VCPUs < 1 {
-			errs = append(errs, fmt.Errorf("class %q: want a finite hourly price >= 0 and at least 1 vCPU", name))
-		}
+		classes[name] = pricetable.Class(c)
 	}
-	if !(p.StorageGBMonthUSD >= 0) || !(p.ReplicaHourlyUSD >= 0) {
-		errs = append(errs, errors.New("storage and replica prices must be >= 0"))
-	}
-	return errors.Join(errs...)
+	return pricetable.Table{Classes: classes, InstanceClasses: p.InstanceClasses, DefaultClass: p.DefaultClass,
+		StorageGBMonthUSD: p.StorageGBMonthUSD, ReplicaHourlyUSD: p.ReplicaHourlyUSD}.Validate()
 }
 
 // classOf returns the class name and price of an instance.

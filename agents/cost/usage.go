@@ -39,6 +39,9 @@ type TenantUsage struct {
 	// MonthlyUSD is Share of the instance's compute price plus the
 	// tenant's storage.
 	MonthlyUSD float64 `json:"monthly_usd"`
+	// PoolWaits are the tenant's admission waits in the published pool
+	// statistics; nil when no process published any for it.
+	PoolWaits *PoolWaits `json:"pool_waits,omitempty"`
 }
 
 // InstanceUsage is one instance's time, storage and money.
@@ -70,6 +73,8 @@ type Report struct {
 	FleetMonthlyUSD float64         `json:"fleet_monthly_usd"`
 	// Incomplete is true when some instance's attribution is.
 	Incomplete bool `json:"incomplete"`
+	// PoolStats says what was read of the published pool statistics.
+	PoolStats *PoolStatsRead `json:"pool_stats,omitempty"`
 }
 
 // tenantStatement is one statement a tenant ran in the window.

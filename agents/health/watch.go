@@ -65,9 +65,6 @@ type watchState struct {
 
 func watchStateKey(fleet string) string { return fleet + ":poolwatch:state" }
 
-// maxProcesses bounds how many published statistics one pass reads.
-const maxProcesses = 10_000
-
 // Watch runs one pass of the pool watch: it reads every process's
 // published pool statistics, decides which pools are exhausted, observes
 // pool_exhausted for each (and clears those no longer), and sends a drain
@@ -212,40 +209,17 @@ func (a *Agent) observePools(ctx context.Context, rep *WatchReport) []error {
 	return errs
 }
 
-// readStats reads and validates every process's published statistics.
+// readStats reads and validates every process's published statistics
+// (tenants.ReadStats); refused ones are logged and counted.
 func (a *Agent) readStats(ctx context.Context, now time.Time) ([]tenants.ProcessStats, int, error) {
-	var keys []string
-	iter := a.cfg.Redis.Scan(ctx, 0, tenants.StatsKeyPattern(a.cfg.Fleet), 500).Iterator()
-	for iter.Next(ctx) && len(keys) < maxProcesses {
-		keys = append(keys, iter.Val())
+	stats, refused, err := tenants.ReadStats(ctx, a.cfg.Redis, a.cfg.Fleet, now)
+	if err != nil {
+		return nil, 0, fmt.Errorf("health: %w", err)
 	}
-	if err := iter.Err(); err != nil {
-		return nil, 0, fmt.Errorf("health: list pool statistics: %w", err)
+	for _, r := range refused {
+		a.cfg.Logger.WarnContext(ctx, "health: pool statistics refused", "error", r)
 	}
-	slices.Sort(keys)
-	keys = slices.Compact(keys)
-	var out []tenants.ProcessStats
-	rejected := 0
-	for chunk := range slices.Chunk(keys, 200) {
-		vals, err := a.cfg.Redis.MGet(ctx, chunk...).Result()
-		if err != nil {
-			return nil, 0, fmt.Errorf("health: read pool statistics: %w", err)
-		}
-		for i, v := range vals {
-			s, ok := v.(string)
-			if !ok { // expired since the scan
-				continue
-			}
-			ps, err := decodeStats(a.cfg.Fleet, chunk[i], []byte(s), now)
-			if err != nil {
-				rejected++
-				a.cfg.Logger.WarnContext(ctx, "health: pool statistics refused", "key", chunk[i], "error", err)
-				continue
-			}
-			out = append(out, ps)
-		}
-	}
-	return out, rejected, nil
+	return stats, len(refused), nil
 }
 
 // readState reads the previous pass's state; anything unreadable is
@@ -258,7 +232,7 @@ func (a *Agent) readState(ctx context.Context) map[string]watchState {
 	}
 	for k, v := range raw {
 		var st watchState
-		if len(v) <= maxStatsBytes && json.Unmarshal([]byte(v), &st) == nil {
+		if len(v) <= tenants.MaxStatsBytes && json.Unmarshal([]byte(v), &st) == nil {
 			out[k] = st
 		}
 	}
