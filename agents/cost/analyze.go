@@ -134,7 +134,7 @@ func (a *Analyzer) Analyze(ctx context.Context) (Result, error) {
 			byInst[t.InstanceID] = append(byInst[t.InstanceID], t)
 		}
 	}
-	rep := Report{CreatedAt: time.Now().UTC()}
+	rep := Report{CreatedAt: time.Now().UTC(), Prices: a.cfg.Prices}
 	windows := map[string]instanceWindow{}
 	var stmts []tenantStatement
 	var snaps []func(context.Context, *controlplane.Store) error

@@ -72,6 +72,12 @@ func (e *env) admin(t testing.TB, database string) *pgxpool.Pool {
 // with an orders table of rows rows, and records them in the catalog.
 func (e *env) addInstance(t testing.TB, id string, n, rows int) []controlplane.Tenant {
 	t.Helper()
+	return e.addInstanceOf(t, id, tenants.Shared, n, rows)
+}
+
+// addInstanceOf is addInstance with the instance's and tenants' tier.
+func (e *env) addInstanceOf(t testing.TB, id string, tier tenants.Tier, n, rows int) []controlplane.Tenant {
+	t.Helper()
 	ctx := testContext(t)
 	database := "inst_" + id
 	root := e.admin(t, "postgres")
@@ -87,7 +93,7 @@ func (e *env) addInstance(t testing.TB, id string, n, rows int) []controlplane.T
 		t.Fatalf("PrepareDatabase: %v", err)
 	}
 	if _, err := e.store.CreateInstance(ctx, controlplane.Instance{Instance: provider.Instance{ID: id, Status: provider.StatusReady,
-		Host: "127.0.0.1", Port: e.cluster.Port, Database: database}, Provider: "local", Tier: tenants.Shared}); err != nil {
+		Host: "127.0.0.1", Port: e.cluster.Port, Database: database}, Provider: "local", Tier: tier}); err != nil {
 		t.Fatalf("CreateInstance: %v", err)
 	}
 	var out []controlplane.Tenant
@@ -97,7 +103,7 @@ func (e *env) addInstance(t testing.TB, id string, n, rows int) []controlplane.T
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.store.CreateTenant(ctx, controlplane.Tenant{ID: tid, Name: tid, Tier: tenants.Shared}); err != nil {
+		if _, err := e.store.CreateTenant(ctx, controlplane.Tenant{ID: tid, Name: tid, Tier: tier}); err != nil {
 			t.Fatal(err)
 		}
 		if err := tenants.EnsureTenant(ctx, conn, names); err != nil {

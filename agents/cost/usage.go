@@ -73,6 +73,8 @@ type Report struct {
 	FleetMonthlyUSD float64         `json:"fleet_monthly_usd"`
 	// Incomplete is true when some instance's attribution is.
 	Incomplete bool `json:"incomplete"`
+	// Prices is the price table the money was computed with.
+	Prices Prices `json:"prices"`
 	// PoolStats says what was read of the published pool statistics.
 	PoolStats *PoolStatsRead `json:"pool_stats,omitempty"`
 }
