@@ -91,7 +91,6 @@ func (a *Analyzer) adviseTiers(rep Report, windows map[string]instanceWindow) ([
 	for _, u := range rep.Tenants {
 		byInst[u.InstanceID] = append(byInst[u.InstanceID], u)
 	}
-	p := a.cfg.Prices
 	var out []controlplane.Recommendation
 	for _, iu := range rep.Instances {
 		iw, us := windows[iu.InstanceID], byInst[iu.InstanceID]
@@ -103,27 +102,15 @@ func (a *Analyzer) adviseTiers(rep Report, windows map[string]instanceWindow) ([
 				WindowStart: iu.WindowStart, WindowEnd: iu.WindowEnd, WindowS: iw.span / 1000,
 				Calls: u.Calls, ExecMS: u.ExecMS, PlanMS: u.PlanMS, TimeMS: u.ExecMS + u.PlanMS, StorageBytes: u.StorageBytes}
 			ev.LoadVCPUs = ev.TimeMS / iw.span
-			storage := p.storageMonthlyUSD(u.StorageBytes)
 			var kind string
 			switch {
 			case iu.Tier == string(tenants.Shared) && len(us) > 1 && u.Share > a.cfg.DedicatedShare:
-				kind, ev.Share, ev.ShareOf, ev.Threshold = KindMoveToDedicated, u.Share, ShareOfInstanceTime, a.cfg.DedicatedShare
-				name, c, fits := fitClass(p, ev.LoadVCPUs, nil)
-				ev.TargetClass, ev.CurrentMonthlyUSD, ev.TargetMonthlyUSD = name, u.MonthlyUSD, c.computeMonthlyUSD()+storage
-				ev.Note = fmt.Sprintf("the tenant ran %.0f%% of instance %s's statement time (above %.0f%%); a dedicated %s isolates it from its neighbours "+
-					"and them from it, and %s a month against its share of the shared instance", 100*u.Share, iu.InstanceID,
-					100*a.cfg.DedicatedShare, name, moneyText(ev.CurrentMonthlyUSD-ev.TargetMonthlyUSD))
-				if !fits {
-					ev.Note += fmt.Sprintf("; no class of the price table fits its load at %.0f%%, so the largest is priced", 100*TargetLoad)
-				}
+				kind = KindMoveToDedicated
+				a.toDedicated(&ev, u)
 			case iu.Tier == string(tenants.Dedicated) && len(us) == 1 && iu.Incomplete == "" &&
 				ev.LoadVCPUs/float64(iw.class.VCPUs) < a.cfg.SharedShare:
-				kind, ev.Share, ev.ShareOf, ev.Threshold = KindMoveToShared, ev.LoadVCPUs/float64(iw.class.VCPUs), ShareOfInstanceCapacity, a.cfg.SharedShare
-				ev.TargetClass, ev.CurrentMonthlyUSD = p.DefaultClass, iu.MonthlyUSD
-				ev.TargetMonthlyUSD = p.Classes[p.DefaultClass].timeMonthlyUSD(perMonth(ev.TimeMS, iw.span)) + storage
-				ev.Note = fmt.Sprintf("the tenant used %.1f%% of its dedicated instance's vCPU time (below %.0f%%); on a shared %s instance it %s a month "+
-					"(its time at that instance's price; the dedicated instance is then removed)", 100*ev.Share, 100*a.cfg.SharedShare,
-					p.DefaultClass, moneyText(ev.CurrentMonthlyUSD-ev.TargetMonthlyUSD))
+				kind = KindMoveToShared
+				a.toShared(&ev, iu, iw)
 			default:
 				continue
 			}
@@ -138,6 +125,36 @@ func (a *Analyzer) adviseTiers(rep Report, windows map[string]instanceWindow) ([
 		}
 	}
 	return out, nil
+}
+
+// toDedicated prices a shared tenant's move: now its share of the shared
+// instance (its cost in the report), after the cheapest class that fits
+// its own load, each with its storage.
+func (a *Analyzer) toDedicated(ev *TierEvidence, u TenantUsage) {
+	p := a.cfg.Prices
+	ev.Share, ev.ShareOf, ev.Threshold = u.Share, ShareOfInstanceTime, a.cfg.DedicatedShare
+	name, c, fits := fitClass(p, ev.LoadVCPUs, nil)
+	ev.TargetClass, ev.CurrentMonthlyUSD = name, u.MonthlyUSD
+	ev.TargetMonthlyUSD = c.computeMonthlyUSD() + p.storageMonthlyUSD(u.StorageBytes)
+	ev.Note = fmt.Sprintf("the tenant ran %.0f%% of instance %s's statement time (above %.0f%%); a dedicated %s isolates it from its neighbours "+
+		"and them from it, and %s a month against its share of the shared instance", 100*u.Share, ev.InstanceID,
+		100*a.cfg.DedicatedShare, name, moneyText(ev.CurrentMonthlyUSD-ev.TargetMonthlyUSD))
+	if !fits {
+		ev.Note += fmt.Sprintf("; no class of the price table fits its load at %.0f%%, so the largest is priced", 100*TargetLoad)
+	}
+}
+
+// toShared prices a dedicated tenant's move: now its dedicated instance,
+// after its time as a fraction of a DefaultClass instance's vCPU time (the
+// marginal cost) plus its storage.
+func (a *Analyzer) toShared(ev *TierEvidence, iu InstanceUsage, iw instanceWindow) {
+	p := a.cfg.Prices
+	ev.Share, ev.ShareOf, ev.Threshold = ev.LoadVCPUs/float64(iw.class.VCPUs), ShareOfInstanceCapacity, a.cfg.SharedShare
+	ev.TargetClass, ev.CurrentMonthlyUSD = p.DefaultClass, iu.MonthlyUSD
+	ev.TargetMonthlyUSD = p.Classes[p.DefaultClass].timeMonthlyUSD(perMonth(ev.TimeMS, iw.span)) + p.storageMonthlyUSD(ev.StorageBytes)
+	ev.Note = fmt.Sprintf("the tenant used %.1f%% of its dedicated instance's vCPU time (below %.0f%%); moved to a shared %s instance "+
+		"(its time at that class's price, its dedicated instance removed) it %s a month", 100*ev.Share, 100*a.cfg.SharedShare,
+		p.DefaultClass, moneyText(ev.CurrentMonthlyUSD-ev.TargetMonthlyUSD))
 }
 
 // operatorOnly refuses to apply the kinds an operator carries out: tier
