@@ -13,7 +13,7 @@ DEMO_FLAGS ?=
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-build: ## build bin/fleet and bin/fleetbench
+build: ## build bin/fleet, bin/exampleapp and bin/fleetbench
 	$(GO) build -o bin/ ./cmd/...
 
 services: ## make sure PostgreSQL and Redis answer (starts project-local ones under .data/ if not)
