@@ -147,7 +147,7 @@ func demoMain(ctx context.Context, env *cliEnv, o demoOptions) error {
 	defer svc.Close()
 	stopFleet, err := startRoles(ctx, a, svc, []string{"api", "scheduler", "worker"})
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (is %s free? --addr picks another address)", err, o.addr)
 	}
 	defer stopFleet()
 	if err := d.waitReady(ctx); err != nil {
@@ -167,6 +167,10 @@ func demoMain(ctx context.Context, env *cliEnv, o demoOptions) error {
 	user, password, err := demoLogin(ctx, a, d.token)
 	if err != nil {
 		return err
+	}
+	if env.getenv("FLEET_API_TOKEN") == d.token {
+		// The user's own token is not echoed: they know where it is.
+		password = "$FLEET_API_TOKEN"
 	}
 	d.printAccess(user, password)
 

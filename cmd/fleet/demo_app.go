@@ -25,7 +25,9 @@ type exampleApp struct {
 // (its control plane, Redis database and fleet name) and waits until it
 // answers /healthz. Its log goes to stderr.
 func startExampleApp(ctx context.Context, o demoOptions, ns *demoNamespace, stderr io.Writer) (*exampleApp, error) {
-	cmd := exec.Command(o.exampleApp, "-addr", o.appAddr, "-pool", "20", "-acquire-timeout", "5s")
+	// Not cancelled with ctx: stop shuts it down gracefully.
+	cmd := exec.CommandContext(context.WithoutCancel(ctx), o.exampleApp, //nolint:gosec // G204: the operator's own exampleapp binary
+		"-addr", o.appAddr, "-pool", "20", "-acquire-timeout", "5s")
 	// Only what the application needs, not the user's FLEET_* settings.
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "EXAMPLEAPP_TOKEN=" + ns.appToken}
 	for _, k := range []string{"FLEET_DATABASE_URL", "FLEET_REDIS_URL", "FLEET_REDIS_CA_FILE", "FLEET_REDIS_CERT_FILE", "FLEET_REDIS_KEY_FILE", "FLEET_NAME"} {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -119,15 +120,28 @@ func TestDemoCheck(t *testing.T) {
 		t.Fatal("the interrupted demo did not stop within 45s")
 	}
 	t.Logf("interrupted demo stopped in %s", time.Since(stopped).Round(time.Millisecond))
+	// Without FLEET_API_TOKEN the demo generates a token and prints it as
+	// the login.
+	if !regexp.MustCompile(`Login:      any user name, password [0-9a-f]{48}\n`).MatchString(out1.String()) {
+		t.Errorf("the first run printed no generated login:\n%s", out1.String())
+	}
 	if !portClosed(addr) || !portClosed(appAddr) {
 		t.Fatalf("after the interrupt the fleet (%s closed: %v) or the example application (%s closed: %v) still listens",
 			addr, portClosed(addr), appAddr, portClosed(appAddr))
 	}
 
-	// Run 2: from scratch, with the checks.
+	// Run 2: from scratch, with the checks, and the user's own token,
+	// which is used but never echoed.
+	token := "demo-test-token-" + cptest.UniqueName("")
+	env := func(k string) string {
+		if k == "FLEET_API_TOKEN" {
+			return token
+		}
+		return demoTestEnv()(k)
+	}
 	var out2, err2 syncBuffer
 	t0 := time.Now()
-	err := run(ctx, append(args, "--check"), demoTestEnv(), &out2, &err2)
+	err := run(ctx, append(args, "--check"), env, &out2, &err2)
 	t.Logf("demo --check took %s:\n%s", time.Since(t0).Round(time.Millisecond), out2.String())
 	if err != nil {
 		t.Fatalf("demo --check: %v\nstderr:\n%s", err, err2.String())
@@ -140,12 +154,15 @@ func TestDemoCheck(t *testing.T) {
 		"succeeded: 12 of 12 tenants succeeded",
 		"Dashboard:  http://" + addr + "/",
 		"Asynqmon:   http://" + addr + "/monitoring/",
-		"Login:      any user name, password ",
+		"Login:      any user name, password $FLEET_API_TOKEN\n",
 		`CREATE INDEX CONCURRENTLY IF NOT EXISTS "fleet_accounts_opened_at_idx" ON "accounts" ("opened_at")`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q", want)
 		}
+	}
+	if strings.Contains(got+err2.String(), token) {
+		t.Error("the demo echoed the user's FLEET_API_TOKEN")
 	}
 	if !portClosed(addr) || !portClosed(appAddr) {
 		t.Error("after --check the fleet or the example application still listens")
