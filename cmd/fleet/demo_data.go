@@ -14,8 +14,10 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantfleet/tenantfleet/config"
+	"github.com/tenantfleet/tenantfleet/infra/provider/local"
 	"github.com/tenantfleet/tenantfleet/infra/redisconn"
 	"github.com/tenantfleet/tenantfleet/infra/redisconn/dblease"
+	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
 // demoFleet is the demo's fleet name: it prefixes its roles and databases
@@ -140,37 +142,13 @@ func resetInstanceServer(ctx context.Context, adminURL string) error {
 	if !hypopg {
 		return errors.New("HypoPG is not installed on the instance server (Debian: apt-get install postgresql-15-hypopg)")
 	}
-	prefix := demoFleet + "_"
-	rows, err := conn.Query(ctx, `SELECT datname FROM pg_catalog.pg_database WHERE starts_with(datname, $1) ORDER BY 1`,
-		prefix+"inst_")
-	if err != nil {
-		return err
+	// What the local provider made for the demo fleet, as fleetbench
+	// removes its scratch fleets: the instance databases, then the roles.
+	if err := local.DropFleetDatabases(ctx, conn, demoFleet); err != nil {
+		return fmt.Errorf("drop the earlier demo's databases: %w", err)
 	}
-	dbs, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return err
-	}
-	for _, db := range dbs {
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{db}.Sanitize()+" WITH (FORCE)"); err != nil {
-			return fmt.Errorf("drop the earlier demo's %s: %w", db, err)
-		}
-	}
-	rows, err = conn.Query(ctx, `SELECT rolname FROM pg_catalog.pg_roles WHERE starts_with(rolname, $1) ORDER BY 1`, prefix)
-	if err != nil {
-		return err
-	}
-	roles, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return err
-	}
-	for _, r := range roles {
-		id := pgx.Identifier{r}.Sanitize()
-		if _, err := conn.Exec(ctx, "DROP OWNED BY "+id); err != nil {
-			return fmt.Errorf("drop what the earlier demo's role %s owns: %w", r, err)
-		}
-		if _, err := conn.Exec(ctx, "DROP ROLE IF EXISTS "+id); err != nil {
-			return fmt.Errorf("drop the earlier demo's role %s: %w", r, err)
-		}
+	if err := tenants.DropFleetRoles(ctx, conn, demoFleet); err != nil {
+		return fmt.Errorf("drop the earlier demo's roles: %w", err)
 	}
 	return nil
 }
