@@ -93,7 +93,13 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) error {
 	if _, err := os.Stat(o.exampleApp); err != nil {
 		return fmt.Errorf("the example application is not built at %s (make build, or pass --exampleapp): %w", o.exampleApp, err)
 	}
-	return demoMain(ctx, env, o)
+	err := demoMain(ctx, env, o)
+	if ctx.Err() != nil {
+		// Ctrl-C: whatever was started has been stopped; not a failure.
+		fmt.Fprintln(env.stdout, "demo stopped")
+		return nil
+	}
+	return err
 }
 
 // validate checks the flags.
@@ -179,7 +185,7 @@ func demoMain(ctx context.Context, env *cliEnv, o demoOptions) error {
 		return len(r.Recommendations), err
 	})
 	if ctx.Err() != nil {
-		d.logf("interrupted; stopping")
+		d.logf("interrupted; stopping the example application and the fleet")
 		return nil
 	}
 	d.printSummary(res)
@@ -192,7 +198,7 @@ func demoMain(ctx context.Context, env *cliEnv, o demoOptions) error {
 	d.printAccess(user, password)
 	fmt.Fprintln(d.out, "The demo keeps running; Ctrl-C stops it.")
 	<-ctx.Done()
-	d.logf("stopping")
+	d.logf("stopping the example application and the fleet")
 	return nil
 }
 

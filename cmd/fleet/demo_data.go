@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -93,7 +94,10 @@ func prepareDemoData(ctx context.Context, getenv func(string) string, o demoOpti
 		"FLEET_API_TOKEN":             token,
 		"FLEET_TICKET_WEBHOOK_SECRET": "whsec_" + base64.StdEncoding.EncodeToString(randomBytes(32)),
 		"FLEET_PROVIDER":              "local",
-		"FLEET_LOCAL_ADMIN_URL":       o.instanceServer,
+		// The tenants' logins derive their passwords from it; generated,
+		// as the demo's tenants live only until the next run.
+		"FLEET_SECRET_KEY":      hex.EncodeToString(randomBytes(32)),
+		"FLEET_LOCAL_ADMIN_URL": o.instanceServer,
 		// Short periods, so the alert fires and resolves within seconds.
 		"FLEET_HEALTH_INTERVAL":      "5s",
 		"FLEET_POOL_WATCH_INTERVAL":  "2s",
