@@ -162,12 +162,12 @@ func demoMain(ctx context.Context, env *cliEnv, o demoOptions) error {
 	d.logf("fleet %q running: api, scheduler, worker (health sweep every %s, pool watch every %s)",
 		cfg.Name, cfg.Schedule.HealthInterval, cfg.Schedule.PoolWatchInterval)
 
-	app, err := startExampleApp(ctx, o, ns, env.stderr)
+	exApp, err := startExampleApp(ctx, o, ns, env.stderr)
 	if err != nil {
 		return err
 	}
-	defer app.stop()
-	d.app = app
+	defer exApp.stop()
+	d.app = exApp
 	d.logf("example application running at http://%s", o.appAddr)
 
 	user, password, err := demoLogin(ctx, a, d.token)
