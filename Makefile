@@ -6,13 +6,14 @@ GO ?= go
 GOLANGCI_LINT_VERSION := v2.15.0
 GOBIN := $(shell $(GO) env GOPATH)/bin
 BENCH_FLAGS ?=
+DEMO_FLAGS ?=
 
-.PHONY: help build services run test lint bench clean
+.PHONY: help build services run demo test lint bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-build: ## build bin/fleet and bin/fleetbench
+build: ## build bin/fleet, bin/exampleapp and bin/fleetbench
 	$(GO) build -o bin/ ./cmd/...
 
 services: ## make sure PostgreSQL and Redis answer (starts project-local ones under .data/ if not)
@@ -20,6 +21,10 @@ services: ## make sure PostgreSQL and Redis answer (starts project-local ones un
 
 run: services build ## run the whole fleet (api, scheduler, worker) in one process
 	./bin/fleet run
+
+demo: services build ## a demo to watch: fleet, example app, 12 tenants, a pool alert firing and resolving, a migration, cost advice (docs/demo.md)
+	@.ci/services demo
+	./bin/fleet demo $(DEMO_FLAGS)
 
 test: services ## run every test with the race detector against the real PostgreSQL and Redis
 	$(GO) test -race -count=1 -timeout 30m ./...

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 
 	"github.com/hibiken/asynqmon"
 
@@ -63,31 +64,45 @@ func runFleet(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	defer svc.Close()
 
-	// Started components, stopped in reverse: the API stops taking
-	// requests first, the worker drains last.
-	var started []stopper
-	stopAll := func() {
-		for i := len(started) - 1; i >= 0; i-- {
-			started[i].Stop()
-		}
+	stopAll, err := startRoles(ctx, a, svc, roles)
+	if err != nil {
+		return err
 	}
 	defer stopAll()
-	for _, role := range []string{"worker", "scheduler", "api"} {
-		if !slices.Contains(roles, role) {
-			continue
-		}
-		c, err := startRole(ctx, a, svc, role)
-		if err != nil {
-			return fmt.Errorf("start %s: %w", role, err)
-		}
-		started = append(started, c)
-	}
 	log.InfoContext(ctx, "fleet running", slog.Any("roles", roles), slog.String("fleet", cfg.Name))
 	<-ctx.Done()
 	log.Info("shutting down", slog.Duration("timeout", cfg.ShutdownTimeout))
 	stopAll()
 	log.Info("stopped")
 	return nil
+}
+
+// startRoles starts the roles in order worker, scheduler, api and returns
+// what stops them in reverse: the API stops taking requests first, the
+// worker drains last. The stop function is idempotent; on an error the
+// roles already started are stopped.
+func startRoles(ctx context.Context, a *app, svc *wiring.Services, roles []string) (func(), error) {
+	var started []stopper
+	var once sync.Once
+	stopAll := func() {
+		once.Do(func() {
+			for i := len(started) - 1; i >= 0; i-- {
+				started[i].Stop()
+			}
+		})
+	}
+	for _, role := range []string{"worker", "scheduler", "api"} {
+		if !slices.Contains(roles, role) {
+			continue
+		}
+		c, err := startRole(ctx, a, svc, role)
+		if err != nil {
+			stopAll()
+			return nil, fmt.Errorf("start %s: %w", role, err)
+		}
+		started = append(started, c)
+	}
+	return stopAll, nil
 }
 
 func startRole(ctx context.Context, a *app, svc *wiring.Services, role string) (stopper, error) {
