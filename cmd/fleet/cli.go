@@ -41,6 +41,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		printHelp(stderr)
 		return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
 	}
+	if err := refuseRemote(env, args); err != nil {
+		return err
+	}
 	return cmd.run(ctx, env, args[1:])
 }
 
