@@ -341,13 +341,17 @@ func tenantsOffboard(ctx context.Context, env *cliEnv, args []string, purge bool
 	})
 }
 
+const instancesUsage = `usage:
+  fleet instances list [--json]`
+
 func runInstances(ctx context.Context, env *cliEnv, args []string) error {
-	if len(args) == 0 || args[0] != "list" {
-		return fmt.Errorf("%w: fleet instances list [--json]", errUsage)
-	}
+	return dispatch(ctx, env, "instances", instancesUsage, map[string]subcommand{"list": instancesList}, args)
+}
+
+func instancesList(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "instances list")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if _, err := parseInterleaved(fs, args[1:]); err != nil {
+	if _, err := parseInterleaved(fs, args); err != nil {
 		return err
 	}
 	return withAPI(ctx, env, func(c *apiClient) error {
