@@ -328,4 +328,3 @@ func exitOf(err error) int {
 	}
 	return exitCode(err)
 }
-
