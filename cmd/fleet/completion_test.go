@@ -119,12 +119,7 @@ func TestBashCompletionScript(t *testing.T) {
 	if err != nil {
 		t.Fatal("bash is needed to test the bash completion script")
 	}
-	dir := t.TempDir()
-	// A "fleet" on PATH that is this test binary acting as the CLI.
-	wrapper := "#!/bin/sh\nFLEET_TEST_BE_MAIN=1 exec " + os.Args[0] + " \"$@\"\n"
-	if err := os.WriteFile(filepath.Join(dir, "fleet"), []byte(wrapper), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := fleetOnPath(t)
 	var script bytes.Buffer
 	if err := run(context.Background(), []string{"completion", "bash"}, func(string) string { return "" }, &script, &script); err != nil {
 		t.Fatal(err)
@@ -163,6 +158,46 @@ printf '%s\n' "${COMPREPLY[@]}"`, "bash", filepath.Join(dir, "fleet.bash"), line
 	if out := complete("fleet tenants list --tier "); !strings.Contains(out, "dedicated\nshared\n") {
 		t.Errorf("completion of --tier values:\n%s", out)
 	}
+}
+
+// TestFishCompletionScript loads `fleet completion fish` into fish and
+// asks it to complete (complete -C) through the real binary.
+func TestFishCompletionScript(t *testing.T) {
+	fish, err := exec.LookPath("fish")
+	if err != nil {
+		t.Log("fish is not installed: its script is syntax-checked only where it is (TestCompletionScripts)")
+		return
+	}
+	dir := fleetOnPath(t)
+	var script bytes.Buffer
+	if err := run(context.Background(), []string{"completion", "fish"}, func(string) string { return "" }, &script, &script); err != nil {
+		t.Fatal(err)
+	}
+	for line, want := range map[string]string{
+		"fleet ten":                     "tenants\n",
+		"fleet tenants onboard acme --": "--isolation\n--name\n--restore\n--tier\n--wait\n",
+		"fleet migrate ":                "retry\nstatus\nup\n",
+	} {
+		cmd := exec.Command(fish, "--no-config", "-c", "source; complete -C '"+line+"'")
+		cmd.Stdin = bytes.NewReader(script.Bytes())
+		cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"), "HOME="+dir)
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), want) {
+			t.Errorf("fish completion of %q: %v\n%s", line, err, out)
+		}
+	}
+}
+
+// fleetOnPath returns a directory holding a "fleet" that is this test
+// binary acting as the CLI.
+func fleetOnPath(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	wrapper := "#!/bin/sh\nFLEET_TEST_BE_MAIN=1 exec " + os.Args[0] + " \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "fleet"), []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // TestCompletionScripts: every shell has a script that calls the hidden
