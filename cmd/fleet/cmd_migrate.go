@@ -147,20 +147,24 @@ func runIDArg(pos []string, required bool) (int64, error) {
 // runPath is where run id is read.
 func runPath(id int64) string { return "/api/v1/migrations/" + strconv.FormatInt(id, 10) }
 
-// waitRun polls the run, showing a progress bar until it ends, then the
-// summary.
+// waitRun polls the run's progress, showing a progress bar until it ends,
+// then the summary with every failed tenant.
 func waitRun(ctx context.Context, env *cliEnv, c *apiClient, id int64) error {
-	var full restapi.MigrationRunJSON
 	err := poll(ctx, func() (bool, error) {
-		if err := c.get(ctx, runPath(id), nil, &full); err != nil {
+		var st restapi.MigrationRunJSON
+		if err := c.get(ctx, runPath(id), query("view", "progress"), &st); err != nil {
 			return false, err
 		}
-		fmt.Fprintf(env.stdout, "\r%s", progressLine(full))
-		return migrate.RunState(full.Status).Finished(), nil
+		fmt.Fprintf(env.stdout, "\r%s", progressLine(st))
+		return migrate.RunState(st.Status).Finished(), nil
 	})
 	fmt.Fprintln(env.stdout)
 	if err != nil {
 		return fmt.Errorf("wait for run %d: %w", id, err)
+	}
+	var full restapi.MigrationRunJSON
+	if err := c.get(ctx, runPath(id), nil, &full); err != nil {
+		return err
 	}
 	printRunSummary(env.stdout, full)
 	if full.Counts.Failed > 0 {

@@ -39,6 +39,7 @@ type Migrations interface {
 	StartOnce(ctx context.Context, key string, spec migrate.Spec) (migrate.Started, error)
 	LatestRun(ctx context.Context) (int64, error)
 	Status(ctx context.Context, runID int64) (migrate.RunStatus, error)
+	Progress(ctx context.Context, runID int64) (migrate.RunStatus, error)
 	Retry(ctx context.Context, runID int64) (int, error)
 }
 

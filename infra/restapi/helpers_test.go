@@ -52,8 +52,8 @@ func (s *syncBuffer) String() string {
 }
 
 // fixture is one test's API over its own scratch control plane and Redis
-// database, with every resource but migrations (agents/migrate tests
-// those with its runner fixtures), served by a real HTTP server.
+// database, served by a real HTTP server. Migrations are mounted, but
+// agents/migrate tests them with its runner fixtures.
 type fixture struct {
 	db       *pgxpool.Pool // untraced: for the test's own checks
 	traced   *pgxpool.Pool // the API's dependencies run on it
@@ -116,7 +116,7 @@ func setup(t *testing.T) *fixture {
 	}
 	f.rest = New(Config{Catalog: f.catalog, Onboarding: f.intake, Offboarding: f.offboard,
 		Alerts: f.alerts, Cost: f.catalog, CostApply: cost.Applier{Store: f.catalog, Runner: runner},
-		Batch: BatchSource{Agent: agent, Store: f.catalog}, Health: f.catalog,
+		Batch: BatchSource{Agent: agent, Store: f.catalog}, Health: f.catalog, Migrations: runner,
 		Logger: slogJSON(f.logs)})
 	f.rest.Register(srv)
 	if err := srv.Start(context.Background()); err != nil {

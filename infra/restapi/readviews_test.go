@@ -100,3 +100,19 @@ func TestRecommendationGetAndDismiss(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestMigrationProgressView: ?view=progress is the only view; an unknown
+// run is 404 in either.
+func TestMigrationProgressView(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	for path, want := range map[string]int{
+		"/api/v1/migrations/7?view=progress": http.StatusNotFound,
+		"/api/v1/migrations/7":               http.StatusNotFound,
+		"/api/v1/migrations/7?view=all":      http.StatusBadRequest,
+	} {
+		if a := f.api(t, "GET", path, ""); a.Status != want {
+			t.Errorf("GET %s: %d %s, want %d", path, a.Status, a.Raw, want)
+		}
+	}
+}
