@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -24,10 +23,6 @@ const healthUsage = `usage:
       the latest health sweep of each instance (or one), its tenants' figures
       (or one tenant's), and the latest sessions the sweeps terminated`
 
-// instanceIDFlag is the form of an instance id (SharedInstanceID, or a
-// dedicated tenant's id).
-var instanceIDFlag = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-
 func runHealthCmd(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "health")
 	instance := fs.String("instance", "", "only this instance")
@@ -39,7 +34,7 @@ func runHealthCmd(ctx context.Context, env *cliEnv, args []string) error {
 	} else if len(pos) > 0 {
 		return fmt.Errorf("%w: unexpected %q\n%s", errUsage, pos[0], healthUsage)
 	}
-	if *instance != "" && !instanceIDFlag.MatchString(*instance) {
+	if *instance != "" && !restapi.ValidInstanceID(*instance) {
 		return fmt.Errorf("%w: --instance %q is not an instance id", errUsage, *instance)
 	}
 	if err := tenantFlag(*tenant); err != nil {

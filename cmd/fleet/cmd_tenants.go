@@ -315,7 +315,7 @@ func tenantsOffboard(ctx context.Context, env *cliEnv, args []string, purge bool
 		if purge {
 			body = struct{}{}
 		}
-		if err := c.post(ctx, tenantPath(pos[0], map[bool]string{true: "purge", false: "offboard"}[purge]), body, &acc); err != nil {
+		if err := c.post(ctx, tenantPath(pos[0], name), body, &acc); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "%s %s: request %d, task %s (%s)\n", action, acc.TenantID, acc.RequestID, acc.TaskID, acc.Status)

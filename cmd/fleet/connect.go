@@ -185,14 +185,14 @@ func refuseRemote(env *cliEnv, args []string) error {
 	if len(args) > 1 && !ok {
 		why, ok = remoteRefusals[args[0]+" "+args[1]]
 	}
-	if !ok || slicesHasHelp(args[1:]) {
+	if !ok || asksHelp(args[1:]) {
 		return nil
 	}
 	return fmt.Errorf("%w: %s is set: %s", errLocalOnly, envServer, why)
 }
 
-// slicesHasHelp reports whether args ask for help.
-func slicesHasHelp(args []string) bool {
+// asksHelp reports whether args ask for help.
+func asksHelp(args []string) bool {
 	for _, a := range args {
 		switch a {
 		case "help", "-h", "-help", "--help":

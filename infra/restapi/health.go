@@ -24,6 +24,10 @@ const MaxDrains = 1000
 // or a dedicated tenant's id).
 var instanceIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
+// ValidInstanceID reports whether s has the form of an instance id, for
+// the edges that take one (query parameters, CLI flags).
+func ValidInstanceID(s string) bool { return instanceIDPattern.MatchString(s) }
+
 // HealthJSON answers GET /api/v1/health (schema Health); `fleet health
 // --json` prints it.
 type HealthJSON struct {
@@ -39,7 +43,7 @@ type HealthJSON struct {
 func (a *API) getHealth(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	instance := q.Get("instance")
-	if instance != "" && !instanceIDPattern.MatchString(instance) {
+	if instance != "" && !ValidInstanceID(instance) {
 		a.writeError(w, r, badRequest("instance is not an instance id"))
 		return
 	}
