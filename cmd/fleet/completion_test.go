@@ -188,6 +188,45 @@ func TestFishCompletionScript(t *testing.T) {
 	}
 }
 
+// TestZshCompletionScript sources `fleet completion zsh` in zsh, with
+// compdef and compadd (the completion system's) replaced by functions
+// that record what the script registers and offers, and runs its _fleet
+// on typed words.
+func TestZshCompletionScript(t *testing.T) {
+	zsh, err := exec.LookPath("zsh")
+	if err != nil {
+		t.Log("zsh is not installed: its script is not tested")
+		return
+	}
+	dir := fleetOnPath(t)
+	var script bytes.Buffer
+	if err := run(context.Background(), []string{"completion", "zsh"}, func(string) string { return "" }, &script, &script); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "_fleet"), script.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for typed, want := range map[string]string{
+		"fleet ten":                     "tenants\n",
+		"fleet tenants onboard acme --": "--isolation\n--name\n--restore\n--tier\n--wait\n",
+		"fleet tenants list --status ":  "active\nfailed\noffboarded\noffboarding\npending\nprovisioning\n",
+	} {
+		cmd := exec.Command(zsh, "-f", "-c", `
+compdef() { print "compdef $*" }
+compadd() { [[ $1 == -a ]] && print -l -- "${(@P)2}" }
+source "$1"
+words=(${(z)2})
+[[ "$2" == *" " ]] && words+=("")
+CURRENT=${#words}
+_fleet`, "zsh", filepath.Join(dir, "_fleet"), typed)
+		cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"))
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "compdef _fleet fleet\n") || !strings.Contains(string(out), want) {
+			t.Errorf("zsh completion of %q: %v\n%s", typed, err, out)
+		}
+	}
+}
+
 // fleetOnPath returns a directory holding a "fleet" that is this test
 // binary acting as the CLI.
 func fleetOnPath(t *testing.T) string {
