@@ -92,12 +92,13 @@ type Services struct {
 	Cost *cost.Analyzer
 
 	adminDB *pgxpool.Pool
+	conns   Conns
 }
 
 // New builds the fleet's agents from the configuration and starts the
 // router's change subscription.
 func New(ctx context.Context, a Conns) (*Services, error) {
-	s := &Services{Catalog: controlplane.NewStore(a.DB)}
+	s := &Services{Catalog: controlplane.NewStore(a.DB), conns: a}
 	var err error
 	if s.Alerts, err = NewAlertEngine(a); err != nil {
 		return nil, err
@@ -349,11 +350,29 @@ func (s *Services) NewScheduler(a Conns) (*queue.Scheduler, error) {
 
 // RegisterRoutes adds the webhooks and the REST API to the HTTP server;
 // log receives the API's failed requests.
-func (s *Services) RegisterRoutes(srv *httpapi.Server, log *slog.Logger) {
+func (s *Services) RegisterRoutes(srv *httpapi.Server, log *slog.Logger) error {
+	api, err := s.API(log)
+	if err != nil {
+		return err
+	}
 	s.Intake.RegisterWebhooks(srv)
-	restapi.New(restapi.Config{
+	api.Register(srv)
+	return nil
+}
+
+// API builds the REST API over every agent of New: what `fleet run`
+// serves, and what the CLI serves in-process when FLEET_SERVER is not set,
+// so both run the same code. log receives the failed requests.
+func (s *Services) API(log *slog.Logger) (*restapi.API, error) {
+	sched, err := s.NewScheduler(s.conns)
+	if err != nil {
+		return nil, err
+	}
+	return restapi.New(restapi.Config{
 		Catalog: s.Catalog, Onboarding: s.Intake, Offboarding: s.Offboard, Migrations: s.Migrate, Alerts: s.Alerts,
 		Cost: s.Catalog, CostApply: cost.Applier{Store: s.Catalog, Runner: s.Migrate},
+		Isolation: s.Provision, Batch: restapi.BatchSource{Agent: s.Batch, Store: s.Catalog},
+		Health: s.Catalog, Schedule: sched,
 		Logger: log,
-	}).Register(srv)
+	}), nil
 }

@@ -13,6 +13,8 @@ import (
 type command struct {
 	summary string
 	run     func(ctx context.Context, env *cliEnv, args []string) error
+	// hidden keeps it out of `fleet help` (the completion scripts' helper).
+	hidden bool
 }
 
 // cliEnv is what every subcommand gets: the environment and the outputs.
@@ -41,13 +43,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		printHelp(stderr)
 		return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
 	}
+	if err := refuseRemote(env, args); err != nil {
+		return err
+	}
 	return cmd.run(ctx, env, args[1:])
 }
 
 func printHelp(w io.Writer) {
 	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
+	for n, c := range commands {
+		if !c.hidden {
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	var b strings.Builder

@@ -11,7 +11,6 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/agents/alerts"
 	"github.com/tenantfleet/tenantfleet/infra/restapi"
-	"github.com/tenantfleet/tenantfleet/wiring"
 )
 
 func init() {
@@ -36,17 +35,6 @@ func runAlertsCmd(ctx context.Context, env *cliEnv, args []string) error {
 	}, args)
 }
 
-// withAlerts opens the app and the alert engine for fn.
-func withAlerts(ctx context.Context, env *cliEnv, fn func(e *alerts.Engine) error) error {
-	return withApp(ctx, env, func(a *app) error {
-		e, err := wiring.NewAlertEngine(a.conns())
-		if err != nil {
-			return err
-		}
-		return fn(e)
-	})
-}
-
 func alertsList(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "alerts list")
 	all := fs.Bool("all", false, "include resolved alerts (the history)")
@@ -62,18 +50,20 @@ func alertsList(ctx context.Context, env *cliEnv, args []string) error {
 	if *limit < 1 || *limit > 1000 {
 		return fmt.Errorf("%w: --limit must be 1 to 1000", errUsage)
 	}
-	return withAlerts(ctx, env, func(e *alerts.Engine) error {
-		list, err := e.List(ctx, alerts.ListFilter{OpenOnly: !*all, Kind: *kind, Subject: *subject, Limit: *limit})
-		if err != nil {
+	status := "open"
+	if *all {
+		status = "all"
+	}
+	return withAPI(ctx, env, func(c *apiClient) error {
+		var list restapi.AlertListJSON
+		if err := c.get(ctx, "/api/v1/alerts", query("status", status, "kind", *kind, "subject", *subject,
+			"limit", strconv.Itoa(*limit)), &list); err != nil {
 			return err
 		}
 		if *asJSON {
-			if list == nil {
-				list = []alerts.Alert{}
-			}
-			return printJSON(env.stdout, restapi.AlertListJSON{Alerts: list})
+			return printJSON(env.stdout, list)
 		}
-		printAlerts(env.stdout, list)
+		printAlerts(env.stdout, list.Alerts)
 		return nil
 	})
 }
@@ -114,9 +104,9 @@ func alertsAck(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil || id <= 0 {
 		return fmt.Errorf("%w: alert id %q is not a positive number", errUsage, pos[0])
 	}
-	return withAlerts(ctx, env, func(e *alerts.Engine) error {
-		a, err := e.Ack(ctx, id, cliUser())
-		if err != nil {
+	return withAPI(ctx, env, func(c *apiClient) error {
+		var a alerts.Alert
+		if err := c.post(ctx, "/api/v1/alerts/"+strconv.FormatInt(id, 10)+"/ack", nil, &a); err != nil {
 			return err
 		}
 		if *asJSON {
@@ -140,9 +130,11 @@ func alertsSilence(ctx context.Context, env *cliEnv, args []string) error {
 	if len(pos) != 1 || *d == 0 {
 		return fmt.Errorf("%w: expected one subject and --for\n%s", errUsage, alertsUsage)
 	}
-	return withAlerts(ctx, env, func(e *alerts.Engine) error {
-		s, err := e.Silence(ctx, pos[0], alerts.Kind(*kind), *d, *reason, cliUser())
-		if err != nil {
+	return withAPI(ctx, env, func(c *apiClient) error {
+		var s alerts.Silence
+		if err := c.post(ctx, "/api/v1/silences", restapi.SilenceRequestBody{
+			Subject: pos[0], Kind: alerts.Kind(*kind), Duration: d.String(), Reason: *reason,
+		}, &s); err != nil {
 			return err
 		}
 		if *asJSON {
@@ -161,20 +153,17 @@ func alertsSilences(ctx context.Context, env *cliEnv, args []string) error {
 	} else if len(pos) > 0 {
 		return fmt.Errorf("%w: unexpected %q", errUsage, pos[0])
 	}
-	return withAlerts(ctx, env, func(e *alerts.Engine) error {
-		list, err := e.Silences(ctx)
-		if err != nil {
+	return withAPI(ctx, env, func(c *apiClient) error {
+		var list restapi.SilenceListJSON
+		if err := c.get(ctx, "/api/v1/silences", nil, &list); err != nil {
 			return err
 		}
 		if *asJSON {
-			if list == nil {
-				list = []alerts.Silence{}
-			}
-			return printJSON(env.stdout, restapi.SilenceListJSON{Silences: list})
+			return printJSON(env.stdout, list)
 		}
 		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tSUBJECT\tKIND\tUNTIL\tBY\tREASON")
-		for _, s := range list {
+		for _, s := range list.Silences {
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", s.ID, s.Subject, s.Kind, s.EndsAt.UTC().Format(time.RFC3339), s.CreatedBy, s.Reason)
 		}
 		return tw.Flush()

@@ -3,14 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
 	"github.com/tenantfleet/tenantfleet/agents/batch"
-	"github.com/tenantfleet/tenantfleet/infra/controlplane"
+	"github.com/tenantfleet/tenantfleet/infra/restapi"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
-	"github.com/tenantfleet/tenantfleet/wiring"
 )
 
 func init() {
@@ -55,19 +55,12 @@ func batchList(ctx context.Context, env *cliEnv, args []string) error {
 	if err := tenantFlag(*tenant); err != nil {
 		return err
 	}
-	return withApp(ctx, env, func(a *app) error {
-		kinds, err := wiring.BatchKinds(a.cfg)
-		if err != nil {
+	return withAPI(ctx, env, func(c *apiClient) error {
+		var list restapi.BatchUpcomingListJSON
+		if err := c.get(ctx, "/api/v1/batch", query("tenant", *tenant), &list); err != nil {
 			return err
 		}
-		agent, err := batch.New(batch.Config{Store: controlplane.NewStore(a.db), Kinds: kinds})
-		if err != nil {
-			return err
-		}
-		upcoming, err := agent.Upcoming(ctx, *tenant, time.Now())
-		if err != nil {
-			return err
-		}
+		upcoming := list.Upcoming
 		if *asJSON {
 			return printJSON(env.stdout, upcoming)
 		}
@@ -101,11 +94,12 @@ func batchRuns(ctx context.Context, env *cliEnv, args []string) error {
 	if *limit < 1 || *limit > 1000 {
 		return fmt.Errorf("%w: --limit must be between 1 and 1000", errUsage)
 	}
-	return withApp(ctx, env, func(a *app) error {
-		runs, err := controlplane.NewStore(a.db).ListBatchRuns(ctx, controlplane.BatchRunFilter{TenantID: *tenant, Kind: *kind, Limit: *limit})
-		if err != nil {
+	return withAPI(ctx, env, func(c *apiClient) error {
+		var list restapi.BatchRunListJSON
+		if err := c.get(ctx, "/api/v1/batch/runs", query("tenant", *tenant, "kind", *kind, "limit", strconv.Itoa(*limit)), &list); err != nil {
 			return err
 		}
+		runs := list.Runs
 		if *asJSON {
 			return printJSON(env.stdout, runs)
 		}

@@ -113,8 +113,8 @@ func TestScheduleAndBatchCommands(t *testing.T) {
 			t.Errorf("fleet %s: %v, want a usage error", strings.Join(args, " "), err)
 		}
 	}
-	if err := run(ctx, []string{"batch", "list", "--tenant", "nobody"}, getenv, io.Discard, io.Discard); !errors.Is(err, tenants.ErrTenantNotFound) {
-		t.Errorf("batch list of an unknown tenant: %v, want ErrTenantNotFound", err)
+	if err := run(ctx, []string{"batch", "list", "--tenant", "nobody"}, getenv, io.Discard, io.Discard); !errors.Is(err, errNotFound) {
+		t.Errorf("batch list of an unknown tenant: %v, want not found (404)", err)
 	}
 	env["FLEET_BATCH_JOBS"] = "no-such-job=1h/30m"
 	if err := run(ctx, []string{"batch", "list"}, getenv, io.Discard, io.Discard); !errors.Is(err, config.ErrInvalid) {

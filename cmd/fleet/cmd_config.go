@@ -26,6 +26,9 @@ func runConfig(_ context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	if isRemote(env) {
+		fmt.Fprintf(env.stderr, "note: %s is set: the other commands go to it; this is this machine's own configuration\n", envServer)
+	}
 	enc := json.NewEncoder(env.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(configView(cfg.Redacted()))

@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 
-	"github.com/tenantfleet/tenantfleet/agents/cost"
-	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/restapi"
 	"github.com/tenantfleet/tenantfleet/tenants"
 	"github.com/tenantfleet/tenantfleet/wiring"
@@ -80,20 +77,20 @@ func costReport(ctx context.Context, env *cliEnv, args []string) error {
 			return fmt.Errorf("%w: %w", errUsage, err)
 		}
 	}
-	return withApp(ctx, env, func(a *app) error {
-		list, err := controlplane.NewStore(a.db).ListRecommendations(ctx, controlplane.RecommendationFilter{TenantID: *tenant})
-		if err != nil {
+	return withAPI(ctx, env, func(c *apiClient) error {
+		var list restapi.RecommendationListJSON
+		if err := c.get(ctx, "/api/v1/recommendations", query("tenant", *tenant), &list); err != nil {
 			return err
 		}
 		if *asJSON {
-			return printJSON(env.stdout, restapi.RecommendationsJSON(list))
+			return printJSON(env.stdout, list)
 		}
-		printRecommendations(env.stdout, list)
+		printRecommendations(env.stdout, list.Recommendations)
 		return nil
 	})
 }
 
-func printRecommendations(w io.Writer, list []controlplane.Recommendation) {
+func printRecommendations(w io.Writer, list []restapi.RecommendationJSON) {
 	if len(list) == 0 {
 		fmt.Fprintln(w, "no recommendations")
 		return
@@ -121,19 +118,10 @@ func costApply(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	return withApp(ctx, env, func(a *app) error {
-		s, err := wiring.NewMigrationRunner(ctx, a.conns())
-		if err != nil {
-			return err
-		}
-		defer s.Close()
-		store := controlplane.NewStore(a.db)
-		res, err := cost.Apply(ctx, store, s.Migrate, id, cliUser())
-		if errors.Is(err, controlplane.ErrRecommendationNotOpen) || errors.Is(err, cost.ErrNotApplicable) {
+	return withAPI(ctx, env, func(c *apiClient) error {
+		var res restapi.RecommendationAppliedJSON
+		if err := c.post(ctx, recommendationPath(id)+"/apply", nil, &res); err != nil {
 			return fmt.Errorf("recommendation %d: %w", id, err)
-		}
-		if err != nil {
-			return err
 		}
 		verb := "started"
 		if res.Duplicate {
@@ -143,19 +131,22 @@ func costApply(ctx context.Context, env *cliEnv, args []string) error {
 		if !*wait {
 			return nil
 		}
-		runErr := waitRun(ctx, env, s.Migrate, res.RunID)
-		// The worker that closed the run settles the recommendation; settle
-		// again (idempotent) so the answer does not race it.
-		if err := store.SettleRecommendationsOfRun(ctx, res.RunID); err != nil {
-			return err
-		}
-		rec, err := store.GetRecommendation(ctx, id)
-		if err != nil {
+		runErr := waitRun(ctx, env, c, res.RunID)
+		// Reading the recommendation settles it when its run has ended
+		// (idempotent), so the answer does not race the worker that closed
+		// the run.
+		var rec restapi.RecommendationJSON
+		if err := c.get(ctx, recommendationPath(id), nil, &rec); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "recommendation %d: %s (%s)\n", id, rec.Status, rec.StatusReason)
 		return runErr
 	})
+}
+
+// recommendationPath is where recommendation id is read.
+func recommendationPath(id int64) string {
+	return "/api/v1/recommendations/" + strconv.FormatInt(id, 10)
 }
 
 // recommendationIDArg is the one positional REC argument.
@@ -175,12 +166,9 @@ func costDismiss(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	return withApp(ctx, env, func(a *app) error {
-		r, err := controlplane.NewStore(a.db).SetRecommendationStatus(ctx, id, controlplane.RecommendationDismissed, "dismissed with fleet cost dismiss", nil)
-		if errors.Is(err, controlplane.ErrRecommendationNotOpen) {
-			return fmt.Errorf("recommendation %d is not open: %w", id, err)
-		}
-		if err != nil {
+	return withAPI(ctx, env, func(c *apiClient) error {
+		var r restapi.RecommendationJSON
+		if err := c.post(ctx, recommendationPath(id)+"/dismiss", nil, &r); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "recommendation %d dismissed\n", r.ID)

@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"regexp"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/tenantfleet/tenantfleet/infra/controlplane"
+	"github.com/tenantfleet/tenantfleet/infra/restapi"
 )
 
 func init() {
@@ -23,17 +23,6 @@ const healthUsage = `usage:
       the latest health sweep of each instance (or one), its tenants' figures
       (or one tenant's), and the latest sessions the sweeps terminated`
 
-// instanceIDFlag is the form of an instance id (SharedInstanceID, or a
-// dedicated tenant's id).
-var instanceIDFlag = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-
-// healthView is what fleet health prints.
-type healthView struct {
-	Instances []controlplane.InstanceHealth `json:"instances"`
-	Tenants   []controlplane.TenantHealth   `json:"tenants"`
-	Drains    []controlplane.Drain          `json:"drains"`
-}
-
 func runHealthCmd(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "health")
 	instance := fs.String("instance", "", "only this instance")
@@ -45,7 +34,7 @@ func runHealthCmd(ctx context.Context, env *cliEnv, args []string) error {
 	} else if len(pos) > 0 {
 		return fmt.Errorf("%w: unexpected %q\n%s", errUsage, pos[0], healthUsage)
 	}
-	if *instance != "" && !instanceIDFlag.MatchString(*instance) {
+	if *instance != "" && !restapi.ValidInstanceID(*instance) {
 		return fmt.Errorf("%w: --instance %q is not an instance id", errUsage, *instance)
 	}
 	if err := tenantFlag(*tenant); err != nil {
@@ -54,25 +43,10 @@ func runHealthCmd(ctx context.Context, env *cliEnv, args []string) error {
 	if *drains < 1 || *drains > 1000 {
 		return fmt.Errorf("%w: --drains must be between 1 and 1000", errUsage)
 	}
-	return withApp(ctx, env, func(a *app) error {
-		store := controlplane.NewStore(a.db)
-		var v healthView
-		var err error
-		if v.Tenants, err = store.ListTenantHealth(ctx, controlplane.TenantHealthFilter{InstanceID: *instance, TenantID: *tenant}); err != nil {
+	return withAPI(ctx, env, func(c *apiClient) error {
+		var v restapi.HealthJSON
+		if err := c.get(ctx, "/api/v1/health", query("instance", *instance, "tenant", *tenant, "drains", strconv.Itoa(*drains)), &v); err != nil {
 			return err
-		}
-		inst := *instance
-		if inst == "" && *tenant != "" && len(v.Tenants) > 0 {
-			inst = v.Tenants[0].InstanceID
-		}
-		if v.Instances, err = store.ListInstanceHealth(ctx, inst); err != nil {
-			return err
-		}
-		if v.Drains, err = store.ListDrains(ctx, inst, *drains); err != nil {
-			return err
-		}
-		if *tenant != "" {
-			v.Drains = filterDrains(v.Drains, *tenant)
 		}
 		if *asJSON {
 			return printJSON(env.stdout, v)
@@ -81,17 +55,7 @@ func runHealthCmd(ctx context.Context, env *cliEnv, args []string) error {
 	})
 }
 
-func filterDrains(list []controlplane.Drain, tenant string) []controlplane.Drain {
-	out := list[:0]
-	for _, d := range list {
-		if d.TenantID == tenant {
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
-func printHealth(env *cliEnv, v healthView) error {
+func printHealth(env *cliEnv, v restapi.HealthJSON) error {
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "INSTANCE\tUP\tPING\tCONNS (DB/SERVER/MAX)\tIDLE-IN-TX\tLONG\tBLOCKED\tCAPACITY\tDRAINED\tCHECKED (UTC)\tERROR")
 	for _, h := range v.Instances {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
+	"github.com/tenantfleet/tenantfleet/infra/restapi"
 )
 
 // `fleet health` prints the latest health the sweeps stored: every
@@ -56,7 +57,7 @@ func TestHealthCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var v healthView
+	var v restapi.HealthJSON
 	if err := json.Unmarshal([]byte(raw), &v); err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +68,7 @@ func TestHealthCommand(t *testing.T) {
 	if raw, err = cli("--instance", "002-shared", "--json"); err != nil {
 		t.Fatal(err)
 	}
-	v = healthView{}
+	v = restapi.HealthJSON{}
 	if err := json.Unmarshal([]byte(raw), &v); err != nil || len(v.Instances) != 1 || v.Instances[0].Up || len(v.Tenants) != 0 {
 		t.Fatalf("fleet health --instance 002-shared = %+v, %v", v, err)
 	}

@@ -5,15 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/config"
 	"github.com/tenantfleet/tenantfleet/infra/restapi"
-	"github.com/tenantfleet/tenantfleet/wiring"
 )
 
 func init() {
@@ -41,18 +40,6 @@ func runMigrateCmd(ctx context.Context, env *cliEnv, args []string) error {
 	}, args)
 }
 
-// withRunner opens the app and a migration runner for fn.
-func withRunner(ctx context.Context, env *cliEnv, fn func(r *migrate.Runner) error) error {
-	return withApp(ctx, env, func(a *app) error {
-		s, err := wiring.NewMigrationRunner(ctx, a.conns())
-		if err != nil {
-			return err
-		}
-		defer s.Close()
-		return fn(s.Migrate)
-	})
-}
-
 func migrateUp(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "migrate up")
 	tenantList := fs.String("tenants", "", "comma-separated tenant ids (default: every active tenant)")
@@ -69,16 +56,12 @@ func migrateUp(ctx context.Context, env *cliEnv, args []string) error {
 	if *concurrency < 1 || *canary < 0 {
 		return fmt.Errorf("%w: --concurrency must be at least 1 and --canary not negative", errUsage)
 	}
-	spec := migrate.Spec{
-		Tenants: config.SplitList(*tenantList), Instance: *instance,
-		Concurrency: *concurrency, Canary: *canary, RequestedBy: cliUser(),
+	body := restapi.MigrationStartBody{
+		Tenants: config.SplitList(*tenantList), Instance: *instance, Concurrency: *concurrency, Canary: *canary,
 	}
-	return withRunner(ctx, env, func(r *migrate.Runner) error {
-		st, err := r.StartOnce(ctx, *key, spec)
-		if errors.Is(err, migrate.ErrInvalidSpec) {
-			return fmt.Errorf("%w: %w", errUsage, err)
-		}
-		if err != nil {
+	return withAPI(ctx, env, func(c *apiClient) error {
+		var st restapi.MigrationStartedJSON
+		if err := c.do(ctx, apiCall{method: http.MethodPost, path: "/api/v1/migrations", body: body, idempotencyKey: *key}, &st); err != nil {
 			return err
 		}
 		id := st.ID
@@ -90,7 +73,7 @@ func migrateUp(ctx context.Context, env *cliEnv, args []string) error {
 		if !*wait {
 			return nil
 		}
-		return waitRun(ctx, env, r, id)
+		return waitRun(ctx, env, c, id)
 	})
 }
 
@@ -105,16 +88,16 @@ func migrateRetry(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	return withRunner(ctx, env, func(r *migrate.Runner) error {
-		n, err := r.Retry(ctx, id)
-		if err != nil {
+	return withAPI(ctx, env, func(c *apiClient) error {
+		var res restapi.MigrationRetriedJSON
+		if err := c.post(ctx, runPath(id)+"/retry", nil, &res); err != nil {
 			return err
 		}
-		fmt.Fprintf(env.stdout, "run %d: retrying %d failed tenants\n", id, n)
-		if !*wait || n == 0 {
+		fmt.Fprintf(env.stdout, "run %d: retrying %d failed tenants\n", id, res.Retried)
+		if !*wait || res.Retried == 0 {
 			return nil
 		}
-		return waitRun(ctx, env, r, id)
+		return waitRun(ctx, env, c, id)
 	})
 }
 
@@ -129,18 +112,17 @@ func migrateStatus(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	return withRunner(ctx, env, func(r *migrate.Runner) error {
-		if id == 0 {
-			if id, err = r.LatestRun(ctx); err != nil {
-				return err
-			}
+	return withAPI(ctx, env, func(c *apiClient) error {
+		path := "/api/v1/migrations/latest"
+		if id != 0 {
+			path = runPath(id)
 		}
-		st, err := r.Status(ctx, id)
-		if err != nil {
+		var st restapi.MigrationRunJSON
+		if err := c.get(ctx, path, nil, &st); err != nil {
 			return err
 		}
 		if *asJSON {
-			return printJSON(env.stdout, restapi.MigrationRunView(st))
+			return printJSON(env.stdout, st)
 		}
 		printRunSummary(env.stdout, st)
 		return nil
@@ -162,17 +144,26 @@ func runIDArg(pos []string, required bool) (int64, error) {
 	return id, nil
 }
 
-// waitRun shows a progress bar until the run ends, then the summary.
-func waitRun(ctx context.Context, env *cliEnv, r *migrate.Runner, id int64) error {
-	st, err := r.Wait(ctx, id, 250*time.Millisecond, func(st migrate.RunStatus) {
+// runPath is where run id is read.
+func runPath(id int64) string { return "/api/v1/migrations/" + strconv.FormatInt(id, 10) }
+
+// waitRun polls the run's progress, showing a progress bar until it ends,
+// then the summary with every failed tenant.
+func waitRun(ctx context.Context, env *cliEnv, c *apiClient, id int64) error {
+	err := poll(ctx, func() (bool, error) {
+		var st restapi.MigrationRunJSON
+		if err := c.get(ctx, runPath(id), query("view", "progress"), &st); err != nil {
+			return false, err
+		}
 		fmt.Fprintf(env.stdout, "\r%s", progressLine(st))
+		return migrate.RunState(st.Status).Finished(), nil
 	})
 	fmt.Fprintln(env.stdout)
 	if err != nil {
-		return err
+		return fmt.Errorf("wait for run %d: %w", id, err)
 	}
-	full, err := r.Status(ctx, st.ID)
-	if err != nil {
+	var full restapi.MigrationRunJSON
+	if err := c.get(ctx, runPath(id), nil, &full); err != nil {
 		return err
 	}
 	printRunSummary(env.stdout, full)
@@ -183,29 +174,35 @@ func waitRun(ctx context.Context, env *cliEnv, r *migrate.Runner, id int64) erro
 }
 
 // progressLine renders a run's counts as a 30-character bar.
-func progressLine(st migrate.RunStatus) string {
+func progressLine(st restapi.MigrationRunJSON) string {
 	const width = 30
 	c := st.Counts
+	finished := c.Succeeded + c.Failed
 	done := 0
 	if c.Total > 0 {
-		done = c.Finished() * width / c.Total
+		done = finished * width / c.Total
 	}
 	bar := strings.Repeat("#", done) + strings.Repeat(".", width-done)
-	line := fmt.Sprintf("[%s] %d/%d  ok %d  failed %d  running %d  paused %d", bar, c.Finished(), c.Total, c.Succeeded, c.Failed, c.Running, c.Paused)
+	line := fmt.Sprintf("[%s] %d/%d  ok %d  failed %d  running %d  paused %d", bar, finished, c.Total, c.Succeeded, c.Failed, c.Running, c.Paused)
 	if c.Paused > 0 && st.Reason != "" {
 		line += "  (" + st.Reason + ")"
 	}
 	return line
 }
 
-func printRunSummary(w io.Writer, st migrate.RunStatus) {
+func printRunSummary(w io.Writer, st restapi.MigrationRunJSON) {
 	c := st.Counts
 	fmt.Fprintf(w, "run %d: %s (phase %s), target version %d, concurrency %d\n", st.ID, st.Status, st.Phase, st.TargetVersion, st.Concurrency)
 	fmt.Fprintf(w, "tenants %d: succeeded %d, failed %d, running %d, paused %d, pending %d\n", c.Total, c.Succeeded, c.Failed, c.Running, c.Paused, c.Pending)
 	if st.Reason != "" {
 		fmt.Fprintf(w, "reason: %s\n", st.Reason)
 	}
-	failed := st.Failed()
+	var failed []restapi.MigrationTenantJSON
+	for _, t := range st.Tenants {
+		if t.Status == string(migrate.TenantFailed) {
+			failed = append(failed, t)
+		}
+	}
 	if len(failed) == 0 {
 		return
 	}

@@ -160,7 +160,10 @@ func startRole(ctx context.Context, a *app, svc *wiring.Services, role string) (
 		if err != nil {
 			return nil, err
 		}
-		svc.RegisterRoutes(srv, a.log)
+		if err := svc.RegisterRoutes(srv, a.log); err != nil {
+			_ = mon.Close()
+			return nil, err
+		}
 		if err := srv.Start(ctx); err != nil {
 			return nil, err
 		}

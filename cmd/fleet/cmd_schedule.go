@@ -6,7 +6,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/tenantfleet/tenantfleet/wiring"
+	"github.com/tenantfleet/tenantfleet/infra/restapi"
 )
 
 func init() {
@@ -35,17 +35,12 @@ func runScheduleCmd(ctx context.Context, env *cliEnv, args []string) error {
 	} else if len(pos) > 0 {
 		return fmt.Errorf("%w: unexpected %q\n%s", errUsage, pos[0], scheduleUsage)
 	}
-	return withApp(ctx, env, func(a *app) error {
-		svc, err := wiring.New(ctx, a.conns())
-		if err != nil {
+	return withAPI(ctx, env, func(c *apiClient) error {
+		var list restapi.ScheduleJSON
+		if err := c.get(ctx, "/api/v1/schedule", nil, &list); err != nil {
 			return err
 		}
-		defer svc.Close()
-		sched, err := svc.NewScheduler(a.conns())
-		if err != nil {
-			return err
-		}
-		entries := sched.Entries(time.Now())
+		entries := list.Entries
 		if *asJSON {
 			return printJSON(env.stdout, entries)
 		}

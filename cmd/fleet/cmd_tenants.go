@@ -3,21 +3,20 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os/user"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
 	"github.com/tenantfleet/tenantfleet/config"
-	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/restapi"
 	"github.com/tenantfleet/tenantfleet/tenants"
-	"github.com/tenantfleet/tenantfleet/wiring"
 )
 
 func init() {
@@ -114,11 +113,12 @@ func tenantsList(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
-	return withApp(ctx, env, func(a *app) error {
-		views, err := restapi.TenantViews(ctx, controlplane.NewStore(a.db), filter)
-		if err != nil {
+	return withAPI(ctx, env, func(c *apiClient) error {
+		var list restapi.TenantListJSON
+		if err := c.get(ctx, "/api/v1/tenants", query("status", string(filter.Status), "tier", string(filter.Tier), "instance", filter.InstanceID), &list); err != nil {
 			return err
 		}
+		views := list.Tenants
 		if *asJSON {
 			return printJSON(env.stdout, views)
 		}
@@ -144,12 +144,11 @@ func tenantsShow(ctx context.Context, env *cliEnv, args []string) error {
 	if err := tenants.ValidateID(pos[0]); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
-	return withApp(ctx, env, func(a *app) error {
-		t, err := controlplane.NewStore(a.db).GetTenant(ctx, pos[0])
-		if err != nil {
+	return withAPI(ctx, env, func(c *apiClient) error {
+		var v restapi.TenantJSON
+		if err := c.get(ctx, tenantPath(pos[0], ""), nil, &v); err != nil {
 			return err
 		}
-		v := restapi.TenantView(t)
 		if *asJSON {
 			return printJSON(env.stdout, v)
 		}
@@ -183,41 +182,44 @@ func tenantsOnboard(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
-	return withApp(ctx, env, func(a *app) error {
-		in, err := intake.New(intake.Config{DB: a.db, Queue: a.queue, Logger: a.log})
-		if err != nil {
-			return err
-		}
-		acc, err := in.Submit(ctx, intake.Request{
-			Source: intake.SourceCLI, TenantID: pos[0], Name: *name, Tier: tenants.Tier(*tier), RequestedBy: cliUser(),
-			Isolation: level, Restore: *restore,
-		})
-		var invalid *intake.InvalidRequestError
-		if errors.As(err, &invalid) {
-			return fmt.Errorf("%w: %w", errUsage, err)
-		}
-		if err != nil {
+	return withAPI(ctx, env, func(c *apiClient) error {
+		var acc restapi.OnboardingAcceptedJSON
+		if err := c.post(ctx, "/api/v1/tenants", restapi.OnboardRequestBody{
+			TenantID: pos[0], Name: *name, Tier: *tier, Isolation: string(level), Restore: *restore,
+		}, &acc); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "onboarding %s: request %d, task %s (%s)\n", acc.TenantID, acc.RequestID, acc.TaskID, acc.Status)
 		if !*wait {
 			return nil
 		}
-		return waitOnboarded(ctx, env, in, acc)
+		return waitOnboarded(ctx, env, c, acc)
 	})
 }
 
-// waitOnboarded waits until the accepted request is done or failed.
-func waitOnboarded(ctx context.Context, env *cliEnv, in *intake.Intake, acc intake.Accepted) error {
-	rec, err := in.Wait(ctx, acc.RequestID)
-	if err != nil {
+// waitOnboarded polls the accepted request until it is done or failed.
+func waitOnboarded(ctx context.Context, env *cliEnv, c *apiClient, acc restapi.OnboardingAcceptedJSON) error {
+	var rec restapi.OnboardingJSON
+	if err := poll(ctx, func() (bool, error) {
+		err := c.get(ctx, "/api/v1/intake/"+strconv.FormatInt(acc.RequestID, 10), nil, &rec)
+		return rec.Status == string(intake.StatusDone) || rec.Status == string(intake.StatusFailed), err
+	}); err != nil {
 		return err
 	}
-	if rec.Status != intake.StatusDone {
+	if rec.Status != string(intake.StatusDone) {
 		return fmt.Errorf("onboarding %s %s: %s", rec.TenantID, rec.Status, rec.Error)
 	}
 	fmt.Fprintf(env.stdout, "tenant %s is active\n", rec.TenantID)
 	return nil
+}
+
+// tenantPath is /api/v1/tenants/ID, then /action when set.
+func tenantPath(id, action string) string {
+	p := "/api/v1/tenants/" + url.PathEscape(id)
+	if action != "" {
+		p += "/" + action
+	}
+	return p
 }
 
 // tenantsRetry sends a failed tenant's onboarding round again.
@@ -234,20 +236,16 @@ func tenantsRetry(ctx context.Context, env *cliEnv, args []string) error {
 	if err := tenants.ValidateID(pos[0]); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
-	return withApp(ctx, env, func(a *app) error {
-		in, err := intake.New(intake.Config{DB: a.db, Queue: a.queue, Logger: a.log})
-		if err != nil {
-			return err
-		}
-		acc, err := in.Retry(ctx, pos[0], cliUser())
-		if err != nil {
+	return withAPI(ctx, env, func(c *apiClient) error {
+		var acc restapi.OnboardingAcceptedJSON
+		if err := c.post(ctx, tenantPath(pos[0], "retry"), nil, &acc); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "retrying %s: request %d, task %s (%s)\n", acc.TenantID, acc.RequestID, acc.TaskID, acc.Status)
 		if !*wait {
 			return nil
 		}
-		return waitOnboarded(ctx, env, in, acc)
+		return waitOnboarded(ctx, env, c, acc)
 	})
 }
 
@@ -269,14 +267,9 @@ func tenantsSetIsolation(ctx context.Context, env *cliEnv, args []string) error 
 	if err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
-	return withApp(ctx, env, func(a *app) error {
-		svc, err := wiring.New(ctx, a.conns())
-		if err != nil {
-			return err
-		}
-		defer svc.Close()
-		t, err := svc.Provision.SetIsolation(ctx, pos[0], level, cliUser())
-		if err != nil {
+	return withAPI(ctx, env, func(c *apiClient) error {
+		var t restapi.TenantJSON
+		if err := c.post(ctx, tenantPath(pos[0], "isolation"), restapi.IsolationRequestBody{Isolation: string(level)}, &t); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "tenant %s isolation: %s\n", t.ID, t.Isolation)
@@ -311,28 +304,32 @@ func tenantsOffboard(ctx context.Context, env *cliEnv, args []string, purge bool
 	case *drop:
 		action = offboard.ActionDrop
 	}
-	req := offboard.Request{TenantID: pos[0], Action: action, RequestedBy: cliUser()}
-	if err := tenants.ValidateID(req.TenantID); err != nil {
+	if err := tenants.ValidateID(pos[0]); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
-	return withApp(ctx, env, func(a *app) error {
-		out, err := offboard.New(offboard.Config{DB: a.db, Queue: a.queue, Logger: a.log})
-		if err != nil {
-			return err
+	return withAPI(ctx, env, func(c *apiClient) error {
+		var (
+			acc  restapi.OffboardingAcceptedJSON
+			body any = restapi.OffboardRequestBody{Drop: *drop}
+		)
+		if purge {
+			body = struct{}{}
 		}
-		acc, err := out.Submit(ctx, req)
-		if err != nil {
+		if err := c.post(ctx, tenantPath(pos[0], name), body, &acc); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "%s %s: request %d, task %s (%s)\n", action, acc.TenantID, acc.RequestID, acc.TaskID, acc.Status)
 		if !*wait {
 			return nil
 		}
-		rec, err := out.Wait(ctx, acc.RequestID)
-		if err != nil {
+		var rec restapi.OffboardingJSON
+		if err := poll(ctx, func() (bool, error) {
+			err := c.get(ctx, "/api/v1/offboardings/"+strconv.FormatInt(acc.RequestID, 10), nil, &rec)
+			return rec.Status == string(offboard.StatusDone) || rec.Status == string(offboard.StatusFailed), err
+		}); err != nil {
 			return err
 		}
-		if rec.Status != offboard.StatusDone {
+		if rec.Status != string(offboard.StatusDone) {
 			return fmt.Errorf("%s %s %s: %s", action, rec.TenantID, rec.Status, rec.Error)
 		}
 		if purge {
@@ -344,20 +341,25 @@ func tenantsOffboard(ctx context.Context, env *cliEnv, args []string, purge bool
 	})
 }
 
+const instancesUsage = `usage:
+  fleet instances list [--json]`
+
 func runInstances(ctx context.Context, env *cliEnv, args []string) error {
-	if len(args) == 0 || args[0] != "list" {
-		return fmt.Errorf("%w: fleet instances list [--json]", errUsage)
-	}
+	return dispatch(ctx, env, "instances", instancesUsage, map[string]subcommand{"list": instancesList}, args)
+}
+
+func instancesList(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "instances list")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if _, err := parseInterleaved(fs, args[1:]); err != nil {
+	if _, err := parseInterleaved(fs, args); err != nil {
 		return err
 	}
-	return withApp(ctx, env, func(a *app) error {
-		views, err := restapi.InstanceViews(ctx, controlplane.NewStore(a.db))
-		if err != nil {
+	return withAPI(ctx, env, func(c *apiClient) error {
+		var list restapi.InstanceListJSON
+		if err := c.get(ctx, "/api/v1/instances", nil, &list); err != nil {
 			return err
 		}
+		views := list.Instances
 		if *asJSON {
 			return printJSON(env.stdout, views)
 		}

@@ -47,14 +47,14 @@ func TestTenantsRetry(t *testing.T) {
 	}
 	var actor string
 	if err := db.QueryRow(ctx, `SELECT actor FROM audit_log WHERE outcome = $1`, intake.OutcomeRetried).Scan(&actor); err != nil ||
-		!strings.HasPrefix(actor, "cli") {
+		!strings.HasPrefix(actor, "local:") {
 		t.Errorf("audit actor: got %q, %v; want the CLI user", actor, err)
 	}
-	if err := run(ctx, []string{"tenants", "retry", "acme"}, getenv, io.Discard, io.Discard); !errors.Is(err, intake.ErrNotRetryable) {
-		t.Errorf("retry in flight: got %v, want ErrNotRetryable", err)
+	if err := run(ctx, []string{"tenants", "retry", "acme"}, getenv, io.Discard, io.Discard); !errors.Is(err, errConflict) {
+		t.Errorf("retry in flight: got %v, want a conflict (409)", err)
 	}
-	if err := run(ctx, []string{"tenants", "retry", "nobody"}, getenv, io.Discard, io.Discard); !errors.Is(err, intake.ErrNotFound) {
-		t.Errorf("retry unknown: got %v, want ErrNotFound", err)
+	if err := run(ctx, []string{"tenants", "retry", "nobody"}, getenv, io.Discard, io.Discard); !errors.Is(err, errNotFound) {
+		t.Errorf("retry unknown: got %v, want not found (404)", err)
 	}
 	for _, args := range [][]string{{"tenants", "retry"}, {"tenants", "retry", "Not_A_Slug"}, {"tenants", "retry", "a", "b"}} {
 		if err := run(ctx, args, getenv, io.Discard, io.Discard); !errors.Is(err, errUsage) {

@@ -69,7 +69,7 @@ func TestTenantsShowJSONAndList(t *testing.T) {
 		t.Errorf("show with an invalid id: %v, want a usage error before any SQL", err)
 	}
 	err = run(ctx, []string{"tenants", "show", "nobody"}, getenv, io.Discard, io.Discard)
-	if !errors.Is(err, tenants.ErrTenantNotFound) {
-		t.Errorf("show unknown: %v, want ErrTenantNotFound", err)
+	if !errors.Is(err, errNotFound) {
+		t.Errorf("show unknown: %v, want not found (404)", err)
 	}
 }

@@ -52,18 +52,6 @@ type SilenceRequestBody struct {
 	By       string      `json:"by,omitempty"`
 }
 
-// requestedBy is who a request says it is for: the body's by, the
-// X-Requested-By header, else "api".
-func requestedBy(r *http.Request, by string) string {
-	if by != "" {
-		return by
-	}
-	if h := r.Header.Get(HeaderRequestedBy); h != "" {
-		return h
-	}
-	return "api"
-}
-
 // listAlerts serves GET /api/v1/alerts: ?status=open (default) or all,
 // ?kind=, ?subject=, ?limit= (1 to alerts.MaxListLimit).
 func (a *API) listAlerts(w http.ResponseWriter, r *http.Request) {

@@ -39,6 +39,7 @@ type Migrations interface {
 	StartOnce(ctx context.Context, key string, spec migrate.Spec) (migrate.Started, error)
 	LatestRun(ctx context.Context) (int64, error)
 	Status(ctx context.Context, runID int64) (migrate.RunStatus, error)
+	Progress(ctx context.Context, runID int64) (migrate.RunStatus, error)
 	Retry(ctx context.Context, runID int64) (int, error)
 }
 
@@ -60,6 +61,14 @@ type Config struct {
 	Cost Cost
 	// CostApply serves POST /api/v1/recommendations/{id}/apply.
 	CostApply CostApply
+	// Isolation serves POST /api/v1/tenants/{id}/isolation.
+	Isolation Isolation
+	// Batch serves GET /api/v1/batch and /api/v1/batch/runs.
+	Batch Batch
+	// Health serves GET /api/v1/health.
+	Health Health
+	// Schedule serves GET /api/v1/schedule.
+	Schedule Schedule
 	// MaxBodyBytes bounds a request body; larger bodies get 413. Default
 	// 1 MiB.
 	MaxBodyBytes int64
@@ -139,10 +148,26 @@ func (a *API) routes() []route {
 	if a.cfg.Cost != nil {
 		out = append(out,
 			route{"GET /api/v1/recommendations", (*API).listRecommendations},
+			route{"GET /api/v1/recommendations/{id}", (*API).getRecommendation},
+			route{"POST /api/v1/recommendations/{id}/dismiss", (*API).dismissRecommendation},
 			route{"GET /api/v1/cost", (*API).getCost})
 	}
 	if a.cfg.CostApply != nil {
 		out = append(out, route{"POST /api/v1/recommendations/{id}/apply", (*API).applyRecommendation})
+	}
+	if a.cfg.Isolation != nil {
+		out = append(out, route{"POST /api/v1/tenants/{id}/isolation", (*API).setIsolation})
+	}
+	if a.cfg.Batch != nil {
+		out = append(out,
+			route{"GET /api/v1/batch", (*API).listBatch},
+			route{"GET /api/v1/batch/runs", (*API).listBatchRuns})
+	}
+	if a.cfg.Health != nil {
+		out = append(out, route{"GET /api/v1/health", (*API).getHealth})
+	}
+	if a.cfg.Schedule != nil {
+		out = append(out, route{"GET /api/v1/schedule", (*API).listSchedule})
 	}
 	return out
 }
@@ -152,9 +177,24 @@ func (a *API) routes() []route {
 // bodies), each with a request id.
 func (a *API) Register(srv *httpapi.Server) {
 	for _, rt := range a.routes() {
-		serve := rt.serve
-		srv.HandleAPI(rt.pattern, withRequestID(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			serve(a, w, r)
-		})))
+		srv.HandleAPI(rt.pattern, a.handler(rt))
 	}
+}
+
+// Handler serves the same routes without the HTTP front's token check:
+// for a caller that authenticated the request itself and put its
+// auth.Principal in the request context (the CLI, which serves its own
+// commands in-process over the control-plane credentials).
+func (a *API) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range a.routes() {
+		mux.Handle(rt.pattern, a.handler(rt))
+	}
+	return mux
+}
+
+// handler is one route's handler with its request id.
+func (a *API) handler(rt route) http.Handler {
+	serve := rt.serve
+	return withRequestID(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { serve(a, w, r) }))
 }

@@ -3,6 +3,8 @@ package restapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -17,6 +19,9 @@ import (
 type Cost interface {
 	ListRecommendations(ctx context.Context, f controlplane.RecommendationFilter) ([]controlplane.Recommendation, error)
 	LatestCostReport(ctx context.Context) (controlplane.CostReportRow, error)
+	GetRecommendation(ctx context.Context, id int64) (controlplane.Recommendation, error)
+	SetRecommendationStatus(ctx context.Context, id int64, status, reason string, runID *int64) (controlplane.Recommendation, error)
+	SettleRecommendationsOfRun(ctx context.Context, runID int64) error
 }
 
 // CostApply rolls a recommendation out (cost.Applier).
@@ -63,15 +68,75 @@ type RecommendationListJSON struct {
 func RecommendationsJSON(list []controlplane.Recommendation) RecommendationListJSON {
 	out := RecommendationListJSON{Recommendations: []RecommendationJSON{}}
 	for _, r := range list {
-		ev := map[string]any{}
-		_ = json.Unmarshal(r.Evidence, &ev)
-		out.Recommendations = append(out.Recommendations, RecommendationJSON{
-			ID: r.ID, Kind: r.Kind, Status: r.Status, Tenants: nonNil(r.Tenants), Statement: r.Statement,
-			CostBefore: r.CostBefore, CostAfter: r.CostAfter, MonthlySavingUSD: r.MonthlySavingUSD, Evidence: ev,
-			MigrationRunID: r.MigrationRunID, StatusReason: r.StatusReason, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-		})
+		out.Recommendations = append(out.Recommendations, RecommendationView(r))
 	}
 	return out
+}
+
+// RecommendationView converts one recommendation.
+func RecommendationView(r controlplane.Recommendation) RecommendationJSON {
+	ev := map[string]any{}
+	_ = json.Unmarshal(r.Evidence, &ev)
+	return RecommendationJSON{
+		ID: r.ID, Kind: r.Kind, Status: r.Status, Tenants: nonNil(r.Tenants), Statement: r.Statement,
+		CostBefore: r.CostBefore, CostAfter: r.CostAfter, MonthlySavingUSD: r.MonthlySavingUSD, Evidence: ev,
+		MigrationRunID: r.MigrationRunID, StatusReason: r.StatusReason, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+	}
+}
+
+// getRecommendation serves GET /api/v1/recommendations/{id}. An open
+// recommendation whose rollout run has finished is settled first (its
+// result recorded, applied when the run succeeded; idempotent), so a
+// caller that waited for the run reads the outcome, not a race with the
+// worker that closed it.
+func (a *API) getRecommendation(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "recommendation")
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	rec, err := a.cfg.Cost.GetRecommendation(r.Context(), id)
+	if err == nil && rec.Status == controlplane.RecommendationOpen && rec.MigrationRunID != nil {
+		if err = a.cfg.Cost.SettleRecommendationsOfRun(r.Context(), *rec.MigrationRunID); err == nil {
+			rec, err = a.cfg.Cost.GetRecommendation(r.Context(), id)
+		}
+	}
+	if errors.Is(err, controlplane.ErrRecommendationNotFound) {
+		err = describe(err, fmt.Sprintf("recommendation %d not found", id))
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, RecommendationView(rec))
+}
+
+// dismissRecommendation serves POST /api/v1/recommendations/{id}/dismiss:
+// 200 with the recommendation; 404 for an unknown id, 409 when it is not
+// open. The body, if any, must be an empty JSON object.
+func (a *API) dismissRecommendation(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "recommendation")
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if err := a.decodeBody(w, r, &struct{}{}, true); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	rec, err := a.cfg.Cost.SetRecommendationStatus(r.Context(), id, controlplane.RecommendationDismissed,
+		"dismissed by "+requestedBy(r, ""), nil)
+	switch {
+	case errors.Is(err, controlplane.ErrRecommendationNotOpen):
+		err = describe(err, fmt.Sprintf("recommendation %d is not open", id))
+	case errors.Is(err, controlplane.ErrRecommendationNotFound):
+		err = describe(err, fmt.Sprintf("recommendation %d not found", id))
+	}
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, RecommendationView(rec))
 }
 
 // CostReportJSON answers GET /api/v1/cost (schema CostReport): the latest
@@ -138,7 +203,7 @@ func (a *API) applyRecommendation(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	res, err := a.cfg.CostApply.Apply(r.Context(), id, r.Header.Get(HeaderRequestedBy))
+	res, err := a.cfg.CostApply.Apply(r.Context(), id, actor(r))
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -1,8 +1,15 @@
 // Package restapi is the fleet's REST API, everything under /api/v1: the
 // tenants and instances of the catalog, onboarding requests (the intake
-// outbox), offboardings and migration runs. It owns the HTTP side of each
-// resource (paths, bodies, status codes) and calls the agents through the
-// small interfaces of api.go; no agent imports it.
+// outbox), offboardings, isolation changes, migration runs, alerts and
+// silences, batch slots and runs, health, the schedule, and the cost
+// agent's recommendations. It owns the HTTP side of each resource (paths,
+// bodies, status codes) and calls the agents through the small interfaces
+// declared with each resource; no agent imports it.
+//
+// Register mounts the routes on the HTTP front behind its token; Handler
+// serves the same routes in-process for the CLI, which holds the
+// control-plane credentials and puts its auth.Principal in each request's
+// context (actor.go reads it for the audit log).
 //
 // Three things are in one place here. errorStatus (errors.go) is the one
 // mapping from an error to a status: not found 404, malformed 400, invalid

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tenantfleet/tenantfleet/agents/alerts"
+	"github.com/tenantfleet/tenantfleet/agents/batch"
 	"github.com/tenantfleet/tenantfleet/agents/cost"
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
@@ -51,8 +52,8 @@ func (s *syncBuffer) String() string {
 }
 
 // fixture is one test's API over its own scratch control plane and Redis
-// database, with every resource but migrations (agents/migrate tests
-// those with its runner fixtures), served by a real HTTP server.
+// database, served by a real HTTP server. Migrations are mounted, but
+// agents/migrate tests them with its runner fixtures.
 type fixture struct {
 	db       *pgxpool.Pool // untraced: for the test's own checks
 	traced   *pgxpool.Pool // the API's dependencies run on it
@@ -65,6 +66,7 @@ type fixture struct {
 	touched  *cptest.StatementCounter
 	logs     *syncBuffer
 	base     string
+	rest     *API
 }
 
 func setup(t *testing.T) *fixture {
@@ -108,9 +110,15 @@ func setup(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	New(Config{Catalog: f.catalog, Onboarding: f.intake, Offboarding: f.offboard,
+	agent, err := batch.New(batch.Config{Store: f.catalog, Kinds: []batch.Kind{batch.ComplianceSnapshot()}, Logger: discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.rest = New(Config{Catalog: f.catalog, Onboarding: f.intake, Offboarding: f.offboard,
 		Alerts: f.alerts, Cost: f.catalog, CostApply: cost.Applier{Store: f.catalog, Runner: runner},
-		Logger: slogJSON(f.logs)}).Register(srv)
+		Batch: BatchSource{Agent: agent, Store: f.catalog}, Health: f.catalog, Migrations: runner,
+		Logger: slogJSON(f.logs)})
+	f.rest.Register(srv)
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,7 @@ func (a *API) startMigration(w http.ResponseWriter, r *http.Request) {
 	}
 	spec := migrate.Spec{Tenants: body.Tenants, Instance: body.Instance, Version: body.Version,
 		Concurrency: body.Concurrency, Canary: body.Canary, CPUThreshold: body.CPUThreshold,
-		RequestedBy: r.Header.Get(HeaderRequestedBy)}
+		RequestedBy: actor(r)}
 	if body.LagThreshold != "" {
 		lag, err := time.ParseDuration(body.LagThreshold)
 		if err != nil {
@@ -70,14 +70,28 @@ func (a *API) startMigration(w http.ResponseWriter, r *http.Request) {
 	httpapi.WriteJSON(w, http.StatusAccepted, MigrationStartedJSON{ID: st.ID, Status: string(st.Status), URL: url, Duplicate: st.Duplicate})
 }
 
-// getMigration serves GET /api/v1/migrations/{id}.
+// getMigration serves GET /api/v1/migrations/{id}; with
+// ?view=progress, the run and its counts only, without the per-tenant
+// results (cheap enough to poll for a progress bar).
 func (a *API) getMigration(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r, "run")
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	a.writeRun(w, r, id)
+	switch r.URL.Query().Get("view") {
+	case "":
+		a.writeRun(w, r, id)
+	case "progress":
+		st, err := a.cfg.Migrations.Progress(r.Context(), id)
+		if err != nil {
+			a.writeError(w, r, err)
+			return
+		}
+		httpapi.WriteJSON(w, http.StatusOK, MigrationRunView(st))
+	default:
+		a.writeError(w, r, badRequest("view must be progress, or absent"))
+	}
 }
 
 // latestMigration serves GET /api/v1/migrations/latest.

@@ -48,10 +48,7 @@ func (a *API) purge(w http.ResponseWriter, r *http.Request) {
 
 // submitOffboarding stores and enqueues the request, 202 with its URL.
 func (a *API) submitOffboarding(w http.ResponseWriter, r *http.Request, action offboard.Action) {
-	by := r.Header.Get(HeaderRequestedBy)
-	if by == "" {
-		by = "api"
-	}
+	by := requestedBy(r, "")
 	id := r.PathValue("id")
 	acc, err := a.cfg.Offboarding.Submit(r.Context(), offboard.Request{TenantID: id, Action: action, RequestedBy: by})
 	if errors.Is(err, tenants.ErrTenantNotFound) {

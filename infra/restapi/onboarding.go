@@ -32,8 +32,8 @@ func (a *API) submitOnboarding(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	acc, err := a.cfg.Onboarding.Submit(r.Context(), intake.Request{
-		Source: intake.SourceAPI, TenantID: body.TenantID, Name: body.Name, Tier: tenants.Tier(body.Tier),
-		Isolation: tenants.Isolation(body.Isolation), Restore: body.Restore, RequestedBy: r.Header.Get(HeaderRequestedBy), DeliveryID: r.Header.Get(HeaderIdempotencyKey),
+		Source: intakeSource(r), TenantID: body.TenantID, Name: body.Name, Tier: tenants.Tier(body.Tier),
+		Isolation: tenants.Isolation(body.Isolation), Restore: body.Restore, RequestedBy: actor(r), DeliveryID: r.Header.Get(HeaderIdempotencyKey),
 	})
 	if err != nil {
 		a.writeError(w, r, err)
@@ -70,7 +70,7 @@ func (a *API) retryOnboarding(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	acc, err := a.cfg.Onboarding.Retry(r.Context(), r.PathValue("id"), r.Header.Get(HeaderRequestedBy))
+	acc, err := a.cfg.Onboarding.Retry(r.Context(), r.PathValue("id"), actor(r))
 	if errors.Is(err, intake.ErrNotFound) {
 		err = describe(err, "no such tenant")
 	}

@@ -1,6 +1,7 @@
 package restapi
 
 import (
+	"encoding/json"
 	"os"
 	"reflect"
 	"slices"
@@ -11,13 +12,16 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tenantfleet/tenantfleet/agents/alerts"
+	"github.com/tenantfleet/tenantfleet/agents/batch"
 	"github.com/tenantfleet/tenantfleet/agents/cost"
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
+	"github.com/tenantfleet/tenantfleet/agents/provision"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
+	"github.com/tenantfleet/tenantfleet/queue"
 )
 
 // openAPIPath is the committed API description.
@@ -128,6 +132,8 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 		Catalog: (*controlplane.Store)(nil), Onboarding: (*intake.Intake)(nil),
 		Offboarding: (*offboard.Outbox)(nil), Migrations: (*migrate.Runner)(nil),
 		Alerts: (*alerts.Engine)(nil), Cost: (*controlplane.Store)(nil), CostApply: cost.Applier{},
+		Isolation: (*provision.Agent)(nil), Batch: BatchSource{}, Health: (*controlplane.Store)(nil),
+		Schedule: (*queue.Scheduler)(nil),
 	}).Register(srv)
 	var served []string
 	for _, p := range srv.Routes() {
@@ -147,8 +153,8 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 			t.Errorf("%s documents %s, which is not served", openAPIPath, p)
 		}
 	}
-	if len(served) != 21 {
-		t.Errorf("served %d /api/v1 routes, want 21: %v", len(served), served)
+	if len(served) != 28 {
+		t.Errorf("served %d /api/v1 routes, want 28: %v", len(served), served)
 	}
 }
 
@@ -190,6 +196,17 @@ var schemaTypes = map[string]struct {
 	"RecommendationList":    {reflect.TypeFor[RecommendationListJSON](), true},
 	"CostReport":            {reflect.TypeFor[CostReportJSON](), true},
 	"NotRetryable":          {reflect.TypeFor[NotRetryableJSON](), true},
+	"IsolationRequest":      {reflect.TypeFor[IsolationRequestBody](), false},
+	"BatchUpcoming":         {reflect.TypeFor[batch.Upcoming](), true},
+	"BatchUpcomingList":     {reflect.TypeFor[BatchUpcomingListJSON](), true},
+	"BatchRun":              {reflect.TypeFor[controlplane.BatchRun](), true},
+	"BatchRunList":          {reflect.TypeFor[BatchRunListJSON](), true},
+	"InstanceHealth":        {reflect.TypeFor[controlplane.InstanceHealth](), true},
+	"TenantHealth":          {reflect.TypeFor[controlplane.TenantHealth](), true},
+	"Drain":                 {reflect.TypeFor[controlplane.Drain](), true},
+	"Health":                {reflect.TypeFor[HealthJSON](), true},
+	"ScheduleEntry":         {reflect.TypeFor[queue.EntryInfo](), true},
+	"Schedule":              {reflect.TypeFor[ScheduleJSON](), true},
 }
 
 // jsonField is one field of a Go struct as encoding/json writes it.
@@ -221,6 +238,8 @@ func openAPIType(t reflect.Type) string {
 	switch {
 	case t == reflect.TypeFor[time.Time]():
 		return "string"
+	case t == reflect.TypeFor[json.RawMessage]():
+		return "object" // the JSON objects the API stores and returns as they are
 	case t.Kind() == reflect.String:
 		return "string"
 	case t.Kind() == reflect.Bool:
