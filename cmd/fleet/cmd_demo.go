@@ -61,7 +61,7 @@ const demoInstanceServer = "postgres://postgres@127.0.0.1:5499/postgres?sslmode=
 
 func runDemo(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "demo")
-	fs.Usage = func() { fmt.Fprintln(env.stderr, demoUsage) }
+	fs.Usage = func() { fmt.Fprintln(env.stderr, demoUsage); fs.PrintDefaults() }
 	var o demoOptions
 	fs.BoolVar(&o.check, "check", false, "return after the checks instead of running until Ctrl-C; exit 0 only if they all passed")
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address of the fleet's api role (dashboard, API, webhooks)")

@@ -46,6 +46,7 @@ var completionTree = map[string]*completionNode{
 	}},
 	"completion": {args: []string{"bash", "zsh", "fish"}},
 	"config":     {},
+	"demo":       {flags: []string{"check", "addr=", "app-addr=", "instance-server=", "database=", "exampleapp=", "load="}},
 	"cost": {subs: map[string]*completionNode{
 		"analyze": {flags: []string{"wait"}},
 		"report":  {flags: []string{"tenant=", "json"}},

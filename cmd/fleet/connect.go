@@ -166,6 +166,8 @@ func (w *memoryResponse) Write(b []byte) (int, error) {
 // keyed by "command" or "command sub-command": with FLEET_SERVER set they
 // fail before doing anything.
 var remoteRefusals = map[string]string{
+	"demo": "fleet demo starts its own fleet, example application and data on this machine; " +
+		"it does not run against " + envServer + " (unset it to run the demo here)",
 	"run": "fleet run starts the fleet's roles on this machine over the control-plane database and Redis; " +
 		"it does not run against " + envServer + " (unset it to run the fleet here)",
 	"cost analyze": "fleet cost analyze runs the analysis in this process over the control plane; " +
