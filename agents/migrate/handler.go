@@ -156,7 +156,7 @@ func (r *Runner) migrate(ctx context.Context, w work, instanceID, lease string, 
 	start := time.Now()
 	var res migrations.Result
 	if w.Statement != "" {
-		err = buildIndex(runCtx, pool, w, w.Statement, migrations.DefaultLockTimeout)
+		err = runStatement(runCtx, pool, w, w.Statement, migrations.DefaultLockTimeout)
 	} else {
 		res, err = r.cfg.Migrator.UpTo(runCtx, pool, migrations.Target{Schema: w.Schema, Role: w.Role}, w.TargetVersion)
 	}
