@@ -148,6 +148,11 @@ func (a *Analyzer) Analyze(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	recs, saveUsage, err := a.adviseIndexUsage(ctx, windows, byInst, stmts, recs, &rep)
+	if err != nil {
+		return Result{}, err
+	}
+	snaps = append(snaps, saveUsage)
 	res := Result{Report: rep}
 	raw, err := json.Marshal(rep)
 	if err != nil {

@@ -70,6 +70,9 @@ type Report struct {
 	FleetMonthlyUSD float64         `json:"fleet_monthly_usd"`
 	// Incomplete is true when some instance's attribution is.
 	Incomplete bool `json:"incomplete"`
+	// IndexVetoes are the create_index candidates not advised for a
+	// tenant because of the HOT veto (hotveto.go).
+	IndexVetoes []HOTVeto `json:"index_vetoes,omitempty"`
 }
 
 // tenantStatement is one statement a tenant ran in the window.
