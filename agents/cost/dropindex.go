@@ -98,6 +98,14 @@ func (a *Analyzer) adviseDrops(usages []instanceUsage) ([]controlplane.Recommend
 		dup     bool
 	}
 	groups := map[dropKey][]member{}
+	// The indexes that cover a duplicate advised for dropping: never
+	// advised as unused themselves (the planner used the duplicate
+	// instead; dropping both would leave nothing).
+	type instOID struct {
+		inst string
+		oid  int64
+	}
+	covering := map[instOID]bool{}
 	for i := range usages {
 		u := &usages[i]
 		byTable := map[[2]string][]tenantIndex{}
@@ -111,6 +119,9 @@ func (a *Analyzer) adviseDrops(usages []instanceUsage) ([]controlplane.Recommend
 			m := member{u: u, ix: ix}
 			m.scans, m.judged = u.window.scans[ix.OID]
 			m.covered, m.dup = coveringIndex(ix, byTable[[2]string{ix.Schema, ix.Table}])
+			if m.dup {
+				covering[instOID{u.iw.inst.ID, m.covered.OID}] = true
+			}
 			k := dropKey{ix.Table, ix.Name, ix.Definition}
 			groups[k] = append(groups[k], m)
 		}
@@ -130,7 +141,8 @@ func (a *Analyzer) adviseDrops(usages []instanceUsage) ([]controlplane.Recommend
 		mostlyUnused := ev.UnusedTenants*2 > ev.TenantsWithIndex
 		r := controlplane.Recommendation{Kind: KindDropIndex, Key: k.key()}
 		for _, m := range ms {
-			if !m.ix.candidate() || (!m.dup && !(mostlyUnused && m.judged && m.scans == 0)) {
+			unused := mostlyUnused && m.judged && m.scans == 0 && !covering[instOID{m.u.iw.inst.ID, m.ix.OID}]
+			if !m.ix.candidate() || (!m.dup && !unused) {
 				continue
 			}
 			te := a.dropEvidence(m.u, m.ix, m.scans)

@@ -29,7 +29,7 @@ func TestUnindexedHotQueryYieldsOneVerifiedRecommendation(t *testing.T) {
 	e.runAsTenant(t, plain, 20, hotQuery, byCustomer)
 	e.runAsTenant(t, indexed, 20, hotQuery, byCustomer)
 
-	res := e.analyze(t)
+	res := e.analyzeCreates(t)
 	if len(res.Recommendations) != 1 {
 		t.Fatalf("got %d recommendations, want 1: %+v", len(res.Recommendations), res.Recommendations)
 	}
@@ -54,7 +54,7 @@ func TestUnindexedHotQueryYieldsOneVerifiedRecommendation(t *testing.T) {
 	// A second analysis finds the same recommendation, not a second one;
 	// a dismissed one stays dismissed.
 	e.runAsTenant(t, plain, 20, hotQuery, byCustomer)
-	again := e.analyze(t)
+	again := e.analyzeCreates(t)
 	if len(again.Recommendations) != 1 || again.Recommendations[0].ID != r.ID {
 		t.Fatalf("second analysis: %+v, want recommendation %d again", again.Recommendations, r.ID)
 	}
@@ -62,7 +62,7 @@ func TestUnindexedHotQueryYieldsOneVerifiedRecommendation(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.runAsTenant(t, plain, 20, hotQuery, byCustomer)
-	third := e.analyze(t)
+	third := e.analyzeCreates(t)
 	if len(third.Recommendations) != 1 || third.Recommendations[0].Status != controlplane.RecommendationDismissed {
 		t.Fatalf("after dismiss: %+v, want it still dismissed", third.Recommendations)
 	}
@@ -79,7 +79,7 @@ func TestSameShapeAcrossTenantsYieldsOneRecommendation(t *testing.T) {
 		e.runAsTenant(t, tn, 12, hotQuery, byCustomer)
 		ids = append(ids, tn.ID)
 	}
-	res := e.analyze(t)
+	res := e.analyzeCreates(t)
 	if len(res.Recommendations) != 1 {
 		t.Fatalf("got %d recommendations, want 1: %+v", len(res.Recommendations), res.Recommendations)
 	}
@@ -106,7 +106,7 @@ func TestTwoColumnIndexMustHalveSingleColumnAgain(t *testing.T) {
 	e := setup(t, nil, cost.Config{})
 	ts := e.addInstance(t, "p", 1, 20000)
 	e.runAsTenant(t, ts[0], 15, `SELECT id FROM orders WHERE customer_id = $1 ORDER BY created_at`, byCustomer)
-	res := e.analyze(t)
+	res := e.analyzeCreates(t)
 	if len(res.Recommendations) != 1 {
 		t.Fatalf("got %d recommendations, want 1: %+v", len(res.Recommendations), res.Recommendations)
 	}
