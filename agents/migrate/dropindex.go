@@ -84,11 +84,13 @@ func dropIndex(ctx context.Context, pool *pgxpool.Pool, w work, statement string
 	if err := conn.execDDL(ctx, statement); err != nil {
 		return err
 	}
-	err = conn.QueryRow(ctx, droppableIndexSQL, w.Schema, name).Scan(&protected)
-	if !errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("index %s is still there after its drop (%v)", name, err)
+	switch err := conn.QueryRow(ctx, droppableIndexSQL, w.Schema, name).Scan(&protected); {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("index %s after its drop: %w", name, err)
 	}
-	return nil
+	return fmt.Errorf("index %s is still there after its drop", name)
 }
 
 // tenantConn is a tenant-login connection scoped to its schema for one
