@@ -2,11 +2,13 @@ package cost_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"testing"
 
 	"github.com/tenantfleet/tenantfleet/agents/cost"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 )
 
 func evidenceOf(t testing.TB, r controlplane.Recommendation) cost.IndexEvidence {
@@ -112,5 +114,28 @@ func TestTwoColumnIndexMustHalveSingleColumnAgain(t *testing.T) {
 	}
 	if ev := evidenceOf(t, res.Recommendations[0]); !slices.Equal(ev.Columns, []string{"customer_id"}) {
 		t.Errorf("columns %v, want [customer_id]: the pair does not halve the single column's cost", ev.Columns)
+	}
+}
+
+// A join's condition names the column an index on the scanned side would
+// serve: orders joined on customer_id from one customer found by email
+// gets the index on orders (customer_id), verified halved.
+func TestJoinConditionYieldsAnIndexOnTheJoinedColumn(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil, cost.Config{})
+	tn := e.addInstance(t, "j", 1, 20000)[0]
+	db := e.admin(t, e.inst(t, "j").Database)
+	cptest.AsTenant(t, db, tn.Role, tn.Schema, `CREATE TABLE customers (id bigint PRIMARY KEY, email text NOT NULL UNIQUE);
+		INSERT INTO customers SELECT g, 'c' || g FROM generate_series(0, 999) g;
+		ANALYZE customers`)
+	e.runAsTenant(t, tn, 15, `SELECT o.id FROM customers c JOIN orders o ON o.customer_id = c.id WHERE c.email = $1`,
+		func(i int) any { return fmt.Sprintf("c%d", i) })
+	res := e.analyzeCreates(t)
+	if len(res.Recommendations) != 1 {
+		t.Fatalf("got %d recommendations, want 1: %+v", len(res.Recommendations), res.Recommendations)
+	}
+	r := res.Recommendations[0]
+	if ev := evidenceOf(t, r); ev.Table != "orders" || !slices.Equal(ev.Columns, []string{"customer_id"}) || !(r.CostAfter <= r.CostBefore*0.5) {
+		t.Errorf("recommended %s %v, cost %g -> %g; want orders (customer_id), halved", ev.Table, ev.Columns, r.CostBefore, r.CostAfter)
 	}
 }
