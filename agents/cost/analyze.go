@@ -161,6 +161,11 @@ func (a *Analyzer) Analyze(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	recs, saveUsage, err := a.adviseIndexUsage(ctx, windows, byInst, stmts, recs, &rep)
+	if err != nil {
+		return Result{}, err
+	}
+	snaps = append(snaps, saveUsage)
 	tiers, err := a.adviseTiers(rep, windows)
 	if err != nil {
 		return Result{}, err

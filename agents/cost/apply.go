@@ -14,14 +14,15 @@ import (
 )
 
 // ErrNotApplicable refuses to apply a recommendation apply cannot roll
-// out: a kind other than create_index, or evidence without a valid index.
+// out: a kind other than create_index and drop_index, or evidence without
+// a valid index.
 var ErrNotApplicable = errors.New("cost: recommendation cannot be applied")
 
 // Applied is the migration run rolling out a recommendation.
 type Applied struct {
 	// RecommendationID is the recommendation.
 	RecommendationID int64 `json:"recommendation_id"`
-	// RunID is the fleet migration run building the index.
+	// RunID is the fleet migration run building or dropping the index.
 	RunID int64 `json:"run_id"`
 	// Statement is the DDL each tenant runs.
 	Statement string `json:"statement"`
@@ -32,12 +33,13 @@ type Applied struct {
 	Duplicate bool `json:"duplicate"`
 }
 
-// Apply rolls the open create_index recommendation id out through the
-// fleet migration runner: one run over the tenants it names, each building
-// the index with CREATE INDEX CONCURRENTLY on its own login in its schema,
+// Apply rolls the open create_index or drop_index recommendation id out
+// through the fleet migration runner: one run over the tenants it names,
+// each building the index with CREATE INDEX CONCURRENTLY (or dropping it
+// with DROP INDEX CONCURRENTLY IF EXISTS) on its own login in its schema,
 // throttled and resumable like any run. The DDL is rebuilt from the
-// recommendation's evidence (table and columns, quoted identifiers), not
-// taken from its statement text. The recommendation stays open, attached
+// recommendation's evidence (table and columns, or the index's name;
+// quoted identifiers), not taken from its statement text. The recommendation stays open, attached
 // to the run, until the run finishes: the runner then marks it applied
 // with the run's results (or, for a failed run, records them and leaves
 // it open). Applying again starts nothing new: a running run is returned,
@@ -53,13 +55,9 @@ func Apply(ctx context.Context, store *controlplane.Store, runner *migrate.Runne
 	if err := operatorOnly(rec); err != nil {
 		return Applied{}, err
 	}
-	build, err := indexBuildOf(rec)
+	stmt, err := statementOf(rec)
 	if err != nil {
 		return Applied{}, err
-	}
-	stmt, err := migrate.CreateIndexStatement(build)
-	if err != nil {
-		return Applied{}, fmt.Errorf("%w: %d: %w", ErrNotApplicable, id, err)
 	}
 	spec := migrate.Spec{Tenants: rec.Tenants, Statement: stmt, RequestedBy: requestedBy}
 	st, err := runner.StartOnce(ctx, applyKey(id, stmt, rec.Tenants), spec)
@@ -81,23 +79,43 @@ func Apply(ctx context.Context, store *controlplane.Store, runner *migrate.Runne
 	return Applied{RecommendationID: id, RunID: st.ID, Statement: stmt, Tenants: rec.Tenants, Duplicate: st.Duplicate}, nil
 }
 
-// indexBuildOf reads the index out of a create_index recommendation's
-// evidence: the table and columns the agent measured.
-func indexBuildOf(rec controlplane.Recommendation) (migrate.IndexBuild, error) {
-	if rec.Kind != KindCreateIndex {
-		return migrate.IndexBuild{}, fmt.Errorf("%w: %d is %s; only %s is applied", ErrNotApplicable, rec.ID, rec.Kind, KindCreateIndex)
-	}
-	var ev IndexEvidence
-	if err := json.Unmarshal(rec.Evidence, &ev); err != nil {
-		return migrate.IndexBuild{}, fmt.Errorf("%w: %d: evidence: %w", ErrNotApplicable, rec.ID, err)
-	}
+// statementOf rebuilds the DDL a recommendation rolls out from its
+// evidence, every name a quoted identifier: CREATE INDEX CONCURRENTLY for
+// create_index (the table and columns the agent measured), DROP INDEX
+// CONCURRENTLY for drop_index (the index's name). The row's statement
+// text is not used.
+func statementOf(rec controlplane.Recommendation) (string, error) {
 	if len(rec.Tenants) == 0 {
-		return migrate.IndexBuild{}, fmt.Errorf("%w: %d names no tenant", ErrNotApplicable, rec.ID)
+		return "", fmt.Errorf("%w: %d names no tenant", ErrNotApplicable, rec.ID)
 	}
-	if ev.Table == "" || len(ev.Columns) == 0 {
-		return migrate.IndexBuild{}, fmt.Errorf("%w: %d: evidence names no table and columns", ErrNotApplicable, rec.ID)
+	var stmt string
+	var err error
+	switch rec.Kind {
+	case KindCreateIndex:
+		var ev IndexEvidence
+		if err := json.Unmarshal(rec.Evidence, &ev); err != nil {
+			return "", fmt.Errorf("%w: %d: evidence: %w", ErrNotApplicable, rec.ID, err)
+		}
+		if ev.Table == "" || len(ev.Columns) == 0 {
+			return "", fmt.Errorf("%w: %d: evidence names no table and columns", ErrNotApplicable, rec.ID)
+		}
+		stmt, err = migrate.CreateIndexStatement(migrate.IndexBuild{Name: indexName(ev.Table, ev.Columns), Table: ev.Table, Columns: ev.Columns})
+	case KindDropIndex:
+		var ev DropIndexEvidence
+		if err := json.Unmarshal(rec.Evidence, &ev); err != nil {
+			return "", fmt.Errorf("%w: %d: evidence: %w", ErrNotApplicable, rec.ID, err)
+		}
+		if ev.Index == "" {
+			return "", fmt.Errorf("%w: %d: evidence names no index to drop", ErrNotApplicable, rec.ID)
+		}
+		stmt, err = migrate.DropIndexStatement(ev.Index)
+	default:
+		return "", fmt.Errorf("%w: %d is %s; only %s and %s are applied", ErrNotApplicable, rec.ID, rec.Kind, KindCreateIndex, KindDropIndex)
 	}
-	return migrate.IndexBuild{Name: indexName(ev.Table, ev.Columns), Table: ev.Table, Columns: ev.Columns}, nil
+	if err != nil {
+		return "", fmt.Errorf("%w: %d: %w", ErrNotApplicable, rec.ID, err)
+	}
+	return stmt, nil
 }
 
 // applyKey is the idempotency key of a recommendation's run: the same

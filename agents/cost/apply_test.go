@@ -67,7 +67,7 @@ func TestApplyBuildsTheIndexInEveryTenantThroughTheRunner(t *testing.T) {
 		e.runAsTenant(t, tn, 12, hotQuery, byCustomer)
 		ids = append(ids, tn.ID)
 	}
-	res := e.analyze(t)
+	res := e.analyzeCreates(t)
 	if len(res.Recommendations) != 1 {
 		t.Fatalf("got %d recommendations, want 1: %+v", len(res.Recommendations), res.Recommendations)
 	}
@@ -172,7 +172,7 @@ func TestApplyBuildsTheIndexInEveryTenantThroughTheRunner(t *testing.T) {
 	for _, tn := range ts {
 		e.runAsTenant(t, tn, 12, hotQuery, byCustomer)
 	}
-	for _, r := range e.analyze(t).Recommendations {
+	for _, r := range e.analyzeCreates(t).Recommendations {
 		if r.Status == controlplane.RecommendationOpen {
 			t.Errorf("re-analysis still advises %+v", r)
 		}

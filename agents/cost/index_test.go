@@ -2,11 +2,13 @@ package cost_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"testing"
 
 	"github.com/tenantfleet/tenantfleet/agents/cost"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 )
 
 func evidenceOf(t testing.TB, r controlplane.Recommendation) cost.IndexEvidence {
@@ -29,7 +31,7 @@ func TestUnindexedHotQueryYieldsOneVerifiedRecommendation(t *testing.T) {
 	e.runAsTenant(t, plain, 20, hotQuery, byCustomer)
 	e.runAsTenant(t, indexed, 20, hotQuery, byCustomer)
 
-	res := e.analyze(t)
+	res := e.analyzeCreates(t)
 	if len(res.Recommendations) != 1 {
 		t.Fatalf("got %d recommendations, want 1: %+v", len(res.Recommendations), res.Recommendations)
 	}
@@ -54,7 +56,7 @@ func TestUnindexedHotQueryYieldsOneVerifiedRecommendation(t *testing.T) {
 	// A second analysis finds the same recommendation, not a second one;
 	// a dismissed one stays dismissed.
 	e.runAsTenant(t, plain, 20, hotQuery, byCustomer)
-	again := e.analyze(t)
+	again := e.analyzeCreates(t)
 	if len(again.Recommendations) != 1 || again.Recommendations[0].ID != r.ID {
 		t.Fatalf("second analysis: %+v, want recommendation %d again", again.Recommendations, r.ID)
 	}
@@ -62,7 +64,7 @@ func TestUnindexedHotQueryYieldsOneVerifiedRecommendation(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.runAsTenant(t, plain, 20, hotQuery, byCustomer)
-	third := e.analyze(t)
+	third := e.analyzeCreates(t)
 	if len(third.Recommendations) != 1 || third.Recommendations[0].Status != controlplane.RecommendationDismissed {
 		t.Fatalf("after dismiss: %+v, want it still dismissed", third.Recommendations)
 	}
@@ -79,7 +81,7 @@ func TestSameShapeAcrossTenantsYieldsOneRecommendation(t *testing.T) {
 		e.runAsTenant(t, tn, 12, hotQuery, byCustomer)
 		ids = append(ids, tn.ID)
 	}
-	res := e.analyze(t)
+	res := e.analyzeCreates(t)
 	if len(res.Recommendations) != 1 {
 		t.Fatalf("got %d recommendations, want 1: %+v", len(res.Recommendations), res.Recommendations)
 	}
@@ -106,11 +108,34 @@ func TestTwoColumnIndexMustHalveSingleColumnAgain(t *testing.T) {
 	e := setup(t, nil, cost.Config{})
 	ts := e.addInstance(t, "p", 1, 20000)
 	e.runAsTenant(t, ts[0], 15, `SELECT id FROM orders WHERE customer_id = $1 ORDER BY created_at`, byCustomer)
-	res := e.analyze(t)
+	res := e.analyzeCreates(t)
 	if len(res.Recommendations) != 1 {
 		t.Fatalf("got %d recommendations, want 1: %+v", len(res.Recommendations), res.Recommendations)
 	}
 	if ev := evidenceOf(t, res.Recommendations[0]); !slices.Equal(ev.Columns, []string{"customer_id"}) {
 		t.Errorf("columns %v, want [customer_id]: the pair does not halve the single column's cost", ev.Columns)
+	}
+}
+
+// A join's condition names the column an index on the scanned side would
+// serve: orders joined on customer_id from one customer found by email
+// gets the index on orders (customer_id), verified halved.
+func TestJoinConditionYieldsAnIndexOnTheJoinedColumn(t *testing.T) {
+	t.Parallel()
+	e := setup(t, nil, cost.Config{})
+	tn := e.addInstance(t, "j", 1, 20000)[0]
+	db := e.admin(t, e.inst(t, "j").Database)
+	cptest.AsTenant(t, db, tn.Role, tn.Schema, `CREATE TABLE customers (id bigint PRIMARY KEY, email text NOT NULL UNIQUE);
+		INSERT INTO customers SELECT g, 'c' || g FROM generate_series(0, 999) g;
+		ANALYZE customers`)
+	e.runAsTenant(t, tn, 15, `SELECT o.id FROM customers c JOIN orders o ON o.customer_id = c.id WHERE c.email = $1`,
+		func(i int) any { return fmt.Sprintf("c%d", i) })
+	res := e.analyzeCreates(t)
+	if len(res.Recommendations) != 1 {
+		t.Fatalf("got %d recommendations, want 1: %+v", len(res.Recommendations), res.Recommendations)
+	}
+	r := res.Recommendations[0]
+	if ev := evidenceOf(t, r); ev.Table != "orders" || !slices.Equal(ev.Columns, []string{"customer_id"}) || !(r.CostAfter <= r.CostBefore*0.5) {
+		t.Errorf("recommended %s %v, cost %g -> %g; want orders (customer_id), halved", ev.Table, ev.Columns, r.CostBefore, r.CostAfter)
 	}
 }

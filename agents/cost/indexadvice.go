@@ -113,6 +113,9 @@ type IndexEvidence struct {
 	// Unverified counts tenants running the statements beyond
 	// MaxTenantsPerStatement, which were not measured and are not named.
 	Unverified int `json:"unverified_tenants"`
+	// Vetoed are the tenants the index would help but for whom the HOT
+	// veto (hotveto.go) stopped it: not named.
+	Vetoed []HOTVeto `json:"vetoed,omitempty"`
 }
 
 // whitespace collapses runs of white space in statement texts.

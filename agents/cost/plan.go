@@ -17,6 +17,9 @@ type planNode struct {
 	Alias        string     `json:"Alias"`
 	Filter       string     `json:"Filter"`
 	SortKey      []string   `json:"Sort Key"`
+	HashCond     string     `json:"Hash Cond"`
+	MergeCond    string     `json:"Merge Cond"`
+	JoinFilter   string     `json:"Join Filter"`
 	TotalCost    float64    `json:"Total Cost"`
 	Plans        []planNode `json:"Plans"`
 }
@@ -37,9 +40,10 @@ func parsePlan(raw []byte) (planNode, error) {
 type scanColumns struct {
 	Schema, Table string
 	alias         string
-	// Eq are columns compared for equality, Range for order (<, >, ...),
-	// Sort the columns a Sort above the scan orders by; each in plan order,
-	// without repeats.
+	// Eq are columns compared for equality (in the scan's filter, then in
+	// the conditions of joins above it: alias.col = other.col), Range for
+	// order (<, >, ...), Sort the columns a Sort above the scan orders by;
+	// each in plan order, without repeats.
 	Eq, Range, Sort []string
 }
 
@@ -49,6 +53,10 @@ const ident = `(?:[a-z_][a-z0-9_$]*|"(?:[^"]|"")+")`
 // comparison matches "alias.column op" (optionally parenthesised and cast)
 // in a plan's Filter, where op is a btree-able comparison.
 var comparison = regexp.MustCompile(`\(*(?:(` + ident + `)\.)?(` + ident + `)\)?(?:::[a-z ]+(?:\[\])?)?\s*(=|<=|>=|<|>)\s`)
+
+// joinEquality matches "alias.column = alias.column" in a join's
+// condition (Hash Cond, Merge Cond, Join Filter).
+var joinEquality = regexp.MustCompile(`\(*(` + ident + `)\.(` + ident + `)\)?(?:::[a-z ]+)?\s*=\s*\(*(` + ident + `)\.(` + ident + `)\)?`)
 
 // sortKey matches "alias.column [DESC]" in a Sort Key.
 var sortKey = regexp.MustCompile(`^(?:(` + ident + `)\.)?(` + ident + `)(?:\s+(?:ASC|DESC))?(?:\s+NULLS\s+(?:FIRST|LAST))?$`)
@@ -65,7 +73,7 @@ func unquote(id string) string {
 func seqScans(root planNode) []scanColumns {
 	var scans []*scanColumns
 	type sortCol struct{ qual, col string }
-	var sorts []sortCol
+	var sorts, joins []sortCol
 	var walk func(n planNode)
 	walk = func(n planNode) {
 		switch n.NodeType {
@@ -83,6 +91,12 @@ func seqScans(root planNode) []scanColumns {
 				}
 			}
 			scans = append(scans, sc)
+		case "Hash Join", "Merge Join", "Nested Loop":
+			for _, cond := range []string{n.HashCond, n.MergeCond, n.JoinFilter} {
+				for _, m := range joinEquality.FindAllStringSubmatch(cond, -1) {
+					joins = append(joins, sortCol{unquote(m[1]), unquote(m[2])}, sortCol{unquote(m[3]), unquote(m[4])})
+				}
+			}
 		case "Sort", "Incremental Sort":
 			for _, k := range n.SortKey {
 				if m := sortKey.FindStringSubmatch(k); m != nil {
@@ -97,6 +111,11 @@ func seqScans(root planNode) []scanColumns {
 	walk(root)
 	out := make([]scanColumns, 0, len(scans))
 	for _, sc := range scans {
+		for _, j := range joins {
+			if j.qual == sc.alias {
+				sc.Eq = appendNew(sc.Eq, j.col)
+			}
+		}
 		for _, s := range sorts {
 			if s.qual == sc.alias || (s.qual == "" && len(scans) == 1) {
 				sc.Sort = appendNew(sc.Sort, s.col)

@@ -12,6 +12,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/agents/cost"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
+	"github.com/tenantfleet/tenantfleet/infra/eventually"
 	"github.com/tenantfleet/tenantfleet/infra/pgtest"
 	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/infra/sessions"
@@ -199,3 +200,36 @@ func usageOf(t testing.TB, r cost.Report, tenantID string) cost.TenantUsage {
 const hotQuery = `SELECT id, status FROM orders WHERE customer_id = $1`
 
 func byCustomer(i int) any { return int64(i % 1000) }
+
+// analyzeCreates is analyze with only the create_index advice in
+// Recommendations (the tables' unused indexes are advised too).
+func (e *env) analyzeCreates(t testing.TB) cost.Result {
+	t.Helper()
+	res := e.analyze(t)
+	res.Recommendations = ofKind(res.Recommendations, cost.KindCreateIndex)
+	return res
+}
+
+// ofKind keeps the recommendations of one kind.
+func ofKind(recs []controlplane.Recommendation, kind string) []controlplane.Recommendation {
+	var out []controlplane.Recommendation
+	for _, r := range recs {
+		if r.Kind == kind {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// waitForStats waits until the instance database's statistics show what
+// the workload did (backends report their counters lazily, at the latest
+// when they exit): cond is an SQL condition over the statistics views,
+// read in a transaction of its own (a fresh statistics snapshot).
+func (e *env) waitForStats(t testing.TB, db *pgxpool.Pool, what, cond string, args ...any) {
+	t.Helper()
+	eventually.True(t, 30*time.Second, what, func() bool {
+		var ok bool
+		err := db.QueryRow(testContext(t), "SELECT "+cond, args...).Scan(&ok)
+		return err == nil && ok
+	})
+}

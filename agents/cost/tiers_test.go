@@ -14,16 +14,6 @@ import (
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
-// ofKind returns the recommendations of one kind.
-func ofKind(recs []controlplane.Recommendation, kind string) []controlplane.Recommendation {
-	var out []controlplane.Recommendation
-	for _, r := range recs {
-		if r.Kind == kind {
-			out = append(out, r)
-		}
-	}
-	return out
-}
 
 // decode reads a recommendation's evidence into v.
 func decode(t testing.TB, r controlplane.Recommendation, v any) {

@@ -77,6 +77,9 @@ type Report struct {
 	Prices Prices `json:"prices"`
 	// PoolStats says what was read of the published pool statistics.
 	PoolStats *PoolStatsRead `json:"pool_stats,omitempty"`
+	// IndexVetoes are the create_index candidates not advised for a
+	// tenant because of the HOT veto (hotveto.go).
+	IndexVetoes []HOTVeto `json:"index_vetoes,omitempty"`
 }
 
 // tenantStatement is one statement a tenant ran in the window.

@@ -156,7 +156,7 @@ func (r *Runner) migrate(ctx context.Context, w work, instanceID, lease string, 
 	start := time.Now()
 	var res migrations.Result
 	if w.Statement != "" {
-		err = buildIndex(runCtx, pool, w, w.Statement, migrations.DefaultLockTimeout)
+		err = runStatement(runCtx, pool, w, w.Statement, migrations.DefaultLockTimeout)
 	} else {
 		res, err = r.cfg.Migrator.UpTo(runCtx, pool, migrations.Target{Schema: w.Schema, Role: w.Role}, w.TargetVersion)
 	}
@@ -272,12 +272,21 @@ func (r *Runner) advance(ctx context.Context, w work, reenqueue bool) error {
 // recommendations it rolls out (controlplane.SettleRecommendationsOfRun):
 // applied when it succeeded, its outcome recorded either way.
 func (r *Runner) finish(ctx context.Context, runID int64) error {
-	st, err := r.store.FinishMigrationRun(ctx, runID)
+	// One transaction: whoever sees the run finished (Wait, the API) sees
+	// its recommendations settled.
+	var st controlplane.MigrationRunState
+	err := r.store.Tx(ctx, func(tx *controlplane.Store) error {
+		var err error
+		if st, err = tx.FinishMigrationRun(ctx, runID); err != nil || st == "" {
+			return err
+		}
+		return tx.SettleRecommendationsOfRun(ctx, runID)
+	})
 	if err != nil || st == "" {
 		return err
 	}
 	r.log.InfoContext(ctx, "migration run finished", slog.Int64("run", runID), slog.String("status", string(st)))
-	return r.store.SettleRecommendationsOfRun(ctx, runID)
+	return nil
 }
 
 func leaseID(w work) string {

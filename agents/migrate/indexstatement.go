@@ -10,23 +10,39 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/tenantfleet/tenantfleet/tenants"
-	"github.com/tenantfleet/tenantfleet/tenants/migrations"
 )
 
 // A run may roll out one statement instead of the migration set
-// (migration_runs.statement, Spec.Statement). The only statement the runner
-// accepts is the one CreateIndexStatement builds: an index built
-// concurrently on the tenant's own table, every name a quoted identifier.
-// Anything else fails the run at Start (and, should a row be written by
-// hand, each tenant at its attempt): no free SQL reaches a tenant.
+// (migration_runs.statement, Spec.Statement). The only statements the
+// runner accepts are the ones CreateIndexStatement and DropIndexStatement
+// (dropindex.go) build: an index built or dropped concurrently on the
+// tenant's own table, every name a quoted identifier. Anything else fails
+// the run at Start (and, should a row be written by hand, each tenant at
+// its attempt): no free SQL reaches a tenant.
 
 // ErrInvalidStatement refuses a run statement that is not one
-// CreateIndexStatement builds.
-var ErrInvalidStatement = errors.New("migrate: statement is not a fleet CREATE INDEX CONCURRENTLY")
+// CreateIndexStatement or DropIndexStatement builds.
+var ErrInvalidStatement = errors.New("migrate: statement is not a fleet CREATE or DROP INDEX CONCURRENTLY")
+
+// ValidateStatement accepts exactly the statements CreateIndexStatement
+// and DropIndexStatement build.
+func ValidateStatement(sql string) error {
+	if _, err := ParseIndexStatement(sql); err == nil {
+		return nil
+	}
+	_, err := ParseDropIndexStatement(sql)
+	return err
+}
+
+// runStatement runs a run's statement for one tenant: the index build or
+// drop, on the tenant's own login in its schema.
+func runStatement(ctx context.Context, pool *pgxpool.Pool, w work, statement string, lockTimeout time.Duration) error {
+	if _, err := ParseDropIndexStatement(statement); err == nil {
+		return dropIndex(ctx, pool, w, statement, lockTimeout)
+	}
+	return buildIndex(ctx, pool, w, statement, lockTimeout)
+}
 
 // maxIdentifier is PostgreSQL's identifier length, in bytes.
 const maxIdentifier = 63
@@ -47,9 +63,18 @@ func (b IndexBuild) validate() error {
 		return fmt.Errorf("%w: %d columns", ErrInvalidStatement, len(b.Columns))
 	}
 	for _, n := range append([]string{b.Name, b.Table}, b.Columns...) {
-		if n == "" || len(n) > maxIdentifier || !utf8.ValidString(n) || strings.ContainsRune(n, 0) {
-			return fmt.Errorf("%w: identifier %q: 1 to %d bytes of UTF-8, no NUL", ErrInvalidStatement, n, maxIdentifier)
+		if err := validIdentifier(n); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// validIdentifier accepts a name a statement may quote: 1 to 63 bytes of
+// UTF-8, no NUL.
+func validIdentifier(n string) error {
+	if n == "" || len(n) > maxIdentifier || !utf8.ValidString(n) || strings.ContainsRune(n, 0) {
+		return fmt.Errorf("%w: identifier %q: 1 to %d bytes of UTF-8, no NUL", ErrInvalidStatement, n, maxIdentifier)
 	}
 	return nil
 }
@@ -112,31 +137,11 @@ func buildIndex(ctx context.Context, pool *pgxpool.Pool, w work, statement strin
 	if err != nil {
 		return err
 	}
-	conn, err := pool.Acquire(ctx)
+	conn, err := scopedConn(ctx, pool, w, lockTimeout)
 	if err != nil {
 		return err
 	}
-	defer conn.Release()
-	if err := tenants.VerifyTenantSession(ctx, conn.Conn(), w.Role); err != nil {
-		return err
-	}
-	timeout := "0"
-	if lockTimeout > 0 {
-		timeout = fmt.Sprintf("%dms", lockTimeout.Milliseconds())
-	}
-	// pg_catalog listed last, so the tenant's table name resolves in its
-	// schema first.
-	path := pgx.Identifier{w.Schema}.Sanitize() + ", pg_catalog"
-	if _, err := conn.Exec(ctx, `SELECT set_config('search_path', $1, false), set_config('lock_timeout', $2, false),
-		set_config('application_name', $3, false)`, path, timeout, migrations.ApplicationName); err != nil {
-		return err
-	}
-	// The connection goes back to the pool the tenant's sessions share:
-	// leave no setting behind (the pool is closed after the attempt, but
-	// a failed reset must not hide the build's result).
-	defer func() {
-		_, _ = conn.Exec(context.WithoutCancel(ctx), `RESET search_path; RESET lock_timeout; RESET application_name`)
-	}()
+	defer conn.release(ctx)
 	var valid bool
 	err = conn.QueryRow(ctx, indexStateSQL, w.Schema, b.Name).Scan(&valid)
 	switch {
@@ -148,11 +153,7 @@ func buildIndex(ctx context.Context, pool *pgxpool.Pool, w work, statement strin
 			return fmt.Errorf("drop the invalid index %s left by a failed build: %w", b.Name, err)
 		}
 	}
-	if _, err := conn.Exec(ctx, statement); err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "55P03" { // lock_not_available: retried like a migration's
-			return fmt.Errorf("%w: %w", migrations.ErrLockTimeout, err)
-		}
+	if err := conn.execDDL(ctx, statement); err != nil {
 		return err
 	}
 	if err := conn.QueryRow(ctx, indexStateSQL, w.Schema, b.Name).Scan(&valid); err != nil {

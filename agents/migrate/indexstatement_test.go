@@ -66,3 +66,48 @@ func TestStartRefusesAFreeStatement(t *testing.T) {
 		t.Fatalf("runs recorded: %d %v", runs, err)
 	}
 }
+
+func TestDropIndexStatementRoundTripsQuotedNames(t *testing.T) {
+	name := `ix"; DROP TABLE t; --`
+	sql, err := migrate.DropIndexStatement(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `DROP INDEX CONCURRENTLY IF EXISTS "ix""; DROP TABLE t; --"`; sql != want {
+		t.Fatalf("statement %q, want %q", sql, want)
+	}
+	got, err := migrate.ParseDropIndexStatement(sql)
+	if err != nil || got != name {
+		t.Fatalf("parsed %q %v, want %q", got, err, name)
+	}
+	if err := migrate.ValidateStatement(sql); err != nil {
+		t.Errorf("ValidateStatement: %v", err)
+	}
+}
+
+func TestDropIndexStatementRefusesAnythingElse(t *testing.T) {
+	for _, sql := range []string{
+		`DROP INDEX CONCURRENTLY IF EXISTS i`,
+		`DROP INDEX CONCURRENTLY IF EXISTS "s"."i"`,
+		`DROP INDEX CONCURRENTLY IF EXISTS "i" CASCADE`,
+		`DROP INDEX CONCURRENTLY IF EXISTS "i", "j"`,
+		`DROP INDEX IF EXISTS "i"`,
+		`DROP INDEX CONCURRENTLY "i"`,
+		`DROP INDEX CONCURRENTLY IF EXISTS "i"; DROP TABLE t`,
+		`DROP INDEX CONCURRENTLY IF EXISTS "i"" ; DROP TABLE t; --"x`,
+		`DROP TABLE CONCURRENTLY IF EXISTS "i"`,
+		`drop index concurrently if exists "i"`,
+	} {
+		if _, err := migrate.ParseDropIndexStatement(sql); !errors.Is(err, migrate.ErrInvalidStatement) {
+			t.Errorf("ParseDropIndexStatement(%q): %v, want ErrInvalidStatement", sql, err)
+		}
+		if err := migrate.ValidateStatement(sql); !errors.Is(err, migrate.ErrInvalidStatement) {
+			t.Errorf("ValidateStatement(%q): %v, want ErrInvalidStatement", sql, err)
+		}
+	}
+	for _, name := range []string{"", "a\x00b", string(make([]byte, 64)), "\xff"} {
+		if _, err := migrate.DropIndexStatement(name); !errors.Is(err, migrate.ErrInvalidStatement) {
+			t.Errorf("DropIndexStatement(%q): %v, want ErrInvalidStatement", name, err)
+		}
+	}
+}

@@ -50,7 +50,8 @@ type Spec struct {
 	// RequestedBy names who started the run, for the record.
 	RequestedBy string `json:"requested_by,omitempty"`
 	// Statement, when set, is run in each tenant's schema instead of the
-	// migration set: only a statement CreateIndexStatement builds (fleet
+	// migration set: only a statement CreateIndexStatement or
+	// DropIndexStatement builds (fleet
 	// cost apply). Never decoded from a request body (the API's spec has
 	// no such field); it is part of the idempotency fingerprint.
 	Statement string `json:"statement,omitempty"`
@@ -92,7 +93,7 @@ func (s Spec) validate(versions []int64) error {
 		errs = append(errs, fmt.Errorf("lag threshold %s: must be between 0 and %s", s.LagThreshold, MaxLagThreshold))
 	}
 	if s.Statement != "" {
-		if _, err := ParseIndexStatement(s.Statement); err != nil {
+		if err := ValidateStatement(s.Statement); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -39,7 +39,7 @@ func TestApplyRecommendationRefusals(t *testing.T) {
 		{"/api/v1/recommendations/0/apply", http.StatusBadRequest, "positive integer"},
 		{"/api/v1/recommendations/x/apply", http.StatusBadRequest, "positive integer"},
 		{"/api/v1/recommendations/999999999/apply", http.StatusNotFound, "not found"},
-		{fmt.Sprintf("/api/v1/recommendations/%d/apply", drop), http.StatusUnprocessableEntity, "only create_index"},
+		{fmt.Sprintf("/api/v1/recommendations/%d/apply", drop), http.StatusUnprocessableEntity, "names no index to drop"},
 		{fmt.Sprintf("/api/v1/recommendations/%d/apply", dismissed), http.StatusConflict, "not open"},
 		{fmt.Sprintf("/api/v1/recommendations/%d/apply", ghost), http.StatusUnprocessableEntity, "no-such-tenant"},
 	} {
