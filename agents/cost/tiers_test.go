@@ -14,7 +14,6 @@ import (
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
-
 // decode reads a recommendation's evidence into v.
 func decode(t testing.TB, r controlplane.Recommendation, v any) {
 	t.Helper()
