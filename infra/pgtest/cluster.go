@@ -8,10 +8,13 @@
 // Unix socket in that directory, and is stopped and removed when the test
 // ends. The superuser postgres may always connect over the socket without
 // a password (SocketDSN), whatever the TCP rules in pg_hba.conf are.
+// Launch starts one outside a test (fleetbench's private instance server);
+// its caller stops it with Stop.
 package pgtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -60,8 +63,9 @@ type Cluster struct {
 	// SocketDir is the directory holding the Unix socket.
 	SocketDir string
 
-	data string
-	run  func(args ...string) error
+	data    string
+	run     func(args ...string) error
+	started bool
 }
 
 const defaultHBA = `local all all trust
@@ -73,9 +77,33 @@ host replication all 127.0.0.1/32 trust
 // missing PostgreSQL installation fails the test.
 func Start(t testing.TB, opts Options) *Cluster {
 	t.Helper()
-	c, owner := newCluster(t)
-	if err := c.run("initdb", "-D", c.data, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"); err != nil {
+	c, err := Launch(opts)
+	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			t.Logf("pgtest: stop private cluster: %v", err)
+		}
+	})
+	return c
+}
+
+// Launch is Start outside a test (a benchmark's private server): it
+// initdb's and starts a cluster, which the caller stops and removes with
+// Stop.
+func Launch(opts Options) (_ *Cluster, err error) {
+	c, owner, err := newCluster()
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = c.Stop()
+		}
+	}()
+	if err := c.run("initdb", "-D", c.data, "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"); err != nil {
+		return nil, err
 	}
 
 	settings := map[string]string{
@@ -86,8 +114,12 @@ func Start(t testing.TB, opts Options) *Cluster {
 		settings["listen_addresses"] = opts.ListenAddresses
 	}
 	if opts.TLS != nil {
-		owner.write(t, filepath.Join(c.data, "server.crt"), opts.TLS.CertPEM)
-		owner.write(t, filepath.Join(c.data, "server.key"), opts.TLS.KeyPEM)
+		if err := owner.write(filepath.Join(c.data, "server.crt"), opts.TLS.CertPEM); err != nil {
+			return nil, err
+		}
+		if err := owner.write(filepath.Join(c.data, "server.key"), opts.TLS.KeyPEM); err != nil {
+			return nil, err
+		}
 		settings["ssl"] = "on"
 		settings["ssl_cert_file"] = "server.crt"
 		settings["ssl_key_file"] = "server.key"
@@ -97,9 +129,25 @@ func Start(t testing.TB, opts Options) *Cluster {
 	if hba == "" {
 		hba = defaultHBA
 	}
-	owner.write(t, filepath.Join(c.data, "pg_hba.conf"), []byte(hba))
-	c.start(t, settings)
-	return c
+	if err := owner.write(filepath.Join(c.data, "pg_hba.conf"), []byte(hba)); err != nil {
+		return nil, err
+	}
+	if err := c.start(settings); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Stop stops the server (immediate shutdown) if it runs and removes its
+// directory.
+func (c *Cluster) Stop() error {
+	var err error
+	if c.started {
+		if err = c.run("pg_ctl", "-D", c.data, "-m", "immediate", "-w", "stop"); err == nil {
+			c.started = false
+		}
+	}
+	return errors.Join(err, os.RemoveAll(c.SocketDir))
 }
 
 // StartReplica starts a streaming replica of c (pg_basebackup -R over
@@ -109,39 +157,55 @@ func Start(t testing.TB, opts Options) *Cluster {
 // application_name "replica".
 func (c *Cluster) StartReplica(t testing.TB, settings map[string]string) *Cluster {
 	t.Helper()
-	r, _ := newCluster(t)
+	r, _, err := newCluster()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := r.Stop(); err != nil {
+			t.Logf("pgtest: stop replica: %v", err)
+		}
+	})
 	if err := r.run("pg_basebackup", "-D", r.data, "-R", "-X", "stream", "-c", "fast", "--no-sync",
 		"-d", fmt.Sprintf("host=127.0.0.1 port=%d user=postgres application_name=replica", c.Port)); err != nil {
 		t.Fatal(err)
 	}
 	all := map[string]string{"hot_standby": "on"}
 	maps.Copy(all, settings)
-	r.start(t, all)
+	if err := r.start(all); err != nil {
+		t.Fatal(err)
+	}
 	return r
 }
 
 // newCluster prepares an empty directory, a free port and the command
 // runner of a cluster.
-func newCluster(t testing.TB) (*Cluster, owner) {
-	t.Helper()
+func newCluster() (_ *Cluster, _ owner, err error) {
 	bin := DefaultBin
 	if v := os.Getenv(BinEnv); v != "" {
 		bin = v
 	}
 	if _, err := os.Stat(filepath.Join(bin, "pg_ctl")); err != nil { //nolint:gosec // G703: the test's own environment names the directory
-		t.Fatalf("pgtest: PostgreSQL binaries not found in %s (set %s): %v", bin, BinEnv, err)
+		return nil, owner{}, fmt.Errorf("pgtest: PostgreSQL binaries not found in %s (set %s): %w", bin, BinEnv, err)
 	}
 	dir, err := os.MkdirTemp("", "pgtest-")
 	if err != nil {
-		t.Fatal(err)
+		return nil, owner{}, err
 	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	owner := newOwner(t, dir)
+	defer func() {
+		if err != nil {
+			_ = os.RemoveAll(dir)
+		}
+	}()
+	owner, err := newOwner(dir)
+	if err != nil {
+		return nil, owner, err
+	}
 
 	var lc net.ListenConfig
 	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return nil, owner, err
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	_ = ln.Close()
@@ -157,9 +221,11 @@ func newCluster(t testing.TB) (*Cluster, owner) {
 			return err
 		}
 		defer out.Close()
-		owner.chown(t, out.Name())
+		if err := owner.chown(out.Name()); err != nil {
+			return err
+		}
 		// pg_ctl -w waits for the server; initdb takes seconds. Bounded so a
-		// stuck command fails the test instead of hanging it.
+		// stuck command fails instead of hanging.
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, all[0], all[1:]...) //nolint:gosec // G204: PostgreSQL's own binaries with arguments built here
@@ -170,13 +236,12 @@ func newCluster(t testing.TB) (*Cluster, owner) {
 		}
 		return nil
 	}
-	return c, owner
+	return c, owner, nil
 }
 
 // start appends settings (and the cluster's port and socket directory) to
-// postgresql.conf, starts the server and stops it when the test ends.
-func (c *Cluster) start(t testing.TB, settings map[string]string) {
-	t.Helper()
+// postgresql.conf and starts the server; Stop stops it.
+func (c *Cluster) start(settings map[string]string) error {
 	all := map[string]string{"listen_addresses": "127.0.0.1"}
 	maps.Copy(all, settings)
 	all["port"] = strconv.Itoa(c.Port)
@@ -185,15 +250,14 @@ func (c *Cluster) start(t testing.TB, settings map[string]string) {
 	for _, k := range slices.Sorted(maps.Keys(all)) {
 		fmt.Fprintf(&conf, "%s = '%s'\n", k, strings.ReplaceAll(all[k], "'", "''"))
 	}
-	appendFile(t, filepath.Join(c.data, "postgresql.conf"), conf.String())
-	if err := c.run("pg_ctl", "-D", c.data, "-l", filepath.Join(c.SocketDir, "log"), "-w", "start"); err != nil {
-		t.Fatal(err)
+	if err := appendFile(filepath.Join(c.data, "postgresql.conf"), conf.String()); err != nil {
+		return err
 	}
-	t.Cleanup(func() {
-		if err := c.run("pg_ctl", "-D", c.data, "-m", "immediate", "-w", "stop"); err != nil {
-			t.Logf("pgtest: stop private cluster: %v", err)
-		}
-	})
+	if err := c.run("pg_ctl", "-D", c.data, "-l", filepath.Join(c.SocketDir, "log"), "-w", "start"); err != nil {
+		return err
+	}
+	c.started = true
+	return nil
 }
 
 // URL is a superuser URL over TCP on 127.0.0.1 without TLS. It works with
@@ -215,57 +279,49 @@ func (c *Cluster) Restart() error {
 }
 
 // owner runs the server's commands and owns its files: the postgres OS
-// user when the test runs as root (initdb refuses root), else the test's
+// user when running as root (initdb refuses root), else the process's
 // own user.
 type owner struct {
 	prefix   []string
 	uid, gid int
 }
 
-func newOwner(t testing.TB, dir string) owner {
-	t.Helper()
+func newOwner(dir string) (owner, error) {
 	if os.Geteuid() != 0 {
-		return owner{uid: -1, gid: -1}
+		return owner{uid: -1, gid: -1}, nil
 	}
 	u, err := user.Lookup("postgres")
 	if err != nil {
-		t.Fatalf("pgtest: running as root needs a postgres user: %v", err)
+		return owner{}, fmt.Errorf("pgtest: running as root needs a postgres user: %w", err)
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	o := owner{prefix: []string{"runuser", "-u", "postgres", "--"}, uid: uid, gid: gid}
-	o.chown(t, dir)
-	return o
+	return o, o.chown(dir)
 }
 
-func (o owner) chown(t testing.TB, path string) {
-	t.Helper()
+func (o owner) chown(path string) error {
 	if o.uid < 0 {
-		return
+		return nil
 	}
-	if err := os.Chown(path, o.uid, o.gid); err != nil {
-		t.Fatal(err)
-	}
+	return os.Chown(path, o.uid, o.gid)
 }
 
 // write writes a file only the server's user may read (PostgreSQL refuses
 // a private key others can read).
-func (o owner) write(t testing.TB, path string, data []byte) {
-	t.Helper()
+func (o owner) write(path string, data []byte) error {
 	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
+		return err
 	}
-	o.chown(t, path)
+	return o.chown(path)
 }
 
-func appendFile(t testing.TB, path, text string) {
-	t.Helper()
+func appendFile(path, text string) error {
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer f.Close()
-	if _, err := f.WriteString("\n" + text); err != nil {
-		t.Fatal(err)
-	}
+	_, err = f.WriteString("\n" + text)
+	return err
 }
