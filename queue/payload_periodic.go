@@ -2,6 +2,7 @@ package queue
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
 	"time"
 )
@@ -37,15 +38,27 @@ type PoolWatchPayload struct {
 // Validate implements Payload.
 func (p PoolWatchPayload) Validate() error { return validSlot(p.Slot) }
 
-// CostAnalyzePayload asks for the daily cost analysis of the fleet, for
-// the slot Slot (UTC).
+// CostAnalyzePayload asks for a cost analysis of the fleet: the daily one
+// for the slot Slot (UTC), or one requested now (`fleet cost analyze`,
+// Slot the time of the request).
 type CostAnalyzePayload struct {
-	// Slot is the scheduler slot of the analysis.
+	// Slot is the scheduler slot of the analysis, or the request's time.
 	Slot time.Time `json:"slot"`
+	// RequestedBy names who asked for a requested analysis, for the log;
+	// empty for the scheduler's.
+	RequestedBy string `json:"requested_by,omitempty"`
 }
 
+// MaxRequestedBy bounds CostAnalyzePayload.RequestedBy.
+const MaxRequestedBy = 200
+
 // Validate implements Payload.
-func (p CostAnalyzePayload) Validate() error { return validSlot(p.Slot) }
+func (p CostAnalyzePayload) Validate() error {
+	if len(p.RequestedBy) > MaxRequestedBy {
+		return fmt.Errorf("requested_by is longer than %d bytes", MaxRequestedBy)
+	}
+	return validSlot(p.Slot)
+}
 
 // batchKindPattern is a batch job kind's name: lowercase words joined by
 // '-', at most 40 characters, so it is safe in task ids and logs.

@@ -1,32 +1,16 @@
 package wiring
 
 import (
-	"context"
-
 	"github.com/tenantfleet/tenantfleet/agents/cost"
-	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 )
 
-// NewCostAnalyzer builds the cost analyzer and only what it needs (the
-// catalog and the instance sessions), for `fleet cost analyze`; the caller
-// closes the returned Services when done.
-func NewCostAnalyzer(ctx context.Context, a Conns) (*Services, *cost.Analyzer, error) {
-	s := &Services{Catalog: controlplane.NewStore(a.DB)}
-	if err := s.openSessions(ctx, a); err != nil {
-		s.Close()
-		return nil, nil, err
-	}
-	if err := s.newCostAnalyzer(a); err != nil {
-		s.Close()
-		return nil, nil, err
-	}
-	return s, s.Cost, nil
-}
-
 // newCostAnalyzer builds the cost analyzer over the catalog and the
-// instance sessions (catalog reads as admin, every EXPLAIN as the tenant).
+// instance sessions (catalog reads as admin, every EXPLAIN as the tenant),
+// and the requester that queues an analysis now (fleet cost analyze,
+// POST /api/v1/cost/analyze).
 func (s *Services) newCostAnalyzer(a Conns) error {
 	var err error
 	s.Cost, err = cost.New(cost.Config{Store: s.Catalog, Sessions: s.Sessions, Fleet: a.Config.Name, Logger: a.Logger})
+	s.CostRequests = cost.Requester{Store: s.Catalog, Queue: a.Queue}
 	return err
 }

@@ -90,6 +90,8 @@ type Services struct {
 	Health *health.Agent
 	// Cost analyses query patterns and prices tenants (cost:analyze).
 	Cost *cost.Analyzer
+	// CostRequests queues a cost:analyze now (POST /api/v1/cost/analyze).
+	CostRequests cost.Requester
 
 	adminDB *pgxpool.Pool
 }
@@ -353,7 +355,7 @@ func (s *Services) RegisterRoutes(srv *httpapi.Server, log *slog.Logger) {
 	s.Intake.RegisterWebhooks(srv)
 	restapi.New(restapi.Config{
 		Catalog: s.Catalog, Onboarding: s.Intake, Offboarding: s.Offboard, Migrations: s.Migrate, Alerts: s.Alerts,
-		Cost: s.Catalog, CostApply: cost.Applier{Store: s.Catalog, Runner: s.Migrate},
+		Cost: s.Catalog, CostApply: cost.Applier{Store: s.Catalog, Runner: s.Migrate}, CostAnalyze: s.CostRequests,
 		Logger: log,
 	}).Register(srv)
 }

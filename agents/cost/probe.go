@@ -57,7 +57,10 @@ func hypo(fn string) string { return pgx.Identifier{HypoPGSchema, fn}.Sanitize()
 // close drops the session's hypothetical indexes and returns the session.
 func (p *probe) close(ctx context.Context) {
 	_, _ = p.conn.Exec(ctx, probeTag+"SELECT "+hypo("hypopg_reset")+"()")
-	_, _ = p.conn.Exec(ctx, "DEALLOCATE ALL")
+	// Through pgx, which forgets its own cached statements with the
+	// server's: a plain DEALLOCATE ALL would leave the next probe on this
+	// connection calling a cached EXPLAIN the server no longer has.
+	_ = p.conn.Conn().DeallocateAll(ctx)
 	p.conn.Release()
 }
 

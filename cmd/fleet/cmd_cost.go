@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/tenantfleet/tenantfleet/agents/cost"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
@@ -24,7 +26,7 @@ func init() {
 }
 
 const costUsage = `usage:
-  fleet cost analyze [--wait]
+  fleet cost analyze [--wait] [--timeout 30m]
   fleet cost report [--tenant ID] [--json]
   fleet cost apply REC [--wait]
   fleet cost dismiss REC`
@@ -38,30 +40,56 @@ func runCostCmd(ctx context.Context, env *cliEnv, args []string) error {
 	}, args)
 }
 
-// costAnalyze runs one analysis in this process. --wait is accepted for
-// the issue's surface; the analysis always completes before the command
-// returns (the scheduler's daily cost:analyze task is not wired yet).
+// costAnalyze queues a cost:analyze task for the workers of `fleet run`
+// (cost.Requester: one at a time, a second request while one is queued is
+// told so). --wait shows the task's state until a report newer than the
+// one before the request exists, and fails when the task fails or
+// --timeout passes.
 func costAnalyze(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "cost analyze")
-	_ = fs.Bool("wait", true, "wait for the analysis (always, for now)")
+	wait := fs.Bool("wait", false, "wait for the analysis's report; exit non-zero if it fails")
+	timeout := fs.Duration("timeout", 30*time.Minute, "with --wait, give up after this long")
 	if pos, err := parseInterleaved(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
 		return fmt.Errorf("%w: unexpected %q\n%s", errUsage, pos[0], costUsage)
 	}
+	if *timeout <= 0 {
+		return fmt.Errorf("%w: --timeout must be positive", errUsage)
+	}
 	return withApp(ctx, env, func(a *app) error {
-		s, an, err := wiring.NewCostAnalyzer(ctx, a.conns())
+		req := cost.Requester{Store: controlplane.NewStore(a.db), Queue: a.queue}
+		res, err := req.RequestAnalysis(ctx, cliUser())
 		if err != nil {
 			return err
 		}
-		defer s.Close()
-		res, err := an.Analyze(ctx)
+		verb := "queued"
+		if res.Duplicate {
+			verb = "already queued"
+		}
+		fmt.Fprintf(env.stdout, "cost analysis %s: task %s on queue %s (latest report %d)\n", verb, res.TaskID, res.Queue, res.AfterReportID)
+		if !*wait {
+			return nil
+		}
+		wctx, cancel := context.WithTimeoutCause(ctx, *timeout, fmt.Errorf("no report after --timeout %s", *timeout))
+		defer cancel()
+		row, err := req.Wait(wctx, res, 250*time.Millisecond, func(p cost.Progress) {
+			fmt.Fprintf(env.stderr, "analysis task %s after %s\n", p.State, p.Elapsed.Round(time.Millisecond))
+		})
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(env.stdout, "report %d: %d instances, %d tenants, fleet %.2f USD/month, %d recommendations%s\n",
-			res.ReportID, len(res.Report.Instances), len(res.Report.Tenants), res.Report.FleetMonthlyUSD,
-			len(res.Recommendations), map[bool]string{true: " (attribution incomplete)", false: ""}[res.Report.Incomplete])
+		var rep cost.Report
+		if err := json.Unmarshal(row.Report, &rep); err != nil {
+			return err
+		}
+		recs, err := controlplane.NewStore(a.db).ListRecommendations(ctx, controlplane.RecommendationFilter{Status: controlplane.RecommendationOpen})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "report %d: %d instances, %d tenants, fleet %.2f USD/month, %d open recommendations%s\n",
+			row.ID, len(rep.Instances), len(rep.Tenants), rep.FleetMonthlyUSD, len(recs),
+			map[bool]string{true: " (attribution incomplete)", false: ""}[row.Incomplete])
 		return nil
 	})
 }

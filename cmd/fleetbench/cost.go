@@ -187,6 +187,7 @@ func runCost(ctx context.Context, cfg config.Config, args []string, stdout, stde
 	if res.ExecMSBefore, err = runCostWorkload(ctx, e, plan); err != nil {
 		return err
 	}
+	fmt.Fprintf(stderr, "workload before: %.1f ms of execution\n", res.ExecMSBefore)
 	analyzer, err := cost.New(cost.Config{Store: e.cat, Sessions: sess, Fleet: e.fleet, MaxTenantsPerStatement: *maxTenants, Logger: e.log})
 	if err != nil {
 		return err
@@ -228,6 +229,7 @@ func runCost(ctx context.Context, cfg config.Config, args []string, stdout, stde
 		if res.ExecMSAfter, err = runCostWorkload(ctx, e, plan); err != nil {
 			return err
 		}
+		fmt.Fprintf(stderr, "workload after: %.1f ms of execution\n", res.ExecMSAfter)
 		if res.ExecMSBefore > 0 {
 			res.Reduction = round3(1 - res.ExecMSAfter/res.ExecMSBefore)
 		}

@@ -60,6 +60,8 @@ type Config struct {
 	Cost Cost
 	// CostApply serves POST /api/v1/recommendations/{id}/apply.
 	CostApply CostApply
+	// CostAnalyze serves POST /api/v1/cost/analyze.
+	CostAnalyze CostAnalyze
 	// MaxBodyBytes bounds a request body; larger bodies get 413. Default
 	// 1 MiB.
 	MaxBodyBytes int64
@@ -143,6 +145,9 @@ func (a *API) routes() []route {
 	}
 	if a.cfg.CostApply != nil {
 		out = append(out, route{"POST /api/v1/recommendations/{id}/apply", (*API).applyRecommendation})
+	}
+	if a.cfg.CostAnalyze != nil {
+		out = append(out, route{"POST /api/v1/cost/analyze", (*API).requestAnalysis})
 	}
 	return out
 }

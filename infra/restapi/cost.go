@@ -3,12 +3,14 @@ package restapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/tenantfleet/tenantfleet/agents/cost"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
+	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
@@ -22,6 +24,22 @@ type Cost interface {
 // CostApply rolls a recommendation out (cost.Applier).
 type CostApply interface {
 	Apply(ctx context.Context, id int64, requestedBy string) (cost.Applied, error)
+}
+
+// CostAnalyze queues an analysis now (cost.Requester).
+type CostAnalyze interface {
+	RequestAnalysis(ctx context.Context, requestedBy string) (cost.Requested, error)
+}
+
+// CostAnalysisQueuedJSON answers POST /api/v1/cost/analyze (schema
+// CostAnalysisQueued): the queued cost:analyze task, and the report it
+// will follow (GET /api/v1/cost shows a larger id once it is done).
+type CostAnalysisQueuedJSON struct {
+	TaskID        string `json:"task_id"`
+	Queue         string `json:"queue"`
+	Duplicate     bool   `json:"duplicate"`
+	AfterReportID int64  `json:"after_report_id"`
+	ReportURL     string `json:"report_url"`
 }
 
 // RecommendationAppliedJSON answers POST /api/v1/recommendations/{id}/apply
@@ -146,4 +164,23 @@ func (a *API) applyRecommendation(w http.ResponseWriter, r *http.Request) {
 	httpapi.WriteJSON(w, http.StatusAccepted, RecommendationAppliedJSON{ID: res.RecommendationID, RunID: res.RunID,
 		RunURL: migrationURL(res.RunID), Statement: res.Statement,
 		Tenants: nonNil(res.Tenants), Duplicate: res.Duplicate})
+}
+
+// requestAnalysis serves POST /api/v1/cost/analyze: 202 with the
+// cost:analyze task a worker runs; while one is queued or running a second
+// request queues nothing and answers duplicate. 400 for an X-Requested-By
+// longer than queue.MaxRequestedBy.
+func (a *API) requestAnalysis(w http.ResponseWriter, r *http.Request) {
+	by := r.Header.Get(HeaderRequestedBy)
+	if len(by) > queue.MaxRequestedBy {
+		a.writeError(w, r, badRequest(fmt.Sprintf("%s is longer than %d bytes", HeaderRequestedBy, queue.MaxRequestedBy)))
+		return
+	}
+	res, err := a.cfg.CostAnalyze.RequestAnalysis(r.Context(), by)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusAccepted, CostAnalysisQueuedJSON{TaskID: res.TaskID, Queue: res.Queue,
+		Duplicate: res.Duplicate, AfterReportID: res.AfterReportID, ReportURL: "/api/v1/cost"})
 }

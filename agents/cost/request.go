@@ -1,0 +1,133 @@
+package cost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
+	"github.com/tenantfleet/tenantfleet/queue"
+)
+
+// RequestTaskID is the task id of an analysis asked for now (`fleet cost
+// analyze`, POST /api/v1/cost/analyze): one is queued at a time, a second
+// request while it is pending or running is told it is already queued.
+const RequestTaskID = queue.TypeCostAnalyze + ":request"
+
+// RequestQueue is the queue a requested analysis goes to: someone is
+// waiting for it, unlike the scheduler's daily one (queue.QueueLow).
+const RequestQueue = queue.QueueDefault
+
+// RequestTimeout bounds one requested analysis on the worker.
+const RequestTimeout = time.Hour
+
+// ErrAnalysisFailed reports a requested analysis whose task failed; the
+// message carries the task's last error.
+var ErrAnalysisFailed = errors.New("cost: the analysis failed")
+
+// Requested is an analysis queued by Request.
+type Requested struct {
+	// TaskID and Queue name the cost:analyze task.
+	TaskID string `json:"task_id"`
+	Queue  string `json:"queue"`
+	// Duplicate is true when an analysis was already queued or running:
+	// nothing new was queued, and that one's report answers the request.
+	Duplicate bool `json:"duplicate"`
+	// AfterReportID is the newest report when the request was made (0:
+	// none yet); the requested analysis's report has a larger id.
+	AfterReportID int64 `json:"after_report_id"`
+}
+
+// Requester queues analyses now, for the CLI and the REST API
+// (restapi.CostAnalyze).
+type Requester struct {
+	// Store is the control plane (the reports).
+	Store *controlplane.Store
+	// Queue is the task queue the workers of `fleet run` serve.
+	Queue *queue.Client
+}
+
+// RequestAnalysis queues one cost:analyze task (RequestTaskID) unless one
+// is already queued or running, and says which report it will follow. A
+// failed earlier request does not block a new one.
+func (r Requester) RequestAnalysis(ctx context.Context, requestedBy string) (Requested, error) {
+	var after int64
+	latest, err := r.Store.LatestCostReport(ctx)
+	switch {
+	case err == nil:
+		after = latest.ID
+	case !errors.Is(err, controlplane.ErrNoCostReport):
+		return Requested{}, err
+	}
+	task, err := queue.NewTask(queue.TypeCostAnalyze, queue.CostAnalyzePayload{Slot: time.Now().UTC(), RequestedBy: requestedBy})
+	if err != nil {
+		return Requested{}, err
+	}
+	// Not retried: the requester is told of the failure instead.
+	res, err := r.Queue.EnqueueUnlessPending(ctx, task, RequestTaskID,
+		asynq.Queue(RequestQueue), asynq.MaxRetry(0), asynq.Timeout(RequestTimeout))
+	if err != nil {
+		return Requested{}, err
+	}
+	return Requested{TaskID: RequestTaskID, Queue: res.Queue, Duplicate: res.Duplicate, AfterReportID: after}, nil
+}
+
+// Progress is where a requested analysis stands while Wait waits.
+type Progress struct {
+	// State is the task's Asynq state (pending, active, ...), or "done"
+	// once the task has left the queue.
+	State   string
+	Elapsed time.Duration
+}
+
+// Wait polls every poll until a report newer than req.AfterReportID
+// exists and returns it. progress, when set, is called each time the
+// task's state changes. A task that failed gives ErrAnalysisFailed with
+// its error; ctx's deadline bounds the wait.
+func (r Requester) Wait(ctx context.Context, req Requested, poll time.Duration, progress func(Progress)) (controlplane.CostReportRow, error) {
+	start := time.Now()
+	last := ""
+	gone := false
+	for {
+		rep, err := r.Store.LatestCostReport(ctx)
+		if err == nil && rep.ID > req.AfterReportID {
+			return rep, nil
+		}
+		if err != nil && !errors.Is(err, controlplane.ErrNoCostReport) {
+			return controlplane.CostReportRow{}, err
+		}
+		state := "done"
+		info, err := r.Queue.Lookup(ctx, req.Queue, req.TaskID)
+		switch {
+		case errors.Is(err, queue.ErrTaskNotFound):
+			// Succeeded and removed: its report commits before the task
+			// completes, so one more read finds it; a second miss means
+			// the task finished without one.
+			if gone {
+				return controlplane.CostReportRow{}, fmt.Errorf("%w: task %s finished but no report newer than %d exists", ErrAnalysisFailed, req.TaskID, req.AfterReportID)
+			}
+			gone = true
+		case err != nil:
+			return controlplane.CostReportRow{}, err
+		case info.State == asynq.TaskStateArchived:
+			return controlplane.CostReportRow{}, fmt.Errorf("%w: %s", ErrAnalysisFailed, info.LastErr)
+		default:
+			state, gone = info.State.String(), false
+		}
+		if state != last && progress != nil {
+			progress(Progress{State: state, Elapsed: time.Since(start)})
+		}
+		last = state
+		if gone {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return controlplane.CostReportRow{}, fmt.Errorf("cost: waiting for the analysis (task %s %s): %w", req.TaskID, last, context.Cause(ctx))
+		case <-time.After(poll):
+		}
+	}
+}
