@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // The payloads of the periodic tasks the scheduler role enqueues. Each
@@ -49,13 +52,15 @@ type CostAnalyzePayload struct {
 	RequestedBy string `json:"requested_by,omitempty"`
 }
 
-// MaxRequestedBy bounds CostAnalyzePayload.RequestedBy.
+// MaxRequestedBy bounds CostAnalyzePayload.RequestedBy, in characters.
 const MaxRequestedBy = 200
 
-// Validate implements Payload.
+// Validate implements Payload: RequestedBy is at most MaxRequestedBy
+// characters of UTF-8 without control characters (it is logged).
 func (p CostAnalyzePayload) Validate() error {
-	if len(p.RequestedBy) > MaxRequestedBy {
-		return fmt.Errorf("requested_by is longer than %d bytes", MaxRequestedBy)
+	if !utf8.ValidString(p.RequestedBy) || utf8.RuneCountInString(p.RequestedBy) > MaxRequestedBy ||
+		strings.ContainsFunc(p.RequestedBy, unicode.IsControl) {
+		return fmt.Errorf("requested_by: at most %d characters of UTF-8, no control characters", MaxRequestedBy)
 	}
 	return validSlot(p.Slot)
 }

@@ -28,7 +28,11 @@ const RequestTimeout = time.Hour
 // message carries the task's last error.
 var ErrAnalysisFailed = errors.New("cost: the analysis failed")
 
-// Requested is an analysis queued by Request.
+// ErrInvalidRequest refuses a request whose requester name is not plain
+// text of at most queue.MaxRequestedBy characters.
+var ErrInvalidRequest = errors.New("cost: invalid analysis request")
+
+// Requested is an analysis queued by Requester.RequestAnalysis.
 type Requested struct {
 	// TaskID and Queue name the cost:analyze task.
 	TaskID string `json:"task_id"`
@@ -54,6 +58,10 @@ type Requester struct {
 // is already queued or running, and says which report it will follow. A
 // failed earlier request does not block a new one.
 func (r Requester) RequestAnalysis(ctx context.Context, requestedBy string) (Requested, error) {
+	payload := queue.CostAnalyzePayload{Slot: time.Now().UTC(), RequestedBy: requestedBy}
+	if err := payload.Validate(); err != nil {
+		return Requested{}, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+	}
 	var after int64
 	latest, err := r.Store.LatestCostReport(ctx)
 	switch {
@@ -62,7 +70,7 @@ func (r Requester) RequestAnalysis(ctx context.Context, requestedBy string) (Req
 	case !errors.Is(err, controlplane.ErrNoCostReport):
 		return Requested{}, err
 	}
-	task, err := queue.NewTask(queue.TypeCostAnalyze, queue.CostAnalyzePayload{Slot: time.Now().UTC(), RequestedBy: requestedBy})
+	task, err := queue.NewTask(queue.TypeCostAnalyze, payload)
 	if err != nil {
 		return Requested{}, err
 	}

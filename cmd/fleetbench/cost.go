@@ -156,6 +156,7 @@ func runCost(ctx context.Context, cfg config.Config, args []string, stdout, stde
 	if err != nil {
 		return err
 	}
+	e.dataDisposable = *instanceURL == ""
 	defer e.close()
 	// The workload's time is read from pg_stat_statements (the analyzer
 	// creates it too, and HypoPG, at its first analysis).
@@ -203,14 +204,23 @@ func runCost(ctx context.Context, cfg config.Config, args []string, stdout, stde
 			return err
 		}
 	}
+	timesBefore, err := readStatementTimes(ctx, e.data)
+	if err != nil {
+		return err
+	}
+	sampler := startWallSampler("cost.(*Analyzer).Analyze", 20*time.Millisecond)
 	start := time.Now()
 	analysis, err := analyzer.Analyze(ctx)
 	res.AnalyzeS = round3(time.Since(start).Seconds())
+	sampler.report(stderr, 15)
 	if *cpuProfile != "" {
 		pprof.StopCPUProfile()
 	}
 	if err != nil {
 		return err
+	}
+	if timesAfter, err := readStatementTimes(ctx, e.data); err == nil {
+		printTopStatements(stderr, timesBefore, timesAfter, 12)
 	}
 	res.Recommendations, res.Incomplete = len(analysis.Recommendations), analysis.Report.Incomplete
 	score := scoreCost(plan, *maxTenants, analysis.Recommendations)

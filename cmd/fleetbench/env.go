@@ -40,6 +40,9 @@ type env struct {
 	// one (newEnvOn).
 	dataAdminURL string
 	dataURL      string // the data database (superuser)
+	// dataDisposable says the data server is removed after the scenario
+	// (a private cluster): close leaves its databases and roles alone.
+	dataDisposable bool
 	host     string
 	port     int
 	params   string
@@ -217,7 +220,7 @@ func (e *env) close() {
 		errs = append(errs, dropFleet(ctx, e.adminURL, e.fleet, e.dataDB, e.cpDB))
 	} else {
 		errs = append(errs, dropFleet(ctx, e.adminURL, e.fleet, e.cpDB))
-		if e.dataAdminURL != "" {
+		if e.dataAdminURL != "" && !e.dataDisposable {
 			errs = append(errs, dropFleet(ctx, e.dataAdminURL, e.fleet, e.dataDB))
 		}
 	}

@@ -3,14 +3,12 @@ package restapi
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/tenantfleet/tenantfleet/agents/cost"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
-	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
 
@@ -168,15 +166,10 @@ func (a *API) applyRecommendation(w http.ResponseWriter, r *http.Request) {
 
 // requestAnalysis serves POST /api/v1/cost/analyze: 202 with the
 // cost:analyze task a worker runs; while one is queued or running a second
-// request queues nothing and answers duplicate. 400 for an X-Requested-By
-// longer than queue.MaxRequestedBy.
+// request queues nothing and answers duplicate. 422 for an X-Requested-By
+// that is not plain text of at most 200 characters.
 func (a *API) requestAnalysis(w http.ResponseWriter, r *http.Request) {
-	by := r.Header.Get(HeaderRequestedBy)
-	if len(by) > queue.MaxRequestedBy {
-		a.writeError(w, r, badRequest(fmt.Sprintf("%s is longer than %d bytes", HeaderRequestedBy, queue.MaxRequestedBy)))
-		return
-	}
-	res, err := a.cfg.CostAnalyze.RequestAnalysis(r.Context(), by)
+	res, err := a.cfg.CostAnalyze.RequestAnalysis(r.Context(), r.Header.Get(HeaderRequestedBy))
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -127,7 +127,7 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	New(Config{
 		Catalog: (*controlplane.Store)(nil), Onboarding: (*intake.Intake)(nil),
 		Offboarding: (*offboard.Outbox)(nil), Migrations: (*migrate.Runner)(nil),
-		Alerts: (*alerts.Engine)(nil), Cost: (*controlplane.Store)(nil), CostApply: cost.Applier{},
+		Alerts: (*alerts.Engine)(nil), Cost: (*controlplane.Store)(nil), CostApply: cost.Applier{}, CostAnalyze: cost.Requester{},
 	}).Register(srv)
 	var served []string
 	for _, p := range srv.Routes() {
@@ -147,8 +147,8 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 			t.Errorf("%s documents %s, which is not served", openAPIPath, p)
 		}
 	}
-	if len(served) != 21 {
-		t.Errorf("served %d /api/v1 routes, want 21: %v", len(served), served)
+	if len(served) != 22 {
+		t.Errorf("served %d /api/v1 routes, want 22: %v", len(served), served)
 	}
 }
 
@@ -189,6 +189,7 @@ var schemaTypes = map[string]struct {
 	"RecommendationApplied": {reflect.TypeFor[RecommendationAppliedJSON](), true},
 	"RecommendationList":    {reflect.TypeFor[RecommendationListJSON](), true},
 	"CostReport":            {reflect.TypeFor[CostReportJSON](), true},
+	"CostAnalysisQueued":    {reflect.TypeFor[CostAnalysisQueuedJSON](), true},
 	"NotRetryable":          {reflect.TypeFor[NotRetryableJSON](), true},
 }
 
