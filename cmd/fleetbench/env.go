@@ -43,17 +43,17 @@ type env struct {
 	// dataDisposable says the data server is removed after the scenario
 	// (a private cluster): close leaves its databases and roles alone.
 	dataDisposable bool
-	host     string
-	port     int
-	params   string
-	cp       *pgxpool.Pool
-	data     *pgx.Conn // superuser session on the data database, for DDL
-	rdb      *redis.Client
-	cat      *controlplane.Store
-	instance controlplane.Instance
-	router   *tenants.Router
-	pools    *tenants.Pools
-	log      *slog.Logger
+	host           string
+	port           int
+	params         string
+	cp             *pgxpool.Pool
+	data           *pgx.Conn // superuser session on the data database, for DDL
+	rdb            *redis.Client
+	cat            *controlplane.Store
+	instance       controlplane.Instance
+	router         *tenants.Router
+	pools          *tenants.Pools
+	log            *slog.Logger
 	// key is the scratch fleet's secret key: strict tenants' passwords
 	// derive from it (sessions.Logins).
 	key    []byte

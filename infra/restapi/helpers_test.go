@@ -111,7 +111,7 @@ func setup(t *testing.T) *fixture {
 	New(Config{Catalog: f.catalog, Onboarding: f.intake, Offboarding: f.offboard,
 		Alerts: f.alerts, Cost: f.catalog, CostApply: cost.Applier{Store: f.catalog, Runner: runner},
 		CostAnalyze: cost.Requester{Store: f.catalog, Queue: qc},
-		Logger: slogJSON(f.logs)}).Register(srv)
+		Logger:      slogJSON(f.logs)}).Register(srv)
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
