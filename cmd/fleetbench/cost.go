@@ -19,7 +19,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/config"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
-	"github.com/tenantfleet/tenantfleet/infra/pgtest"
+	"github.com/tenantfleet/tenantfleet/infra/pgcluster"
 	"github.com/tenantfleet/tenantfleet/infra/sessions"
 	"github.com/tenantfleet/tenantfleet/queue"
 	"github.com/tenantfleet/tenantfleet/tenants/migrations"
@@ -127,7 +127,7 @@ func runCost(ctx context.Context, cfg config.Config, args []string, stdout, stde
 	rows := fs.Int("rows", 20000, "rows of each tenant's orders table")
 	calls := fs.Int("calls", 30, "calls of each workload statement per tenant (the dominant tenant runs the hot one 40x as often)")
 	skipApply := fs.Bool("skip-apply", false, "stop after the analysis (to time analyze_s at scale)")
-	instanceURL := fs.String("instance-url", "", "superuser URL of a server with pg_stat_statements preloaded and HypoPG; default: a private cluster (infra/pgtest)")
+	instanceURL := fs.String("instance-url", "", "superuser URL of a server with pg_stat_statements preloaded and HypoPG; default: a private cluster (infra/pgcluster)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the analysis to this file")
 	maxTenants := fs.Int("max-tenants-per-statement", cost.DefaultMaxTenantsPerStatement, "the analyzer's MaxTenantsPerStatement")
 	if err := fs.Parse(args); err != nil {
@@ -139,7 +139,7 @@ func runCost(ctx context.Context, cfg config.Config, args []string, stdout, stde
 	server := *instanceURL
 	if server == "" {
 		fmt.Fprintln(stderr, "starting a private PostgreSQL with pg_stat_statements preloaded...")
-		c, err := pgtest.Launch(pgtest.Options{Settings: map[string]string{
+		c, err := pgcluster.Launch(pgcluster.Options{Settings: map[string]string{
 			"shared_preload_libraries": "pg_stat_statements",
 			// Every tenant's statements are entries of their own; keep
 			// them all, so attribution is complete.
