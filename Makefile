@@ -49,6 +49,11 @@ bench: services build ## run the benchmarks (Go benchmarks and fleetbench scenar
 	./bin/fleetbench onboard -tenants 200 -rate 10
 	./bin/fleetbench onboard -tenants 200 -rate 0
 	./bin/fleetbench migrate -tenants 1000 -concurrency 5
+	@# The cost agent on a private cluster with pg_stat_statements preloaded; HypoPG is a Debian package.
+	@[ -f /usr/share/postgresql/15/extension/hypopg.control ] || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15-hypopg >/dev/null)
+	./bin/fleetbench cost -tenants 50
+	./bin/fleetbench cost -tenants 1000 -rows 2000 -skip-apply
 	./bin/fleetbench chaos -tenants 300 -workers 3 -kill-every 2s -flush-redis-at 5s -migrate -offboard 30
 	./bin/fleetbench sweep -tenants 1000 -instances 10
 	./bin/fleetbench sweep -tenants 10000 -instances 10

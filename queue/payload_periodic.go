@@ -2,8 +2,12 @@ package queue
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // The payloads of the periodic tasks the scheduler role enqueues. Each
@@ -37,15 +41,29 @@ type PoolWatchPayload struct {
 // Validate implements Payload.
 func (p PoolWatchPayload) Validate() error { return validSlot(p.Slot) }
 
-// CostAnalyzePayload asks for the daily cost analysis of the fleet, for
-// the slot Slot (UTC).
+// CostAnalyzePayload asks for a cost analysis of the fleet: the daily one
+// for the slot Slot (UTC), or one requested now (`fleet cost analyze`,
+// Slot the time of the request).
 type CostAnalyzePayload struct {
-	// Slot is the scheduler slot of the analysis.
+	// Slot is the scheduler slot of the analysis, or the request's time.
 	Slot time.Time `json:"slot"`
+	// RequestedBy names who asked for a requested analysis, for the log;
+	// empty for the scheduler's.
+	RequestedBy string `json:"requested_by,omitempty"`
 }
 
-// Validate implements Payload.
-func (p CostAnalyzePayload) Validate() error { return validSlot(p.Slot) }
+// MaxRequestedBy bounds CostAnalyzePayload.RequestedBy, in characters.
+const MaxRequestedBy = 200
+
+// Validate implements Payload: RequestedBy is at most MaxRequestedBy
+// characters of UTF-8 without control characters (it is logged).
+func (p CostAnalyzePayload) Validate() error {
+	if !utf8.ValidString(p.RequestedBy) || utf8.RuneCountInString(p.RequestedBy) > MaxRequestedBy ||
+		strings.ContainsFunc(p.RequestedBy, unicode.IsControl) {
+		return fmt.Errorf("requested_by: at most %d characters of UTF-8, no control characters", MaxRequestedBy)
+	}
+	return validSlot(p.Slot)
+}
 
 // batchKindPattern is a batch job kind's name: lowercase words joined by
 // '-', at most 40 characters, so it is safe in task ids and logs.

@@ -8,7 +8,8 @@ import (
 )
 
 // NewCostAnalyzer builds the cost analyzer and only what it needs (the
-// catalog and the instance sessions), for `fleet cost analyze`; the caller
+// catalog, the instance sessions, Redis for the published pool
+// statistics), for a one-off analysis outside a running fleet; the caller
 // closes the returned Services when done.
 func NewCostAnalyzer(ctx context.Context, a Conns) (*Services, *cost.Analyzer, error) {
 	s := &Services{Catalog: controlplane.NewStore(a.DB)}
@@ -26,7 +27,8 @@ func NewCostAnalyzer(ctx context.Context, a Conns) (*Services, *cost.Analyzer, e
 // newCostAnalyzer builds the cost analyzer over the catalog and the
 // instance sessions (catalog reads as admin, every EXPLAIN as the tenant),
 // with the configured price table and thresholds, reading the published
-// pool statistics from the fleet's Redis.
+// pool statistics from the fleet's Redis, and the requester that queues an
+// analysis now (fleet cost analyze, POST /api/v1/cost/analyze).
 func (s *Services) newCostAnalyzer(a Conns) error {
 	var err error
 	c := a.Config.Cost
@@ -36,5 +38,6 @@ func (s *Services) newCostAnalyzer(a Conns) error {
 		cfg.Redis = a.Redis
 	}
 	s.Cost, err = cost.New(cfg)
+	s.CostRequests = cost.Requester{Store: s.Catalog, Queue: a.Queue}
 	return err
 }

@@ -90,6 +90,8 @@ type Services struct {
 	Health *health.Agent
 	// Cost analyses query patterns and prices tenants (cost:analyze).
 	Cost *cost.Analyzer
+	// CostRequests queues a cost:analyze now (POST /api/v1/cost/analyze).
+	CostRequests cost.Requester
 
 	adminDB *pgxpool.Pool
 	conns   Conns
@@ -370,7 +372,7 @@ func (s *Services) API(log *slog.Logger) (*restapi.API, error) {
 	}
 	return restapi.New(restapi.Config{
 		Catalog: s.Catalog, Onboarding: s.Intake, Offboarding: s.Offboard, Migrations: s.Migrate, Alerts: s.Alerts,
-		Cost: s.Catalog, CostApply: cost.Applier{Store: s.Catalog, Runner: s.Migrate},
+		Cost: s.Catalog, CostApply: cost.Applier{Store: s.Catalog, Runner: s.Migrate}, CostAnalyze: s.CostRequests,
 		Isolation: s.Provision, Batch: restapi.BatchSource{Agent: s.Batch, Store: s.Catalog},
 		Health: s.Catalog, Schedule: sched,
 		Logger: log,

@@ -185,15 +185,21 @@ type schemaStorage struct {
 
 // storageSQL sizes every schema given and sums its tables' heap I/O, from
 // the catalogs and pg_statio_user_tables (admin session: no tenant code
-// runs).
+// runs). The view is read once for all the schemas: a subquery per schema
+// rescans it (every table's statistics) per schema, 20 s at 1,000 tenants.
 const storageSQL = `
-SELECT n.nspname,
-       coalesce(sum(pg_catalog.pg_total_relation_size(c.oid)) FILTER (WHERE c.relkind IN ('r', 'm', 'p')), 0)::bigint,
-       coalesce((SELECT sum(coalesce(io.heap_blks_read, 0)) FROM pg_catalog.pg_statio_user_tables io WHERE io.schemaname = n.nspname), 0)::bigint,
-       coalesce((SELECT sum(coalesce(io.heap_blks_hit, 0)) FROM pg_catalog.pg_statio_user_tables io WHERE io.schemaname = n.nspname), 0)::bigint
-FROM pg_catalog.pg_namespace n LEFT JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid
-WHERE n.nspname = ANY ($1)
-GROUP BY n.nspname`
+WITH io AS (
+  SELECT io.schemaname, sum(coalesce(io.heap_blks_read, 0)) AS heap_read, sum(coalesce(io.heap_blks_hit, 0)) AS heap_hit
+  FROM pg_catalog.pg_statio_user_tables io WHERE io.schemaname = ANY ($1) GROUP BY io.schemaname
+), size AS (
+  SELECT n.nspname,
+         coalesce(sum(pg_catalog.pg_total_relation_size(c.oid)) FILTER (WHERE c.relkind IN ('r', 'm', 'p')), 0) AS bytes
+  FROM pg_catalog.pg_namespace n LEFT JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid
+  WHERE n.nspname = ANY ($1)
+  GROUP BY n.nspname
+)
+SELECT size.nspname, size.bytes::bigint, coalesce(io.heap_read, 0)::bigint, coalesce(io.heap_hit, 0)::bigint
+FROM size LEFT JOIN io ON io.schemaname = size.nspname`
 
 func readStorage(ctx context.Context, admin *pgxpool.Pool, placed []controlplane.Tenant) (map[string]schemaStorage, int64, error) {
 	schemas := make([]string, 0, len(placed))

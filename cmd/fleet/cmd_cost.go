@@ -7,10 +7,11 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
+	"github.com/tenantfleet/tenantfleet/agents/cost"
 	"github.com/tenantfleet/tenantfleet/infra/restapi"
 	"github.com/tenantfleet/tenantfleet/tenants"
-	"github.com/tenantfleet/tenantfleet/wiring"
 )
 
 func init() {
@@ -21,7 +22,7 @@ func init() {
 }
 
 const costUsage = `usage:
-  fleet cost analyze [--wait]
+  fleet cost analyze [--wait] [--timeout 30m]
   fleet cost report [--tenant ID] [--json]
   fleet cost apply REC [--wait]
   fleet cost dismiss REC`
@@ -35,30 +36,59 @@ func runCostCmd(ctx context.Context, env *cliEnv, args []string) error {
 	}, args)
 }
 
-// costAnalyze runs one analysis in this process. --wait is accepted for
-// the issue's surface; the analysis always completes before the command
-// returns (the scheduler's daily cost:analyze task is not wired yet).
+// costAnalyze queues a cost:analyze task for the workers of `fleet run`
+// (cost.Requester: one at a time, a second request while one is queued is
+// told so). --wait shows the task's state until a report newer than the
+// one before the request exists, and fails when the task fails or
+// --timeout passes.
 func costAnalyze(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "cost analyze")
-	_ = fs.Bool("wait", true, "wait for the analysis (always, for now)")
+	wait := fs.Bool("wait", false, "wait for the analysis's report; exit non-zero if it fails")
+	timeout := fs.Duration("timeout", 30*time.Minute, "with --wait, give up after this long")
 	if pos, err := parseInterleaved(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
 		return fmt.Errorf("%w: unexpected %q\n%s", errUsage, pos[0], costUsage)
 	}
-	return withApp(ctx, env, func(a *app) error {
-		s, an, err := wiring.NewCostAnalyzer(ctx, a.conns())
-		if err != nil {
+	if *timeout <= 0 {
+		return fmt.Errorf("%w: --timeout must be positive", errUsage)
+	}
+	return withAPI(ctx, env, func(c *apiClient) error {
+		var res restapi.CostAnalysisQueuedJSON
+		if err := c.post(ctx, "/api/v1/cost/analyze", nil, &res); err != nil {
 			return err
 		}
-		defer s.Close()
-		res, err := an.Analyze(ctx)
-		if err != nil {
+		verb := "queued"
+		if res.Duplicate {
+			verb = "already queued"
+		}
+		fmt.Fprintf(env.stdout, "cost analysis %s: task %s on queue %s (latest report %d)\n", verb, res.TaskID, res.Queue, res.AfterReportID)
+		if !*wait {
+			return nil
+		}
+		wctx, cancel := context.WithTimeoutCause(ctx, *timeout, fmt.Errorf("no report after --timeout %s", *timeout))
+		defer cancel()
+		status := func(ctx context.Context) (cost.AnalysisStatus, error) {
+			var st cost.AnalysisStatus
+			err := c.get(ctx, "/api/v1/cost/analyze", nil, &st)
+			return st, err
+		}
+		if _, err := cost.WaitForReport(wctx, res.AfterReportID, pollInterval, status, func(p cost.Progress) {
+			fmt.Fprintf(env.stderr, "analysis task %s after %s\n", p.State, p.Elapsed.Round(time.Millisecond))
+		}); err != nil {
 			return err
 		}
-		fmt.Fprintf(env.stdout, "report %d: %d instances, %d tenants, fleet %.2f USD/month, %d recommendations%s\n",
-			res.ReportID, len(res.Report.Instances), len(res.Report.Tenants), res.Report.FleetMonthlyUSD,
-			len(res.Recommendations), map[bool]string{true: " (attribution incomplete)", false: ""}[res.Report.Incomplete])
+		var rep restapi.CostReportJSON
+		if err := c.get(ctx, "/api/v1/cost", nil, &rep); err != nil {
+			return err
+		}
+		var open restapi.RecommendationListJSON
+		if err := c.get(ctx, "/api/v1/recommendations", query("status", "open"), &open); err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "report %d: %d instances, %d tenants, fleet %.2f USD/month, %d open recommendations%s\n",
+			rep.ID, len(rep.Instances), len(rep.Tenants), rep.FleetMonthlyUSD, len(open.Recommendations),
+			map[bool]string{true: " (attribution incomplete)", false: ""}[rep.Incomplete])
 		return nil
 	})
 }

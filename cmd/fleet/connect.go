@@ -170,8 +170,6 @@ var remoteRefusals = map[string]string{
 		"it does not run against " + envServer + " (unset it to run the demo here)",
 	"run": "fleet run starts the fleet's roles on this machine over the control-plane database and Redis; " +
 		"it does not run against " + envServer + " (unset it to run the fleet here)",
-	"cost analyze": "fleet cost analyze runs the analysis in this process over the control plane; " +
-		"it has no /api/v1 endpoint in this build (unset " + envServer + " to run it where the control plane is reachable)",
 }
 
 // errLocalOnly marks a command refused in remote mode.

@@ -218,6 +218,18 @@ func TestRemoteModeMatchesLocal(t *testing.T) {
 	}
 	same(nil, "cost", "report", "--tenant", "acme-rm", "--json")
 
+	// An analysis asked for remotely runs on the fleet's workers; this
+	// fleet's instance server has no pg_stat_statements preloaded, so the
+	// analysis fails and --wait says why.
+	covered["cost analyze"] = true
+	if an := runCLI(ctx, remote, "cost", "analyze"); an.err != nil || !strings.Contains(an.out, "task cost:analyze:request on queue default") {
+		t.Errorf("remote cost analyze: %v\n%s", an.err, an.out)
+	}
+	if an := runCLI(ctx, remote, "cost", "analyze", "--wait", "--timeout", "2m"); !errors.Is(an.err, cost.ErrAnalysisFailed) ||
+		!strings.Contains(an.err.Error(), "pg_stat_statements") {
+		t.Errorf("remote cost analyze --wait on a server without pg_stat_statements: %v, want the analysis's failure", an.err)
+	}
+
 	// Offboarding and purge, remotely and locally; a retry of a tenant
 	// that has not failed is the same conflict both ways.
 	twin([]string{"tenants", "offboard", "acme-rm", "--wait"}, []string{"tenants", "offboard", "globex-rm", "--wait"}, "acme-rm", "globex-rm")
@@ -246,7 +258,7 @@ func TestRemoteModeMatchesLocal(t *testing.T) {
 // localByNature are the commands that do not go through the API (see
 // remoteRefusals and docs/architecture.md).
 var localByNature = map[string]bool{
-	"run": true, "probe": true, "config": true, "completion": true, "help": true, "cost analyze": true,
+	"run": true, "probe": true, "config": true, "completion": true, "help": true, "demo": true,
 }
 
 // TestRemoteModeRefusals: a wrong token, a missing token, a cleartext
@@ -276,7 +288,7 @@ func TestRemoteModeRefusals(t *testing.T) {
 			t.Errorf("FLEET_SERVER=%s: %v, want a usage error", bad, r.err)
 		}
 	}
-	for _, args := range [][]string{{"run"}, {"cost", "analyze"}} {
+	for _, args := range [][]string{{"run"}, {"demo"}} {
 		if r := runCLI(ctx, remoteEnv(server, remoteToken), args...); !errors.Is(r.err, errLocalOnly) || !strings.Contains(r.err.Error(), "FLEET_SERVER") {
 			t.Errorf("fleet %v in remote mode: %v, want a local-only refusal", args, r.err)
 		}

@@ -34,19 +34,26 @@ type env struct {
 	fleet    string
 	cpDB     string
 	dataDB   string
-	adminURL string // the server's postgres database, as configured
-	dataURL  string // the data database, as configured (superuser)
-	host     string
-	port     int
-	params   string
-	cp       *pgxpool.Pool
-	data     *pgx.Conn // superuser session on the data database, for DDL
-	rdb      *redis.Client
-	cat      *controlplane.Store
-	instance controlplane.Instance
-	router   *tenants.Router
-	pools    *tenants.Pools
-	log      *slog.Logger
+	adminURL string // the control-plane server's postgres database, as configured
+	// dataAdminURL is the postgres database of the server holding the
+	// instance database: the configured server, or a benchmark's private
+	// one (newEnvOn).
+	dataAdminURL string
+	dataURL      string // the data database (superuser)
+	// dataDisposable says the data server is removed after the scenario
+	// (a private cluster): close leaves its databases and roles alone.
+	dataDisposable bool
+	host           string
+	port           int
+	params         string
+	cp             *pgxpool.Pool
+	data           *pgx.Conn // superuser session on the data database, for DDL
+	rdb            *redis.Client
+	cat            *controlplane.Store
+	instance       controlplane.Instance
+	router         *tenants.Router
+	pools          *tenants.Pools
+	log            *slog.Logger
 	// key is the scratch fleet's secret key: strict tenants' passwords
 	// derive from it (sessions.Logins).
 	key    []byte
@@ -70,8 +77,16 @@ func randomHex() string {
 	return hex.EncodeToString(b[:])
 }
 
-// newEnv creates the scratch fleet; adjust may change the Pools config.
-func newEnv(ctx context.Context, cfg config.Config, stderr io.Writer, adjust func(*tenants.PoolsConfig)) (_ *env, err error) {
+// newEnv creates the scratch fleet on the configured server; adjust may
+// change the Pools config.
+func newEnv(ctx context.Context, cfg config.Config, stderr io.Writer, adjust func(*tenants.PoolsConfig)) (*env, error) {
+	return newEnvOn(ctx, cfg, cfg.DatabaseURL, stderr, adjust)
+}
+
+// newEnvOn is newEnv with the instance database on the server of
+// dataServer (a superuser URL; its database is ignored), the control
+// plane staying on the configured server.
+func newEnvOn(ctx context.Context, cfg config.Config, dataServer string, stderr io.Writer, adjust func(*tenants.PoolsConfig)) (_ *env, err error) {
 	suffix := randomHex()
 	e := &env{cfg: cfg, fleet: "fb" + suffix, cpDB: "fleetbench_cp_" + suffix, dataDB: "fleetbench_data_" + suffix,
 		log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), stderr: stderr}
@@ -80,18 +95,19 @@ func newEnv(ctx context.Context, cfg config.Config, stderr io.Writer, adjust fun
 			e.close()
 		}
 	}()
-	u, err := url.Parse(cfg.DatabaseURL)
+	u, err := url.Parse(dataServer)
 	if err != nil {
-		return nil, fmt.Errorf("parse FLEET_DATABASE_URL: %w", err)
+		return nil, fmt.Errorf("parse the instance server's URL: %w", err)
 	}
 	e.host, e.params = u.Hostname(), u.RawQuery
 	e.port, _ = strconv.Atoi(cmp.Or(u.Port(), "5432"))
 	e.adminURL = config.WithDatabase(cfg.DatabaseURL, "postgres")
-	e.dataURL = config.WithDatabase(cfg.DatabaseURL, e.dataDB)
+	e.dataAdminURL = config.WithDatabase(dataServer, "postgres")
+	e.dataURL = config.WithDatabase(dataServer, e.dataDB)
 
-	admin, err := pgx.Connect(ctx, e.adminURL)
+	admin, err := pgx.Connect(ctx, e.dataAdminURL)
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", config.Redact(e.adminURL), err)
+		return nil, fmt.Errorf("connect to %s: %w", config.Redact(e.dataAdminURL), err)
 	}
 	defer admin.Close(context.WithoutCancel(ctx))
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{e.dataDB}.Sanitize()); err != nil {
@@ -200,7 +216,14 @@ func (e *env) close() {
 		}
 		errs = append(errs, iter.Err(), e.rdb.Close())
 	}
-	errs = append(errs, dropFleet(ctx, e.adminURL, e.fleet, e.dataDB, e.cpDB))
+	if e.dataAdminURL == e.adminURL {
+		errs = append(errs, dropFleet(ctx, e.adminURL, e.fleet, e.dataDB, e.cpDB))
+	} else {
+		errs = append(errs, dropFleet(ctx, e.adminURL, e.fleet, e.cpDB))
+		if e.dataAdminURL != "" && !e.dataDisposable {
+			errs = append(errs, dropFleet(ctx, e.dataAdminURL, e.fleet, e.dataDB))
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		e.log.Warn("cleanup incomplete", slog.Any("error", err))
 	}

@@ -10,6 +10,7 @@
 //	fleetbench migrate [-tenants 1000 -concurrency 5]
 //	fleetbench sweep [-tenants 10000 -instances 10]
 //	fleetbench exhaust [-tenants 18 -workers 4 -pool 20 -batch-ms 50 -duration 40s]  (against a running fleet)
+//	fleetbench cost [-tenants 50 -rows 20000 -calls 30 -skip-apply -instance-url URL -cpuprofile FILE]
 //	fleetbench chaos [-tenants 300 -workers 3 -kill-every 2s -flush-redis-at 5s -migrate -offboard 30]
 package main
 
@@ -35,7 +36,7 @@ func main() {
 	}
 }
 
-const usage = `usage: fleetbench noisy|scoped|onboard|migrate|chaos|sweep|exhaust [flags]  (fleetbench <scenario> -h lists the flags)`
+const usage = `usage: fleetbench noisy|scoped|onboard|migrate|chaos|sweep|exhaust|cost [flags]  (fleetbench <scenario> -h lists the flags)`
 
 // run runs one scenario named by args[0].
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -61,6 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runSweep(ctx, cfg, args[1:], stdout, stderr)
 	case "exhaust":
 		return runExhaust(ctx, cfg, args[1:], stdout, stderr)
+	case "cost":
+		return runCost(ctx, cfg, args[1:], stdout, stderr)
 	default:
 		return fmt.Errorf("unknown scenario %q: %s", args[0], usage)
 	}

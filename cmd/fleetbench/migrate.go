@@ -72,7 +72,7 @@ func runMigrate(ctx context.Context, cfg config.Config, args []string, stdout, s
 	}
 	defer e.close()
 
-	sess, conn, err := newSessions(e.adminURL, 2)
+	sess, conn, err := newSessions(e.dataAdminURL, 2)
 	if err != nil {
 		return err
 	}

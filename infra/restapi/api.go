@@ -69,6 +69,8 @@ type Config struct {
 	Health Health
 	// Schedule serves GET /api/v1/schedule.
 	Schedule Schedule
+	// CostAnalyze serves POST /api/v1/cost/analyze.
+	CostAnalyze CostAnalyze
 	// MaxBodyBytes bounds a request body; larger bodies get 413. Default
 	// 1 MiB.
 	MaxBodyBytes int64
@@ -168,6 +170,11 @@ func (a *API) routes() []route {
 	}
 	if a.cfg.Schedule != nil {
 		out = append(out, route{"GET /api/v1/schedule", (*API).listSchedule})
+	}
+	if a.cfg.CostAnalyze != nil {
+		out = append(out,
+			route{"POST /api/v1/cost/analyze", (*API).requestAnalysis},
+			route{"GET /api/v1/cost/analyze", (*API).analysisStatus})
 	}
 	return out
 }

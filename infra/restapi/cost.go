@@ -29,6 +29,23 @@ type CostApply interface {
 	Apply(ctx context.Context, id int64, requestedBy string) (cost.Applied, error)
 }
 
+// CostAnalyze queues an analysis now (cost.Requester).
+type CostAnalyze interface {
+	RequestAnalysis(ctx context.Context, requestedBy string) (cost.Requested, error)
+	Status(ctx context.Context) (cost.AnalysisStatus, error)
+}
+
+// CostAnalysisQueuedJSON answers POST /api/v1/cost/analyze (schema
+// CostAnalysisQueued): the queued cost:analyze task, and the report it
+// will follow (GET /api/v1/cost shows a larger id once it is done).
+type CostAnalysisQueuedJSON struct {
+	TaskID        string `json:"task_id"`
+	Queue         string `json:"queue"`
+	Duplicate     bool   `json:"duplicate"`
+	AfterReportID int64  `json:"after_report_id"`
+	ReportURL     string `json:"report_url"`
+}
+
 // RecommendationAppliedJSON answers POST /api/v1/recommendations/{id}/apply
 // (schema RecommendationApplied): the migration run building the index.
 type RecommendationAppliedJSON struct {
@@ -211,4 +228,30 @@ func (a *API) applyRecommendation(w http.ResponseWriter, r *http.Request) {
 	httpapi.WriteJSON(w, http.StatusAccepted, RecommendationAppliedJSON{ID: res.RecommendationID, RunID: res.RunID,
 		RunURL: migrationURL(res.RunID), Statement: res.Statement,
 		Tenants: nonNil(res.Tenants), Duplicate: res.Duplicate})
+}
+
+// requestAnalysis serves POST /api/v1/cost/analyze: 202 with the
+// cost:analyze task a worker runs; while one is queued or running a second
+// request queues nothing and answers duplicate. 422 for an X-Requested-By
+// that is not plain text of at most 200 characters.
+func (a *API) requestAnalysis(w http.ResponseWriter, r *http.Request) {
+	res, err := a.cfg.CostAnalyze.RequestAnalysis(r.Context(), r.Header.Get(HeaderRequestedBy))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusAccepted, CostAnalysisQueuedJSON{TaskID: res.TaskID, Queue: res.Queue,
+		Duplicate: res.Duplicate, AfterReportID: res.AfterReportID, ReportURL: "/api/v1/cost"})
+}
+
+// analysisStatus serves GET /api/v1/cost/analyze: the requested analysis's
+// task state and the newest report's id (cost.AnalysisStatus), what
+// `fleet cost analyze --wait` polls.
+func (a *API) analysisStatus(w http.ResponseWriter, r *http.Request) {
+	st, err := a.cfg.CostAnalyze.Status(r.Context())
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, st)
 }

@@ -1,13 +1,22 @@
 package restapi
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/tenantfleet/tenantfleet/agents/cost"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
+	"github.com/tenantfleet/tenantfleet/infra/httpapi"
+	"github.com/tenantfleet/tenantfleet/queue"
 )
 
 // POST /api/v1/recommendations/{id}/apply answers each refusal with its
@@ -51,5 +60,103 @@ func TestApplyRecommendationRefusals(t *testing.T) {
 	var runs int
 	if err := f.db.QueryRow(ctx, "SELECT count(*) FROM migration_runs").Scan(&runs); err != nil || runs != 0 {
 		t.Errorf("%d runs recorded (%v), want none", runs, err)
+	}
+}
+
+// POST /api/v1/cost/analyze queues one cost:analyze task (202); a second
+// request while it is pending queues nothing and says duplicate; once the
+// task has failed (archived) a new request queues a new one after the
+// newest report; an invalid X-Requested-By is 422; Redis down is a 500
+// that names nothing of it.
+func TestRequestCostAnalysis(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := t.Context()
+	post := func(by string) answer {
+		t.Helper()
+		h := http.Header{}
+		if by != "" {
+			h.Set(HeaderRequestedBy, by)
+		}
+		return f.call(t, http.MethodPost, "/api/v1/cost/analyze", "", true, h)
+	}
+	pending := func() []*asynq.TaskInfo {
+		t.Helper()
+		infos, err := f.insp.ListPendingTasks(cost.RequestQueue)
+		if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+			t.Fatal(err)
+		}
+		return infos
+	}
+
+	a := post("alice")
+	if a.Status != http.StatusAccepted || a.str("task_id") != cost.RequestTaskID || a.str("queue") != cost.RequestQueue ||
+		a.Body["duplicate"] != false || a.Body["after_report_id"] != float64(0) || a.str("report_url") != "/api/v1/cost" {
+		t.Fatalf("first request: %d %s", a.Status, a.Raw)
+	}
+	infos := pending()
+	if len(infos) != 1 || infos[0].ID != cost.RequestTaskID || infos[0].Type != queue.TypeCostAnalyze || infos[0].MaxRetry != 0 {
+		t.Fatalf("pending %+v, want the one cost:analyze task", infos)
+	}
+	var p queue.CostAnalyzePayload
+	if err := json.Unmarshal(infos[0].Payload, &p); err != nil || p.RequestedBy != "alice" || p.Slot.IsZero() {
+		t.Errorf("payload %s (%v), want requested_by alice and a slot", infos[0].Payload, err)
+	}
+
+	if a := post("bob"); a.Status != http.StatusAccepted || a.Body["duplicate"] != true || a.str("task_id") != cost.RequestTaskID {
+		t.Errorf("second request: %d %s, want 202 duplicate", a.Status, a.Raw)
+	}
+	if n := len(pending()); n != 1 {
+		t.Errorf("%d tasks pending after the duplicate, want 1", n)
+	}
+
+	// The task failed (a task not retried is archived): it must not block
+	// the next request, which follows the newest report.
+	if err := f.insp.ArchiveTask(cost.RequestQueue, cost.RequestTaskID); err != nil {
+		t.Fatal(err)
+	}
+	reportID, err := f.catalog.SaveCostReport(ctx, false, []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := post(""); a.Status != http.StatusAccepted || a.Body["duplicate"] != false || a.Body["after_report_id"] != float64(reportID) {
+		t.Errorf("request after a failed one: %d %s, want 202 after report %d", a.Status, a.Raw, reportID)
+	}
+	if infos := pending(); len(infos) != 1 || infos[0].ID != cost.RequestTaskID {
+		t.Errorf("pending %+v, want the new task", infos)
+	}
+	archived, err := f.insp.ListArchivedTasks(cost.RequestQueue)
+	if err != nil || len(archived) != 0 {
+		t.Errorf("archived %v (%v), want the failed task replaced", archived, err)
+	}
+
+	if a := post(strings.Repeat("x", queue.MaxRequestedBy+1)); a.Status != http.StatusUnprocessableEntity || !strings.Contains(a.str("error"), "requested_by") {
+		t.Errorf("long X-Requested-By: %d %s, want 422", a.Status, a.Raw)
+	}
+	if a := f.api(t, http.MethodGet, "/api/v1/cost/analyze", ""); a.Status != http.StatusMethodNotAllowed {
+		t.Errorf("GET: %d, want 405", a.Status)
+	}
+
+	// Redis down: a 500 that says nothing of it; the cause is logged.
+	down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { _ = down.Close() })
+	srv, err := httpapi.New(httpapi.Config{Addr: "127.0.0.1:0", Token: token, Logger: cptest.DiscardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	New(Config{CostAnalyze: cost.Requester{Store: f.catalog, Queue: queue.NewClient(down)}, Logger: slogJSON(logs)}).Register(srv)
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	g := *f
+	g.base = "http://" + srv.Addr()
+	if a := g.api(t, http.MethodPost, "/api/v1/cost/analyze", ""); a.Status != http.StatusInternalServerError ||
+		a.str("error") != internalMessage || strings.Contains(a.Raw, "127.0.0.1") {
+		t.Errorf("Redis down: %d %s, want a bare 500", a.Status, a.Raw)
+	}
+	if !strings.Contains(logs.String(), "cost:analyze") {
+		t.Errorf("the failure was not logged: %s", logs.String())
 	}
 }

@@ -56,7 +56,8 @@ func errorStatus(err error) int {
 	case errors.As(err, &invalid), errors.Is(err, intake.ErrInvalidRequest), errors.Is(err, tenants.ErrInvalidID),
 		errors.Is(err, offboard.ErrInvalidRequest), errors.Is(err, migrate.ErrInvalidSpec),
 		errors.Is(err, migrate.ErrNoTenants), errors.Is(err, migrate.ErrIdempotencyKeyReused),
-		errors.Is(err, alerts.ErrInvalid), errors.Is(err, cost.ErrNotApplicable), errors.Is(err, tenants.ErrInvalidIsolation):
+		errors.Is(err, alerts.ErrInvalid), errors.Is(err, cost.ErrNotApplicable), errors.Is(err, tenants.ErrInvalidIsolation),
+		errors.Is(err, cost.ErrInvalidRequest):
 		return http.StatusUnprocessableEntity
 	case errors.As(err, &notRetryable), errors.Is(err, offboard.ErrConflict), errors.Is(err, migrate.ErrRunNotFinished),
 		errors.Is(err, controlplane.ErrRecommendationNotOpen), errors.Is(err, controlplane.ErrRecommendationApplying),

@@ -131,7 +131,7 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	New(Config{
 		Catalog: (*controlplane.Store)(nil), Onboarding: (*intake.Intake)(nil),
 		Offboarding: (*offboard.Outbox)(nil), Migrations: (*migrate.Runner)(nil),
-		Alerts: (*alerts.Engine)(nil), Cost: (*controlplane.Store)(nil), CostApply: cost.Applier{},
+		Alerts: (*alerts.Engine)(nil), Cost: (*controlplane.Store)(nil), CostApply: cost.Applier{}, CostAnalyze: cost.Requester{},
 		Isolation: (*provision.Agent)(nil), Batch: BatchSource{}, Health: (*controlplane.Store)(nil),
 		Schedule: (*queue.Scheduler)(nil),
 	}).Register(srv)
@@ -153,8 +153,8 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 			t.Errorf("%s documents %s, which is not served", openAPIPath, p)
 		}
 	}
-	if len(served) != 28 {
-		t.Errorf("served %d /api/v1 routes, want 28: %v", len(served), served)
+	if len(served) != 30 {
+		t.Errorf("served %d /api/v1 routes, want 30: %v", len(served), served)
 	}
 }
 
@@ -195,6 +195,7 @@ var schemaTypes = map[string]struct {
 	"RecommendationApplied": {reflect.TypeFor[RecommendationAppliedJSON](), true},
 	"RecommendationList":    {reflect.TypeFor[RecommendationListJSON](), true},
 	"CostReport":            {reflect.TypeFor[CostReportJSON](), true},
+	"CostAnalysisQueued":    {reflect.TypeFor[CostAnalysisQueuedJSON](), true},
 	"NotRetryable":          {reflect.TypeFor[NotRetryableJSON](), true},
 	"IsolationRequest":      {reflect.TypeFor[IsolationRequestBody](), false},
 	"BatchUpcoming":         {reflect.TypeFor[batch.Upcoming](), true},
