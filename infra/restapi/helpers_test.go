@@ -118,7 +118,7 @@ func setup(t *testing.T) *fixture {
 		Alerts: f.alerts, Cost: f.catalog, CostApply: cost.Applier{Store: f.catalog, Runner: runner},
 		Batch: BatchSource{Agent: agent, Store: f.catalog}, Health: f.catalog, Migrations: runner,
 		CostAnalyze: cost.Requester{Store: f.catalog, Queue: qc},
-		Logger: slogJSON(f.logs)})
+		Logger:      slogJSON(f.logs)})
 	f.rest.Register(srv)
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
