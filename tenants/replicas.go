@@ -40,7 +40,8 @@ var ErrNotStandby = errors.New("tenants: replica is not a standby")
 type StandbyLag struct {
 	// Lag is how far replay trails what the standby received: 0 when it
 	// has replayed everything received, else the time since the last
-	// replayed transaction committed on the primary.
+	// replayed transaction committed on the primary (since the standby
+	// started, when it has replayed none yet).
 	Lag time.Duration
 	// PendingBytes is the WAL received but not replayed yet.
 	PendingBytes int64
@@ -55,7 +56,7 @@ type StandbyLag struct {
 // (whose role may have set its own search_path).
 const standbyLagSQL = `SELECT pg_catalog.pg_is_in_recovery(),
 	coalesce(pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_last_wal_receive_lsn(), pg_catalog.pg_last_wal_replay_lsn()), 0)::int8,
-	pg_catalog.pg_last_xact_replay_timestamp(), pg_catalog.statement_timestamp(),
+	coalesce(pg_catalog.pg_last_xact_replay_timestamp(), pg_catalog.pg_postmaster_start_time()), pg_catalog.statement_timestamp(),
 	EXISTS (SELECT FROM pg_catalog.pg_stat_wal_receiver WHERE pid IS NOT NULL)`
 
 // Querier is the part of a connection or pool ReadStandbyLag uses.
