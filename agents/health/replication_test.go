@@ -8,8 +8,8 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/agents/alerts"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
-	"github.com/tenantfleet/tenantfleet/infra/provider"
 	"github.com/tenantfleet/tenantfleet/infra/pgtest"
+	"github.com/tenantfleet/tenantfleet/infra/provider"
 )
 
 // replication_lag against a real streaming replica of the instance's
