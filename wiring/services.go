@@ -192,6 +192,11 @@ func NewMigrationRunner(ctx context.Context, a Conns) (*Services, error) {
 		s.Close()
 		return nil, err
 	}
+	// fleet cost apply of a replica recommendation goes through it.
+	if s.Provider, err = newProvider(ctx, a); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -353,7 +358,7 @@ func (s *Services) RegisterRoutes(srv *httpapi.Server, log *slog.Logger) {
 	s.Intake.RegisterWebhooks(srv)
 	restapi.New(restapi.Config{
 		Catalog: s.Catalog, Onboarding: s.Intake, Offboarding: s.Offboard, Migrations: s.Migrate, Alerts: s.Alerts,
-		Cost: s.Catalog, CostApply: cost.Applier{Store: s.Catalog, Runner: s.Migrate},
+		Cost: s.Catalog, CostApply: cost.Applier{Store: s.Catalog, Runner: s.Migrate, Provider: s.Provider},
 		Logger: log,
 	}).Register(srv)
 }

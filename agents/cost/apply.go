@@ -11,6 +11,7 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
+	"github.com/tenantfleet/tenantfleet/infra/provider"
 )
 
 // ErrNotApplicable refuses to apply a recommendation apply cannot roll
@@ -30,6 +31,9 @@ type Applied struct {
 	// Duplicate is true when the run had been started by an earlier apply
 	// (a failed one is retried).
 	Duplicate bool `json:"duplicate"`
+	// Replica is set instead of the run for add_replica and
+	// remove_replica (ApplyReplica).
+	Replica *ReplicaApplied `json:"replica,omitempty"`
 }
 
 // Apply rolls the open create_index recommendation id out through the
@@ -82,7 +86,7 @@ func Apply(ctx context.Context, store *controlplane.Store, runner *migrate.Runne
 // evidence: the table and columns the agent measured.
 func indexBuildOf(rec controlplane.Recommendation) (migrate.IndexBuild, error) {
 	if rec.Kind != KindCreateIndex {
-		return migrate.IndexBuild{}, fmt.Errorf("%w: %d is %s; only %s is applied", ErrNotApplicable, rec.ID, rec.Kind, KindCreateIndex)
+		return migrate.IndexBuild{}, fmt.Errorf("%w: %d is %s; only %s is applied by the runner (replica kinds: Applier with a Provider)", ErrNotApplicable, rec.ID, rec.Kind, KindCreateIndex)
 	}
 	var ev IndexEvidence
 	if err := json.Unmarshal(rec.Evidence, &ev); err != nil {
@@ -104,15 +108,27 @@ func applyKey(id int64, stmt string, tenantIDs []string) string {
 	return fmt.Sprintf("cost-apply:%d:%s", id, hex.EncodeToString(sum[:12]))
 }
 
-// Applier is Apply for the REST API (restapi.CostApply).
+// Applier is Apply for the REST API (restapi.CostApply) and the CLI.
 type Applier struct {
 	// Store is the control plane.
 	Store *controlplane.Store
 	// Runner is the fleet migration runner.
 	Runner *migrate.Runner
+	// Provider applies add_replica and remove_replica (ApplyReplica);
+	// nil refuses them with ErrNotApplicable.
+	Provider provider.Provider
 }
 
-// Apply is the package's Apply with a's store and runner.
+// Apply is the package's Apply with a's store and runner, or ApplyReplica
+// with a's provider for the replica kinds.
 func (a Applier) Apply(ctx context.Context, id int64, requestedBy string) (Applied, error) {
+	rec, err := a.Store.GetRecommendation(ctx, id)
+	if err != nil {
+		return Applied{}, err
+	}
+	if isReplicaKind(rec.Kind) {
+		r, err := ApplyReplica(ctx, a.Store, a.Provider, id)
+		return Applied{RecommendationID: id, Tenants: rec.Tenants, Replica: &r}, err
+	}
 	return Apply(ctx, a.Store, a.Runner, id, requestedBy)
 }

@@ -128,12 +128,16 @@ func costApply(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		defer s.Close()
 		store := controlplane.NewStore(a.db)
-		res, err := cost.Apply(ctx, store, s.Migrate, id, cliUser())
+		res, err := cost.Applier{Store: store, Runner: s.Migrate, Provider: s.Provider}.Apply(ctx, id, cliUser())
 		if errors.Is(err, controlplane.ErrRecommendationNotOpen) || errors.Is(err, cost.ErrNotApplicable) {
 			return fmt.Errorf("recommendation %d: %w", id, err)
 		}
 		if err != nil {
 			return err
+		}
+		if r := res.Replica; r != nil {
+			fmt.Fprintf(env.stdout, "recommendation %d: %s: replica %s %s (applied: %v)\n", id, r.Kind, r.ReplicaID, r.Status, r.Applied)
+			return nil
 		}
 		verb := "started"
 		if res.Duplicate {
