@@ -14,8 +14,17 @@ import (
 	"github.com/tenantfleet/tenantfleet/infra/eventually"
 	"github.com/tenantfleet/tenantfleet/infra/pgtest"
 	"github.com/tenantfleet/tenantfleet/infra/provider"
+	"github.com/tenantfleet/tenantfleet/infra/sessions"
 	"github.com/tenantfleet/tenantfleet/tenants"
 )
+
+// ownLogins logs strict tenants in as their own role (the private cluster
+// trusts loopback connections; the password is what EnableLogin set).
+type ownLogins struct{}
+
+func (ownLogins) Login(_ context.Context, r tenants.Route) (string, string, error) {
+	return r.Role, "replica-test", nil
+}
 
 // seen is what one piece of read-only work saw of its session.
 type seen struct {
@@ -60,7 +69,7 @@ func TestReadOnlyWorkRoutesToReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	names := map[string]tenants.Names{}
-	for _, id := range []string{"ten-a", "ten-b"} {
+	for _, id := range []string{"ten-a", "ten-b", "ten-s"} {
 		n, err := tenants.NamesFor(fleet, id)
 		if err != nil {
 			t.Fatal(err)
@@ -79,6 +88,17 @@ func TestReadOnlyWorkRoutesToReplica(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// ten-s is strict: its work logs in as its own role.
+	verifier, err := sessions.Verifier("replica-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tenants.EnableLogin(ctx, data, names["ten-s"], verifier); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.SetTenantIsolation(ctx, "ten-s", tenants.Strict); err != nil {
+		t.Fatal(err)
+	}
 	_, rdb := cptest.RedisDB(t)
 	router, err := tenants.NewRouter(tenants.RouterConfig{Source: store, Redis: rdb, Fleet: fleet, Logger: cptest.DiscardLogger()})
 	if err != nil {
@@ -86,12 +106,12 @@ func TestReadOnlyWorkRoutesToReplica(t *testing.T) {
 	}
 	pools, err := tenants.NewPools(tenants.PoolsConfig{Resolver: router, Fleet: fleet, Replicas: store, PoolSize: 4,
 		MaxReplicaLag: time.Second, ReplicaCheckInterval: time.Nanosecond, ReplicaRetry: time.Nanosecond,
-		ReplicaListTTL: time.Nanosecond, Logger: cptest.DiscardLogger()})
+		ReplicaListTTL: time.Nanosecond, Logins: ownLogins{}, Logger: cptest.DiscardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pools.Stop()
-	for _, id := range []string{"ten-a", "ten-b"} {
+	for _, id := range []string{"ten-a", "ten-b", "ten-s"} {
 		if err := pools.WithTenant(ctx, id, func(ctx context.Context, tx pgx.Tx) error {
 			_, err := tx.Exec(ctx, "CREATE TABLE items (v text); INSERT INTO items VALUES ('"+id+"')")
 			return err
@@ -134,6 +154,15 @@ func TestReadOnlyWorkRoutesToReplica(t *testing.T) {
 	var rec bool
 	if err := pools.QueryRowReadOnly(ctx, "ten-a", "SELECT pg_is_in_recovery() FROM items").Scan(&rec); err != nil || !rec {
 		t.Fatalf("QueryRowReadOnly on the replica: recovery %v, %v", rec, err)
+	}
+	// A strict tenant's read-only work: on the replica, logged in as its
+	// own role.
+	var strictRec bool
+	var sessionUser, strictV string
+	if err := pools.WithTenantReadOnly(ctx, "ten-s", func(ctx context.Context, tx pgx.Tx) error {
+		return tx.QueryRow(ctx, "SELECT pg_is_in_recovery(), session_user::text, v FROM items").Scan(&strictRec, &sessionUser, &strictV)
+	}); err != nil || !strictRec || sessionUser != names["ten-s"].Role || strictV != "ten-s" {
+		t.Fatalf("strict read-only work: recovery %v, session user %q, v %q, %v; want the replica as %s", strictRec, sessionUser, strictV, err, names["ten-s"].Role)
 	}
 	if s := look(false); s.recovery || s.readOnly != "off" {
 		t.Fatalf("read-write work = %+v, want the primary", s)
