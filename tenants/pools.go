@@ -89,6 +89,24 @@ type PoolsConfig struct {
 	ProcessID string
 	// Logger receives lifecycle events and failures. Default: discard.
 	Logger *slog.Logger
+	// Replicas, when set, lists the read replicas of instances: read-only
+	// work (WithTenantReadOnly, QueryRowReadOnly) then runs on a usable
+	// replica of the tenant's instance, scoped to the tenant exactly as on
+	// the primary, and falls back to the primary when there is none.
+	// *controlplane.Store is one. Default nil: all work on the primary.
+	Replicas ReplicaSource
+	// MaxReplicaLag is the replay lag past which a replica serves no
+	// read-only work. Default 5s.
+	MaxReplicaLag time.Duration
+	// ReplicaCheckInterval is how often a replica's lag is read (on one of
+	// its own connections, before the work). Default 1s.
+	ReplicaCheckInterval time.Duration
+	// ReplicaRetry is how long a replica that lagged, was not streaming
+	// or could not be reached is skipped. Default 10s.
+	ReplicaRetry time.Duration
+	// ReplicaListTTL is how long an instance's replica list is reused
+	// before Replicas is asked again. Default 10s.
+	ReplicaListTTL time.Duration
 }
 
 func (c *PoolsConfig) validate() error {
@@ -112,6 +130,10 @@ func (c *PoolsConfig) validate() error {
 	c.IdleTimeout = cmp.Or(c.IdleTimeout, 5*time.Minute)
 	c.StatsInterval = cmp.Or(c.StatsInterval, 5*time.Second)
 	c.Logger = cmp.Or(c.Logger, slog.New(slog.DiscardHandler))
+	c.MaxReplicaLag = cmp.Or(c.MaxReplicaLag, 5*time.Second)
+	c.ReplicaCheckInterval = cmp.Or(c.ReplicaCheckInterval, time.Second)
+	c.ReplicaRetry = cmp.Or(c.ReplicaRetry, 10*time.Second)
+	c.ReplicaListTTL = cmp.Or(c.ReplicaListTTL, 10*time.Second)
 	if c.Credentials == nil {
 		app := AppRoleName(c.Fleet)
 		c.Credentials = func(context.Context, Route) (string, string, error) { return app, "", nil }
@@ -121,7 +143,8 @@ func (c *PoolsConfig) validate() error {
 		return fmt.Errorf("tenants: StrictIdleCap must be at least 1, got %d", c.StrictIdleCap)
 	case c.PoolSize < 1 || c.DedicatedPoolSize < 1:
 		return fmt.Errorf("tenants: pool sizes must be at least 1, got %d and %d", c.PoolSize, c.DedicatedPoolSize)
-	case c.AcquireTimeout < 0 || c.IdleTimeout < 0 || c.StatsInterval < 0:
+	case c.AcquireTimeout < 0 || c.IdleTimeout < 0 || c.StatsInterval < 0 ||
+		c.MaxReplicaLag < 0 || c.ReplicaCheckInterval < 0 || c.ReplicaRetry < 0 || c.ReplicaListTTL < 0:
 		return errors.New("tenants: pool timeouts must be positive")
 	case c.TenantInflightCap < 1 || c.TenantInflightCap > c.PoolSize:
 		return fmt.Errorf("tenants: TenantInflightCap must be between 1 and the pool size %d, got %d", c.PoolSize, c.TenantInflightCap)
@@ -151,6 +174,8 @@ type Pools struct {
 	startMu sync.Mutex
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
+
+	replicas replicaRouting
 }
 
 // tenantPool is one pool's connections and its admission gate.
@@ -174,7 +199,8 @@ func NewPools(cfg PoolsConfig) (*Pools, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Pools{cfg: cfg, pools: map[string]*tenantPool{}}, nil
+	return &Pools{cfg: cfg, pools: map[string]*tenantPool{},
+		replicas: replicaRouting{lists: map[string]replicaList{}, states: map[string]*replicaState{}}}, nil
 }
 
 // poolFor returns the pool serving route, creating it on first use and
@@ -242,6 +268,10 @@ func (p *Pools) newPool(ctx context.Context, r Route) (*tenantPool, error) {
 	if p.cfg.ConfigureConn != nil {
 		p.cfg.ConfigureConn(r, base)
 	}
+	if r.ReplicaID != "" {
+		// Belt and braces: a standby refuses writes anyway.
+		base.RuntimeParams["default_transaction_read_only"] = "on"
+	}
 	reserve := p.cfg.InteractiveReserve
 	if reserve >= size {
 		reserve = 0
@@ -281,8 +311,9 @@ func (p *Pools) retireLocked(tp *tenantPool, why string) {
 }
 
 // acquire resolves the tenant, passes the admission gate of its pool and
-// borrows a connection. The caller must call release.
-func (p *Pools) acquire(ctx context.Context, tenantID string) (*lease, error) {
+// borrows a connection; readOnly work may be served by a replica (see
+// PoolsConfig.Replicas). The caller must call release.
+func (p *Pools) acquire(ctx context.Context, tenantID string, readOnly bool) (*lease, error) {
 	route, err := p.cfg.Resolver.Resolve(ctx, tenantID)
 	if err != nil {
 		return nil, err
@@ -290,10 +321,22 @@ func (p *Pools) acquire(ctx context.Context, tenantID string) (*lease, error) {
 	if !safeName(route.Schema) || !safeName(route.Role) {
 		return nil, fmt.Errorf("tenants: tenant %s has no usable schema and role in its route", tenantID)
 	}
-	strict := route.Isolation == Strict
-	if !strict && route.Isolation != Pooled && route.Isolation != "" {
+	if route.Isolation != Strict && route.Isolation != Pooled && route.Isolation != "" {
 		return nil, fmt.Errorf("%w: tenant %s has isolation %q", ErrInvalidIsolation, tenantID, route.Isolation)
 	}
+	// Only Pools choose a replica; a resolver's route names the primary.
+	route.ReplicaID = ""
+	if readOnly {
+		return p.acquireReadOnly(ctx, route)
+	}
+	return p.acquireRoute(ctx, route)
+}
+
+// acquireRoute passes the admission gate of route's pool and borrows a
+// connection of it.
+func (p *Pools) acquireRoute(ctx context.Context, route Route) (*lease, error) {
+	tenantID := route.TenantID
+	strict := route.Isolation == Strict
 	prio := PriorityFrom(ctx)
 	for range 3 {
 		tp, err := p.poolFor(ctx, route)

@@ -31,15 +31,26 @@ type Route struct {
 	Isolation Isolation
 	// Version is the tenant's route_version: it grows with every change.
 	Version int64
+	// ReplicaID is set only by Pools, on the route of read-only work it
+	// sends to a read replica of the instance (Host and Port are then the
+	// replica's); empty in every route a Resolver returns, and never read
+	// from or written to Redis.
+	ReplicaID string
 }
 
 // PoolKey names the pool that serves the route: one per shared instance,
 // one per dedicated tenant.
 func (r Route) PoolKey() string {
+	key := "instance:" + r.InstanceID
 	if r.Tier == Dedicated {
-		return "tenant:" + r.TenantID
+		key = "tenant:" + r.TenantID
 	}
-	return "instance:" + r.InstanceID
+	if r.ReplicaID != "" {
+		// A replica's pools are its own: one per shared instance, one per
+		// dedicated tenant, as on the primary.
+		key = "replica:" + r.ReplicaID + "/" + key
+	}
+	return key
 }
 
 // routeFromHash parses a Redis hash written by routeMAC.fields and returns

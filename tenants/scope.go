@@ -99,7 +99,7 @@ func (p *Pools) WithTenantReadOnly(ctx context.Context, tenantID string, fn func
 }
 
 func (p *Pools) withTenant(ctx context.Context, tenantID string, readOnly bool, fn func(context.Context, pgx.Tx) error) (err error) {
-	l, err := p.acquire(ctx, tenantID)
+	l, err := p.acquire(ctx, tenantID, readOnly)
 	if err != nil {
 		return err
 	}
@@ -193,7 +193,7 @@ const strictReadOnlySQL = `SELECT pg_catalog.set_config('transaction_read_only',
 // connection the statement runs alone, or after strictReadOnlySQL in one
 // batch when readOnly.
 func (p *Pools) batch(ctx context.Context, tenantID string, readOnly bool, sql string, args []any, st statement) error {
-	l, err := p.acquire(ctx, tenantID)
+	l, err := p.acquire(ctx, tenantID, readOnly)
 	if err != nil {
 		return err
 	}

@@ -195,6 +195,11 @@ func NewMigrationRunner(ctx context.Context, a Conns) (*Services, error) {
 		s.Close()
 		return nil, err
 	}
+	// fleet cost apply of a replica recommendation goes through it.
+	if s.Provider, err = newProvider(ctx, a); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -372,7 +377,7 @@ func (s *Services) API(log *slog.Logger) (*restapi.API, error) {
 	}
 	return restapi.New(restapi.Config{
 		Catalog: s.Catalog, Onboarding: s.Intake, Offboarding: s.Offboard, Migrations: s.Migrate, Alerts: s.Alerts,
-		Cost: s.Catalog, CostApply: cost.Applier{Store: s.Catalog, Runner: s.Migrate}, CostAnalyze: s.CostRequests,
+		Cost: s.Catalog, CostApply: cost.Applier{Store: s.Catalog, Runner: s.Migrate, Provider: s.Provider}, CostAnalyze: s.CostRequests,
 		Isolation: s.Provision, Batch: restapi.BatchSource{Agent: s.Batch, Store: s.Catalog},
 		Health: s.Catalog, Schedule: sched,
 		Logger: log,

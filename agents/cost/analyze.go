@@ -72,6 +72,15 @@ type Config struct {
 	Redis redis.UniversalClient
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// ReplicaReadShare, ReplicaLoad and IdleReplicaCalls tune the replica
+	// advice (replicas.go): add_replica when reads are at least
+	// ReplicaReadShare of the tenants' time (default 0.7) and the
+	// instance's statement time is at least ReplicaLoad of its vCPU time
+	// (default 0.5); remove_replica when the tenants ran fewer than
+	// IdleReplicaCalls statements on a replica in the window (default 10).
+	ReplicaReadShare float64
+	ReplicaLoad      float64
+	IdleReplicaCalls int64
 }
 
 // Analyzer attributes cost and advises. It is safe for concurrent use;
@@ -87,12 +96,18 @@ func New(cfg Config) (*Analyzer, error) {
 	cfg.MinCalls = cmp.Or(cfg.MinCalls, DefaultMinCalls)
 	cfg.MaxTenantsPerStatement = cmp.Or(cfg.MaxTenantsPerStatement, DefaultMaxTenantsPerStatement)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
+	cfg.ReplicaReadShare = cmp.Or(cfg.ReplicaReadShare, DefaultReplicaReadShare)
+	cfg.ReplicaLoad = cmp.Or(cfg.ReplicaLoad, DefaultReplicaLoad)
+	cfg.IdleReplicaCalls = cmp.Or(cfg.IdleReplicaCalls, DefaultIdleReplicaCalls)
 	var errs []error
 	if cfg.Store == nil || cfg.Sessions == nil || cfg.Fleet == "" {
 		errs = append(errs, errors.New("config needs Store, Sessions and Fleet"))
 	}
 	if cfg.MinCalls < 1 || cfg.MaxTenantsPerStatement < 1 {
 		errs = append(errs, errors.New("MinCalls and MaxTenantsPerStatement must be at least 1"))
+	}
+	if !(cfg.ReplicaReadShare > 0 && cfg.ReplicaReadShare <= 1) || !(cfg.ReplicaLoad > 0) || cfg.IdleReplicaCalls < 1 {
+		errs = append(errs, errors.New("ReplicaReadShare must be in (0, 1], ReplicaLoad above 0, IdleReplicaCalls at least 1"))
 	}
 	errs = append(errs, cfg.Prices.validate(), cfg.adviceDefaults())
 	if err := errors.Join(errs...); err != nil {
@@ -176,6 +191,11 @@ func (a *Analyzer) Analyze(ctx context.Context) (Result, error) {
 	}
 	recs = append(append(recs, tiers...), sizing...)
 	a.addPoolWaits(ctx, &rep)
+	replicaRecs, saveReplicaReads, err := a.adviseReplicas(ctx, windows, byInst, stmts)
+	if err != nil {
+		return Result{}, err
+	}
+	recs, snaps = append(recs, replicaRecs...), append(snaps, saveReplicaReads)
 	res := Result{Report: rep}
 	raw, err := json.Marshal(rep)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
+	"github.com/tenantfleet/tenantfleet/infra/provider"
 )
 
 // ErrNotApplicable refuses to apply a recommendation apply cannot roll
@@ -31,6 +32,9 @@ type Applied struct {
 	// Duplicate is true when the run had been started by an earlier apply
 	// (a failed one is retried).
 	Duplicate bool `json:"duplicate"`
+	// Replica is set instead of the run for add_replica and
+	// remove_replica (ApplyReplica).
+	Replica *ReplicaApplied `json:"replica,omitempty"`
 }
 
 // Apply rolls the open create_index or drop_index recommendation id out
@@ -110,7 +114,7 @@ func statementOf(rec controlplane.Recommendation) (string, error) {
 		}
 		stmt, err = migrate.DropIndexStatement(ev.Index)
 	default:
-		return "", fmt.Errorf("%w: %d is %s; only %s and %s are applied", ErrNotApplicable, rec.ID, rec.Kind, KindCreateIndex, KindDropIndex)
+		return "", fmt.Errorf("%w: %d is %s; only %s and %s are applied by the runner (replica kinds: Applier with a Provider)", ErrNotApplicable, rec.ID, rec.Kind, KindCreateIndex, KindDropIndex)
 	}
 	if err != nil {
 		return "", fmt.Errorf("%w: %d: %w", ErrNotApplicable, rec.ID, err)
@@ -125,15 +129,27 @@ func applyKey(id int64, stmt string, tenantIDs []string) string {
 	return fmt.Sprintf("cost-apply:%d:%s", id, hex.EncodeToString(sum[:12]))
 }
 
-// Applier is Apply for the REST API (restapi.CostApply).
+// Applier is Apply for the REST API (restapi.CostApply) and the CLI.
 type Applier struct {
 	// Store is the control plane.
 	Store *controlplane.Store
 	// Runner is the fleet migration runner.
 	Runner *migrate.Runner
+	// Provider applies add_replica and remove_replica (ApplyReplica);
+	// nil refuses them with ErrNotApplicable.
+	Provider provider.Provider
 }
 
-// Apply is the package's Apply with a's store and runner.
+// Apply is the package's Apply with a's store and runner, or ApplyReplica
+// with a's provider for the replica kinds.
 func (a Applier) Apply(ctx context.Context, id int64, requestedBy string) (Applied, error) {
+	rec, err := a.Store.GetRecommendation(ctx, id)
+	if err != nil {
+		return Applied{}, err
+	}
+	if isReplicaKind(rec.Kind) {
+		r, err := ApplyReplica(ctx, a.Store, a.Provider, id)
+		return Applied{RecommendationID: id, Tenants: rec.Tenants, Replica: &r}, err
+	}
 	return Apply(ctx, a.Store, a.Runner, id, requestedBy)
 }

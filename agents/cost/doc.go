@@ -2,8 +2,11 @@
 // to its tenants from pg_stat_statements, prices it with a configurable
 // price table, and advises indexes whose benefit it has verified with
 // HypoPG hypothetical indexes, measured as each tenant in the tenant's own
-// schema. It only reads and advises; `fleet cost apply` rolls an index out
-// through the fleet migration runner (agents/migrate).
+// schema, and advises adding a read replica to a loaded read-mostly
+// instance or removing an idle one. It only reads and advises; `fleet cost
+// apply` rolls an index out through the fleet migration runner
+// (agents/migrate), and creates or removes a replica through the provider
+// (ApplyReplica).
 //
 // Sessions follow the fleet's rule (infra/sessions): pg_stat_statements,
 // pg_stat_statements_info and the storage of each schema are read through

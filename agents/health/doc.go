@@ -21,8 +21,9 @@
 //     are terminated and recorded (idle_in_transaction_terminated), long
 //     queries, and lock waits grouped by their root blocker
 //     (blocking_chain, naming the root's tenant);
-//   - pg_stat_replication where the instance has replicas
-//     (replication_lag);
+//   - pg_stat_replication where the instance has replicas, and the lag of
+//     each ready catalog replica read on the replica itself, recorded in
+//     its replicas row (replication_lag);
 //   - one catalog query for every tenant of the instance at once: its
 //     role, schema and grants as provisioning left them
 //     (tenant_catalog_drift) and max(age(relfrozenxid)) over its schema

@@ -78,7 +78,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descBlocked, float64(h.Blocked), h.InstanceID)
 		ch <- prometheus.MustNewConstMetric(descDrained, prometheus.CounterValue, float64(h.DrainedTotal), h.InstanceID)
 		for _, r := range replicasOf(h) {
-			gauge(descLag, r.LagSeconds, h.InstanceID, r.Name)
+			if r.Error == "" {
+				gauge(descLag, r.LagSeconds, h.InstanceID, r.Name)
+			}
 		}
 	}
 	byInstance := map[string][]controlplane.TenantHealth{}

@@ -61,7 +61,7 @@ func (a *Agent) observe(ctx context.Context, inst controlplane.Instance, active 
 	a.observeChains(obs, inst, rep.Details.Chains)
 	lagging := []Replica{}
 	for _, r := range rep.Details.Replicas {
-		if secs(r.LagSeconds) >= a.cfg.ReplicationLagHigh {
+		if r.Error != "" || secs(r.LagSeconds) >= a.cfg.ReplicationLagHigh {
 			lagging = append(lagging, r)
 		}
 	}

@@ -43,10 +43,18 @@ type Details struct {
 	DatabaseBytes int64 `json:"database_bytes"`
 }
 
-// Replica is one row of pg_stat_replication.
+// Replica is one row of pg_stat_replication (named by application_name),
+// or one catalog replica of the instance (named by its id, Catalog true),
+// read on the replica itself (replicas.go).
 type Replica struct {
 	Name       string  `json:"name"`
 	LagSeconds float64 `json:"lag_seconds"`
+	// Catalog marks a catalog replica.
+	Catalog bool `json:"catalog,omitempty"`
+	// Error is why a catalog replica's lag could not be read (an error
+	// class: down, not_standby, not_streaming); such a replica counts as
+	// lagging.
+	Error string `json:"error,omitempty"`
 }
 
 // LongQuery is a session running one query past the threshold. The query
@@ -117,7 +125,7 @@ func (a *Agent) Sweep(ctx context.Context, instanceID string) (Report, error) {
 		}
 		return rep, a.observe(ctx, inst, active, rep)
 	}
-	a.summarise(&rep, inst, active, act, byTenant, replicas)
+	a.summarise(&rep, inst, active, act, byTenant, append(replicas, a.catalogReplicas(ctx, inst, rep.Instance.CheckedAt)...))
 	if rep.Drained, err = a.drain(ctx, pool, inst.ID, act.sessions); err != nil {
 		a.cfg.Logger.WarnContext(ctx, "health: drain failed", "instance", inst.ID, "error", errorClass(err))
 	}

@@ -46,13 +46,14 @@ func New(cfg Config) (*Runner, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	store := controlplane.NewStore(cfg.DB)
 	return &Runner{
 		cfg:       cfg,
 		log:       cfg.Logger.With(slog.String("agent", "migrate")),
-		store:     controlplane.NewStore(cfg.DB),
+		store:     store,
 		sem:       newSemaphore(cfg.Redis, cfg.Fleet, cfg.LeaseTTL),
 		chains:    newChains(cfg.Redis, cfg.Fleet),
-		throttle:  newThrottle(cfg.Load, cfg.LoadTTL, cfg.StaleReading),
+		throttle:  newThrottle(cfg.Load, cfg.LoadTTL, cfg.StaleReading, newReplicaLags(store, cfg.Sessions, cfg.LoadTTL)),
 		inspector: asynq.NewInspectorFromRedisClient(cfg.Redis),
 		instances: map[string]cachedInstance{},
 	}, nil

@@ -20,13 +20,15 @@ type Thresholds struct {
 	ReplicaLag time.Duration
 }
 
-// throttle reads instance load through a load.Source, reusing a reading
-// for ttl within this process so a thousand tenants of one instance cost a
-// reading a second, not a thousand.
+// throttle reads instance load through a load.Source, and the lag of the
+// instance's catalog replicas from the replicas themselves (replicalag.go),
+// reusing a reading for ttl within this process so a thousand tenants of
+// one instance cost a reading a second, not a thousand.
 type throttle struct {
 	src   load.Source
 	ttl   time.Duration
 	stale time.Duration
+	lag   *replicaLags
 
 	mu    sync.Mutex
 	cache map[string]cachedReading
@@ -38,14 +40,23 @@ type cachedReading struct {
 	read time.Time
 }
 
-func newThrottle(src load.Source, ttl, stale time.Duration) *throttle {
-	return &throttle{src: src, ttl: ttl, stale: stale, cache: map[string]cachedReading{}}
+func newThrottle(src load.Source, ttl, stale time.Duration, lag *replicaLags) *throttle {
+	return &throttle{src: src, ttl: ttl, stale: stale, lag: lag, cache: map[string]cachedReading{}}
 }
 
 // check returns why the instance must wait, or "" when a tenant may start.
 // A source with no (recent) data lets the tenant start; a source that
 // cannot answer holds it, since nobody knows how busy the instance is.
 func (t *throttle) check(ctx context.Context, inst controlplane.Instance, th Thresholds) (string, error) {
+	reason, err := t.checkSource(ctx, inst, th)
+	if reason != "" || err != nil || t.lag == nil {
+		return reason, err
+	}
+	return t.lag.check(ctx, inst, th.ReplicaLag)
+}
+
+// checkSource is check against the load source.
+func (t *throttle) checkSource(ctx context.Context, inst controlplane.Instance, th Thresholds) (string, error) {
 	if t.src == nil {
 		return "", nil
 	}
@@ -74,7 +85,16 @@ func (t *throttle) read(ctx context.Context, inst controlplane.Instance) (load.R
 	if ok && time.Since(c.read) < t.ttl {
 		return c.r, c.err
 	}
-	r, err := t.src.Load(ctx, load.Target{ID: inst.ID, ProviderRef: inst.ProviderRef, Database: inst.Database})
+	target := load.Target{ID: inst.ID, ProviderRef: inst.ProviderRef, Database: inst.Database}
+	if t.lag != nil {
+		// The cloudwatch source reads the catalog replicas' ReplicaLag.
+		refs, err := t.lag.refs(ctx, inst.ID)
+		if err != nil {
+			return load.Reading{}, err
+		}
+		target.Replicas = refs
+	}
+	r, err := t.src.Load(ctx, target)
 	if ctx.Err() == nil {
 		t.mu.Lock()
 		t.cache[inst.ID] = cachedReading{r: r, err: err, read: time.Now()}

@@ -153,6 +153,10 @@ func costApply(ctx context.Context, env *cliEnv, args []string) error {
 		if err := c.post(ctx, recommendationPath(id)+"/apply", nil, &res); err != nil {
 			return fmt.Errorf("recommendation %d: %w", id, err)
 		}
+		if r := res.Replica; r != nil {
+			fmt.Fprintf(env.stdout, "recommendation %d: %s: replica %s %s (applied: %v)\n", id, r.Kind, r.ReplicaID, r.Status, r.Applied)
+			return nil
+		}
 		verb := "started"
 		if res.Duplicate {
 			verb = "was started by an earlier apply"

@@ -15,7 +15,7 @@ var (
 	ErrAlreadyExists = errors.New("provider: instance already exists")
 
 	// ErrUnsupported reports an operation the provider cannot perform, such
-	// as a read replica on the local provider.
+	// as a read replica on a local provider with no standby configured.
 	ErrUnsupported = errors.New("provider: operation not supported")
 
 	// ErrInvalid reports a request the provider or its backend rejected as

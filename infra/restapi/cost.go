@@ -55,6 +55,8 @@ type RecommendationAppliedJSON struct {
 	Statement string   `json:"statement"`
 	Tenants   []string `json:"tenants"`
 	Duplicate bool     `json:"duplicate"`
+	// Replica is what add_replica or remove_replica did (no run then).
+	Replica *cost.ReplicaApplied `json:"replica,omitempty"`
 }
 
 // RecommendationJSON is one recommendation (schema Recommendation), the
@@ -225,9 +227,12 @@ func (a *API) applyRecommendation(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	httpapi.WriteJSON(w, http.StatusAccepted, RecommendationAppliedJSON{ID: res.RecommendationID, RunID: res.RunID,
-		RunURL: migrationURL(res.RunID), Statement: res.Statement,
-		Tenants: nonNil(res.Tenants), Duplicate: res.Duplicate})
+	out := RecommendationAppliedJSON{ID: res.RecommendationID, RunID: res.RunID, Statement: res.Statement,
+		Tenants: nonNil(res.Tenants), Duplicate: res.Duplicate, Replica: res.Replica}
+	if res.RunID != 0 {
+		out.RunURL = migrationURL(res.RunID)
+	}
+	httpapi.WriteJSON(w, http.StatusAccepted, out)
 }
 
 // requestAnalysis serves POST /api/v1/cost/analyze: 202 with the

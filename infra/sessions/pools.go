@@ -59,6 +59,11 @@ func (s *Sessions) TenantPools(cfg tenants.PoolsConfig, instance InstanceLookup)
 		}
 		probe.Close()
 		password := Password(s.cfg.Key, names.Role)
+		if r.ReplicaID != "" {
+			// Read-only work on a replica: the login enabled on the primary
+			// above streams to it; connect where the replica listens.
+			inst.Host, inst.Port = r.Host, r.Port
+		}
 		login, err := s.cfg.Connector.LoginConfig(ctx, Endpoint(inst), names.Role, password)
 		if err != nil {
 			return "", "", fmt.Errorf("sessions: %s: %w", r.TenantID, err)

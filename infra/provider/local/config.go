@@ -29,6 +29,13 @@ type Config struct {
 	MaxPoolConns int32
 	// Logger receives one line per create and delete. Default: discard.
 	Logger *slog.Logger
+	// Standbys are "host:port" addresses of streaming standbys of the
+	// server (set up outside the fleet, e.g. with pg_basebackup -R). The
+	// local provider cannot start a replica; CreateReadReplica attaches an
+	// instance to the first of these that answers as a standby holding
+	// the instance's database. Default none: CreateReadReplica fails with
+	// provider.ErrUnsupported.
+	Standbys []string
 }
 
 func (c Config) withDefaults() Config {
@@ -54,6 +61,11 @@ func (c Config) validate() error {
 	}
 	if c.StorageBytes < 0 {
 		errs = append(errs, fmt.Errorf("storage bytes %d: must not be negative", c.StorageBytes))
+	}
+	for _, sb := range c.Standbys {
+		if _, _, err := splitStandby(sb); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.MaxPoolConns < 1 {
 		errs = append(errs, fmt.Errorf("max pool conns %d: must be at least 1", c.MaxPoolConns))

@@ -109,9 +109,13 @@ func (p *Provider) Create(ctx context.Context, spec provider.Spec) (provider.Ins
 	return p.Describe(ctx, name)
 }
 
-// Describe reports the database ref. A database that does not exist
-// returns provider.ErrNotFound.
+// Describe reports the database ref, or the attached replica ref (see
+// CreateReadReplica). A database that does not exist returns
+// provider.ErrNotFound.
 func (p *Provider) Describe(ctx context.Context, ref string) (provider.Instance, error) {
+	if isStandbyRef(ref) {
+		return p.describeStandby(ctx, ref)
+	}
 	var comment string
 	var allowConn bool
 	err := p.pool.QueryRow(ctx, describeSQL, ref).Scan(&comment, &allowConn)
@@ -147,8 +151,13 @@ FROM pg_database
 WHERE datname = $1`
 
 // Delete drops the database ref, disconnecting its sessions (DROP DATABASE
-// … WITH (FORCE)). A database that does not exist is not an error.
+// … WITH (FORCE)). A database that does not exist is not an error. For a
+// replica ref it only detaches (see CreateReadReplica): the standby is not
+// the fleet's to stop.
 func (p *Provider) Delete(ctx context.Context, ref string) error {
+	if isStandbyRef(ref) {
+		return p.detachStandby(ctx, ref)
+	}
 	if ref == "" || ref == "postgres" || strings.HasPrefix(ref, "template") {
 		return fmt.Errorf("local: delete %q: %w: not an instance database", ref, provider.ErrInvalid)
 	}
@@ -157,12 +166,6 @@ func (p *Provider) Delete(ctx context.Context, ref string) error {
 	}
 	p.log.InfoContext(ctx, "local instance deleted", slog.String("database", ref))
 	return nil
-}
-
-// CreateReadReplica is not supported: the local provider has one server.
-// The error wraps provider.ErrUnsupported.
-func (p *Provider) CreateReadReplica(ctx context.Context, sourceRef, replicaID string) (provider.Instance, error) {
-	return provider.Instance{}, fmt.Errorf("local: read replica of %s: %w: instances are databases on one server", sourceRef, provider.ErrUnsupported)
 }
 
 // Usage measures the database ref: its backends in pg_stat_activity and
