@@ -1,6 +1,7 @@
 package health
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -99,4 +100,12 @@ func validPool(p tenants.PoolStats) error {
 func poolInstance(pool string) string {
 	_, id, _ := strings.Cut(pool, ":")
 	return id
+}
+
+// PoolStats reads every process's published pool statistics, checked as
+// the pool watch checks them (refused ones are skipped and logged): what
+// the dashboard shows as in-flight and waiting callers.
+func (a *Agent) PoolStats(ctx context.Context) ([]tenants.ProcessStats, error) {
+	out, _, err := a.readStats(ctx, time.Now())
+	return out, err
 }

@@ -176,7 +176,7 @@ func costDismiss(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	return withApp(ctx, env, func(a *app) error {
-		r, err := controlplane.NewStore(a.db).SetRecommendationStatus(ctx, id, controlplane.RecommendationDismissed, "dismissed with fleet cost dismiss", nil)
+		r, err := cost.Dismiss(ctx, controlplane.NewStore(a.db), id, "fleet cost dismiss")
 		if errors.Is(err, controlplane.ErrRecommendationNotOpen) {
 			return fmt.Errorf("recommendation %d is not open: %w", id, err)
 		}

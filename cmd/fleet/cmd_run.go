@@ -146,10 +146,17 @@ func startRole(ctx context.Context, a *app, svc *wiring.Services, role string) (
 			return nil, err
 		}
 		svc.RegisterRoutes(srv, a.log)
-		if err := srv.Start(ctx); err != nil {
+		dash, closeDash, err := svc.NewDashboard(a.conns())
+		if err != nil {
 			return nil, err
 		}
-		return stopFunc(func() { srv.Stop(); _ = mon.Close() }), nil
+		dash.Register(srv)
+		if err := srv.Start(ctx); err != nil {
+			closeDash()
+			return nil, err
+		}
+		dash.Start(ctx)
+		return stopFunc(func() { srv.Stop(); closeDash(); _ = mon.Close() }), nil
 	}
 	return nil, fmt.Errorf("unknown role %q", role)
 }

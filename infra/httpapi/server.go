@@ -112,6 +112,11 @@ func (s *Server) HandleAPI(pattern string, h http.Handler) {
 	s.handleBehindToken(pattern, requireJSONBody(h))
 }
 
+// HandlePage registers a dashboard page (infra/dashboard) behind the same
+// credential as Asynqmon: the API token today, the browser login when it
+// lands. Pages only read; their buttons call HandleAPI routes.
+func (s *Server) HandlePage(pattern string, h http.Handler) { s.handleBehindToken(pattern, h) }
+
 // handleBehindToken registers a route behind the API token whose writes
 // made with basic auth must be same-origin, whatever their content type
 // (Asynqmon; the dashboard's pages to come).

@@ -58,7 +58,8 @@ type Config struct {
 	Alerts Alerts
 	// Cost serves /api/v1/recommendations and /api/v1/cost.
 	Cost Cost
-	// CostApply serves POST /api/v1/recommendations/{id}/apply.
+	// CostApply serves POST /api/v1/recommendations/{id}/apply and
+	// /dismiss.
 	CostApply CostApply
 	// MaxBodyBytes bounds a request body; larger bodies get 413. Default
 	// 1 MiB.
@@ -142,7 +143,8 @@ func (a *API) routes() []route {
 			route{"GET /api/v1/cost", (*API).getCost})
 	}
 	if a.cfg.CostApply != nil {
-		out = append(out, route{"POST /api/v1/recommendations/{id}/apply", (*API).applyRecommendation})
+		out = append(out, route{"POST /api/v1/recommendations/{id}/apply", (*API).applyRecommendation},
+			route{"POST /api/v1/recommendations/{id}/dismiss", (*API).dismissRecommendation})
 	}
 	return out
 }

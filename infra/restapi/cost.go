@@ -19,9 +19,10 @@ type Cost interface {
 	LatestCostReport(ctx context.Context) (controlplane.CostReportRow, error)
 }
 
-// CostApply rolls a recommendation out (cost.Applier).
+// CostApply rolls a recommendation out or dismisses it (cost.Applier).
 type CostApply interface {
 	Apply(ctx context.Context, id int64, requestedBy string) (cost.Applied, error)
+	Dismiss(ctx context.Context, id int64, by string) (controlplane.Recommendation, error)
 }
 
 // RecommendationAppliedJSON answers POST /api/v1/recommendations/{id}/apply
@@ -146,4 +147,21 @@ func (a *API) applyRecommendation(w http.ResponseWriter, r *http.Request) {
 	httpapi.WriteJSON(w, http.StatusAccepted, RecommendationAppliedJSON{ID: res.RecommendationID, RunID: res.RunID,
 		RunURL: migrationURL(res.RunID), Statement: res.Statement,
 		Tenants: nonNil(res.Tenants), Duplicate: res.Duplicate})
+}
+
+// dismissRecommendation serves POST /api/v1/recommendations/{id}/dismiss:
+// 200 with the recommendation, now dismissed. 404 for an unknown id, 409
+// when it is not open.
+func (a *API) dismissRecommendation(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "recommendation")
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	rec, err := a.cfg.CostApply.Dismiss(r.Context(), id, requestedBy(r, ""))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	httpapi.WriteJSON(w, http.StatusOK, RecommendationsJSON([]controlplane.Recommendation{rec}).Recommendations[0])
 }

@@ -53,3 +53,28 @@ func TestApplyRecommendationRefusals(t *testing.T) {
 		t.Errorf("%d runs recorded (%v), want none", runs, err)
 	}
 }
+
+// POST /api/v1/recommendations/{id}/dismiss dismisses an open
+// recommendation, naming who asked, and refuses one that is not open or
+// does not exist.
+func TestDismissRecommendation(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := t.Context()
+	r, err := f.catalog.UpsertRecommendation(ctx, controlplane.Recommendation{Kind: cost.KindCreateIndex, Key: "orders(z)",
+		Tenants: []string{"acme"}, Evidence: []byte(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := fmt.Sprintf("/api/v1/recommendations/%d/dismiss", r.ID)
+	a := f.call(t, http.MethodPost, path, "", true, http.Header{HeaderRequestedBy: {"ana"}})
+	if a.Status != http.StatusOK || a.str("status") != controlplane.RecommendationDismissed || a.str("status_reason") != "dismissed by ana" {
+		t.Fatalf("dismiss: %d %s", a.Status, a.Raw)
+	}
+	if a := f.api(t, http.MethodPost, path, ""); a.Status != http.StatusConflict {
+		t.Errorf("dismiss again: %d %s, want 409", a.Status, a.Raw)
+	}
+	if a := f.api(t, http.MethodPost, "/api/v1/recommendations/999999999/dismiss", ""); a.Status != http.StatusNotFound {
+		t.Errorf("dismiss unknown: %d %s, want 404", a.Status, a.Raw)
+	}
+}

@@ -147,8 +147,8 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 			t.Errorf("%s documents %s, which is not served", openAPIPath, p)
 		}
 	}
-	if len(served) != 21 {
-		t.Errorf("served %d /api/v1 routes, want 21: %v", len(served), served)
+	if len(served) != 22 {
+		t.Errorf("served %d /api/v1 routes, want 22: %v", len(served), served)
 	}
 }
 
