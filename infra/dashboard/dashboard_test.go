@@ -245,7 +245,7 @@ func TestPagesShowTheFleet(t *testing.T) {
 		t.Fatalf("schedule: %d %s", code, body)
 	}
 	mustContain(t, "schedule", body, "health:sweep", "@every 30s", "3 active tenants")
-	if n := strings.Count(body, `class="cell"`); n != batch.Slots {
+	if n := strings.Count(body, `title="slot `); n != batch.Slots {
 		t.Errorf("schedule: %d slot cells, want %d", n, batch.Slots)
 	}
 	for _, asset := range []string{"/assets/app.js", "/assets/app.css", "/assets/charts.js", "/assets/vendor/htmx-1.9.12.min.js",

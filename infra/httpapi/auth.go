@@ -5,6 +5,8 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"strings"
+
+	"github.com/tenantfleet/tenantfleet/infra/auth"
 )
 
 // credential is how a request proved that it holds the API token. It
@@ -48,7 +50,9 @@ func RequireToken(token string, next http.Handler) http.Handler {
 	want := []byte(token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if c := tokenCredential(r, want); token != "" && c != credentialNone {
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), credentialKey{}, c)))
+			ctx := context.WithValue(r.Context(), credentialKey{}, c)
+			ctx = auth.WithPrincipal(ctx, auth.Principal{Name: "bootstrap", Role: auth.RoleOperator, Via: "bootstrap"})
+			next.ServeHTTP(w, r.WithContext(ctx))
 			return
 		}
 		w.Header().Set("WWW-Authenticate", `Basic realm="tenantfleet", charset="UTF-8"`)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tenantfleet/tenantfleet/agents/alerts"
+	"github.com/tenantfleet/tenantfleet/infra/auth"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
 )
@@ -52,9 +53,14 @@ type SilenceRequestBody struct {
 	By       string      `json:"by,omitempty"`
 }
 
-// requestedBy is who a request says it is for: the body's by, the
-// X-Requested-By header, else "api".
+// requestedBy is who a request is for: a named caller (a user logged in
+// to the dashboard, a named API token) as the audit log names it, which
+// the request cannot override; else the body's by, the X-Requested-By
+// header, else "api".
 func requestedBy(r *http.Request, by string) string {
+	if actor := namedCaller(r); actor != "" {
+		return actor
+	}
 	if by != "" {
 		return by
 	}
@@ -62,6 +68,26 @@ func requestedBy(r *http.Request, by string) string {
 		return h
 	}
 	return "api"
+}
+
+// requestedByHeader is the named caller, else the X-Requested-By header
+// as sent ("" without one).
+func requestedByHeader(r *http.Request) string {
+	if actor := namedCaller(r); actor != "" {
+		return actor
+	}
+	return r.Header.Get(HeaderRequestedBy)
+}
+
+// namedCaller is the Actor of the request's principal when it names a
+// person or token (a session or a named token), "" for the bootstrap
+// token or no principal, whose X-Requested-By says who is behind them.
+func namedCaller(r *http.Request) string {
+	p, ok := auth.PrincipalFrom(r.Context())
+	if !ok || p.Via == "" || p.Via == "bootstrap" {
+		return ""
+	}
+	return p.Actor()
 }
 
 // listAlerts serves GET /api/v1/alerts: ?status=open (default) or all,

@@ -139,7 +139,7 @@ func (a *API) applyRecommendation(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	res, err := a.cfg.CostApply.Apply(r.Context(), id, r.Header.Get(HeaderRequestedBy))
+	res, err := a.cfg.CostApply.Apply(r.Context(), id, requestedByHeader(r))
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -46,7 +46,7 @@ func (a *API) startMigration(w http.ResponseWriter, r *http.Request) {
 	}
 	spec := migrate.Spec{Tenants: body.Tenants, Instance: body.Instance, Version: body.Version,
 		Concurrency: body.Concurrency, Canary: body.Canary, CPUThreshold: body.CPUThreshold,
-		RequestedBy: r.Header.Get(HeaderRequestedBy)}
+		RequestedBy: requestedByHeader(r)}
 	if body.LagThreshold != "" {
 		lag, err := time.ParseDuration(body.LagThreshold)
 		if err != nil {
