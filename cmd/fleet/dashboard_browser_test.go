@@ -331,4 +331,3 @@ func TestDashboardInTheBrowser(t *testing.T) {
 
 	checkRefusals(t, f, b, alertID)
 }
-
