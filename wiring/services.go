@@ -358,6 +358,7 @@ func (s *Services) RegisterRoutes(srv *httpapi.Server, log *slog.Logger) {
 	restapi.New(restapi.Config{
 		Catalog: s.Catalog, Onboarding: s.Intake, Offboarding: s.Offboard, Migrations: s.Migrate, Alerts: s.Alerts,
 		Cost: s.Catalog, CostApply: cost.Applier{Store: s.Catalog, Runner: s.Migrate},
+		Operators: s.Operators, Audit: s.Catalog,
 		Logger: log,
 	}).Register(srv)
 }

@@ -138,11 +138,14 @@ func (a *API) applyRecommendation(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	res, err := a.cfg.CostApply.Apply(r.Context(), id, r.Header.Get(HeaderRequestedBy))
+	by := actor(r, "")
+	res, err := a.cfg.CostApply.Apply(r.Context(), id, by)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
+	a.audit(r, controlplane.AuditEntry{Actor: by, Action: "recommendation.apply",
+		Details: map[string]any{"recommendation": res.RecommendationID, "run": res.RunID, "duplicate": res.Duplicate}})
 	httpapi.WriteJSON(w, http.StatusAccepted, RecommendationAppliedJSON{ID: res.RecommendationID, RunID: res.RunID,
 		RunURL: migrationURL(res.RunID), Statement: res.Statement,
 		Tenants: nonNil(res.Tenants), Duplicate: res.Duplicate})
