@@ -175,6 +175,8 @@ type Config struct {
 	Health Health `yaml:",inline"`
 	// Alerts configures the alert engine and its sinks (alerts.go).
 	Alerts Alerts `yaml:",inline"`
+	// Login configures the dashboard's login (login.go).
+	Login Login `yaml:",inline"`
 }
 
 // Default returns the configuration with every default filled in.
@@ -306,6 +308,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str("FLEET_RDS_CA_BUNDLE", &c.RDSCABundle)
 	c.Schedule.applyEnv(getenv, dur, &errs)
 	c.Health.applyEnv(dur)
+	c.Login.applyEnv(dur, integer)
 	c.Alerts.applyEnv(str, dur)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))
@@ -335,6 +338,7 @@ func (c *Config) applyDefaults() {
 	c.AWSRegion = cmp.Or(c.AWSRegion, "us-east-1")
 	c.Schedule.applyDefaults()
 	c.Health.applyDefaults()
+	c.Login.applyDefaults()
 	c.Alerts.applyDefaults()
 }
 
@@ -447,6 +451,7 @@ func (c Config) Validate() error {
 	}
 	c.Schedule.validate(bad)
 	c.Health.validate(bad)
+	c.Login.validate(bad)
 	errs = append(errs, c.Alerts.validate()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))

@@ -21,6 +21,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
+	"github.com/tenantfleet/tenantfleet/agents/operators"
 	"github.com/tenantfleet/tenantfleet/agents/provision"
 	"github.com/tenantfleet/tenantfleet/agents/scheduler"
 	"github.com/tenantfleet/tenantfleet/config"
@@ -90,6 +91,9 @@ type Services struct {
 	Health *health.Agent
 	// Cost analyses query patterns and prices tenants (cost:analyze).
 	Cost *cost.Analyzer
+	// Operators are the users, API tokens and browser sessions (the api
+	// role's login; `fleet users`, `fleet tokens`).
+	Operators *operators.Service
 
 	adminDB *pgxpool.Pool
 }
@@ -97,7 +101,7 @@ type Services struct {
 // New builds the fleet's agents from the configuration and starts the
 // router's change subscription.
 func New(ctx context.Context, a Conns) (*Services, error) {
-	s := &Services{Catalog: controlplane.NewStore(a.DB)}
+	s := &Services{Catalog: controlplane.NewStore(a.DB), Operators: NewOperators(a)}
 	var err error
 	if s.Alerts, err = NewAlertEngine(a); err != nil {
 		return nil, err
@@ -354,6 +358,7 @@ func (s *Services) RegisterRoutes(srv *httpapi.Server, log *slog.Logger) {
 	restapi.New(restapi.Config{
 		Catalog: s.Catalog, Onboarding: s.Intake, Offboarding: s.Offboard, Migrations: s.Migrate, Alerts: s.Alerts,
 		Cost: s.Catalog, CostApply: cost.Applier{Store: s.Catalog, Runner: s.Migrate},
+		Operators: s.Operators, Audit: s.Catalog,
 		Logger: log,
 	}).Register(srv)
 }

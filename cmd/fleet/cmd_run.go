@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 
 	"github.com/hibiken/asynqmon"
 
@@ -133,6 +134,8 @@ func startRole(ctx context.Context, a *app, svc *wiring.Services, role string) (
 		srv, err := httpapi.New(httpapi.Config{
 			Addr:            a.cfg.HTTPAddr,
 			Token:           a.cfg.APIToken,
+			Authenticator:   svc.Operators,
+			SecureCookies:   strings.HasPrefix(a.cfg.PublicOrigin, "https://"),
 			TrustedOrigins:  trustedOrigins(a.cfg),
 			Registry:        a.registry,
 			MetricsAddr:     a.cfg.MetricsAddr,

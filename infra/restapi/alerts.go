@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/tenantfleet/tenantfleet/agents/alerts"
-	"github.com/tenantfleet/tenantfleet/infra/auth"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
 )
@@ -36,8 +35,9 @@ type SilenceListJSON struct {
 }
 
 // AckRequestBody is the optional body of POST /api/v1/alerts/{id}/ack
-// (schema AckRequest); By defaults to the X-Requested-By header, then
-// "api".
+// (schema AckRequest); By (default the X-Requested-By header) is who the
+// caller acts for, recorded after the authenticated principal (see
+// actor).
 type AckRequestBody struct {
 	By string `json:"by,omitempty"`
 }
@@ -51,43 +51,6 @@ type SilenceRequestBody struct {
 	Duration string      `json:"duration"`
 	Reason   string      `json:"reason,omitempty"`
 	By       string      `json:"by,omitempty"`
-}
-
-// requestedBy is who a request is for: a named caller (a user logged in
-// to the dashboard, a named API token) as the audit log names it, which
-// the request cannot override; else the body's by, the X-Requested-By
-// header, else "api".
-func requestedBy(r *http.Request, by string) string {
-	if actor := namedCaller(r); actor != "" {
-		return actor
-	}
-	if by != "" {
-		return by
-	}
-	if h := r.Header.Get(HeaderRequestedBy); h != "" {
-		return h
-	}
-	return "api"
-}
-
-// requestedByHeader is the named caller, else the X-Requested-By header
-// as sent ("" without one).
-func requestedByHeader(r *http.Request) string {
-	if actor := namedCaller(r); actor != "" {
-		return actor
-	}
-	return r.Header.Get(HeaderRequestedBy)
-}
-
-// namedCaller is the Actor of the request's principal when it names a
-// person or token (a session or a named token), "" for the bootstrap
-// token or no principal, whose X-Requested-By says who is behind them.
-func namedCaller(r *http.Request) string {
-	p, ok := auth.PrincipalFrom(r.Context())
-	if !ok || p.Via == "" || p.Via == "bootstrap" {
-		return ""
-	}
-	return p.Actor()
 }
 
 // listAlerts serves GET /api/v1/alerts: ?status=open (default) or all,
@@ -152,7 +115,8 @@ func (a *API) ackAlert(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	al, err := a.cfg.Alerts.Ack(r.Context(), id, requestedBy(r, body.By))
+	by := actor(r, body.By)
+	al, err := a.cfg.Alerts.Ack(r.Context(), id, by)
 	if errors.Is(err, controlplane.ErrAlertNotFound) {
 		err = describe(err, fmt.Sprintf("alert %d is not open", id))
 	}
@@ -160,6 +124,8 @@ func (a *API) ackAlert(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	a.audit(r, controlplane.AuditEntry{Actor: by, Action: "alert.ack", TenantID: al.Tenant,
+		Details: map[string]any{"alert": al.ID, "kind": string(al.Kind), "subject": al.Subject}})
 	httpapi.WriteJSON(w, http.StatusOK, al)
 }
 
@@ -185,11 +151,14 @@ func (a *API) createSilence(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, describe(alerts.ErrInvalid, "duration must be a duration such as 2h or 30m"))
 		return
 	}
-	s, err := a.cfg.Alerts.Silence(r.Context(), body.Subject, body.Kind, d, body.Reason, requestedBy(r, body.By))
+	by := actor(r, body.By)
+	s, err := a.cfg.Alerts.Silence(r.Context(), body.Subject, body.Kind, d, body.Reason, by)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
+	a.audit(r, controlplane.AuditEntry{Actor: by, Action: "alert.silence",
+		Details: map[string]any{"subject": body.Subject, "kind": string(body.Kind), "duration": d.String()}})
 	httpapi.WriteJSON(w, http.StatusCreated, s)
 }
 

@@ -61,6 +61,12 @@ type Config struct {
 	// CostApply serves POST /api/v1/recommendations/{id}/apply and
 	// /dismiss.
 	CostApply CostApply
+	// Operators serves /api/v1/users and /api/v1/tokens.
+	Operators Operators
+	// Audit records the actions whose agents do not audit them
+	// (acknowledgements, silences, migration runs, applied
+	// recommendations), naming the principal. Nil: not recorded.
+	Audit Auditor
 	// MaxBodyBytes bounds a request body; larger bodies get 413. Default
 	// 1 MiB.
 	MaxBodyBytes int64
@@ -146,12 +152,22 @@ func (a *API) routes() []route {
 		out = append(out, route{"POST /api/v1/recommendations/{id}/apply", (*API).applyRecommendation},
 			route{"POST /api/v1/recommendations/{id}/dismiss", (*API).dismissRecommendation})
 	}
+	if a.cfg.Operators != nil {
+		out = append(out,
+			route{"GET /api/v1/users", (*API).listUsers},
+			route{"POST /api/v1/users", (*API).addUser},
+			route{"POST /api/v1/users/{name}/disable", (*API).disableUser},
+			route{"GET /api/v1/tokens", (*API).listTokens},
+			route{"POST /api/v1/tokens", (*API).createToken},
+			route{"DELETE /api/v1/tokens/{name}", (*API).revokeToken})
+	}
 	return out
 }
 
-// Register mounts the routes on srv behind the API token (httpapi's
-// HandleAPI: token, same-origin writes for browser credentials, JSON
-// bodies), each with a request id.
+// Register mounts the routes on srv behind authentication (httpapi's
+// HandleAPI: a principal in the context, operators only for writes,
+// same-origin and CSRF for browser credentials, JSON bodies), each with a
+// request id.
 func (a *API) Register(srv *httpapi.Server) {
 	for _, rt := range a.routes() {
 		serve := rt.serve

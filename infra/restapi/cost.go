@@ -139,11 +139,14 @@ func (a *API) applyRecommendation(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	res, err := a.cfg.CostApply.Apply(r.Context(), id, requestedByHeader(r))
+	by := actor(r, "")
+	res, err := a.cfg.CostApply.Apply(r.Context(), id, by)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
+	a.audit(r, controlplane.AuditEntry{Actor: by, Action: "recommendation.apply",
+		Details: map[string]any{"recommendation": res.RecommendationID, "run": res.RunID, "duplicate": res.Duplicate}})
 	httpapi.WriteJSON(w, http.StatusAccepted, RecommendationAppliedJSON{ID: res.RecommendationID, RunID: res.RunID,
 		RunURL: migrationURL(res.RunID), Statement: res.Statement,
 		Tenants: nonNil(res.Tenants), Duplicate: res.Duplicate})
@@ -158,10 +161,13 @@ func (a *API) dismissRecommendation(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	rec, err := a.cfg.CostApply.Dismiss(r.Context(), id, requestedBy(r, ""))
+	by := actor(r, "")
+	rec, err := a.cfg.CostApply.Dismiss(r.Context(), id, by)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
+	a.audit(r, controlplane.AuditEntry{Actor: by, Action: "recommendation.dismiss",
+		Details: map[string]any{"recommendation": rec.ID}})
 	httpapi.WriteJSON(w, http.StatusOK, RecommendationsJSON([]controlplane.Recommendation{rec}).Recommendations[0])
 }

@@ -68,7 +68,7 @@ func TestDismissRecommendation(t *testing.T) {
 	}
 	path := fmt.Sprintf("/api/v1/recommendations/%d/dismiss", r.ID)
 	a := f.call(t, http.MethodPost, path, "", true, http.Header{HeaderRequestedBy: {"ana"}})
-	if a.Status != http.StatusOK || a.str("status") != controlplane.RecommendationDismissed || a.str("status_reason") != "dismissed by ana" {
+	if a.Status != http.StatusOK || a.str("status") != controlplane.RecommendationDismissed || a.str("status_reason") != "dismissed by bootstrap (ana)" {
 		t.Fatalf("dismiss: %d %s", a.Status, a.Raw)
 	}
 	if a := f.api(t, http.MethodPost, path, ""); a.Status != http.StatusConflict {

@@ -15,6 +15,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
+	"github.com/tenantfleet/tenantfleet/agents/operators"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
@@ -128,6 +129,7 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 		Catalog: (*controlplane.Store)(nil), Onboarding: (*intake.Intake)(nil),
 		Offboarding: (*offboard.Outbox)(nil), Migrations: (*migrate.Runner)(nil),
 		Alerts: (*alerts.Engine)(nil), Cost: (*controlplane.Store)(nil), CostApply: cost.Applier{},
+		Operators: (*operators.Service)(nil),
 	}).Register(srv)
 	var served []string
 	for _, p := range srv.Routes() {
@@ -147,8 +149,8 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 			t.Errorf("%s documents %s, which is not served", openAPIPath, p)
 		}
 	}
-	if len(served) != 22 {
-		t.Errorf("served %d /api/v1 routes, want 22: %v", len(served), served)
+	if len(served) != 28 {
+		t.Errorf("served %d /api/v1 routes, want 28: %v", len(served), served)
 	}
 }
 
@@ -190,6 +192,13 @@ var schemaTypes = map[string]struct {
 	"RecommendationList":    {reflect.TypeFor[RecommendationListJSON](), true},
 	"CostReport":            {reflect.TypeFor[CostReportJSON](), true},
 	"NotRetryable":          {reflect.TypeFor[NotRetryableJSON](), true},
+	"User":                  {reflect.TypeFor[UserJSON](), true},
+	"UserList":              {reflect.TypeFor[UserListJSON](), true},
+	"UserRequest":           {reflect.TypeFor[UserRequestBody](), false},
+	"Token":                 {reflect.TypeFor[TokenJSON](), true},
+	"TokenList":             {reflect.TypeFor[TokenListJSON](), true},
+	"TokenRequest":          {reflect.TypeFor[TokenRequestBody](), false},
+	"TokenCreated":          {reflect.TypeFor[TokenCreatedJSON](), true},
 }
 
 // jsonField is one field of a Go struct as encoding/json writes it.
