@@ -66,8 +66,14 @@ func (d *Dashboard) overview(r *http.Request) (string, string, any, error) {
 	if err != nil {
 		return "", "", nil, err
 	}
-	for _, s := range allStatuses {
-		out.Statuses = append(out.Statuses, string(s))
+	seen := map[tenants.TenantStatus]bool{tenants.TenantActive: true}
+	for _, t := range list {
+		seen[t.Status] = true
+	}
+	for _, s := range allStatuses { // the statuses some tenant has, in lifecycle order
+		if seen[s] {
+			out.Statuses = append(out.Statuses, string(s))
+		}
 	}
 	tiers := map[string]*TierStatus{}
 	for _, t := range list {
