@@ -39,6 +39,10 @@
   }
   document.addEventListener("htmx:afterRequest", function (e) {
     var elt = e.detail.elt;
+    if (e.detail.xhr && e.detail.xhr.status === 401) { // the session ended: the reload shows the login form
+      window.location.reload();
+      return;
+    }
     if (!elt || !elt.hasAttribute || !elt.hasAttribute("data-action")) { return; }
     var xhr = e.detail.xhr;
     if (e.detail.successful) {
