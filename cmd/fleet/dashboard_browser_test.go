@@ -74,7 +74,10 @@ func startBrowserFleet(t *testing.T) *browserFleet {
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				t.Errorf("fleet run: %v", err)
+			}
 		case <-time.After(30 * time.Second):
 			t.Error("fleet did not stop within 30s")
 		}
