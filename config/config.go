@@ -178,6 +178,8 @@ type Config struct {
 	Alerts Alerts `yaml:",inline"`
 	// Cost configures the cost agent's advice and prices (config/cost.go).
 	Cost Cost `yaml:",inline"`
+	// Login configures the dashboard's login (login.go).
+	Login Login `yaml:",inline"`
 }
 
 // Default returns the configuration with every default filled in.
@@ -309,6 +311,7 @@ func (c *Config) applyEnv(getenv func(string) string) error {
 	str("FLEET_RDS_CA_BUNDLE", &c.RDSCABundle)
 	c.Schedule.applyEnv(getenv, dur, &errs)
 	c.Health.applyEnv(dur)
+	c.Login.applyEnv(dur, integer)
 	c.Alerts.applyEnv(str, dur)
 	c.Cost.applyEnv(getenv, str, dur, float, &errs)
 	if len(errs) > 0 {
@@ -339,6 +342,7 @@ func (c *Config) applyDefaults() {
 	c.AWSRegion = cmp.Or(c.AWSRegion, "us-east-1")
 	c.Schedule.applyDefaults()
 	c.Health.applyDefaults()
+	c.Login.applyDefaults()
 	c.Alerts.applyDefaults()
 	c.Cost.applyDefaults()
 }
@@ -453,6 +457,7 @@ func (c Config) Validate() error {
 	c.Schedule.validate(bad)
 	c.Health.validate(bad)
 	c.Cost.validate(bad)
+	c.Login.validate(bad)
 	errs = append(errs, c.Alerts.validate()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %w", ErrInvalid, errors.Join(errs...))

@@ -21,6 +21,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
+	"github.com/tenantfleet/tenantfleet/agents/operators"
 	"github.com/tenantfleet/tenantfleet/agents/provision"
 	"github.com/tenantfleet/tenantfleet/agents/scheduler"
 	"github.com/tenantfleet/tenantfleet/config"
@@ -92,6 +93,9 @@ type Services struct {
 	Cost *cost.Analyzer
 	// CostRequests queues a cost:analyze now (POST /api/v1/cost/analyze).
 	CostRequests cost.Requester
+	// Operators are the users, API tokens and browser sessions (the api
+	// role's login; `fleet users`, `fleet tokens`).
+	Operators *operators.Service
 
 	adminDB *pgxpool.Pool
 	conns   Conns
@@ -100,7 +104,7 @@ type Services struct {
 // New builds the fleet's agents from the configuration and starts the
 // router's change subscription.
 func New(ctx context.Context, a Conns) (*Services, error) {
-	s := &Services{Catalog: controlplane.NewStore(a.DB), conns: a}
+	s := &Services{Catalog: controlplane.NewStore(a.DB), Operators: NewOperators(a), conns: a}
 	var err error
 	if s.Alerts, err = NewAlertEngine(a); err != nil {
 		return nil, err
@@ -380,6 +384,7 @@ func (s *Services) API(log *slog.Logger) (*restapi.API, error) {
 		Cost: s.Catalog, CostApply: cost.Applier{Store: s.Catalog, Runner: s.Migrate, Provider: s.Provider}, CostAnalyze: s.CostRequests,
 		Isolation: s.Provision, Batch: restapi.BatchSource{Agent: s.Batch, Store: s.Catalog},
 		Health: s.Catalog, Schedule: sched,
+		Operators: s.Operators, Audit: s.Catalog,
 		Logger: log,
 	}), nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/hibiken/asynqmon"
@@ -148,6 +149,8 @@ func startRole(ctx context.Context, a *app, svc *wiring.Services, role string) (
 		srv, err := httpapi.New(httpapi.Config{
 			Addr:            a.cfg.HTTPAddr,
 			Token:           a.cfg.APIToken,
+			Authenticator:   svc.Operators,
+			SecureCookies:   strings.HasPrefix(a.cfg.PublicOrigin, "https://"),
 			TrustedOrigins:  trustedOrigins(a.cfg),
 			Registry:        a.registry,
 			MetricsAddr:     a.cfg.MetricsAddr,
@@ -164,10 +167,18 @@ func startRole(ctx context.Context, a *app, svc *wiring.Services, role string) (
 			_ = mon.Close()
 			return nil, err
 		}
-		if err := srv.Start(ctx); err != nil {
+		dash, closeDash, err := svc.NewDashboard(a.conns())
+		if err != nil {
+			_ = mon.Close()
 			return nil, err
 		}
-		return stopFunc(func() { srv.Stop(); _ = mon.Close() }), nil
+		dash.Register(srv)
+		if err := srv.Start(ctx); err != nil {
+			closeDash()
+			return nil, err
+		}
+		dash.Start(ctx)
+		return stopFunc(func() { srv.Stop(); closeDash(); _ = mon.Close() }), nil
 	}
 	return nil, fmt.Errorf("unknown role %q", role)
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // This file owns the audit_log table (migration 00010): an append-only
@@ -60,4 +62,39 @@ func (s *Store) RecordAudit(ctx context.Context, e AuditEntry) error {
 		return fmt.Errorf("audit: record %s: %w", e.Action, err)
 	}
 	return nil
+}
+
+// AuditRecord is one stored audit entry, as ListAudit reads it.
+type AuditRecord struct {
+	ID int64
+	AuditEntry
+}
+
+// AuditFilter selects audit entries: TenantID ("" for all) and Limit (1 to
+// 500, default 50), newest first.
+type AuditFilter struct {
+	TenantID string
+	Limit    int
+}
+
+// ListAudit returns the latest audit entries f selects, newest first.
+func (s *Store) ListAudit(ctx context.Context, f AuditFilter) ([]AuditRecord, error) {
+	limit := f.Limit
+	if limit <= 0 || limit > 500 {
+		limit = 50
+	}
+	rows, err := s.db.Query(ctx, `SELECT id, at, actor, action, tenant_id, ticket, outcome, details
+		FROM audit_log WHERE ($1 = '' OR tenant_id = $1) ORDER BY at DESC, id DESC LIMIT $2`, f.TenantID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("audit: list: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (AuditRecord, error) {
+		var a AuditRecord
+		err := r.Scan(&a.ID, &a.At, &a.Actor, &a.Action, &a.TenantID, &a.Ticket, &a.Outcome, &a.Details)
+		return a, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("audit: list: %w", err)
+	}
+	return out, nil
 }

@@ -212,7 +212,7 @@ type MigrationRunCounts struct {
 	Failed    int
 }
 
-const migrationRunSQL = `SELECT r.id, r.status, r.phase, r.status_reason, r.target_version, r.instance_id, r.concurrency,
+const migrationRunSelect = `SELECT r.id, r.status, r.phase, r.status_reason, r.target_version, r.instance_id, r.concurrency,
 	r.canary, r.cpu_threshold, r.lag_threshold_ms, r.requested_by, r.created_at, r.finished_at,
 	c.total, c.pending, c.running, c.paused, c.succeeded, c.failed
 	FROM migration_runs r, LATERAL (SELECT count(*) AS total,
@@ -221,27 +221,51 @@ const migrationRunSQL = `SELECT r.id, r.status, r.phase, r.status_reason, r.targ
 		count(*) FILTER (WHERE status = 'paused') AS paused,
 		count(*) FILTER (WHERE status = 'succeeded') AS succeeded,
 		count(*) FILTER (WHERE status = 'failed') AS failed
-		FROM migration_run_tenants WHERE run_id = r.id) c
-	WHERE r.id = $1`
+		FROM migration_run_tenants WHERE run_id = r.id) c`
+
+const migrationRunSQL = migrationRunSelect + ` WHERE r.id = $1`
+
+// RecentMigrationRuns returns the latest limit runs (1 to 200, default 20)
+// with their counts, newest first: the dashboard's list of runs.
+func (s *Store) RecentMigrationRuns(ctx context.Context, limit int) ([]MigrationRun, error) {
+	if limit <= 0 || limit > 200 {
+		limit = 20
+	}
+	rows, err := s.db.Query(ctx, migrationRunSelect+` ORDER BY r.id DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("controlplane: list migration runs: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (MigrationRun, error) { return scanMigrationRun(r) })
+	if err != nil {
+		return nil, fmt.Errorf("controlplane: list migration runs: %w", err)
+	}
+	return out, nil
+}
 
 // MigrationRun returns the run and its counts, or ErrMigrationRunNotFound.
 // One round trip, cheap enough to poll.
 func (s *Store) MigrationRun(ctx context.Context, runID int64) (MigrationRun, error) {
-	var run MigrationRun
-	var lagMS int64
-	c := &run.Counts
-	err := s.db.QueryRow(ctx, migrationRunSQL, runID).Scan(&run.ID, &run.Status, &run.Phase, &run.Reason,
-		&run.TargetVersion, &run.InstanceID, &run.Concurrency, &run.Canary, &run.CPUThreshold, &lagMS,
-		&run.RequestedBy, &run.CreatedAt, &run.FinishedAt,
-		&c.Total, &c.Pending, &c.Running, &c.Paused, &c.Succeeded, &c.Failed)
+	run, err := scanMigrationRun(s.db.QueryRow(ctx, migrationRunSQL, runID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return MigrationRun{}, fmt.Errorf("%w: %d", ErrMigrationRunNotFound, runID)
 	}
 	if err != nil {
 		return MigrationRun{}, fmt.Errorf("controlplane: read migration run %d: %w", runID, err)
 	}
-	run.LagThreshold = time.Duration(lagMS) * time.Millisecond
 	return run, nil
+}
+
+// scanMigrationRun reads one row of migrationRunSelect.
+func scanMigrationRun(row pgx.Row) (MigrationRun, error) {
+	var run MigrationRun
+	var lagMS int64
+	c := &run.Counts
+	err := row.Scan(&run.ID, &run.Status, &run.Phase, &run.Reason,
+		&run.TargetVersion, &run.InstanceID, &run.Concurrency, &run.Canary, &run.CPUThreshold, &lagMS,
+		&run.RequestedBy, &run.CreatedAt, &run.FinishedAt,
+		&c.Total, &c.Pending, &c.Running, &c.Paused, &c.Succeeded, &c.Failed)
+	run.LagThreshold = time.Duration(lagMS) * time.Millisecond
+	return run, err
 }
 
 // LatestMigrationRunID returns the id of the most recent run, or

@@ -2,76 +2,168 @@ package httpapi
 
 import (
 	"context"
-	"crypto/subtle"
+	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
+
+	"github.com/tenantfleet/tenantfleet/infra/auth"
 )
 
-// credential is how a request proved that it holds the API token. It
-// decides what else a state-changing request must show (see
-// requireSameOriginWrites).
+// credential is how a request proved who it is. It decides what else a
+// state-changing request must show (see Server.guard).
 type credential int
 
 const (
-	// credentialNone: no valid credential (never reaches a handler behind
-	// the token).
+	// credentialNone: no valid credential (never reaches a guarded
+	// handler).
 	credentialNone credential = iota
-	// credentialBearer is an "Authorization: Bearer <token>" header. Only a
-	// program sets it: a browser never attaches it to a request on its own,
-	// so a page on another site cannot forge it.
+	// credentialBearer is an "Authorization: Bearer <token>" header
+	// (FLEET_API_TOKEN or a named token). Only a program sets it: a browser
+	// never attaches it to a request on its own, so a page on another site
+	// cannot forge it.
 	credentialBearer
-	// credentialBasic is HTTP basic auth with the token as password. A
+	// credentialBasic is HTTP basic auth with a token as password. A
 	// browser that logged in once replays it on every request to the
 	// fleet's origin, including requests another site makes it send:
 	// writes must prove they come from the fleet's own pages.
 	credentialBasic
-	// The dashboard's session cookie, when it is built, is a third
-	// credential that a browser attaches on its own, like basic auth (see
-	// requireSameOriginWrites for what it will additionally need).
+	// credentialSession is the dashboard's session cookie, which a browser
+	// also attaches on its own: writes must be same-origin and carry the
+	// session's CSRF token.
+	credentialSession
 )
+
+// SessionCookie is the name of the browser session cookie.
+const SessionCookie = "fleet_session"
+
+// bootstrapPrincipal is the holder of FLEET_API_TOKEN.
+var bootstrapPrincipal = auth.Principal{Name: "bootstrap", Role: auth.RoleOperator, Via: "bootstrap"}
+
+// Authenticator checks named credentials: users' passwords and sessions,
+// named API tokens (*operators.Service). Errors other than
+// auth.ErrBadCredentials and auth.ErrRateLimited mean the check could not
+// be made (the control plane is down): 503.
+type Authenticator interface {
+	// Token returns the principal of a named API token.
+	Token(ctx context.Context, token string) (auth.Principal, error)
+	// Session returns the live session with this id.
+	Session(ctx context.Context, id string) (auth.Session, error)
+	// Login checks a password and opens a session; addr is the client's
+	// address, for the rate limit.
+	Login(ctx context.Context, user, password, addr string) (auth.Session, error)
+	// Logout ends a session.
+	Logout(ctx context.Context, id string) error
+}
 
 type credentialKey struct{}
 
-// credentialFrom returns the credential RequireToken accepted for the
-// request, credentialNone outside RequireToken.
+// credentialFrom returns the credential the guard accepted for the
+// request, credentialNone outside it.
 func credentialFrom(ctx context.Context) credential {
 	c, _ := ctx.Value(credentialKey{}).(credential)
 	return c
 }
 
-// RequireToken lets a request through only with the API token, as an
-// "Authorization: Bearer <token>" header or as the password of HTTP basic
-// auth (any user name), so a browser can log in to the dashboards. Anything
-// else gets 401 with a Basic challenge. The handler's request context
-// records which of the two was used.
-func RequireToken(token string, next http.Handler) http.Handler {
-	want := []byte(token)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if c := tokenCredential(r, want); token != "" && c != credentialNone {
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), credentialKey{}, c)))
-			return
-		}
-		w.Header().Set("WWW-Authenticate", `Basic realm="tenantfleet", charset="UTF-8"`)
-		WriteError(w, http.StatusUnauthorized, "missing or invalid API token")
-	})
+// identity is who a request proved to be, and how.
+type identity struct {
+	principal auth.Principal
+	cred      credential
+	session   auth.Session // with credentialSession
 }
 
-// tokenCredential compares the request's bearer token, or else its basic
-// auth password, with want in constant time.
-func tokenCredential(r *http.Request, want []byte) credential {
-	var (
-		got  string
-		kind credential
-	)
-	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
-		got, kind = strings.TrimPrefix(h, "Bearer "), credentialBearer
-	} else if _, pass, ok := r.BasicAuth(); ok {
-		got, kind = pass, credentialBasic
-	} else {
-		return credentialNone
+// errNoCredential: the request carries no credential at all (a browser
+// that has not logged in), as opposed to a wrong one.
+var errNoCredential = errors.New("no credential")
+
+// authenticate finds the request's credential. An Authorization header
+// wins over the cookie and, when wrong, is not retried with it. Bearer and
+// basic passwords are FLEET_API_TOKEN (compared in constant time) or a
+// named token; the cookie is a session id. A token in the query string is
+// never looked at.
+func (s *Server) authenticate(r *http.Request) (identity, error) {
+	ctx := r.Context()
+	if h := r.Header.Get("Authorization"); h != "" {
+		var (
+			secret string
+			cred   credential
+		)
+		if tok, ok := strings.CutPrefix(h, "Bearer "); ok {
+			secret, cred = tok, credentialBearer
+		} else if _, pass, ok := r.BasicAuth(); ok {
+			secret, cred = pass, credentialBasic
+		} else {
+			return identity{}, auth.ErrBadCredentials
+		}
+		if auth.SameSecret(secret, s.cfg.Token) {
+			return identity{principal: bootstrapPrincipal, cred: cred}, nil
+		}
+		if s.cfg.Authenticator == nil || !auth.IsToken(secret) {
+			return identity{}, auth.ErrBadCredentials
+		}
+		p, err := s.cfg.Authenticator.Token(ctx, secret)
+		if err != nil {
+			return identity{}, err
+		}
+		return identity{principal: p, cred: cred}, nil
 	}
-	if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
-		return credentialNone
+	c, err := r.Cookie(SessionCookie)
+	if err != nil || s.cfg.Authenticator == nil {
+		return identity{}, errNoCredential
 	}
-	return kind
+	if !plausibleSecret(c.Value) {
+		return identity{}, auth.ErrBadCredentials
+	}
+	sess, err := s.cfg.Authenticator.Session(ctx, c.Value)
+	if err != nil {
+		return identity{}, err
+	}
+	return identity{principal: sess.Principal, cred: credentialSession, session: sess}, nil
+}
+
+// plausibleSecret reports whether a cookie value can be a session id
+// (auth.NewSecret: 43 characters of base64url), so garbage costs no
+// database read.
+func plausibleSecret(v string) bool {
+	if len(v) != 43 {
+		return false
+	}
+	for _, c := range v {
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// unauthenticated answers a request without a valid credential: a
+// browser asking for a page (GET or HEAD, Accept: text/html, a page route)
+// is sent to the login form with the page as next; anything else gets 401
+// JSON. Without an Authenticator there is no login form, and the 401
+// carries a Basic challenge so a browser can log in with the token.
+func (s *Server) unauthenticated(w http.ResponseWriter, r *http.Request, page bool, err error) {
+	if err != nil && !errors.Is(err, auth.ErrBadCredentials) && !errors.Is(err, errNoCredential) {
+		s.cfg.Logger.ErrorContext(r.Context(), "authentication unavailable", slog.Any("error", err))
+		WriteError(w, http.StatusServiceUnavailable, "authentication unavailable, try again")
+		return
+	}
+	if _, cerr := r.Cookie(SessionCookie); cerr == nil {
+		clearSessionCookies(w, r, s.cfg.SecureCookies) // ended or unknown: drop it
+	}
+	if s.cfg.Authenticator == nil {
+		w.Header().Set("WWW-Authenticate", `Basic realm="tenantfleet", charset="UTF-8"`)
+		WriteError(w, http.StatusUnauthorized, "missing or invalid API token")
+		return
+	}
+	if page && (r.Method == http.MethodGet || r.Method == http.MethodHead) && wantsHTML(r) {
+		http.Redirect(w, r, loginURL(r.URL.RequestURI()), http.StatusSeeOther)
+		return
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="tenantfleet"`)
+	WriteError(w, http.StatusUnauthorized, "authentication required: log in at /login, or send Authorization: Bearer <token>")
+}
+
+// wantsHTML reports whether the request is a browser's navigation.
+func wantsHTML(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
 }

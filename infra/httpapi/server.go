@@ -1,9 +1,12 @@
 // Package httpapi is the fleet's HTTP front: health and readiness probes,
 // Prometheus metrics, the Asynqmon dashboard, and the routes the agents add
-// (webhooks, REST API). Everything but the probes and webhooks sits behind
-// the API token, and writes made with a credential a browser attaches on
-// its own (basic auth) must come from the fleet's own origin; see
-// docs/security.md, "HTTP surface".
+// (webhooks, REST API, dashboard pages). Everything but the probes, the
+// login form and webhooks sits behind authentication: FLEET_API_TOKEN (the
+// bootstrap operator), a named API token, or a browser session opened at
+// /login. Writes made with a credential a browser attaches on its own
+// (basic auth, the session cookie) must come from the fleet's own origin,
+// a session's writes must carry its CSRF token, and a viewer cannot write
+// at all; see docs/security.md, "HTTP surface".
 package httpapi
 
 import (
@@ -24,8 +27,18 @@ import (
 type Config struct {
 	// Addr is the listen address. Default 127.0.0.1:8080; ":0" picks a port.
 	Addr string
-	// Token is the API token guarding the API and dashboards. Required.
+	// Token is FLEET_API_TOKEN, the bootstrap operator's credential.
+	// Required.
 	Token string
+	// Authenticator checks named tokens, logins and sessions
+	// (*operators.Service). When set, GET/POST /login and POST /logout are
+	// served and browsers without a session are sent to the login form;
+	// when nil, only Token is accepted and a 401 carries a Basic challenge.
+	Authenticator Authenticator
+	// SecureCookies marks the session cookies Secure on every response,
+	// for a fleet served over TLS by a proxy (FLEET_PUBLIC_ORIGIN https).
+	// They are Secure anyway on requests that came over TLS.
+	SecureCookies bool
 	// TrustedOrigins are origins ("scheme://host[:port]") from which a
 	// browser's writes are accepted besides the request's own Host, such
 	// as the public origin of a reverse proxy that rewrites Host. Default
@@ -44,8 +57,8 @@ type Config struct {
 	// Default false: a failed check reads "unavailable" (driver errors name
 	// hosts, users and databases) and its error goes to the log.
 	ReadinessDetail bool
-	// Monitoring, when set, is mounted at /monitoring/ behind the token
-	// (the Asynqmon UI).
+	// Monitoring, when set, is mounted at /monitoring/ behind the login
+	// (the Asynqmon UI), as a page (HandlePage).
 	Monitoring http.Handler
 	// ShutdownTimeout bounds the drain of in-flight requests. Default 25s.
 	ShutdownTimeout time.Duration
@@ -92,10 +105,13 @@ func New(cfg Config) (*Server, error) {
 		mux.Handle("GET /metrics", metrics)
 		s.metrics = newEndpoint("metrics", cfg.MetricsAddr, mux, cfg.Logger)
 	} else {
-		s.handleBehindToken("GET /metrics", metrics)
+		s.HandlePage("GET /metrics", metrics)
 	}
 	if cfg.Monitoring != nil {
-		s.handleBehindToken("/monitoring/", cfg.Monitoring)
+		s.HandlePage("/monitoring/", cfg.Monitoring)
+	}
+	if cfg.Authenticator != nil {
+		s.mountLogin()
 	}
 	s.api = newEndpoint("api", cfg.Addr, s.mux, cfg.Logger)
 	return s, nil
@@ -105,18 +121,26 @@ func New(cfg Config) (*Server, error) {
 // their own signatures; browsers hold no credential for them).
 func (s *Server) Handle(pattern string, h http.Handler) { s.handle(pattern, h) }
 
-// HandleAPI registers a JSON API route behind the API token: writes made
-// with basic auth must be same-origin, and a request body must be
-// Content-Type application/json (else 415).
+// HandleAPI registers a JSON API route behind authentication (see guard):
+// no credential is 401 JSON; writes need an operator, made with a browser
+// credential they must be same-origin and, with a session, carry its CSRF
+// token; a request body must be Content-Type application/json (else 415).
 func (s *Server) HandleAPI(pattern string, h http.Handler) {
-	s.handleBehindToken(pattern, requireJSONBody(h))
+	s.handle(pattern, s.guard(routeAPI, requireJSONBody(h)))
 }
 
-// handleBehindToken registers a route behind the API token whose writes
-// made with basic auth must be same-origin, whatever their content type
-// (Asynqmon; the dashboard's pages to come).
-func (s *Server) handleBehindToken(pattern string, h http.Handler) {
-	s.handle(pattern, RequireToken(s.cfg.Token, s.origins.wrap(h)))
+// HandlePage registers a page route (the dashboard's; Asynqmon and
+// /metrics use it too) behind the same login: a browser without a session
+// asking for a page (GET, Accept: text/html) is redirected to
+// /login?next=<the page>, other requests without a credential get 401;
+// the handler finds the principal with auth.PrincipalFrom and the CSRF
+// token to put in its forms with auth.CSRFTokenFrom. Writes (any method
+// but GET, HEAD, OPTIONS) need an operator (a viewer gets 403), must be
+// same-origin unless made with a bearer token and, with a session, must
+// carry its CSRF token (X-CSRF-Token header or csrf_token form field;
+// 403 otherwise), whatever their content type.
+func (s *Server) HandlePage(pattern string, h http.Handler) {
+	s.handle(pattern, s.guard(routePage, h))
 }
 
 // handle registers h on the mux and records its pattern.

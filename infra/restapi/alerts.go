@@ -35,8 +35,9 @@ type SilenceListJSON struct {
 }
 
 // AckRequestBody is the optional body of POST /api/v1/alerts/{id}/ack
-// (schema AckRequest); By defaults to the X-Requested-By header, then
-// "api".
+// (schema AckRequest); By (default the X-Requested-By header) is who the
+// caller acts for, recorded after the authenticated principal (see
+// actor).
 type AckRequestBody struct {
 	By string `json:"by,omitempty"`
 }
@@ -114,7 +115,8 @@ func (a *API) ackAlert(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	al, err := a.cfg.Alerts.Ack(r.Context(), id, requestedBy(r, body.By))
+	by := actor(r, body.By)
+	al, err := a.cfg.Alerts.Ack(r.Context(), id, by)
 	if errors.Is(err, controlplane.ErrAlertNotFound) {
 		err = describe(err, fmt.Sprintf("alert %d is not open", id))
 	}
@@ -122,6 +124,8 @@ func (a *API) ackAlert(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	a.audit(r, controlplane.AuditEntry{Actor: by, Action: "alert.ack", TenantID: al.Tenant,
+		Details: map[string]any{"alert": al.ID, "kind": string(al.Kind), "subject": al.Subject}})
 	httpapi.WriteJSON(w, http.StatusOK, al)
 }
 
@@ -147,11 +151,14 @@ func (a *API) createSilence(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, describe(alerts.ErrInvalid, "duration must be a duration such as 2h or 30m"))
 		return
 	}
-	s, err := a.cfg.Alerts.Silence(r.Context(), body.Subject, body.Kind, d, body.Reason, requestedBy(r, body.By))
+	by := actor(r, body.By)
+	s, err := a.cfg.Alerts.Silence(r.Context(), body.Subject, body.Kind, d, body.Reason, by)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
+	a.audit(r, controlplane.AuditEntry{Actor: by, Action: "alert.silence",
+		Details: map[string]any{"subject": body.Subject, "kind": string(body.Kind), "duration": d.String()}})
 	httpapi.WriteJSON(w, http.StatusCreated, s)
 }
 

@@ -71,7 +71,7 @@ func TestAlertsAPI(t *testing.T) {
 	}
 	var acked alerts.Alert
 	if a := f.api(t, "POST", "/api/v1/alerts/"+firedID+"/ack", `{"by":"alice"}`); a.Status != http.StatusOK ||
-		json.Unmarshal([]byte(a.Raw), &acked) != nil || acked.AckedBy != "alice" {
+		json.Unmarshal([]byte(a.Raw), &acked) != nil || acked.AckedBy != "bootstrap (alice)" {
 		t.Fatalf("ack: %d %s", a.Status, a.Raw)
 	}
 	var s alerts.Silence
@@ -86,7 +86,7 @@ func TestAlertsAPI(t *testing.T) {
 	}
 	var one alerts.Alert
 	if a := f.api(t, "GET", "/api/v1/alerts/"+firedID, ""); a.Status != http.StatusOK || json.Unmarshal([]byte(a.Raw), &one) != nil ||
-		one.ID != fired.Alert.ID || one.AckedBy != "alice" {
+		one.ID != fired.Alert.ID || one.AckedBy != "bootstrap (alice)" {
 		t.Fatalf("GET one alert: %d %s", a.Status, a.Raw)
 	}
 }

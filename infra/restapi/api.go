@@ -59,7 +59,8 @@ type Config struct {
 	Alerts Alerts
 	// Cost serves /api/v1/recommendations and /api/v1/cost.
 	Cost Cost
-	// CostApply serves POST /api/v1/recommendations/{id}/apply.
+	// CostApply serves POST /api/v1/recommendations/{id}/apply and
+	// /dismiss.
 	CostApply CostApply
 	// Isolation serves POST /api/v1/tenants/{id}/isolation.
 	Isolation Isolation
@@ -71,6 +72,12 @@ type Config struct {
 	Schedule Schedule
 	// CostAnalyze serves POST /api/v1/cost/analyze.
 	CostAnalyze CostAnalyze
+	// Operators serves /api/v1/users and /api/v1/tokens.
+	Operators Operators
+	// Audit records the actions whose agents do not audit them
+	// (acknowledgements, silences, migration runs, applied
+	// recommendations), naming the principal. Nil: not recorded.
+	Audit Auditor
 	// MaxBodyBytes bounds a request body; larger bodies get 413. Default
 	// 1 MiB.
 	MaxBodyBytes int64
@@ -151,11 +158,20 @@ func (a *API) routes() []route {
 		out = append(out,
 			route{"GET /api/v1/recommendations", (*API).listRecommendations},
 			route{"GET /api/v1/recommendations/{id}", (*API).getRecommendation},
-			route{"POST /api/v1/recommendations/{id}/dismiss", (*API).dismissRecommendation},
 			route{"GET /api/v1/cost", (*API).getCost})
 	}
 	if a.cfg.CostApply != nil {
-		out = append(out, route{"POST /api/v1/recommendations/{id}/apply", (*API).applyRecommendation})
+		out = append(out, route{"POST /api/v1/recommendations/{id}/apply", (*API).applyRecommendation},
+			route{"POST /api/v1/recommendations/{id}/dismiss", (*API).dismissRecommendation})
+	}
+	if a.cfg.Operators != nil {
+		out = append(out,
+			route{"GET /api/v1/users", (*API).listUsers},
+			route{"POST /api/v1/users", (*API).addUser},
+			route{"POST /api/v1/users/{name}/disable", (*API).disableUser},
+			route{"GET /api/v1/tokens", (*API).listTokens},
+			route{"POST /api/v1/tokens", (*API).createToken},
+			route{"DELETE /api/v1/tokens/{name}", (*API).revokeToken})
 	}
 	if a.cfg.Isolation != nil {
 		out = append(out, route{"POST /api/v1/tenants/{id}/isolation", (*API).setIsolation})
@@ -179,9 +195,10 @@ func (a *API) routes() []route {
 	return out
 }
 
-// Register mounts the routes on srv behind the API token (httpapi's
-// HandleAPI: token, same-origin writes for browser credentials, JSON
-// bodies), each with a request id.
+// Register mounts the routes on srv behind authentication (httpapi's
+// HandleAPI: a principal in the context, operators only for writes,
+// same-origin and CSRF for browser credentials, JSON bodies), each with a
+// request id.
 func (a *API) Register(srv *httpapi.Server) {
 	for _, rt := range a.routes() {
 		srv.HandleAPI(rt.pattern, a.handler(rt))

@@ -24,9 +24,10 @@ type Cost interface {
 	SettleRecommendationsOfRun(ctx context.Context, runID int64) error
 }
 
-// CostApply rolls a recommendation out (cost.Applier).
+// CostApply rolls a recommendation out or dismisses it (cost.Applier).
 type CostApply interface {
 	Apply(ctx context.Context, id int64, requestedBy string) (cost.Applied, error)
+	Dismiss(ctx context.Context, id int64, by string) (controlplane.Recommendation, error)
 }
 
 // CostAnalyze queues an analysis now (cost.Requester).
@@ -143,8 +144,8 @@ func (a *API) dismissRecommendation(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	rec, err := a.cfg.Cost.SetRecommendationStatus(r.Context(), id, controlplane.RecommendationDismissed,
-		"dismissed by "+requestedBy(r, ""), nil)
+	by := actor(r, "")
+	rec, err := a.cfg.CostApply.Dismiss(r.Context(), id, by)
 	switch {
 	case errors.Is(err, controlplane.ErrRecommendationNotOpen):
 		err = describe(err, fmt.Sprintf("recommendation %d is not open", id))
@@ -155,6 +156,10 @@ func (a *API) dismissRecommendation(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	a.audit(r, controlplane.AuditEntry{Actor: by, Action: "recommendation.dismiss",
+		Details: map[string]any{"recommendation": rec.ID}})
+	a.audit(r, controlplane.AuditEntry{Actor: by, Action: "recommendation.dismiss",
+		Details: map[string]any{"recommendation": rec.ID}})
 	httpapi.WriteJSON(w, http.StatusOK, RecommendationView(rec))
 }
 
@@ -222,11 +227,14 @@ func (a *API) applyRecommendation(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	res, err := a.cfg.CostApply.Apply(r.Context(), id, actor(r))
+	by := actor(r, "")
+	res, err := a.cfg.CostApply.Apply(r.Context(), id, by)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
+	a.audit(r, controlplane.AuditEntry{Actor: by, Action: "recommendation.apply",
+		Details: map[string]any{"recommendation": res.RecommendationID, "run": res.RunID, "duplicate": res.Duplicate}})
 	out := RecommendationAppliedJSON{ID: res.RecommendationID, RunID: res.RunID, Statement: res.Statement,
 		Tenants: nonNil(res.Tenants), Duplicate: res.Duplicate, Replica: res.Replica}
 	if res.RunID != 0 {
@@ -240,7 +248,7 @@ func (a *API) applyRecommendation(w http.ResponseWriter, r *http.Request) {
 // request queues nothing and answers duplicate. 422 for an X-Requested-By
 // that is not plain text of at most 200 characters.
 func (a *API) requestAnalysis(w http.ResponseWriter, r *http.Request) {
-	res, err := a.cfg.CostAnalyze.RequestAnalysis(r.Context(), r.Header.Get(HeaderRequestedBy))
+	res, err := a.cfg.CostAnalyze.RequestAnalysis(r.Context(), actor(r, ""))
 	if err != nil {
 		a.writeError(w, r, err)
 		return

@@ -133,8 +133,9 @@ func TestRequestCostAnalysis(t *testing.T) {
 	if a := post(strings.Repeat("x", queue.MaxRequestedBy+1)); a.Status != http.StatusUnprocessableEntity || !strings.Contains(a.str("error"), "requested_by") {
 		t.Errorf("long X-Requested-By: %d %s, want 422", a.Status, a.Raw)
 	}
-	if a := f.api(t, http.MethodGet, "/api/v1/cost/analyze", ""); a.Status != http.StatusMethodNotAllowed {
-		t.Errorf("GET: %d, want 405", a.Status)
+	if a := f.api(t, http.MethodGet, "/api/v1/cost/analyze", ""); a.Status != http.StatusOK || a.str("state") != "pending" ||
+		a.Body["latest_report_id"] != float64(reportID) || a.str("task_id") != cost.RequestTaskID {
+		t.Errorf("GET status: %d %s, want the pending task and report %d", a.Status, a.Raw, reportID)
 	}
 
 	// Redis down: a 500 that says nothing of it; the cause is logged.
@@ -158,5 +159,30 @@ func TestRequestCostAnalysis(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "cost:analyze") {
 		t.Errorf("the failure was not logged: %s", logs.String())
+	}
+}
+
+// POST /api/v1/recommendations/{id}/dismiss dismisses an open
+// recommendation, naming who asked, and refuses one that is not open or
+// does not exist.
+func TestDismissRecommendation(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := t.Context()
+	r, err := f.catalog.UpsertRecommendation(ctx, controlplane.Recommendation{Kind: cost.KindCreateIndex, Key: "orders(z)",
+		Tenants: []string{"acme"}, Evidence: []byte(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := fmt.Sprintf("/api/v1/recommendations/%d/dismiss", r.ID)
+	a := f.call(t, http.MethodPost, path, "", true, http.Header{HeaderRequestedBy: {"ana"}})
+	if a.Status != http.StatusOK || a.str("status") != controlplane.RecommendationDismissed || a.str("status_reason") != "dismissed by bootstrap (ana)" {
+		t.Fatalf("dismiss: %d %s", a.Status, a.Raw)
+	}
+	if a := f.api(t, http.MethodPost, path, ""); a.Status != http.StatusConflict {
+		t.Errorf("dismiss again: %d %s, want 409", a.Status, a.Raw)
+	}
+	if a := f.api(t, http.MethodPost, "/api/v1/recommendations/999999999/dismiss", ""); a.Status != http.StatusNotFound {
+		t.Errorf("dismiss unknown: %d %s, want 404", a.Status, a.Raw)
 	}
 }

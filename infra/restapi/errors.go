@@ -14,6 +14,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
+	"github.com/tenantfleet/tenantfleet/agents/operators"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
 	"github.com/tenantfleet/tenantfleet/tenants"
@@ -49,19 +50,21 @@ func errorStatus(err error) int {
 	case errors.Is(err, tenants.ErrTenantNotFound), errors.Is(err, intake.ErrNotFound),
 		errors.Is(err, offboard.ErrNotFound), errors.Is(err, migrate.ErrRunNotFound),
 		errors.Is(err, controlplane.ErrAlertNotFound), errors.Is(err, controlplane.ErrNoCostReport),
-		errors.Is(err, controlplane.ErrRecommendationNotFound):
+		errors.Is(err, controlplane.ErrRecommendationNotFound), errors.Is(err, controlplane.ErrOperatorNotFound):
 		return http.StatusNotFound
+	case errors.Is(err, errForbidden):
+		return http.StatusForbidden
 	case errors.Is(err, errBadRequest), errors.Is(err, httpapi.ErrMalformedJSON), errors.Is(err, intake.ErrMalformed):
 		return http.StatusBadRequest
 	case errors.As(err, &invalid), errors.Is(err, intake.ErrInvalidRequest), errors.Is(err, tenants.ErrInvalidID),
 		errors.Is(err, offboard.ErrInvalidRequest), errors.Is(err, migrate.ErrInvalidSpec),
 		errors.Is(err, migrate.ErrNoTenants), errors.Is(err, migrate.ErrIdempotencyKeyReused),
 		errors.Is(err, alerts.ErrInvalid), errors.Is(err, cost.ErrNotApplicable), errors.Is(err, tenants.ErrInvalidIsolation),
-		errors.Is(err, cost.ErrInvalidRequest):
+		errors.Is(err, cost.ErrInvalidRequest), errors.Is(err, operators.ErrInvalid):
 		return http.StatusUnprocessableEntity
 	case errors.As(err, &notRetryable), errors.Is(err, offboard.ErrConflict), errors.Is(err, migrate.ErrRunNotFinished),
 		errors.Is(err, controlplane.ErrRecommendationNotOpen), errors.Is(err, controlplane.ErrRecommendationApplying),
-		errors.Is(err, tenants.ErrTenantNotActive):
+		errors.Is(err, tenants.ErrTenantNotActive), errors.Is(err, controlplane.ErrOperatorExists):
 		return http.StatusConflict
 	case errors.As(err, &exhausted), errors.As(err, &connect):
 		return http.StatusServiceUnavailable

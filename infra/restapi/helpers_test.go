@@ -21,6 +21,8 @@ import (
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
+	"github.com/tenantfleet/tenantfleet/agents/operators"
+	"github.com/tenantfleet/tenantfleet/infra/auth"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
@@ -62,6 +64,7 @@ type fixture struct {
 	intake   *intake.Intake
 	offboard *offboard.Outbox
 	alerts   *alerts.Engine
+	ops      *operators.Service
 	insp     *asynq.Inspector
 	touched  *cptest.StatementCounter
 	logs     *syncBuffer
@@ -97,7 +100,8 @@ func setup(t *testing.T) *fixture {
 	if f.alerts, err = alerts.New(alerts.Config{Store: f.catalog, Fleet: "tf", Logger: discard}); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := httpapi.New(httpapi.Config{Addr: "127.0.0.1:0", Token: token, Logger: discard})
+	f.ops = operators.New(operators.Config{Store: controlplane.NewStore(db), PasswordCost: auth.MinPasswordCost, Logger: discard})
+	srv, err := httpapi.New(httpapi.Config{Addr: "127.0.0.1:0", Token: token, Authenticator: f.ops, Logger: discard})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +122,7 @@ func setup(t *testing.T) *fixture {
 		Alerts: f.alerts, Cost: f.catalog, CostApply: cost.Applier{Store: f.catalog, Runner: runner},
 		Batch: BatchSource{Agent: agent, Store: f.catalog}, Health: f.catalog, Migrations: runner,
 		CostAnalyze: cost.Requester{Store: f.catalog, Queue: qc},
-		Logger:      slogJSON(f.logs)})
+		Operators:   f.ops, Audit: f.catalog, Logger: slogJSON(f.logs)})
 	f.rest.Register(srv)
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)

@@ -41,7 +41,7 @@ func (a *API) setIsolation(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	t, err := a.cfg.Isolation.SetIsolation(r.Context(), id, level, requestedBy(r, ""))
+	t, err := a.cfg.Isolation.SetIsolation(r.Context(), id, level, actor(r, ""))
 	if errors.Is(err, tenants.ErrTenantNotFound) {
 		err = describe(err, "no tenant "+id)
 	}

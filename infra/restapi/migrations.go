@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
+	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/httpapi"
 )
 
@@ -46,7 +47,7 @@ func (a *API) startMigration(w http.ResponseWriter, r *http.Request) {
 	}
 	spec := migrate.Spec{Tenants: body.Tenants, Instance: body.Instance, Version: body.Version,
 		Concurrency: body.Concurrency, Canary: body.Canary, CPUThreshold: body.CPUThreshold,
-		RequestedBy: actor(r)}
+		RequestedBy: actor(r, "")}
 	if body.LagThreshold != "" {
 		lag, err := time.ParseDuration(body.LagThreshold)
 		if err != nil {
@@ -64,6 +65,10 @@ func (a *API) startMigration(w http.ResponseWriter, r *http.Request) {
 		// Recorded, not all enqueued: the run exists and its reconciler
 		// enqueues the rest, so the answer is 202; the log says why.
 		a.logFailure(r, http.StatusInternalServerError, fmt.Errorf("run %d recorded, enqueue incomplete: %w", st.ID, err))
+	}
+	if !st.Duplicate {
+		a.audit(r, controlplane.AuditEntry{Actor: spec.RequestedBy, Action: "migration.start",
+			Details: map[string]any{"run": st.ID, "tenants": len(spec.Tenants), "instance": spec.Instance, "version": spec.Version}})
 	}
 	url := migrationURL(st.ID)
 	w.Header().Set("Location", url)
@@ -130,5 +135,7 @@ func (a *API) retryMigration(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	a.audit(r, controlplane.AuditEntry{Actor: actor(r, ""), Action: "migration.retry",
+		Details: map[string]any{"run": id, "retried": n}})
 	httpapi.WriteJSON(w, http.StatusAccepted, MigrationRetriedJSON{ID: id, Retried: n})
 }

@@ -48,9 +48,8 @@ func (a *API) purge(w http.ResponseWriter, r *http.Request) {
 
 // submitOffboarding stores and enqueues the request, 202 with its URL.
 func (a *API) submitOffboarding(w http.ResponseWriter, r *http.Request, action offboard.Action) {
-	by := requestedBy(r, "")
 	id := r.PathValue("id")
-	acc, err := a.cfg.Offboarding.Submit(r.Context(), offboard.Request{TenantID: id, Action: action, RequestedBy: by})
+	acc, err := a.cfg.Offboarding.Submit(r.Context(), offboard.Request{TenantID: id, Action: action, RequestedBy: actor(r, "")})
 	if errors.Is(err, tenants.ErrTenantNotFound) {
 		err = describe(err, "no tenant "+id)
 	}

@@ -57,7 +57,7 @@ func TestHTTPOffboardAndPurge(t *testing.T) {
 		t.Errorf("drop: %d %v", a.Status, a.Body)
 	}
 	got := f.api(t, "GET", "/api/v1/offboardings/"+strconv.FormatInt(id, 10), "")
-	if got.Status != http.StatusOK || got.str("requested_by") != "frank" || got.str("status") != "enqueued" {
+	if got.Status != http.StatusOK || got.str("requested_by") != "bootstrap (frank)" || got.str("status") != "enqueued" {
 		t.Errorf("get: %d %v", got.Status, got.Body)
 	}
 	for _, c := range []struct {

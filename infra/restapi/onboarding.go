@@ -23,8 +23,9 @@ type OnboardRequestBody struct {
 }
 
 // submitOnboarding serves POST /api/v1/tenants: store the request in the
-// intake outbox and enqueue its task, 202. X-Requested-By names the
-// requester; an Idempotency-Key makes retries collapse into one request.
+// intake outbox and enqueue its task, 202. The requester is the
+// authenticated principal, with X-Requested-By after it (see actor); an
+// Idempotency-Key makes retries collapse into one request.
 func (a *API) submitOnboarding(w http.ResponseWriter, r *http.Request) {
 	var body OnboardRequestBody
 	if err := a.decodeBody(w, r, &body, false); err != nil {
@@ -33,7 +34,7 @@ func (a *API) submitOnboarding(w http.ResponseWriter, r *http.Request) {
 	}
 	acc, err := a.cfg.Onboarding.Submit(r.Context(), intake.Request{
 		Source: intakeSource(r), TenantID: body.TenantID, Name: body.Name, Tier: tenants.Tier(body.Tier),
-		Isolation: tenants.Isolation(body.Isolation), Restore: body.Restore, RequestedBy: actor(r), DeliveryID: r.Header.Get(HeaderIdempotencyKey),
+		Isolation: tenants.Isolation(body.Isolation), Restore: body.Restore, RequestedBy: actor(r, ""), DeliveryID: r.Header.Get(HeaderIdempotencyKey),
 	})
 	if err != nil {
 		a.writeError(w, r, err)
@@ -70,7 +71,7 @@ func (a *API) retryOnboarding(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	acc, err := a.cfg.Onboarding.Retry(r.Context(), r.PathValue("id"), actor(r))
+	acc, err := a.cfg.Onboarding.Retry(r.Context(), r.PathValue("id"), actor(r, ""))
 	if errors.Is(err, intake.ErrNotFound) {
 		err = describe(err, "no such tenant")
 	}

@@ -35,7 +35,7 @@ func TestOnboardSubmitAndGet(t *testing.T) {
 
 	id := int64(first.Body["request_id"].(float64))
 	got := f.api(t, "GET", fmt.Sprintf("/api/v1/intake/%d", id), "")
-	if got.Status != http.StatusOK || got.str("requested_by") != "gavin" || got.str("tier") != "dedicated" ||
+	if got.Status != http.StatusOK || got.str("requested_by") != "bootstrap (gavin)" || got.str("tier") != "dedicated" ||
 		got.str("source") != "api" || got.str("delivery_id") != "retry-1" {
 		t.Errorf("get: got %d %s", got.Status, got.Raw)
 	}
@@ -186,8 +186,8 @@ func TestRetryFailedTenantThroughAPI(t *testing.T) {
 	if err := f.db.QueryRow(ctx, `SELECT actor, details::text FROM audit_log WHERE outcome = $1`, intake.OutcomeRetried).Scan(&actor, &details); err != nil {
 		t.Fatalf("audit: %v", err)
 	}
-	if actor != "grace" || !strings.Contains(details, want) || !strings.Contains(details, "instance full") {
-		t.Errorf("audit: got %s %s, want grace retrying %s after instance full", actor, details, want)
+	if actor != "bootstrap (grace)" || !strings.Contains(details, want) || !strings.Contains(details, "instance full") {
+		t.Errorf("audit: got %s %s, want the bootstrap principal for grace retrying %s after instance full", actor, details, want)
 	}
 
 	// Now in flight: a second retry (a client retrying the POST) is refused

@@ -17,6 +17,7 @@ import (
 	"github.com/tenantfleet/tenantfleet/agents/intake"
 	"github.com/tenantfleet/tenantfleet/agents/migrate"
 	"github.com/tenantfleet/tenantfleet/agents/offboard"
+	"github.com/tenantfleet/tenantfleet/agents/operators"
 	"github.com/tenantfleet/tenantfleet/agents/provision"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
@@ -133,7 +134,7 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 		Offboarding: (*offboard.Outbox)(nil), Migrations: (*migrate.Runner)(nil),
 		Alerts: (*alerts.Engine)(nil), Cost: (*controlplane.Store)(nil), CostApply: cost.Applier{}, CostAnalyze: cost.Requester{},
 		Isolation: (*provision.Agent)(nil), Batch: BatchSource{}, Health: (*controlplane.Store)(nil),
-		Schedule: (*queue.Scheduler)(nil),
+		Schedule: (*queue.Scheduler)(nil), Operators: (*operators.Service)(nil),
 	}).Register(srv)
 	var served []string
 	for _, p := range srv.Routes() {
@@ -153,8 +154,8 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 			t.Errorf("%s documents %s, which is not served", openAPIPath, p)
 		}
 	}
-	if len(served) != 30 {
-		t.Errorf("served %d /api/v1 routes, want 30: %v", len(served), served)
+	if len(served) != 36 {
+		t.Errorf("served %d /api/v1 routes, want 36: %v", len(served), served)
 	}
 }
 
@@ -208,6 +209,13 @@ var schemaTypes = map[string]struct {
 	"Health":                {reflect.TypeFor[HealthJSON](), true},
 	"ScheduleEntry":         {reflect.TypeFor[queue.EntryInfo](), true},
 	"Schedule":              {reflect.TypeFor[ScheduleJSON](), true},
+	"User":                  {reflect.TypeFor[UserJSON](), true},
+	"UserList":              {reflect.TypeFor[UserListJSON](), true},
+	"UserRequest":           {reflect.TypeFor[UserRequestBody](), false},
+	"Token":                 {reflect.TypeFor[TokenJSON](), true},
+	"TokenList":             {reflect.TypeFor[TokenListJSON](), true},
+	"TokenRequest":          {reflect.TypeFor[TokenRequestBody](), false},
+	"TokenCreated":          {reflect.TypeFor[TokenCreatedJSON](), true},
 }
 
 // jsonField is one field of a Go struct as encoding/json writes it.
