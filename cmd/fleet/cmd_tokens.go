@@ -18,6 +18,7 @@ func init() {
 	}
 }
 
+//nolint:gosec // G101: usage text, not a credential
 const tokensUsage = `usage:
   fleet tokens create NAME --role viewer|operator [--json]
   fleet tokens list [--json]
