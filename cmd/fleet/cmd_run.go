@@ -149,6 +149,9 @@ func startRole(ctx context.Context, a *app, svc *wiring.Services, role string) (
 			return nil, err
 		}
 		svc.RegisterRoutes(srv, a.log)
+		if users, err := svc.Operators.Users(ctx); err == nil && len(users) == 0 {
+			a.log.WarnContext(ctx, "no dashboard users yet: create one with `fleet users add NAME --role operator`; until then only FLEET_API_TOKEN logs in")
+		}
 		if err := srv.Start(ctx); err != nil {
 			return nil, err
 		}
