@@ -17,9 +17,13 @@ type command struct {
 	hidden bool
 }
 
-// cliEnv is what every subcommand gets: the environment and the outputs.
+// cliEnv is what every subcommand gets: the environment, the input and
+// the outputs.
 type cliEnv struct {
 	getenv func(string) string
+	// stdin is the process's standard input under main (a terminal for
+	// password prompts, or `--password-stdin`); empty under run.
+	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
 }
@@ -31,9 +35,15 @@ var errUsage = errors.New("usage")
 // commands lists the subcommands; files named cmd_*.go add theirs in init.
 var commands = map[string]command{}
 
-// run is main without the process: it parses args and runs a subcommand.
+// run is main without the process: it parses args and runs a subcommand,
+// with an empty standard input.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	env := &cliEnv{getenv: getenv, stdout: stdout, stderr: stderr}
+	return runWithInput(ctx, args, getenv, strings.NewReader(""), stdout, stderr)
+}
+
+// runWithInput is run with stdin as the standard input.
+func runWithInput(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	env := &cliEnv{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		printHelp(stdout)
 		return nil

@@ -167,6 +167,9 @@ func startRole(ctx context.Context, a *app, svc *wiring.Services, role string) (
 			_ = mon.Close()
 			return nil, err
 		}
+		if users, err := svc.Operators.Users(ctx); err == nil && len(users) == 0 {
+			a.log.WarnContext(ctx, "no dashboard users yet: create one with `fleet users add NAME --role operator`; until then only FLEET_API_TOKEN logs in")
+		}
 		dash, closeDash, err := svc.NewDashboard(a.conns())
 		if err != nil {
 			_ = mon.Close()

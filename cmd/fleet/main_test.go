@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -161,6 +162,7 @@ func TestRunServesAndStopsOnSIGTERM(t *testing.T) {
 	if code := pause("same-origin"); code != http.StatusNoContent {
 		t.Errorf("same-origin Asynqmon pause: %d, want 204", code)
 	}
+	checkBrowserLogin(t, base, map[string]string{"FLEET_DATABASE_URL": dbURL, "FLEET_REDIS_URL": redisURL, "FLEET_PASSWORD_COST": "4"})
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -172,5 +174,48 @@ func TestRunServesAndStopsOnSIGTERM(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatalf("fleet run did not exit within 15s of SIGTERM; stderr:\n%s", stderr.String())
+	}
+}
+
+// checkBrowserLogin: through `fleet run`, a browser without a session is
+// sent from Asynqmon to the login form; a user made with `fleet users add`
+// logs in and opens Asynqmon with the session cookie.
+func checkBrowserLogin(t *testing.T, base string, env map[string]string) {
+	t.Helper()
+	if err := runWithInput(context.Background(), []string{"users", "add", "olga", "--role", "operator", "--password-stdin"},
+		func(k string) string { return env[k] }, strings.NewReader("olga's long password\n"), io.Discard, io.Discard); err != nil {
+		t.Fatalf("users add: %v", err)
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest(http.MethodGet, base+"/monitoring/", nil)
+	req.Header.Set("Accept", "text/html")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login?next=%2Fmonitoring%2F" {
+		t.Fatalf("Asynqmon without a session: %d to %q, want 303 to the login form", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	resp, err = client.PostForm(base+"/login", url.Values{"user": {"olga"}, "password": {"olga's long password"}, "next": {"/monitoring/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/monitoring/" {
+		t.Fatalf("login: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	req, _ = http.NewRequest(http.MethodGet, base+"/monitoring/", nil)
+	for _, c := range resp.Cookies() {
+		req.AddCookie(c)
+	}
+	resp, err = client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "<html") {
+		t.Fatalf("Asynqmon with the session: %d, want its page", resp.StatusCode)
 	}
 }

@@ -15,14 +15,11 @@ import (
 type credential int
 
 const (
-	// credentialNone: no valid credential (never reaches a guarded
-	// handler).
-	credentialNone credential = iota
 	// credentialBearer is an "Authorization: Bearer <token>" header
 	// (FLEET_API_TOKEN or a named token). Only a program sets it: a browser
 	// never attaches it to a request on its own, so a page on another site
 	// cannot forge it.
-	credentialBearer
+	credentialBearer credential = iota + 1
 	// credentialBasic is HTTP basic auth with a token as password. A
 	// browser that logged in once replays it on every request to the
 	// fleet's origin, including requests another site makes it send:
@@ -54,15 +51,6 @@ type Authenticator interface {
 	Login(ctx context.Context, user, password, addr string) (auth.Session, error)
 	// Logout ends a session.
 	Logout(ctx context.Context, id string) error
-}
-
-type credentialKey struct{}
-
-// credentialFrom returns the credential the guard accepted for the
-// request, credentialNone outside it.
-func credentialFrom(ctx context.Context) credential {
-	c, _ := ctx.Value(credentialKey{}).(credential)
-	return c
 }
 
 // identity is who a request proved to be, and how.
@@ -128,12 +116,7 @@ func plausibleSecret(v string) bool {
 	if len(v) != 43 {
 		return false
 	}
-	for _, c := range v {
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
+	return strings.Trim(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == ""
 }
 
 // unauthenticated answers a request without a valid credential: a
@@ -156,7 +139,7 @@ func (s *Server) unauthenticated(w http.ResponseWriter, r *http.Request, page bo
 		return
 	}
 	if page && (r.Method == http.MethodGet || r.Method == http.MethodHead) && wantsHTML(r) {
-		http.Redirect(w, r, loginURL(r.URL.RequestURI()), http.StatusSeeOther)
+		http.Redirect(w, r, loginURL(r.URL.RequestURI()), http.StatusSeeOther) //nolint:gosec // G710: /login on this server; next is a local path (safeNext)
 		return
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="tenantfleet"`)

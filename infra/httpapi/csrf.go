@@ -12,7 +12,7 @@ import (
 // session's CSRF token.
 const (
 	// HeaderCSRFToken is the header scripts and the dashboard's pages send.
-	HeaderCSRFToken = "X-CSRF-Token"
+	HeaderCSRFToken = "X-CSRF-Token" //nolint:gosec // G101: a header name, not a credential
 	// CSRFFormField is the form field of server-rendered forms.
 	CSRFFormField = "csrf_token"
 	// csrfCookie holds the session's CSRF token where the fleet's own pages'
@@ -21,7 +21,7 @@ const (
 	// X-XSRF-TOKEN header of its same-origin requests by itself.
 	csrfCookie = "XSRF-TOKEN"
 	// headerXSRFToken is the header axios sends it in.
-	headerXSRFToken = "X-XSRF-TOKEN"
+	headerXSRFToken = "X-XSRF-TOKEN" //nolint:gosec // G101: a header name, not a credential
 )
 
 // validCSRF reports whether r carries want, the session's CSRF token, in
@@ -47,7 +47,9 @@ func isForm(contentType string) bool {
 // Secure over TLS or when secure is set, until the session's absolute
 // expiry) and the CSRF cookie.
 func setSessionCookies(w http.ResponseWriter, r *http.Request, sess auth.Session, secure bool) {
-	http.SetCookie(w, &http.Cookie{
+	// Secure is not constant: over plain HTTP (the loopback default) a
+	// Secure cookie would never come back.
+	http.SetCookie(w, &http.Cookie{ //nolint:gosec // G124: HttpOnly and SameSite=Strict always; Secure over TLS or when configured
 		Name: SessionCookie, Value: sess.ID, Path: "/", Expires: sess.ExpiresAt,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: secure || r.TLS != nil,
 	})
@@ -55,7 +57,9 @@ func setSessionCookies(w http.ResponseWriter, r *http.Request, sess auth.Session
 }
 
 func setCSRFCookie(w http.ResponseWriter, r *http.Request, token string, expires time.Time, secure bool) {
-	http.SetCookie(w, &http.Cookie{
+	// Not HttpOnly on purpose: the fleet's own pages' scripts (axios in
+	// Asynqmon) read it; SameSite=Strict keeps it from other sites.
+	http.SetCookie(w, &http.Cookie{ //nolint:gosec // G124: readable by same-origin scripts by design (see above)
 		Name: csrfCookie, Value: token, Path: "/", Expires: expires,
 		SameSite: http.SameSiteStrictMode, Secure: secure || r.TLS != nil,
 	})
@@ -71,11 +75,10 @@ func refreshCSRFCookie(w http.ResponseWriter, r *http.Request, sess auth.Session
 
 // clearSessionCookies tells the browser to forget both cookies.
 func clearSessionCookies(w http.ResponseWriter, r *http.Request, secure bool) {
-	for _, c := range []*http.Cookie{
-		{Name: SessionCookie, HttpOnly: true},
-		{Name: csrfCookie},
-	} {
-		c.Path, c.MaxAge, c.SameSite, c.Secure = "/", -1, http.SameSiteStrictMode, secure || r.TLS != nil
-		http.SetCookie(w, c)
+	for _, name := range []string{SessionCookie, csrfCookie} {
+		http.SetCookie(w, &http.Cookie{ //nolint:gosec // G124: a deletion (MaxAge -1); Secure as when it was set
+			Name: name, Path: "/", MaxAge: -1, HttpOnly: name == SessionCookie,
+			SameSite: http.SameSiteStrictMode, Secure: secure || r.TLS != nil,
+		})
 	}
 }

@@ -51,7 +51,6 @@ func (s *Server) guard(kind routeKind, next http.Handler) http.Handler {
 			return
 		}
 		ctx := auth.WithPrincipal(r.Context(), id.principal)
-		ctx = context.WithValue(ctx, credentialKey{}, id.cred)
 		if id.cred == credentialSession {
 			ctx = auth.WithCSRFToken(ctx, id.session.CSRFToken)
 			ctx = context.WithValue(ctx, sessionKey{}, id.session)

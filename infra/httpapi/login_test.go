@@ -408,7 +408,7 @@ func TestNamedTokensAndBootstrap(t *testing.T) {
 		t.Fatal(err)
 	}
 	basic := func(pass string) string {
-		req, _ := http.NewRequest("GET", "http://x", nil)
+		req, _ := http.NewRequest(http.MethodGet, "http://x", nil)
 		req.SetBasicAuth("script", pass)
 		return req.Header.Get("Authorization")
 	}
