@@ -3,10 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/url"
 	"text/tabwriter"
 	"time"
 
-	"github.com/tenantfleet/tenantfleet/agents/operators"
 	"github.com/tenantfleet/tenantfleet/infra/auth"
 	"github.com/tenantfleet/tenantfleet/infra/restapi"
 )
@@ -52,16 +53,16 @@ func tokensCreate(ctx context.Context, env *cliEnv, args []string) error {
 	if !auth.Role(*role).Valid() {
 		return fmt.Errorf("%w: --role must be viewer or operator", errUsage)
 	}
-	return withOperators(ctx, env, func(ctx context.Context, ops *operators.Service) error {
-		tok, t, err := ops.CreateToken(ctx, name, auth.Role(*role))
-		if err != nil {
+	return withAPI(ctx, env, func(c *apiClient) error {
+		var t restapi.TokenCreatedJSON
+		if err := c.post(ctx, "/api/v1/tokens", restapi.TokenRequestBody{Name: name, Role: *role}, &t); err != nil {
 			return err
 		}
 		if *asJSON {
-			return printJSON(env.stdout, restapi.TokenCreatedJSON{Name: t.Name, Role: t.Role, CreatedAt: t.CreatedAt, Token: tok})
+			return printJSON(env.stdout, t)
 		}
 		fmt.Fprintf(env.stderr, "token %s created (%s); it is shown this once:\n", t.Name, t.Role)
-		fmt.Fprintln(env.stdout, tok)
+		fmt.Fprintln(env.stdout, t.Token)
 		return nil
 	})
 }
@@ -74,14 +75,10 @@ func tokensList(ctx context.Context, env *cliEnv, args []string) error {
 	} else if len(pos) > 0 {
 		return fmt.Errorf("%w: unexpected %q\n%s", errUsage, pos[0], tokensUsage)
 	}
-	return withOperators(ctx, env, func(ctx context.Context, ops *operators.Service) error {
-		list, err := ops.Tokens(ctx)
-		if err != nil {
+	return withAPI(ctx, env, func(c *apiClient) error {
+		var out restapi.TokenListJSON
+		if err := c.get(ctx, "/api/v1/tokens", nil, &out); err != nil {
 			return err
-		}
-		out := restapi.TokenListJSON{Tokens: []restapi.TokenJSON{}}
-		for _, t := range list {
-			out.Tokens = append(out.Tokens, restapi.TokenView(t))
 		}
 		if *asJSON {
 			return printJSON(env.stdout, out)
@@ -105,8 +102,8 @@ func tokensRevoke(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	return withOperators(ctx, env, func(ctx context.Context, ops *operators.Service) error {
-		if err := ops.RevokeToken(ctx, name); err != nil {
+	return withAPI(ctx, env, func(c *apiClient) error {
+		if err := c.do(ctx, apiCall{method: http.MethodDelete, path: "/api/v1/tokens/" + url.PathEscape(name)}, nil); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "token %s revoked\n", name)

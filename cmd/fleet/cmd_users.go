@@ -6,18 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
-	"os/user"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"golang.org/x/term"
 
-	"github.com/tenantfleet/tenantfleet/agents/operators"
 	"github.com/tenantfleet/tenantfleet/infra/auth"
 	"github.com/tenantfleet/tenantfleet/infra/restapi"
-	"github.com/tenantfleet/tenantfleet/wiring"
 )
 
 func init() {
@@ -44,24 +42,6 @@ func runUsersCmd(ctx context.Context, env *cliEnv, args []string) error {
 		"list":    usersList,
 		"disable": usersDisable,
 	}, args)
-}
-
-// withOperators opens the app and the operators service for fn, with the
-// local principal in the context (the audit log's actor).
-func withOperators(ctx context.Context, env *cliEnv, fn func(ctx context.Context, ops *operators.Service) error) error {
-	return withApp(ctx, env, func(a *app) error {
-		return fn(auth.WithPrincipal(ctx, localPrincipal()), wiring.NewOperators(a.conns()))
-	})
-}
-
-// localPrincipal is whoever runs the CLI with the control plane's
-// credentials: an operator, audited as local:<OS user>.
-func localPrincipal() auth.Principal {
-	name := "unknown"
-	if u, err := user.Current(); err == nil {
-		name = u.Username
-	}
-	return auth.Principal{Name: name, Role: auth.RoleOperator, Via: "local"}
 }
 
 // oneName parses the command line of a sub-command taking exactly one
@@ -93,13 +73,13 @@ func usersAdd(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	return withOperators(ctx, env, func(ctx context.Context, ops *operators.Service) error {
-		u, err := ops.AddUser(ctx, name, auth.Role(*role), password)
-		if err != nil {
+	return withAPI(ctx, env, func(c *apiClient) error {
+		var u restapi.UserJSON
+		if err := c.post(ctx, "/api/v1/users", restapi.UserRequestBody{Name: name, Role: *role, Password: password}, &u); err != nil {
 			return err
 		}
 		if *asJSON {
-			return printJSON(env.stdout, restapi.UserView(u))
+			return printJSON(env.stdout, u)
 		}
 		fmt.Fprintf(env.stdout, "user %s added (%s)\n", u.Name, u.Role)
 		return nil
@@ -152,14 +132,10 @@ func usersList(ctx context.Context, env *cliEnv, args []string) error {
 	} else if len(pos) > 0 {
 		return fmt.Errorf("%w: unexpected %q\n%s", errUsage, pos[0], usersUsage)
 	}
-	return withOperators(ctx, env, func(ctx context.Context, ops *operators.Service) error {
-		list, err := ops.Users(ctx)
-		if err != nil {
+	return withAPI(ctx, env, func(c *apiClient) error {
+		var out restapi.UserListJSON
+		if err := c.get(ctx, "/api/v1/users", nil, &out); err != nil {
 			return err
-		}
-		out := restapi.UserListJSON{Users: []restapi.UserJSON{}}
-		for _, u := range list {
-			out.Users = append(out.Users, restapi.UserView(u))
 		}
 		if *asJSON {
 			return printJSON(env.stdout, out)
@@ -191,8 +167,8 @@ func usersDisable(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	return withOperators(ctx, env, func(ctx context.Context, ops *operators.Service) error {
-		if err := ops.DisableUser(ctx, name); err != nil {
+	return withAPI(ctx, env, func(c *apiClient) error {
+		if err := c.post(ctx, "/api/v1/users/"+url.PathEscape(name)+"/disable", nil, nil); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.stdout, "user %s disabled; its sessions ended\n", name)

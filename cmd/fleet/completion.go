@@ -48,7 +48,7 @@ var completionTree = map[string]*completionNode{
 	"config":     {},
 	"demo":       {flags: []string{"check", "addr=", "app-addr=", "instance-server=", "database=", "exampleapp=", "load="}},
 	"cost": {subs: map[string]*completionNode{
-		"analyze": {flags: []string{"wait"}},
+		"analyze": {flags: []string{"wait", "timeout="}},
 		"report":  {flags: []string{"tenant=", "json"}},
 		"apply":   {flags: []string{"wait"}},
 		"dismiss": {},
@@ -64,6 +64,16 @@ var completionTree = map[string]*completionNode{
 	"probe":    {},
 	"run":      {flags: []string{"roles="}},
 	"schedule": {subs: map[string]*completionNode{"list": {flags: []string{"json"}}}},
+	"tokens": {subs: map[string]*completionNode{
+		"create": {flags: []string{"role=", "json"}},
+		"list":   {flags: []string{"json"}},
+		"revoke": {},
+	}},
+	"users": {subs: map[string]*completionNode{
+		"add":     {flags: []string{"role=", "password-stdin", "json"}},
+		"list":    {flags: []string{"json"}},
+		"disable": {},
+	}},
 	"tenants": {subs: map[string]*completionNode{
 		"list":          {flags: []string{"status=", "tier=", "instance=", "json"}},
 		"show":          {flags: []string{"json"}},
@@ -81,6 +91,7 @@ var flagValues = map[string][]string{
 	"isolation": {"pooled", "strict"},
 	"status":    {"pending", "provisioning", "active", "failed", "offboarding", "offboarded"},
 	"roles":     {"api", "scheduler", "worker"},
+	"role":      {"viewer", "operator"},
 }
 
 func runCompletion(_ context.Context, env *cliEnv, args []string) error {

@@ -57,7 +57,7 @@ func withAPI(ctx context.Context, env *cliEnv, fn func(c *apiClient) error) erro
 		if err != nil {
 			return err
 		}
-		p := auth.Principal{Name: localUser(), Role: auth.RoleOperator, Via: "local"}
+		p := localPrincipal()
 		return fn(&apiClient{
 			base: "http://fleet.in-process",
 			http: &http.Client{Transport: handlerTransport{handler: api.Handler(), principal: p}},
@@ -109,6 +109,12 @@ func loopbackHost(host string) bool {
 }
 
 // localUser names the operator running the CLI, as the local principal.
+// localPrincipal is whoever runs the CLI with the control plane's
+// credentials: an operator, audited as local:<OS user>.
+func localPrincipal() auth.Principal {
+	return auth.Principal{Name: localUser(), Role: auth.RoleOperator, Via: "local"}
+}
+
 func localUser() string {
 	if u, err := user.Current(); err == nil && u.Username != "" {
 		return u.Username

@@ -230,6 +230,35 @@ func TestRemoteModeMatchesLocal(t *testing.T) {
 		t.Errorf("remote cost analyze --wait on a server without pg_stat_statements: %v, want the analysis's failure", an.err)
 	}
 
+	// Operators: a user and a token made remotely, their twins locally.
+	addUser := func(env map[string]string, name string) cliResult {
+		var out, errOut bytes.Buffer
+		err := runWithInput(ctx, []string{"users", "add", name, "--role", "viewer", "--password-stdin"}, func(k string) string { return env[k] },
+			strings.NewReader("correct horse battery staple\n"), &out, &errOut)
+		return cliResult{out.String(), errOut.String(), err}
+	}
+	covered["users add"] = true
+	if r, l := addUser(remote, "vera-rm"), addUser(local, "vic-rm"); r.err != nil || l.err != nil ||
+		strings.ReplaceAll(r.out, "vera-rm", "X") != strings.ReplaceAll(l.out, "vic-rm", "X") || r.out != "user vera-rm added (viewer)\n" {
+		t.Errorf("users add: remote %v %q, local %v %q", r.err, r.out, l.err, l.out)
+	}
+	same(timestamps, "users", "list")
+	same(timestamps, "users", "list", "--json")
+	twin([]string{"users", "disable", "vera-rm"}, []string{"users", "disable", "vic-rm"}, "vera-rm", "vic-rm")
+	sameFail("users", "disable", "nobody-rm")
+	covered["tokens create"] = true
+	if r := runCLI(ctx, remote, "tokens", "create", "bot-rm", "--role", "viewer"); r.err != nil || !strings.HasPrefix(r.out, "tft_") ||
+		!strings.Contains(r.stderr, "token bot-rm created (viewer)") {
+		t.Errorf("remote tokens create: %v %q %q", r.err, r.out, r.stderr)
+	}
+	if l := runCLI(ctx, local, "tokens", "create", "bot-lc", "--role", "viewer", "--json"); l.err != nil || !strings.Contains(l.out, `"token": "tft_`) {
+		t.Errorf("local tokens create --json: %v %q", l.err, l.out)
+	}
+	same(timestamps, "tokens", "list")
+	same(timestamps, "tokens", "list", "--json")
+	twin([]string{"tokens", "revoke", "bot-rm"}, []string{"tokens", "revoke", "bot-lc"}, "bot-rm", "bot-lc")
+	sameFail("tokens", "revoke", "nobody-rm")
+
 	// Offboarding and purge, remotely and locally; a retry of a tenant
 	// that has not failed is the same conflict both ways.
 	twin([]string{"tenants", "offboard", "acme-rm", "--wait"}, []string{"tenants", "offboard", "globex-rm", "--wait"}, "acme-rm", "globex-rm")
