@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tenantfleet/tenantfleet/config"
+	"github.com/tenantfleet/tenantfleet/infra/auth"
 	"github.com/tenantfleet/tenantfleet/wiring"
 )
 
@@ -170,15 +171,16 @@ func demoMain(ctx context.Context, env *cliEnv, o demoOptions) error {
 	d.app = exApp
 	d.logf("example application running at http://%s", o.appAddr)
 
-	user, password, err := demoLogin(ctx, a, d.token)
+	user, password, err := demoLogin(ctx, svc)
 	if err != nil {
 		return err
 	}
+	token := d.token
 	if env.getenv("FLEET_API_TOKEN") == d.token {
 		// The user's own token is not echoed: they know where it is.
-		password = "$FLEET_API_TOKEN"
+		token = "$FLEET_API_TOKEN"
 	}
-	d.printAccess(user, password)
+	d.printAccess(user, password, token)
 
 	res, err := d.scenario(ctx, func(ctx context.Context) (int, error) {
 		r, err := svc.Cost.Analyze(ctx)
@@ -195,22 +197,23 @@ func demoMain(ctx context.Context, env *cliEnv, o demoOptions) error {
 	if o.check {
 		return res.verdict(o.timeout)
 	}
-	d.printAccess(user, password)
+	d.printAccess(user, password, token)
 	fmt.Fprintln(d.out, "The demo keeps running; Ctrl-C stops it.")
 	<-ctx.Done()
 	d.logf("stopping the example application and the fleet")
 	return nil
 }
 
-// demoLogin is the login the demo prints.
-//
-// OPERATORS (branch operators, issue 14): once named users land, create
-// the `demo` operator user here (fleet users add demo --role operator,
-// with a generated password) and return its name and password. Until then
-// the login is the bootstrap API token: any user name, the token as the
-// password.
-func demoLogin(_ context.Context, _ *app, token string) (user, password string, err error) {
-	return "", token, nil
+// demoLogin creates the demo's operator user, "demo", with a generated
+// password, and returns its login. The demo's control plane is its own
+// and reset on every run, so the user is new each time.
+func demoLogin(ctx context.Context, svc *wiring.Services) (user, password string, err error) {
+	password = generateToken()
+	ctx = auth.WithPrincipal(ctx, auth.Principal{Name: "demo", Role: auth.RoleOperator, Via: "local"})
+	if _, err := svc.Operators.AddUser(ctx, "demo", auth.RoleOperator, password); err != nil {
+		return "", "", fmt.Errorf("demo: create the demo user: %w", err)
+	}
+	return "demo", password, nil
 }
 
 // apiBaseURL turns a listen address into the base URL a local client uses.

@@ -66,20 +66,17 @@ func (d *demo) logf(format string, args ...any) {
 func (d *demo) since(t time.Time) string { return fmt.Sprintf("%.1fs", t.Sub(d.start).Seconds()) }
 
 // printAccess prints the dashboard's address and the login.
-func (d *demo) printAccess(user, password string) {
+func (d *demo) printAccess(user, password, token string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	login := "any user name, password " + password
-	if user != "" {
-		login = "user " + user + ", password " + password
-	}
+	login := "user " + user + ", password " + password
 	fmt.Fprintf(d.out, `
   Dashboard:  %s/
   Asynqmon:   %s/monitoring/
   Login:      %s
               (or send Authorization: Bearer %s to %s/api/v1/...)
 
-`, d.api, d.api, login, password, d.api)
+`, d.api, d.api, login, token, d.api)
 }
 
 // demoResult is what the scenario saw, for the summary and --check.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tenantfleet/tenantfleet/config"
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
@@ -120,10 +121,10 @@ func TestDemoCheck(t *testing.T) {
 		t.Fatal("the interrupted demo did not stop within 45s")
 	}
 	t.Logf("interrupted demo stopped in %s", time.Since(stopped).Round(time.Millisecond))
-	// Without FLEET_API_TOKEN the demo generates a token and prints it as
-	// the login.
-	if !regexp.MustCompile(`Login:      any user name, password [0-9a-f]{48}\n`).MatchString(out1.String()) {
-		t.Errorf("the first run printed no generated login:\n%s", out1.String())
+	// Without FLEET_API_TOKEN the demo generates a token and prints it
+	// beside the demo user's login.
+	if !regexp.MustCompile(`(?s)Login:      user demo, password [0-9a-f]{48}\n.*Bearer [0-9a-f]{48} to`).MatchString(out1.String()) {
+		t.Errorf("the first run printed no generated login and token:\n%s", out1.String())
 	}
 	if !portClosed(addr) || !portClosed(appAddr) {
 		t.Fatalf("after the interrupt the fleet (%s closed: %v) or the example application (%s closed: %v) still listens",
@@ -154,7 +155,7 @@ func TestDemoCheck(t *testing.T) {
 		"succeeded: 12 of 12 tenants succeeded",
 		"Dashboard:  http://" + addr + "/",
 		"Asynqmon:   http://" + addr + "/monitoring/",
-		"Login:      any user name, password $FLEET_API_TOKEN\n",
+		"Authorization: Bearer $FLEET_API_TOKEN to",
 		`CREATE INDEX CONCURRENTLY IF NOT EXISTS "fleet_accounts_opened_at_idx" ON "accounts" ("opened_at")`,
 	} {
 		if !strings.Contains(got, want) {
@@ -167,6 +168,22 @@ func TestDemoCheck(t *testing.T) {
 	if !portClosed(addr) || !portClosed(appAddr) {
 		t.Error("after --check the fleet or the example application still listens")
 	}
+	// The printed login is the demo operator's, in the demo's control
+	// plane.
+	m := regexp.MustCompile(`Login:      user demo, password ([0-9a-f]{48})\n`).FindStringSubmatch(got)
+	if m == nil {
+		t.Fatalf("no demo login printed:\n%s", got)
+	}
+	cp, err := pgx.Connect(ctx, config.WithDatabase(demoControlPlaneURL(), database))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close(ctx)
+	var role, hash string
+	if err := cp.QueryRow(ctx, `SELECT role, password_hash FROM operator_users WHERE name = 'demo'`).Scan(&role, &hash); err != nil ||
+		role != "operator" || bcrypt.CompareHashAndPassword([]byte(hash), []byte(m[1])) != nil {
+		t.Errorf("demo user: role %q (%v), or the printed password does not match", role, err)
+	}
 	// The demo's tenants went on the instance server, not on the
 	// machine's server that holds its control plane.
 	conn, err := pgx.Connect(ctx, cluster.URL("postgres"))
@@ -178,6 +195,14 @@ func TestDemoCheck(t *testing.T) {
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_roles WHERE rolname LIKE 'demo\_t\_%'`).Scan(&n); err != nil || n != 12 {
 		t.Errorf("instance server holds %d demo tenant roles (%v), want 12", n, err)
 	}
+}
+
+// demoControlPlaneURL is the server the demo's control plane is on.
+func demoControlPlaneURL() string {
+	if u := os.Getenv("FLEET_DATABASE_URL"); u != "" {
+		return u
+	}
+	return config.Default().DatabaseURL
 }
 
 // dropDatabase drops a control-plane database the demo made on the
@@ -230,7 +255,7 @@ func TestDemoRefusesOthersData(t *testing.T) {
 	// demo's control plane is dropped.
 	plain := pgtest.Start(t, pgtest.Options{})
 	keep := "fleet_demo_" + cptest.UniqueName("keep")
-	admin, err := pgx.Connect(ctx, config.WithDatabase(cmp.Or(os.Getenv("FLEET_DATABASE_URL"), config.Default().DatabaseURL), "postgres"))
+	admin, err := pgx.Connect(ctx, config.WithDatabase(demoControlPlaneURL(), "postgres"))
 	if err != nil {
 		t.Fatal(err)
 	}
