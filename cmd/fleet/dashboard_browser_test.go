@@ -24,9 +24,16 @@ import (
 	"github.com/tenantfleet/tenantfleet/infra/stdwebhook"
 )
 
-// screenshotDir is where the browser test saves its screenshots, which
-// docs/dashboard.md shows.
-const screenshotDir = "../../docs/dashboard"
+// screenshotDir is where the browser test saves its screenshots: the
+// test's temporary directory, or docs/dashboard (which docs/dashboard.md
+// shows) with FLEET_SCREENSHOTS=docs, so a test run leaves the checkout as
+// it was.
+func screenshotDir(t *testing.T) string {
+	if os.Getenv("FLEET_SCREENSHOTS") == "docs" {
+		return "../../docs/dashboard"
+	}
+	return t.TempDir()
+}
 
 // lockedBuffer is a log sink safe for the fleet's goroutines.
 type lockedBuffer struct {
@@ -158,17 +165,18 @@ func newBrowser(t *testing.T) context.Context {
 	return bctx
 }
 
-// screenshot saves the full page as docs/dashboard/NAME.png.
+// screenshot saves the full page as NAME.png in screenshotDir.
 func screenshot(t *testing.T, bctx context.Context, name string) {
 	t.Helper()
 	var png []byte
 	if err := chromedp.Run(bctx, chromedp.FullScreenshot(&png, 100)); err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
-	if err := os.MkdirAll(screenshotDir, 0o755); err != nil {
+	dir := screenshotDir(t)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(screenshotDir, name+".png"), png, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }
