@@ -63,13 +63,13 @@ func TestResizeBothWays(t *testing.T) {
 		decode(t, r, &ev)
 		t.Logf("resize %s: %s (%d vCPUs) -> %s (%d vCPUs), load %.2f vCPUs in %.1f s, %d/%d connections; %.2f -> %.2f USD a month",
 			r.Key, ev.Class, ev.VCPUs, ev.TargetClass, ev.TargetVCPUs, ev.LoadVCPUs, ev.WindowS, ev.Connections, ev.MaxConnections, r.CostBefore, r.CostAfter)
-		if !(ev.WindowS > 0) || !(ev.MaxConnections > 0) || ev.Connections < 1 || ev.Reason == "" || ev.Note == "" {
+		if ev.WindowS <= 0 || ev.MaxConnections <= 0 || ev.Connections < 1 || ev.Reason == "" || ev.Note == "" {
 			t.Errorf("%s: evidence %+v: want the window, connections and reason", r.Key, ev)
 		}
 		switch r.Key {
 		case "busy:up":
 			if ev.Direction != cost.ResizeUp || ev.Class != "test.1" || !(ev.Utilization > cost.ResizeUpLoad) ||
-				!(ev.TargetVCPUs > 1) || !(r.MonthlySavingUSD < 0) || !slices.Equal(r.Tenants, []string{busy.ID}) {
+				ev.TargetVCPUs <= 1 || r.MonthlySavingUSD >= 0 || !slices.Equal(r.Tenants, []string{busy.ID}) {
 				t.Errorf("busy: %+v evidence %+v: want up from test.1 to a larger class, costing money", r, ev)
 			}
 		case "idle:down":

@@ -28,7 +28,6 @@ type replicaLags struct {
 
 type cachedLags struct {
 	reason string
-	refs   []string
 	read   time.Time
 }
 

@@ -23,7 +23,7 @@ const (
 	// when set, every command goes through its /api/v1.
 	envServer = "FLEET_SERVER"
 	// envToken is the API token sent to it as a bearer token.
-	envToken = "FLEET_API_TOKEN"
+	envToken = "FLEET_API_TOKEN" //nolint:gosec // G101: an environment variable's name, not a credential
 )
 
 // remoteTimeout bounds one request to FLEET_SERVER (a --wait makes many).

@@ -49,7 +49,9 @@ func TestStrictTenantOnboardedThroughWebhookServesTraffic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc.RegisterRoutes(srv, a.log)
+	if err := svc.RegisterRoutes(srv, a.log); err != nil {
+		t.Fatal(err)
+	}
 	if err := srv.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

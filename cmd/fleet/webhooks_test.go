@@ -33,7 +33,9 @@ func TestWebhookSecretsPerSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc.RegisterRoutes(srv, a.log)
+	if err := svc.RegisterRoutes(srv, a.log); err != nil {
+		t.Fatal(err)
+	}
 	if err := srv.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

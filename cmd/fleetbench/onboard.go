@@ -212,7 +212,9 @@ func startOnboardFleet(ctx context.Context, cfg config.Config, log *slog.Logger)
 	if f.srv, err = httpapi.New(httpapi.Config{Addr: "127.0.0.1:0", Token: fc.APIToken, Logger: log}); err != nil {
 		return nil, err
 	}
-	f.svc.RegisterRoutes(f.srv, log)
+	if err := f.svc.RegisterRoutes(f.srv, log); err != nil {
+		return nil, err
+	}
 	if err := f.srv.Start(ctx); err != nil {
 		return nil, err
 	}

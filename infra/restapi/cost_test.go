@@ -99,8 +99,8 @@ func TestRequestCostAnalysis(t *testing.T) {
 		t.Fatalf("pending %+v, want the one cost:analyze task", infos)
 	}
 	var p queue.CostAnalyzePayload
-	if err := json.Unmarshal(infos[0].Payload, &p); err != nil || p.RequestedBy != "alice" || p.Slot.IsZero() {
-		t.Errorf("payload %s (%v), want requested_by alice and a slot", infos[0].Payload, err)
+	if err := json.Unmarshal(infos[0].Payload, &p); err != nil || p.RequestedBy != "bootstrap (alice)" || p.Slot.IsZero() {
+		t.Errorf("payload %s (%v), want requested_by bootstrap (alice) and a slot", infos[0].Payload, err)
 	}
 
 	if a := post("bob"); a.Status != http.StatusAccepted || a.Body["duplicate"] != true || a.str("task_id") != cost.RequestTaskID {

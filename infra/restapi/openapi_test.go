@@ -197,6 +197,7 @@ var schemaTypes = map[string]struct {
 	"RecommendationList":    {reflect.TypeFor[RecommendationListJSON](), true},
 	"CostReport":            {reflect.TypeFor[CostReportJSON](), true},
 	"CostAnalysisQueued":    {reflect.TypeFor[CostAnalysisQueuedJSON](), true},
+	"CostAnalysisStatus":    {reflect.TypeFor[cost.AnalysisStatus](), true},
 	"NotRetryable":          {reflect.TypeFor[NotRetryableJSON](), true},
 	"IsolationRequest":      {reflect.TypeFor[IsolationRequestBody](), false},
 	"BatchUpcoming":         {reflect.TypeFor[batch.Upcoming](), true},
