@@ -1,13 +1,13 @@
 package intake
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 )
 
 func TestJiraAllowlist(t *testing.T) {
@@ -71,31 +71,13 @@ func TestJiraAllowlistRefusesBeforeReadingFields(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for the HTTP server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestJiraWebhookAllowlist: correctly signed deliveries from a project or
 // issue type that may not onboard answer 200 ignored (Jira retries
 // anything else), store nothing, enqueue nothing, run no SQL, and leave a
 // warning naming the project; the allowed ones onboard.
 func TestJiraWebhookAllowlist(t *testing.T) {
 	t.Parallel()
-	logs := &syncBuffer{}
+	logs := &cptest.SyncBuffer{}
 	e := setup(t, func(c *Config) {
 		c.Jira = JiraMapping{Projects: []string{"OPS"}, IssueTypes: []string{"Onboarding", "10011"}}
 		c.Logger = slog.New(slog.NewTextHandler(logs, nil))
@@ -151,7 +133,7 @@ func TestJiraWebhookAllowlist(t *testing.T) {
 // signed onboarding delivery onboards nothing, and New warns at start.
 func TestJiraWebhookNoProjects(t *testing.T) {
 	t.Parallel()
-	logs := &syncBuffer{}
+	logs := &cptest.SyncBuffer{}
 	e := setup(t, func(c *Config) {
 		c.Jira = JiraMapping{}
 		c.Logger = slog.New(slog.NewTextHandler(logs, nil))

@@ -1,13 +1,11 @@
 package provision
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -49,27 +47,10 @@ type env struct {
 	provider provider.Provider
 	sessions *sessions.Sessions
 	agent    *Agent
-	logs     *syncBuffer
+	logs     *cptest.SyncBuffer
 	cfg      Config
 	// waits counts onboardings that returned to wait for an instance.
 	waits int
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func setup(t *testing.T, mutate ...func(*Config)) *env {
@@ -77,7 +58,7 @@ func setup(t *testing.T, mutate ...func(*Config)) *env {
 	ctx := t.Context()
 	_, db := cptest.Database(t)
 	_, rdb := cptest.RedisDB(t)
-	e := &env{t: t, ctx: ctx, fleet: cptest.UniqueName("p"), db: db, rdb: rdb, logs: &syncBuffer{}}
+	e := &env{t: t, ctx: ctx, fleet: cptest.UniqueName("p"), db: db, rdb: rdb, logs: &cptest.SyncBuffer{}}
 	e.adminURL = config.WithDatabase(cptest.ServerConfig(t).DatabaseURL, "postgres")
 	// Registered before the cleanup that closes the provider and connector,
 	// so it runs after them.

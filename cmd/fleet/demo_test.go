@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,25 +21,6 @@ import (
 	"github.com/tenantfleet/tenantfleet/infra/controlplane/cptest"
 	"github.com/tenantfleet/tenantfleet/infra/pgtest"
 )
-
-// syncBuffer is an output the demo writes from several goroutines and the
-// test reads while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // buildExampleApp builds cmd/exampleapp into a temporary directory.
 func buildExampleApp(t *testing.T) string {
@@ -100,7 +80,7 @@ func TestDemoCheck(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	interrupted, stop := context.WithCancel(ctx)
-	var out1, err1 syncBuffer
+	var out1, err1 cptest.SyncBuffer
 	done := make(chan error, 1)
 	go func() { done <- run(interrupted, args, demoTestEnv(), &out1, &err1) }()
 	for !strings.Contains(out1.String(), "noisy batch load started") {
@@ -140,7 +120,7 @@ func TestDemoCheck(t *testing.T) {
 		}
 		return demoTestEnv()(k)
 	}
-	var out2, err2 syncBuffer
+	var out2, err2 cptest.SyncBuffer
 	t0 := time.Now()
 	err := run(ctx, append(args, "--check"), env, &out2, &err2)
 	t.Logf("demo --check took %s:\n%s", time.Since(t0).Round(time.Millisecond), out2.String())

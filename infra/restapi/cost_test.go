@@ -145,7 +145,7 @@ func TestRequestCostAnalysis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &cptest.SyncBuffer{}
 	New(Config{CostAnalyze: cost.Requester{Store: f.catalog, Queue: queue.NewClient(down)}, Logger: slogJSON(logs)}).Register(srv)
 	if err := srv.Start(ctx); err != nil {
 		t.Fatal(err)

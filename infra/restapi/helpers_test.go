@@ -7,7 +7,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,24 +34,6 @@ import (
 
 const token = "restapi-test-token-123"
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
 // fixture is one test's API over its own scratch control plane and Redis
 // database, served by a real HTTP server. Migrations are mounted, but
 // agents/migrate tests them with its runner fixtures.
@@ -67,7 +48,7 @@ type fixture struct {
 	ops      *operators.Service
 	insp     *asynq.Inspector
 	touched  *cptest.StatementCounter
-	logs     *syncBuffer
+	logs     *cptest.SyncBuffer
 	base     string
 	rest     *API
 }
@@ -76,7 +57,7 @@ func setup(t *testing.T) *fixture {
 	t.Helper()
 	url, db := cptest.Database(t)
 	_, rdb := cptest.RedisDB(t)
-	f := &fixture{db: db, rdb: rdb, touched: &cptest.StatementCounter{}, logs: &syncBuffer{}}
+	f := &fixture{db: db, rdb: rdb, touched: &cptest.StatementCounter{}, logs: &cptest.SyncBuffer{}}
 	pcfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		t.Fatal(err)
@@ -223,7 +204,7 @@ func (f *fixture) criticalTasks(t *testing.T) []string {
 }
 
 // slogJSON logs JSON lines to w.
-func slogJSON(w *syncBuffer) *slog.Logger { return slog.New(slog.NewJSONHandler(w, nil)) }
+func slogJSON(w *cptest.SyncBuffer) *slog.Logger { return slog.New(slog.NewJSONHandler(w, nil)) }
 
 // pgxpoolNewLazy opens a pool that connects on first use.
 func pgxpoolNewLazy(t *testing.T, url string) (*pgxpool.Pool, error) {

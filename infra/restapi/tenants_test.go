@@ -121,7 +121,7 @@ func TestInternalErrorLoggedNotLeaked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &cptest.SyncBuffer{}
 	srv, err := httpapi.New(httpapi.Config{Addr: "127.0.0.1:0", Token: token, Logger: cptest.DiscardLogger()})
 	if err != nil {
 		t.Fatal(err)
