@@ -60,8 +60,8 @@ func withAPI(ctx context.Context, env *cliEnv, fn func(c *apiClient) error) erro
 		p := localPrincipal()
 		return fn(&apiClient{
 			base: "http://fleet.in-process",
+			// No X-Requested-By: the principal names the operator.
 			http: &http.Client{Transport: handlerTransport{handler: api.Handler(), principal: p}},
-			by:   cliUser(),
 		})
 	})
 }
