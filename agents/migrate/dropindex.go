@@ -48,11 +48,7 @@ func ParseDropIndexStatement(sql string) (string, error) {
 // droppableIndexSQL reads what the drop must not touch, for the index of
 // that name in the tenant's schema: no row when there is none.
 const droppableIndexSQL = `SELECT i.indisprimary OR i.indisunique OR i.indisexclusion OR i.indisreplident
-    OR EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conindid = i.indexrelid)
-FROM pg_catalog.pg_index i
-JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = $1 AND c.relname = $2`
+    OR EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conindid = i.indexrelid)` + fromIndexInSchema
 
 // dropIndex runs the run's DROP INDEX statement on the tenant's own login
 // (pool), scoped to its schema like buildIndex: a conn of its own, no

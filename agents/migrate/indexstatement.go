@@ -119,12 +119,17 @@ func ParseIndexStatement(sql string) (IndexBuild, error) {
 	return b, nil
 }
 
-// indexStateSQL reads the index's validity in the tenant's schema: no row
-// when it does not exist.
-const indexStateSQL = `SELECT i.indisvalid FROM pg_catalog.pg_index i
+// fromIndexInSchema finds the index named $2 in schema $1 (pg_index i,
+// its pg_class c): the statement runs' catalog reads select from it, and
+// get no row when there is no such index.
+const fromIndexInSchema = `
+FROM pg_catalog.pg_index i
 JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = $1 AND c.relname = $2`
+
+// indexStateSQL reads the index's validity in the tenant's schema.
+const indexStateSQL = `SELECT i.indisvalid` + fromIndexInSchema
 
 // buildIndex runs the run's statement on the tenant's own login (pool),
 // scoped to its schema: a conn of its own, no transaction (CONCURRENTLY
